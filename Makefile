@@ -1,0 +1,93 @@
+# leadflow — plain Makefile. `make` builds build/leadflow; `make test` runs every test;
+# `make asan` runs them under AddressSanitizer + UBSan; `make deps` installs what is missing.
+# The user's CFLAGS/LDFLAGS are kept apart from the project's (FINAL_*).
+
+CC       ?= cc
+STD      := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
+OPT      ?= -O2
+DEBUG    ?= -g
+BUILD    ?= build
+SANITIZE ?=
+DEPLIBS  := rdkafka hiredis msgpack yaml-0.1 libcjson
+PKG_CFLAGS := $(shell pkg-config --cflags $(DEPLIBS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(DEPLIBS) 2>/dev/null)
+# jemalloc is the allocator of the release build; sanitizers bring their own.
+ifeq ($(SANITIZE),)
+ALLOC_LIBS := -ljemalloc
+else
+ALLOC_LIBS :=
+endif
+
+FINAL_CFLAGS  = $(STD) $(WARN) $(OPT) $(DEBUG) $(SANITIZE) -Iinclude $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+FINAL_LDFLAGS = $(SANITIZE) $(LDFLAGS)
+FINAL_LIBS    = $(PKG_LIBS) $(ALLOC_LIBS) -lpthread -lm -ldl $(LIBS)
+
+# The pure core: no Kafka, no Redis.
+CORE_SRC := src/common.c src/alloc.c src/event.c src/event_json.c src/event_msgpack.c \
+            src/timeparse.c src/url.c src/kind.c src/config.c src/score.c src/stage.c src/lead.c
+# Everything else of the product.
+APP_SRC  := $(filter-out src/main.c $(CORE_SRC),$(wildcard src/*.c))
+UNIT_SRC := $(wildcard tests/unit/*.c)
+
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps test unit asan demo bench soak clean format check-format
+
+all: $(BUILD)/leadflow $(BUILD)/test_unit
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(FINAL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libleadflow.a: $(CORE_OBJ) $(APP_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/leadflow: $(BUILD)/src/main.o $(BUILD)/libleadflow.a
+	$(CC) $(FINAL_LDFLAGS) -rdynamic -o $@ $^ $(FINAL_LIBS)
+
+$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libleadflow.a
+	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+# The whole suite: unit tests, then integration and fault tests on real redis-server and
+# the embedded broker. Last line: "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/run.sh $(BUILD)
+
+unit: all
+	@$(BUILD)/test_unit
+
+asan: deps
+	@$(MAKE) --no-print-directory all BUILD=build/asan OPT=-O1 \
+	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh build/asan
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh $(BUILD)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh $(BUILD)
+
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@LF_SOAK=1 sh tests/run.sh $(BUILD)
+
+format:
+	clang-format -i src/*.c include/leadflow/*.h tests/unit/*.c
+
+check-format:
+	clang-format --dry-run --Werror src/*.c include/leadflow/*.h tests/unit/*.c
+
+clean:
+	rm -rf build
+
+-include $(CORE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/src/main.d

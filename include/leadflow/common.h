@@ -1,0 +1,45 @@
+/* Common types of leadflow: status codes, string views, the error record. */
+#ifndef LEADFLOW_COMMON_H
+#define LEADFLOW_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LF_OK 0
+#define LF_ERR (-1)
+
+#define LF_VERSION "0.1.0"
+
+/* Ids (messageId, userId, anonymousId, previousId) are at most this long (CONTRACT §2). */
+#define LF_ID_MAX 128
+
+/* A string view: not NUL-terminated, not owned. */
+typedef struct {
+    const char *ptr;
+    uint32_t len;
+} lf_str_t;
+
+#define LF_STR_NULL ((lf_str_t){NULL, 0})
+#define LF_STR_LIT(s) ((lf_str_t){(s), (uint32_t)(sizeof(s) - 1)})
+
+/* An error a user can act on: a short machine-readable code and a sentence. */
+typedef struct {
+    int code;
+    char msg[256];
+} lf_err_t;
+
+void lf_err_set(lf_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+int lf_str_eq(lf_str_t a, const char *s);
+int lf_str_eq_nocase(lf_str_t a, const char *s);
+int lf_str_has_prefix(lf_str_t a, const char *prefix);
+lf_str_t lf_str_from(const char *s);
+
+/* 64-bit FNV-1a: stable across runs and machines (used for dedup and versions). */
+uint64_t lf_hash64(const void *data, size_t len);
+
+/* Shortest of %.15g / %.17g that reads back to the same double. Returns length. */
+int lf_fmt_double(char *buf, size_t cap, double v);
+
+#endif

@@ -1,0 +1,69 @@
+/* leadflow.yaml: connection settings and the scoring model (CONTRACT §3).
+ *
+ * The settings are declared once, in a table in src/config.c (key, type, default, help):
+ * the loader, the validation and `leadflow check-config` all come from it. */
+#ifndef LEADFLOW_CONFIG_H
+#define LEADFLOW_CONFIG_H
+
+#include <stdio.h>
+
+#include "leadflow/common.h"
+#include "leadflow/event.h"
+#include "leadflow/model.h"
+
+typedef struct {
+    char *key;
+    char *value;
+} lf_prop_t;
+
+typedef struct {
+    /* kafka: */
+    char *kafka_brokers;         /* kafka.bootstrap_servers, default "127.0.0.1:9092" */
+    char *kafka_group;           /* kafka.group_id, default "leadflow" */
+    char *topic_events;          /* kafka.topics.events, default "leadflow.events" */
+    char *topic_transitions;     /* kafka.topics.transitions, "leadflow.stage-transitions" */
+    char *topic_dead_letter;     /* kafka.topics.dead_letter, "leadflow.dead-letter" */
+    lf_prop_t *kafka_props;      /* kafka.properties: passed to librdkafka as they are */
+    size_t nkafka_props;
+    /* redis: */
+    char *redis_host;            /* redis.host, default "127.0.0.1" */
+    int redis_port;              /* redis.port, default 6379 */
+    char *redis_password;        /* redis.password, default none */
+    char *redis_user;            /* redis.user (ACL), default none */
+    int redis_db;                /* redis.db, default 0 */
+    char *redis_prefix;          /* redis.prefix, default "lf:" */
+    int redis_timeout_ms;        /* redis.timeout_ms, default 2000 */
+    /* processing: */
+    int batch_max_events;        /* processing.batch_max_events, default 5000 */
+    int batch_max_ms;            /* processing.batch_max_ms, default 50 */
+    int max_inflight_events;     /* processing.max_inflight_events, default 100000 */
+    int dedup_window;            /* processing.dedup_window: messageIds kept per lead, 16 */
+    int transitions_json;        /* processing.transitions_format: msgpack (0) or json (1) */
+    int heartbeat_ttl_s;         /* processing.heartbeat_ttl_s, default 15 */
+    lf_event_limits_t limits;    /* limits.max_event_bytes, limits.min_timestamp, ... */
+    /* the model: */
+    lf_model_t model;
+    char *path; /* the file it came from */
+} lf_config_t;
+
+/* Defaults for everything, model empty (a valid minimal configuration). */
+void lf_config_defaults(lf_config_t *cfg);
+
+/* Load and validate a rules file. On failure returns LF_ERR, writes every problem to `diag`
+ * (one line each, "FILE:LINE:COL: message"; may be NULL) and sets err to the first one. */
+int lf_config_load(const char *path, lf_config_t *cfg, FILE *diag, lf_err_t *err);
+/* Same from a buffer (name is used in messages). */
+int lf_config_load_string(const char *name, const char *yaml, size_t len, lf_config_t *cfg,
+                          FILE *diag, lf_err_t *err);
+void lf_config_free(lf_config_t *cfg);
+
+/* One-screen human summary of a loaded configuration (check-config prints it). */
+void lf_config_print_summary(const lf_config_t *cfg, FILE *out);
+
+/* "14d", "36h", "90m", "30s", "500ms", or a bare number of seconds, to ms. */
+int lf_duration_parse(const char *s, int64_t *out_ms);
+
+/* `leadflow check-config FILE`: exit status. */
+int lf_cmd_check_config(int argc, char **argv);
+
+#endif

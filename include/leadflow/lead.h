@@ -1,0 +1,103 @@
+/* One lead's state, and the pure function that applies an event (or the passing of time)
+ * to it: dedup, counters, touches, traits, score, stage. No Kafka, no Redis: the pipeline
+ * loads a lead, calls these, and stores the result. */
+#ifndef LEADFLOW_LEAD_H
+#define LEADFLOW_LEAD_H
+
+#include <stdint.h>
+
+#include "leadflow/common.h"
+#include "leadflow/event.h"
+#include "leadflow/model.h"
+#include "leadflow/stage.h"
+
+#define LF_TOUCH_MAX 64      /* touch values (source/medium/campaign) are cut to this */
+#define LF_TRAIT_VAL_MAX 64  /* kept trait values are cut to this */
+#define LF_LEAD_TRAITS_MAX 16
+#define LF_LEAD_CAPS_MAX 16  /* capped rules with a live window per lead */
+#define LF_CAP_WINDOWS 4     /* windows remembered per capped rule (late events) */
+#define LF_DEDUP_MAX 64      /* upper bound of processing.dedup_window */
+#define LF_TRANSITIONS_MAX 8 /* transitions one event can cause at most */
+
+typedef struct {
+    char source[LF_TOUCH_MAX + 1];
+    char medium[LF_TOUCH_MAX + 1];
+    char campaign[LF_TOUCH_MAX + 1];
+    int64_t at_ms; /* 0 = no touch yet */
+} lf_touch_t;
+
+/* Points a capped rule granted in recent windows. */
+typedef struct {
+    uint16_t rule; /* index in model->eng */
+    uint8_t n;
+    int64_t window[LF_CAP_WINDOWS]; /* k of [kW, (k+1)W) */
+    double granted[LF_CAP_WINDOWS];
+} lf_cap_use_t;
+
+typedef struct {
+    uint16_t idx; /* index in model->tracked_traits */
+    char val[LF_TRAIT_VAL_MAX + 1];
+    double num;
+    uint8_t is_num;
+} lf_trait_t;
+
+typedef struct {
+    char id[LF_ID_MAX + 1];
+    uint8_t exists;    /* 0 for a lead never seen before */
+    uint8_t anonymous; /* known only by an anonymousId so far */
+    lf_stage_t stage;
+    uint64_t seq;      /* transitions so far */
+    double fit;
+    double eng;        /* engagement at time t */
+    int64_t t_ms;      /* time of eng */
+    int64_t first_seen_ms, last_seen_ms, stage_at_ms;
+    uint32_t counters[LF_KIND__COUNT]; /* events applied, by kind (LF_KIND_OTHER = others) */
+    uint64_t events;
+    lf_touch_t first_touch, last_touch;
+    lf_trait_t traits[LF_LEAD_TRAITS_MAX];
+    uint8_t ntraits;
+    lf_cap_use_t caps[LF_LEAD_CAPS_MAX];
+    uint8_t ncaps;
+    uint64_t dedup[LF_DEDUP_MAX]; /* hashes of recent messageIds, a ring */
+    uint8_t ndedup, dedup_pos;
+} lf_lead_t;
+
+typedef enum {
+    LF_APPLY_APPLIED = 0,
+    LF_APPLY_DUPLICATE, /* its messageId was already applied to this lead */
+    LF_APPLY_BOT,       /* ignored: a bot user agent */
+} lf_apply_result_t;
+
+typedef struct {
+    lf_transition_t t[LF_TRANSITIONS_MAX];
+    int n;
+} lf_transitions_t;
+
+/* A fresh lead with this id (not yet seen). */
+void lf_lead_init(lf_lead_t *lead, lf_str_t id);
+
+/* Apply one decoded event to the lead. dedup_window (1..LF_DEDUP_MAX) messageIds are kept.
+ * Transitions caused (including a decay exit that happened before the event's time) are
+ * appended to *out. */
+lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_model_t *m,
+                                int dedup_window, lf_transitions_t *out);
+
+/* Let time pass to now_ms: if the lead is an MQL whose score fell below the exit threshold
+ * by then, move it to nurture at the crossing time. Returns the number of transitions. */
+int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m,
+                    lf_transitions_t *out);
+
+/* Merge a visitor's state into the lead it identified as (CONTRACT §4 Identity):
+ * engagement decay-aligned, counters added, first touch the earlier one, dedup merged. */
+void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *visitor, const lf_model_t *m,
+                           int dedup_window);
+
+/* Score components at time now_ms (now_ms >= t_ms decays; earlier returns the stored). */
+double lf_lead_engagement_at(const lf_lead_t *lead, int64_t now_ms, const lf_model_t *m);
+double lf_lead_score_at(const lf_lead_t *lead, int64_t now_ms, const lf_model_t *m);
+
+/* The event time at which an MQL's score falls below mql_exit, or INT64_MAX if never
+ * (engagement 0, or fit alone keeps it above). The index lf:stage:mql is ordered by it. */
+int64_t lf_lead_exit_time(const lf_lead_t *lead, const lf_model_t *m);
+
+#endif

@@ -1,0 +1,78 @@
+/* The scoring model: what leadflow.yaml's rules become once loaded (src/config.c builds it,
+ * src/score.c and src/stage.c read it). Plain data; no Kafka, no Redis. */
+#ifndef LEADFLOW_MODEL_H
+#define LEADFLOW_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    LF_MATCH_EQUALS = 0, /* value equals one of values[] (case-insensitive); 1 value = equals */
+    LF_MATCH_PRESENT,    /* the field is present and not empty */
+    LF_MATCH_RANGE,      /* numeric, min <= v < max (either bound optional) */
+    LF_MATCH_PREFIX,     /* value starts with one of values[] */
+} lf_match_op_t;
+
+/* One condition on a named field: a property ("qr", "form.id"), a UTM field ("source"),
+ * or a trait ("company_tier"). */
+typedef struct {
+    char *field;
+    lf_match_op_t op;
+    char **values;
+    size_t nvalues;
+    double min, max;
+    uint8_t has_min, has_max;
+    int negate; /* `not: true`: the condition holds when the match fails */
+} lf_cond_t;
+
+/* Engagement rule: every rule that matches an event adds its points (CONTRACT §1). */
+typedef struct {
+    char *name;
+    char **kinds; /* canonical kind names; none = any kind */
+    size_t nkinds;
+    char **path_prefixes; /* any of; none = any path */
+    size_t npath_prefixes;
+    lf_cond_t *utm; /* all must hold */
+    size_t nutm;
+    lf_cond_t *props; /* all must hold */
+    size_t nprops;
+    double points;      /* may be negative */
+    double cap_points;  /* with cap_per_ms > 0: at most this many points per window */
+    int64_t cap_per_ms; /* 0 = no cap */
+    int line;           /* in the rules file, for messages */
+} lf_engagement_rule_t;
+
+/* Fit rule: adds its points once when all conditions on the lead's traits hold. */
+typedef struct {
+    char *name;
+    lf_cond_t *conds;
+    size_t nconds;
+    double points;
+    int line;
+} lf_fit_rule_t;
+
+typedef struct {
+    char *version;       /* rules_version: `version:` from the file, else a content hash */
+    double half_life_ms; /* engagement decay half-life */
+    double grade_l1;     /* score >= grade_l1 -> L1 */
+    double grade_l2;     /* score >= grade_l2 -> L2, else L3 */
+    double mql_enter;    /* lead/nurture -> mql when score >= mql_enter (and required traits) */
+    double mql_exit;     /* mql -> nurture when score < mql_exit; mql_exit <= mql_enter */
+    char **mql_required_traits;
+    size_t nmql_required_traits;
+    lf_engagement_rule_t *eng;
+    size_t neng;
+    lf_fit_rule_t *fit;
+    size_t nfit;
+    /* Every trait a fit rule or mql_required_traits names, deduplicated: the only traits a
+     * lead's state keeps (src/config.c fills it). */
+    char **tracked_traits;
+    size_t ntracked_traits;
+    /* User-agent substrings (case-insensitive) of bots whose events are ignored. */
+    char **bot_user_agents;
+    size_t nbot_user_agents;
+} lf_model_t;
+
+void lf_model_free(lf_model_t *m);
+
+#endif

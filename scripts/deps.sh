@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install the Debian packages leadflow needs, only those missing. Idempotent and quick when
+# everything is there; works as root on a fresh Debian 12 (uses sudo when not root).
+set -e
+PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libmsgpack-dev libjemalloc-dev
+libyaml-dev libcjson-dev redis-server redis-tools kcat python3 python3-confluent-kafka
+python3-redis procps"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+# policy-rc.d keeps the package from starting a system redis-server: leadflow starts its own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null
+echo "deps: done"

@@ -1,0 +1,60 @@
+/* Small shared helpers: errors, string views, hashing, number formatting. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "leadflow/common.h"
+
+void lf_err_set(lf_err_t *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err) return;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+int lf_str_eq(lf_str_t a, const char *s)
+{
+    size_t n = strlen(s);
+    return a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
+}
+
+int lf_str_eq_nocase(lf_str_t a, const char *s)
+{
+    size_t n = strlen(s);
+    return a.len == n && (n == 0 || strncasecmp(a.ptr, s, n) == 0);
+}
+
+int lf_str_has_prefix(lf_str_t a, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return a.len >= n && (n == 0 || memcmp(a.ptr, prefix, n) == 0);
+}
+
+lf_str_t lf_str_from(const char *s)
+{
+    lf_str_t v = {s, s ? (uint32_t)strlen(s) : 0};
+    return v;
+}
+
+uint64_t lf_hash64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+int lf_fmt_double(char *buf, size_t cap, double v)
+{
+    int n = snprintf(buf, cap, "%.15g", v);
+    if (n > 0 && (size_t)n < cap && strtod(buf, NULL) == v) return n;
+    return snprintf(buf, cap, "%.17g", v);
+}

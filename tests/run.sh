@@ -1,0 +1,46 @@
+#!/bin/sh
+# The whole test suite: the unit-test binary, then every integration and fault test
+# (tests/integration/*.py, tests/faults/*.py) against real redis-server and the embedded
+# broker. Each prints "N passed, N failed" last; this sums them and prints the same line.
+# Usage: tests/run.sh BUILD_DIR [pattern]
+BUILD=${1:-build}
+PATTERN=${2:-}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export LF_BIN="$ROOT/$BUILD/leadflow"
+total_pass=0
+total_fail=0
+run_one() {
+    name=$1
+    shift
+    out=$(mktemp)
+    echo "== $name"
+    "$@" >"$out" 2>&1
+    rc=$?
+    cat "$out"
+    last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    if [ -n "$last" ]; then
+        p=$(echo "$last" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$last" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    else
+        p=0
+        f=1
+        echo "$name: no result line (exit $rc): counted as one failure"
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "$name: exit $rc with no failure counted: counted as one failure"
+    fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    rm -f "$out"
+}
+if [ -z "$PATTERN" ] || echo unit | grep -q "$PATTERN"; then
+    run_one unit "$ROOT/$BUILD/test_unit"
+fi
+for t in "$ROOT"/tests/integration/test_*.py "$ROOT"/tests/faults/test_*.py; do
+    [ -f "$t" ] || continue
+    if [ -n "$PATTERN" ] && ! echo "$t" | grep -q "$PATTERN"; then continue; fi
+    run_one "$(basename "$(dirname "$t")")/$(basename "$t")" python3 "$t"
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

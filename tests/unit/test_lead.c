@@ -1,0 +1,443 @@
+/* Applying events and time to a lead: new leads, dedup, caps at window edges, thresholds
+ * with hysteresis, decay exits (with and without a later event), sales feedback, identity
+ * merge, touches. */
+#include <limits.h>
+
+#include "fixture.h"
+#include "leadflow/lead.h"
+#include "leadflow/score.h"
+#include "test.h"
+
+#define T0 1767225600000LL /* 2026-01-01T00:00:00Z */
+
+static lf_model_t *lf_funnel_model(void)
+{
+    lf_model_t *m = lf_test_model(); /* h = 1 day, enter 60, exit 45 */
+    lf_test_rule(m, "form", "form_submit", 30, 0, 0);
+    lf_test_rule(m, "views", "page_view", 4, 10, LF_DAY_MS);
+    lf_test_rule(m, "careers", "page_view", -50, 0, 0);
+    lf_test_rule_path(&m->eng[2], "/careers");
+    return m;
+}
+
+static lf_apply_result_t lf_apply(lf_lead_t *l, lf_event_t ev, const lf_model_t *m,
+                                  lf_transitions_t *out)
+{
+    return lf_lead_apply(l, &ev, m, 16, out);
+}
+
+static void test_new_lead_first_seen_transition(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_event_t ev = lf_test_event("m1", LF_KIND_PAGE_VIEW, "u1", NULL, T0);
+    ev.path = lf_str_from("/");
+    CHECK_INT(lf_apply(&l, ev, m, &out), LF_APPLY_APPLIED);
+    CHECK_INT(out.n, 1);
+    CHECK_INT(out.t[0].seq, 1);
+    CHECK_INT(out.t[0].from, LF_STAGE_VISITOR);
+    CHECK_INT(out.t[0].to, LF_STAGE_LEAD);
+    CHECK_INT(out.t[0].reason, LF_REASON_FIRST_SEEN);
+    CHECK_STR(out.t[0].trigger, "m1");
+    CHECK_INT(l.stage, LF_STAGE_LEAD);
+    CHECK_NEAR(l.eng, 4, 1e-12);
+    CHECK_INT(l.counters[LF_KIND_PAGE_VIEW], 1);
+    CHECK_INT(l.first_seen_ms, T0);
+    lf_test_model_free(m);
+}
+
+static void test_anonymous_visitor_stays_visitor(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t v;
+    lf_lead_init(&v, lf_str_from("a1"));
+    lf_transitions_t out = {0};
+    for (int i = 0; i < 5; i++) {
+        char mid[16];
+        snprintf(mid, sizeof(mid), "f%d", i);
+        lf_apply(&v, lf_test_event(mid, LF_KIND_FORM_SUBMIT, NULL, "a1", T0 + i), m, &out);
+    }
+    CHECK_INT(out.n, 0); /* a visitor has no stage changes, however hot */
+    CHECK_INT(v.stage, LF_STAGE_VISITOR);
+    CHECK(v.anonymous);
+    CHECK(v.eng > 100);
+    lf_test_model_free(m);
+}
+
+static void test_duplicate_message_id_not_applied(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    CHECK_INT(lf_apply(&l, lf_test_event("m1", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out),
+              LF_APPLY_APPLIED);
+    CHECK_INT(lf_apply(&l, lf_test_event("m1", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 5), m, &out),
+              LF_APPLY_DUPLICATE);
+    CHECK_NEAR(l.eng, 30, 1e-12);
+    CHECK_INT(l.events, 1);
+    /* The window holds the last 16 ids: the 17th new id pushes m1 out. */
+    for (int i = 0; i < 16; i++) {
+        char mid[16];
+        snprintf(mid, sizeof(mid), "x%d", i);
+        CHECK_INT(lf_apply(&l, lf_test_event(mid, LF_KIND_OTHER, "u1", NULL, T0 + 10 + i), m,
+                           &out),
+                  LF_APPLY_APPLIED);
+    }
+    CHECK_INT(lf_apply(&l, lf_test_event("x15", LF_KIND_OTHER, "u1", NULL, T0 + 99), m, &out),
+              LF_APPLY_DUPLICATE);
+    CHECK_INT(lf_apply(&l, lf_test_event("m1", LF_KIND_OTHER, "u1", NULL, T0 + 99), m, &out),
+              LF_APPLY_APPLIED);
+    lf_test_model_free(m);
+}
+
+static void test_cap_window_edges(void)
+{
+    lf_model_t *m = lf_funnel_model(); /* views: 4 points, at most 10 per UTC day */
+    m->half_life_ms = 1e18;            /* no decay: count points exactly */
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    int64_t day = T0 + 5 * LF_DAY_MS;
+    int64_t times[] = {day, day + 1, day + LF_DAY_MS - 1, /* 4 + 4 + 2 (capped) */
+                       day + LF_DAY_MS, day + LF_DAY_MS + 1, /* next window: 4 + 4 */
+                       day - 1};                              /* previous window: 4 */
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        char mid[16];
+        snprintf(mid, sizeof(mid), "v%zu", i);
+        lf_event_t ev = lf_test_event(mid, LF_KIND_PAGE_VIEW, "u1", NULL, times[i]);
+        ev.path = lf_str_from("/blog");
+        lf_apply(&l, ev, m, &out);
+    }
+    CHECK_NEAR(l.eng, 10 + 8 + 4, 1e-9);
+    lf_test_model_free(m);
+}
+
+static void test_cap_old_window_beyond_memory_grants_nothing(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    m->half_life_ms = 1e18;
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    for (int d = 0; d < LF_CAP_WINDOWS + 2; d++) {
+        char mid[16];
+        snprintf(mid, sizeof(mid), "d%d", d);
+        lf_event_t ev = lf_test_event(mid, LF_KIND_PAGE_VIEW, "u1", NULL, T0 + d * LF_DAY_MS);
+        ev.path = lf_str_from("/");
+        lf_apply(&l, ev, m, &out);
+    }
+    double before = l.eng;
+    lf_event_t late = lf_test_event("late", LF_KIND_PAGE_VIEW, "u1", NULL, T0 + 1);
+    late.path = lf_str_from("/");
+    lf_apply(&l, late, m, &out);
+    CHECK_NEAR(l.eng, before, 1e-12); /* day 0 is no longer remembered */
+    lf_event_t recent = lf_test_event("recent", LF_KIND_PAGE_VIEW, "u1", NULL,
+                                      T0 + (LF_CAP_WINDOWS + 1) * LF_DAY_MS + 7);
+    recent.path = lf_str_from("/");
+    lf_apply(&l, recent, m, &out);
+    CHECK_NEAR(l.eng, before + 4, 1e-12);
+    lf_test_model_free(m);
+}
+
+static void test_cap_total_independent_of_order(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    m->half_life_ms = 1e18;
+    int64_t ts[] = {T0 + 50, T0 + 10, T0 + 30, T0 + 20, T0 + 40};
+    lf_lead_t a, b;
+    lf_lead_init(&a, lf_str_from("u1"));
+    lf_lead_init(&b, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    for (int i = 0; i < 5; i++) {
+        char mid[16];
+        snprintf(mid, sizeof(mid), "v%d", i);
+        lf_event_t ev = lf_test_event(mid, LF_KIND_PAGE_VIEW, "u1", NULL, ts[i]);
+        ev.path = lf_str_from("/");
+        lf_apply(&a, ev, m, &out);
+        ev.ts_ms = ts[4 - i];
+        lf_apply(&b, ev, m, &out);
+    }
+    CHECK_NEAR(a.eng, 10, 1e-12);
+    CHECK_NEAR(b.eng, 10, 1e-12);
+    lf_test_model_free(m);
+}
+
+static void test_mql_enter_with_hysteresis_and_drop(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    m->half_life_ms = 1e18;
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_apply(&l, lf_test_event("f1", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_LEAD);
+    lf_apply(&l, lf_test_event("f2", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 1), m, &out); /* 60 */
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    CHECK_INT(out.n, 2);
+    CHECK_INT(out.t[1].reason, LF_REASON_SCORE_THRESHOLD);
+    CHECK_INT(out.t[1].seq, 2);
+    CHECK_NEAR(out.t[1].score, 60, 1e-12);
+    CHECK_STR(out.t[1].trigger, "f2");
+    /* 60 - 50 + 30 = 40 < 45: careers visit then a form: drop to nurture, then... */
+    lf_event_t careers = lf_test_event("c1", LF_KIND_PAGE_VIEW, "u1", NULL, T0 + 2);
+    careers.path = lf_str_from("/careers");
+    lf_apply(&l, careers, m, &out); /* -50 + 4 = 14 */
+    CHECK_INT(l.stage, LF_STAGE_NURTURE);
+    CHECK_INT(out.t[2].reason, LF_REASON_SCORE_DROP);
+    lf_apply(&l, lf_test_event("f3", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 3), m, &out); /* 44 */
+    CHECK_INT(l.stage, LF_STAGE_NURTURE);
+    lf_apply(&l, lf_test_event("f4", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 4), m, &out); /* 74 */
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    CHECK_INT(out.n, 4);
+    CHECK_INT(l.seq, 4);
+    lf_test_model_free(m);
+}
+
+static void test_hysteresis_no_flapping_between_exit_and_enter(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_rule(m, "plus", "form_submit", 61, 0, 0);
+    lf_test_rule(m, "minus", "email_open", -10, 0, 0);
+    m->half_life_ms = 1e18;
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_apply(&l, lf_test_event("p", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    lf_apply(&l, lf_test_event("n1", LF_KIND_EMAIL_OPEN, "u1", NULL, T0 + 1), m, &out); /* 51 */
+    CHECK_INT(l.stage, LF_STAGE_MQL); /* under enter, over exit: stays */
+    lf_apply(&l, lf_test_event("n2", LF_KIND_EMAIL_OPEN, "u1", NULL, T0 + 2), m, &out); /* 41 */
+    CHECK_INT(l.stage, LF_STAGE_NURTURE);
+    lf_test_model_free(m);
+}
+
+static void test_decay_exit_time_and_advance(void)
+{
+    lf_model_t *m = lf_test_model(); /* h = 1 day */
+    lf_test_rule(m, "big", "form_submit", 90, 0, 0);
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_apply(&l, lf_test_event("f", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    /* 90 * 2^-x = 45 at exactly one half-life: below from the next millisecond on. */
+    int64_t exit_at = lf_lead_exit_time(&l, m);
+    CHECK_INT(exit_at, T0 + LF_DAY_MS + 1);
+    out.n = 0;
+    CHECK_INT(lf_lead_advance(&l, T0 + LF_DAY_MS, m, &out), 0);
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    CHECK_INT(lf_lead_advance(&l, T0 + 3 * LF_DAY_MS, m, &out), 1);
+    CHECK_INT(l.stage, LF_STAGE_NURTURE);
+    CHECK_INT(out.t[0].reason, LF_REASON_SCORE_DECAY);
+    CHECK_INT(out.t[0].at_ms, T0 + LF_DAY_MS + 1); /* the crossing time, not "now" */
+    CHECK_NEAR(out.t[0].score, 45, 1e-6);
+    CHECK(out.t[0].score < 45);
+    CHECK_STR(out.t[0].trigger, "");
+    CHECK_INT(lf_lead_advance(&l, T0 + 9 * LF_DAY_MS, m, &out), 0); /* once only */
+    lf_test_model_free(m);
+}
+
+static void test_decay_exit_found_by_later_event(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_rule(m, "big", "form_submit", 90, 0, 0);
+    lf_test_rule(m, "small", "email_open", 1, 0, 0);
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_apply(&l, lf_test_event("f", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out);
+    out.n = 0;
+    /* No sweep ran; an event two days later finds the exit first, at its own time. */
+    lf_apply(&l, lf_test_event("e", LF_KIND_EMAIL_OPEN, "u1", NULL, T0 + 2 * LF_DAY_MS), m,
+             &out);
+    CHECK_INT(out.n, 1);
+    CHECK_INT(out.t[0].to, LF_STAGE_NURTURE);
+    CHECK_INT(out.t[0].reason, LF_REASON_SCORE_DECAY);
+    CHECK_INT(out.t[0].at_ms, T0 + LF_DAY_MS + 1);
+    CHECK_NEAR(l.eng, 90 * 0.25 + 1, 1e-9);
+    lf_test_model_free(m);
+}
+
+static void test_fit_never_decays_below_exit(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_fit(m, "ent", "company_tier", "enterprise", 50);
+    lf_test_rule(m, "form", "form_submit", 20, 0, 0);
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_event_t id = lf_test_event("i", LF_KIND_IDENTIFY, "u1", NULL, T0);
+    lf_test_event_trait(&id, "company_tier", "Enterprise");
+    lf_apply(&l, id, m, &out);
+    CHECK_NEAR(l.fit, 50, 1e-12);
+    CHECK_INT(out.t[0].reason, LF_REASON_IDENTIFY);
+    lf_apply(&l, lf_test_event("f", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 1), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    CHECK(lf_lead_exit_time(&l, m) == INT64_MAX);
+    CHECK_INT(lf_lead_advance(&l, T0 + 1000 * LF_DAY_MS, m, &out), 0);
+    lf_test_model_free(m);
+}
+
+static void test_required_traits_gate_mql(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_rule(m, "form", "form_submit", 70, 0, 0);
+    lf_test_require_trait(m, "company");
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_apply(&l, lf_test_event("f", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_LEAD); /* hot, but no company known */
+    lf_event_t id = lf_test_event("i", LF_KIND_IDENTIFY, "u1", NULL, T0 + 10);
+    lf_test_event_trait(&id, "company", "Acme");
+    lf_apply(&l, id, m, &out);
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    CHECK_STR(out.t[out.n - 1].trigger, "i");
+    lf_test_model_free(m);
+}
+
+static void test_sales_feedback_path_and_forbidden_backwards(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_kind_t seq[] = {LF_KIND_SALES_ACCEPT, LF_KIND_SALES_QUALIFY, LF_KIND_SALES_ACCEPT,
+                       LF_KIND_OPPORTUNITY_CREATED, LF_KIND_DEAL_WON, LF_KIND_DEAL_LOST};
+    lf_stage_t expect[] = {LF_STAGE_SAL, LF_STAGE_SQL, LF_STAGE_SQL,
+                           LF_STAGE_OPPORTUNITY, LF_STAGE_CUSTOMER, LF_STAGE_CUSTOMER};
+    lf_apply(&l, lf_test_event("m0", LF_KIND_OTHER, "u1", NULL, T0), m, &out);
+    for (int i = 0; i < 6; i++) {
+        char mid[8];
+        snprintf(mid, sizeof(mid), "s%d", i);
+        lf_apply(&l, lf_test_event(mid, seq[i], "u1", NULL, T0 + 1 + i), m, &out);
+        CHECK_INT(l.stage, expect[i]);
+    }
+    CHECK_INT(out.n, 5); /* lead, sal, sql, opportunity, customer */
+    CHECK_INT(out.t[4].reason, LF_REASON_SALES_EVENT);
+    CHECK_INT(l.seq, 5);
+    /* Score never demotes a lead sales are working on. */
+    lf_event_t careers = lf_test_event("c", LF_KIND_PAGE_VIEW, "u1", NULL, T0 + 20);
+    careers.path = lf_str_from("/careers");
+    lf_apply(&l, careers, m, &out);
+    CHECK_INT(l.stage, LF_STAGE_CUSTOMER);
+    lf_apply(&l, lf_test_event("dq", LF_KIND_DISQUALIFY, "u1", NULL, T0 + 30), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_DISQUALIFIED);
+    /* Disqualified is final, even for a hot lead. */
+    for (int i = 0; i < 5; i++) {
+        char mid[8];
+        snprintf(mid, sizeof(mid), "h%d", i);
+        lf_apply(&l, lf_test_event(mid, LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 40 + i), m, &out);
+    }
+    CHECK_INT(l.stage, LF_STAGE_DISQUALIFIED);
+    lf_test_model_free(m);
+}
+
+static void test_bot_events_ignored(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_test_bot(m, "crawler");
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("a1"));
+    lf_transitions_t out = {0};
+    lf_event_t ev = lf_test_event("b", LF_KIND_FORM_SUBMIT, NULL, "a1", T0);
+    ev.user_agent = lf_str_from("SomeCrawler/1.0");
+    CHECK_INT(lf_lead_apply(&l, &ev, m, 16, &out), LF_APPLY_BOT);
+    CHECK(!l.exists);
+    lf_test_model_free(m);
+}
+
+/* Identity: a visitor's events then an identify equal one lead that saw them all. */
+static void test_merge_visitor_equals_single_history(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_test_fit(m, "ent", "company_tier", "enterprise", 20);
+    lf_lead_t visitor, lead, single;
+    lf_lead_init(&visitor, lf_str_from("a1"));
+    lf_lead_init(&lead, lf_str_from("u1"));
+    lf_lead_init(&single, lf_str_from("u1"));
+    lf_transitions_t out = {0}, out_single = {0};
+    int64_t ts[] = {T0, T0 + LF_HOUR_MS, T0 + 7 * LF_HOUR_MS};
+    for (int i = 0; i < 3; i++) {
+        char mid[8];
+        snprintf(mid, sizeof(mid), "v%d", i);
+        lf_event_t ev = lf_test_event(mid, LF_KIND_PAGE_VIEW, NULL, "a1", ts[i]);
+        ev.path = lf_str_from("/product");
+        if (i == 0) {
+            ev.utm[LF_UTM_SOURCE] = lf_str_from("linkedin");
+            ev.utm[LF_UTM_MEDIUM] = lf_str_from("cpc");
+            ev.has_campaign = 1;
+        }
+        lf_apply(&visitor, ev, m, &out);
+        ev.user_id = lf_str_from("u1");
+        lf_apply(&single, ev, m, &out_single);
+    }
+    lf_event_t form = lf_test_event("f1", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 3 * LF_HOUR_MS);
+    lf_apply(&lead, form, m, &out);
+    lf_apply(&single, form, m, &out_single);
+    lf_event_t id = lf_test_event("id", LF_KIND_IDENTIFY, "u1", "a1", T0 + 8 * LF_HOUR_MS);
+    lf_test_event_trait(&id, "company_tier", "enterprise");
+    lf_lead_merge_visitor(&lead, &visitor, m, 16);
+    lf_apply(&lead, id, m, &out);
+    lf_apply(&single, id, m, &out_single);
+    CHECK_NEAR(lead.eng, single.eng, 1e-12);
+    CHECK_INT(lead.t_ms, single.t_ms);
+    CHECK_NEAR(lead.fit, 20, 1e-12);
+    CHECK_INT(lead.counters[LF_KIND_PAGE_VIEW], 3);
+    CHECK_INT(lead.events, single.events);
+    CHECK_INT(lead.first_seen_ms, T0);
+    CHECK_STR(lead.first_touch.source, "linkedin");
+    CHECK_INT(lead.first_touch.at_ms, T0);
+    CHECK_INT(lead.stage, single.stage);
+    /* The visitor's messageIds are known to the lead: a replayed visitor event is a dup. */
+    lf_event_t again = lf_test_event("v1", LF_KIND_PAGE_VIEW, "u1", "a1", ts[1]);
+    CHECK_INT(lf_apply(&lead, again, m, &out), LF_APPLY_DUPLICATE);
+    lf_test_model_free(m);
+}
+
+static void test_touches_first_and_last_out_of_order(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    const char *src[] = {"google", "newsletter", "linkedin"};
+    int64_t ts[] = {T0 + 100, T0 + 300, T0 + 50};
+    for (int i = 0; i < 3; i++) {
+        char mid[8];
+        snprintf(mid, sizeof(mid), "t%d", i);
+        lf_event_t ev = lf_test_event(mid, LF_KIND_PAGE_VIEW, "u1", NULL, ts[i]);
+        ev.utm[LF_UTM_SOURCE] = lf_str_from(src[i]);
+        ev.utm[LF_UTM_CAMPAIGN] = lf_str_from("q1-launch");
+        ev.has_campaign = 1;
+        lf_apply(&l, ev, m, &out);
+    }
+    CHECK_STR(l.first_touch.source, "linkedin");
+    CHECK_INT(l.first_touch.at_ms, T0 + 50);
+    CHECK_STR(l.last_touch.source, "newsletter");
+    CHECK_STR(l.last_touch.campaign, "q1-launch");
+    lf_test_model_free(m);
+}
+
+void suite_lead(void)
+{
+    LF_RUN(test_new_lead_first_seen_transition);
+    LF_RUN(test_anonymous_visitor_stays_visitor);
+    LF_RUN(test_duplicate_message_id_not_applied);
+    LF_RUN(test_cap_window_edges);
+    LF_RUN(test_cap_old_window_beyond_memory_grants_nothing);
+    LF_RUN(test_cap_total_independent_of_order);
+    LF_RUN(test_mql_enter_with_hysteresis_and_drop);
+    LF_RUN(test_hysteresis_no_flapping_between_exit_and_enter);
+    LF_RUN(test_decay_exit_time_and_advance);
+    LF_RUN(test_decay_exit_found_by_later_event);
+    LF_RUN(test_fit_never_decays_below_exit);
+    LF_RUN(test_required_traits_gate_mql);
+    LF_RUN(test_sales_feedback_path_and_forbidden_backwards);
+    LF_RUN(test_bot_events_ignored);
+    LF_RUN(test_merge_visitor_equals_single_history);
+    LF_RUN(test_touches_first_and_last_out_of_order);
+}

@@ -1,0 +1,186 @@
+/* The scoring law: decay (hand-computed and order-independent), caps, rule matching, fit,
+ * grades. */
+#include <stdlib.h>
+
+#include "fixture.h"
+#include "leadflow/score.h"
+#include "test.h"
+
+static void test_decay_hand_computed(void)
+{
+    double e = 0;
+    int64_t t = 0;
+    const double h = 1000;
+    lf_decay_add(&e, &t, 10, 1000, h);
+    CHECK_NEAR(e, 10, 1e-12);
+    CHECK_INT(t, 1000);
+    lf_decay_add(&e, &t, 10, 2000, h); /* 10 * 2^-1 + 10 */
+    CHECK_NEAR(e, 15, 1e-12);
+    CHECK_INT(t, 2000);
+    lf_decay_add(&e, &t, 8, 1000, h); /* late: 15 + 8 * 2^-1, t unchanged */
+    CHECK_NEAR(e, 19, 1e-12);
+    CHECK_INT(t, 2000);
+    lf_decay_add(&e, &t, 0, 4000, h); /* 19 * 2^-2 */
+    CHECK_NEAR(e, 4.75, 1e-12);
+    lf_decay_add(&e, &t, 3, 3500, h); /* 4.75 + 3 * 2^-0.5 */
+    CHECK_NEAR(e, 4.75 + 3 * 0.70710678118654752, 1e-12);
+}
+
+static uint64_t lf_rng_state = 88172645463325252ULL;
+static uint64_t lf_rng(void)
+{
+    lf_rng_state ^= lf_rng_state << 13;
+    lf_rng_state ^= lf_rng_state >> 7;
+    lf_rng_state ^= lf_rng_state << 17;
+    return lf_rng_state;
+}
+
+static void test_decay_order_independent(void)
+{
+    enum { N = 200, ORDERS = 100 };
+    const double h = 14 * LF_DAY_MS;
+    int64_t ts[N];
+    double pts[N];
+    int64_t tmax = 0;
+    for (int i = 0; i < N; i++) {
+        ts[i] = 1700000000000LL + (int64_t)(lf_rng() % (90 * LF_DAY_MS));
+        pts[i] = (double)(lf_rng() % 4000) / 100.0 - 5.0; /* some negative */
+        if (ts[i] > tmax) tmax = ts[i];
+    }
+    int64_t T = tmax + 3 * LF_DAY_MS;
+    double expect = 0;
+    for (int i = 0; i < N; i++) expect += pts[i] * exp2(-(double)(T - ts[i]) / h);
+    int idx[N];
+    for (int i = 0; i < N; i++) idx[i] = i;
+    for (int o = 0; o < ORDERS; o++) {
+        for (int i = N - 1; i > 0; i--) { /* Fisher-Yates */
+            int j = (int)(lf_rng() % (uint64_t)(i + 1));
+            int tmp = idx[i];
+            idx[i] = idx[j];
+            idx[j] = tmp;
+        }
+        double e = 0;
+        int64_t t = 0;
+        for (int i = 0; i < N; i++) lf_decay_add(&e, &t, pts[idx[i]], ts[idx[i]], h);
+        CHECK_INT(t, tmax);
+        double at_T = e * lf_decay_factor(T - t, h);
+        CHECK_NEAR(at_T, expect, 1e-9);
+    }
+}
+
+static void test_decay_extremes_never_nan(void)
+{
+    const double h = LF_DAY_MS;
+    double e = 0;
+    int64_t t = 0;
+    lf_decay_add(&e, &t, 100, 946684800000LL, h);  /* 2000 */
+    lf_decay_add(&e, &t, 5, 4102444800000LL, h);   /* 2100: 100 years later */
+    CHECK(isfinite(e));
+    CHECK_NEAR(e, 5, 1e-12);
+    lf_decay_add(&e, &t, 7, 946684800000LL, h); /* a century late: worth nothing now */
+    CHECK(isfinite(e));
+    CHECK_NEAR(e, 5, 1e-12);
+    CHECK(lf_decay_factor(INT64_MAX, 1) == 0.0);
+    CHECK(lf_decay_factor(-5, h) == 1.0);
+    CHECK(lf_decay_factor(1000, 0) == 0.0); /* no half-life: no NaN */
+    CHECK_NEAR(lf_decay_factor(LF_DAY_MS, h), 0.5, 1e-15);
+}
+
+static void test_cond_holds(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_fit(m, "tier", "company_tier", "enterprise", 1);
+    lf_cond_t *c = &m->fit[0].conds[0];
+    CHECK(lf_cond_holds(c, "Enterprise", 10, 0, 0)); /* case-insensitive */
+    CHECK(!lf_cond_holds(c, "enterprise2", 11, 0, 0));
+    CHECK(!lf_cond_holds(c, NULL, 0, 0, 0));
+    c->negate = 1;
+    CHECK(lf_cond_holds(c, NULL, 0, 0, 0));
+    c->negate = 0;
+    lf_cond_t range = {.field = "employees", .op = LF_MATCH_RANGE, .min = 100, .max = 1000,
+                       .has_min = 1, .has_max = 1};
+    CHECK(lf_cond_holds(&range, "100", 3, 0, 0));   /* min inclusive */
+    CHECK(!lf_cond_holds(&range, "1000", 4, 0, 0)); /* max exclusive */
+    CHECK(lf_cond_holds(&range, NULL, 0, 999.5, 1) == 0); /* absent */
+    CHECK(lf_cond_holds(&range, "x", 1, 999.5, 1));       /* numeric value wins */
+    CHECK(!lf_cond_holds(&range, "lots", 4, 0, 0));
+    lf_cond_t present = {.field = "phone", .op = LF_MATCH_PRESENT};
+    CHECK(!lf_cond_holds(&present, "", 0, 0, 0));
+    CHECK(lf_cond_holds(&present, "+1", 2, 0, 0));
+    char *pre[] = {"/pricing", "/demo"};
+    lf_cond_t prefix = {.field = "path", .op = LF_MATCH_PREFIX, .values = pre, .nvalues = 2};
+    CHECK(lf_cond_holds(&prefix, "/demo/book", 10, 0, 0));
+    CHECK(!lf_cond_holds(&prefix, "/Pricing", 8, 0, 0)); /* prefixes are case-sensitive */
+    lf_test_model_free(m);
+}
+
+static void test_rule_matching(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_rule_path(lf_test_rule(m, "pricing", "page_view", 10, 0, 0), "/pricing");
+    lf_test_rule_utm(lf_test_rule(m, "linkedin", "utm_click", 5, 0, 0), "source", "linkedin");
+    lf_test_rule_prop(lf_test_rule(m, "demo", "form_submit", 40, 0, 0), "form_id",
+                      "demo-request");
+    lf_test_rule(m, "any", NULL, 1, 0, 0);
+    /* Rules live in a growing array: take pointers once it is complete. */
+    lf_engagement_rule_t *li = &m->eng[1], *demo = &m->eng[2], *any = &m->eng[3];
+
+    lf_event_t pv = lf_test_event("m1", LF_KIND_PAGE_VIEW, "u1", NULL, 1000);
+    pv.path = lf_str_from("/pricing/enterprise");
+    CHECK(lf_rule_matches(&m->eng[0], &pv));
+    CHECK(!lf_rule_matches(li, &pv)); /* no campaign */
+    CHECK(lf_rule_matches(any, &pv));
+    pv.path = lf_str_from("/blog/pricing");
+    CHECK(!lf_rule_matches(&m->eng[0], &pv));
+    /* A page view through a UTM link counts as a campaign click. */
+    pv.utm[LF_UTM_SOURCE] = lf_str_from("LinkedIn");
+    pv.has_campaign = 1;
+    CHECK(lf_rule_matches(li, &pv));
+    pv.utm[LF_UTM_SOURCE] = lf_str_from("google");
+    CHECK(!lf_rule_matches(li, &pv));
+
+    lf_event_t form = lf_test_event("m2", LF_KIND_FORM_SUBMIT, "u1", NULL, 1000);
+    CHECK(!lf_rule_matches(demo, &form));
+    lf_test_event_prop(&form, "form_id", "demo-request");
+    CHECK(lf_rule_matches(demo, &form));
+    lf_event_t other = lf_test_event("m3", LF_KIND_OTHER, "u1", NULL, 1000);
+    other.kind_name = lf_str_from("webinar_poll");
+    CHECK(!lf_rule_matches(demo, &other));
+    CHECK(lf_rule_matches(any, &other));
+    lf_test_model_free(m);
+}
+
+static void test_grades(void)
+{
+    lf_model_t *m = lf_test_model();
+    CHECK_INT(lf_grade(80, m), 1);
+    CHECK_INT(lf_grade(79.999, m), 2);
+    CHECK_INT(lf_grade(40, m), 2);
+    CHECK_INT(lf_grade(39.9, m), 3);
+    CHECK_INT(lf_grade(-10, m), 3);
+    lf_test_model_free(m);
+}
+
+static void test_bot_filter(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_bot(m, "bot");
+    lf_event_t ev = lf_test_event("m1", LF_KIND_PAGE_VIEW, NULL, "a1", 1000);
+    CHECK(!lf_model_is_bot(m, &ev));
+    ev.user_agent = lf_str_from("Mozilla/5.0 (compatible; Googlebot/2.1)");
+    CHECK(lf_model_is_bot(m, &ev));
+    ev.user_agent = lf_str_from("Mozilla/5.0 (X11; Linux x86_64)");
+    CHECK(!lf_model_is_bot(m, &ev));
+    lf_test_model_free(m);
+}
+
+void suite_score(void)
+{
+    LF_RUN(test_decay_hand_computed);
+    LF_RUN(test_decay_order_independent);
+    LF_RUN(test_decay_extremes_never_nan);
+    LF_RUN(test_cond_holds);
+    LF_RUN(test_rule_matching);
+    LF_RUN(test_grades);
+    LF_RUN(test_bot_filter);
+}
