@@ -163,6 +163,11 @@ static int lf_lead_seen(const lf_lead_t *lead, uint64_t h)
     return 0;
 }
 
+int lf_lead_seen_message(const lf_lead_t *lead, lf_str_t message_id)
+{
+    return lead->exists && lf_lead_seen(lead, lf_hash64(message_id.ptr, message_id.len));
+}
+
 static void lf_lead_remember(lf_lead_t *lead, uint64_t h, int window)
 {
     if (window < 1) window = 1;
@@ -353,4 +358,32 @@ void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *v, const lf_model_t
     for (int i = 0; i < v->ndedup; i++)
         if (!lf_lead_seen(lead, v->dedup[i])) lf_lead_remember(lead, v->dedup[i], dedup_window);
     lf_lead_compute_fit(lead, m);
+}
+
+/*---- Replay protection -----------------------------------------------------------------*/
+
+int lf_lead_offset_applied(const lf_lead_t *lead, int32_t partition, int64_t offset)
+{
+    for (int i = 0; i < lead->nsrc; i++)
+        if (lead->src[i].partition == partition) return offset <= lead->src[i].offset;
+    return 0;
+}
+
+void lf_lead_offset_record(lf_lead_t *lead, int32_t partition, int64_t offset)
+{
+    for (int i = 0; i < lead->nsrc; i++) {
+        if (lead->src[i].partition == partition) {
+            if (offset > lead->src[i].offset) lead->src[i].offset = offset;
+            return;
+        }
+    }
+    /* A lead fed by more partitions than remembered forgets the first one; the messageId
+     * dedup still guards it. */
+    if (lead->nsrc == LF_LEAD_SRC_MAX) {
+        memmove(&lead->src[0], &lead->src[1], sizeof(lead->src[0]) * (LF_LEAD_SRC_MAX - 1));
+        lead->nsrc--;
+    }
+    lead->src[lead->nsrc].partition = partition;
+    lead->src[lead->nsrc].offset = offset;
+    lead->nsrc++;
 }

@@ -18,6 +18,7 @@
 #define LF_CAP_WINDOWS 4     /* windows remembered per capped rule (late events) */
 #define LF_DEDUP_MAX 64      /* upper bound of processing.dedup_window */
 #define LF_TRANSITIONS_MAX 8 /* transitions one event can cause at most */
+#define LF_LEAD_SRC_MAX 4    /* source partitions remembered per lead */
 
 typedef struct {
     char source[LF_TOUCH_MAX + 1];
@@ -60,6 +61,14 @@ typedef struct {
     uint8_t ncaps;
     uint64_t dedup[LF_DEDUP_MAX]; /* hashes of recent messageIds, a ring */
     uint8_t ndedup, dedup_pos;
+    /* Store bookkeeping (not scoring): the version written last (optimistic concurrency) and
+     * the last offset applied per source partition (a replayed offset is skipped). */
+    uint64_t version;
+    struct {
+        int32_t partition;
+        int64_t offset;
+    } src[LF_LEAD_SRC_MAX];
+    uint8_t nsrc;
 } lf_lead_t;
 
 typedef enum {
@@ -91,6 +100,14 @@ int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m,
  * engagement decay-aligned, counters added, first touch the earlier one, dedup merged. */
 void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *visitor, const lf_model_t *m,
                            int dedup_window);
+
+/* Whether the messageId is among the lead's recently applied ones. */
+int lf_lead_seen_message(const lf_lead_t *lead, lf_str_t message_id);
+
+/* Replay protection: whether (partition, offset) was already applied to the lead, and
+ * recording that it now is. */
+int lf_lead_offset_applied(const lf_lead_t *lead, int32_t partition, int64_t offset);
+void lf_lead_offset_record(lf_lead_t *lead, int32_t partition, int64_t offset);
 
 /* Score components at time now_ms (now_ms >= t_ms decays; earlier returns the stored). */
 double lf_lead_engagement_at(const lf_lead_t *lead, int64_t now_ms, const lf_model_t *m);

@@ -1,0 +1,29 @@
+/* A growing list of (pointer, length) arguments whose bytes live in an arena: how Redis
+ * commands are assembled without a malloc per argument (redisAppendCommandArgv takes it). */
+#ifndef LEADFLOW_ARGV_H
+#define LEADFLOW_ARGV_H
+
+#include <stddef.h>
+
+#include "leadflow/alloc.h"
+
+typedef struct {
+    const char **argv;
+    size_t *lens;
+    size_t n, cap;
+    lf_arena_t *arena;
+} lf_argv_t;
+
+void lf_argv_init(lf_argv_t *a, lf_arena_t *arena);
+void lf_argv_reset(lf_argv_t *a); /* forget the arguments, keep the arrays */
+void lf_argv_free(lf_argv_t *a);
+/* Copies s into the arena. */
+void lf_argv_add(lf_argv_t *a, const char *s, size_t len);
+void lf_argv_adds(lf_argv_t *a, const char *s);
+void lf_argv_addf(lf_argv_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lf_argv_add_i64(lf_argv_t *a, long long v);
+void lf_argv_add_double(lf_argv_t *a, double v);
+/* Overwrite argument i (already added) with a new integer text. */
+void lf_argv_set_i64(lf_argv_t *a, size_t i, long long v);
+
+#endif

@@ -1,0 +1,112 @@
+/* The read-only operator commands (CONTRACT §8): `leadflow inspect`, `leadflow top` and
+ * `leadflow stats`. They read the Redis keys of CONTRACT §6 (include/leadflow/keys.h) and
+ * never write any. Each takes:
+ *   -c, --config FILE     the rules file (else $LEADFLOW_CONFIG): Redis settings, key prefix,
+ *                         consumer group, topic and the model that decays the scores
+ *   --redis HOST[:PORT]   connect there instead of the file's redis.host / redis.port
+ *   --json                one JSON object on stdout instead of the tables
+ *   -h, --help
+ * Exit status: 0 done; 1 usage, an unreadable rules file, or (inspect) an unknown lead;
+ * 2 Redis unreachable or failing. */
+#ifndef LEADFLOW_CLI_H
+#define LEADFLOW_CLI_H
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "leadflow/config.h"
+
+/* argv[0] is the subcommand's name ("inspect", "top", "stats"). */
+int lf_cmd_inspect(int argc, char **argv);
+int lf_cmd_top(int argc, char **argv);
+int lf_cmd_stats(int argc, char **argv);
+
+/*---- Shared by src/cli_*.c (src/cli_common.c) ---------------------------------------------*/
+
+#define LF_CLI_EXIT_OK 0
+#define LF_CLI_EXIT_USAGE 1
+#define LF_CLI_EXIT_NOTFOUND 1
+#define LF_CLI_EXIT_REDIS 2
+
+typedef struct {
+    const char *cmd;         /* "inspect", ... for messages */
+    const char *usage;       /* the command's usage text, printed on -h and usage errors */
+    const char *config_path; /* -c, else $LEADFLOW_CONFIG */
+    const char *redis_addr;  /* --redis, NULL = the rules file's */
+    int json;
+    lf_config_t cfg;
+    int cfg_loaded;
+    redisContext *redis;
+} lf_cli_t;
+
+void lf_cli_init(lf_cli_t *cli, const char *cmd, const char *usage);
+
+/* Try argv[*i] as a common option: LF_CLI_OPT_TAKEN when it was one (*i moved past its
+ * value), LF_CLI_OPT_NONE when not, LF_CLI_OPT_HELP after printing the usage for -h (exit
+ * 0), LF_CLI_OPT_ERROR after printing a usage error. */
+#define LF_CLI_OPT_NONE 0
+#define LF_CLI_OPT_TAKEN 1
+#define LF_CLI_OPT_HELP 2
+#define LF_CLI_OPT_ERROR (-1)
+int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i);
+
+/* The value of option `name` at argv[*i], as "--name VALUE" or "--name=VALUE"; NULL when
+ * argv[*i] is another option. A missing value prints a usage error and sets *bad. */
+const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const char *name,
+                         int *bad);
+
+/* Print "leadflow CMD: message" and the usage to stderr; returns LF_CLI_EXIT_USAGE. */
+int lf_cli_usage_error(lf_cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "leadflow CMD: message" to stderr. */
+void lf_cli_error(lf_cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Load the rules file and connect to Redis. 0, or the exit status after a message. */
+int lf_cli_open(lf_cli_t *cli);
+void lf_cli_close(lf_cli_t *cli);
+
+/* Send the n commands queued with redisAppendCommand* and read their n replies into
+ * replies[] (one round trip). 0, or LF_CLI_EXIT_REDIS after a message (replies freed). */
+int lf_cli_replies(lf_cli_t *cli, redisReply **replies, size_t n, const char *what);
+void lf_cli_free_replies(redisReply **replies, size_t n);
+
+/* A field of an HGETALL reply (or NULL). */
+const redisReply *lf_cli_hash_get(const redisReply *hash, const char *field);
+/* Reply strings as numbers; def when absent or not a number. */
+int64_t lf_cli_reply_i64(const redisReply *r, int64_t def);
+double lf_cli_reply_double(const redisReply *r, double def);
+/* Reply string copied into buf ("" when absent). */
+const char *lf_cli_reply_str(const redisReply *r, char *buf, size_t cap);
+
+/* "2024-05-01T12:00:00.000Z" or "-" for 0. buf >= 32 bytes. */
+const char *lf_cli_fmt_time(int64_t ms, char *buf, size_t cap);
+/* 12345678 -> "12,345,678". */
+const char *lf_cli_fmt_count(long long v, char *buf, size_t cap);
+/* 93784000 -> "1d2h3m4s"; 0 -> "0s"; under a second "250ms". */
+const char *lf_cli_fmt_duration(int64_t ms, char *buf, size_t cap);
+/* "now", epoch milliseconds or ISO-8601 to epoch ms. 0 or -1. */
+int lf_cli_parse_time(const char *s, int64_t *out_ms);
+int64_t lf_cli_now_ms(void);
+
+/* JSON output (cJSON): name_ms (a number) and name (ISO-8601, null for 0) into o; print o
+ * on one line to stdout and delete it. */
+struct cJSON;
+void lf_cli_json_time(struct cJSON *o, const char *name, int64_t ms);
+void lf_cli_json_print(struct cJSON *o);
+
+/*---- Aligned tables ------------------------------------------------------------------------*/
+
+typedef struct {
+    size_t ncols, nrows, cap;
+    const char *const *head;
+    unsigned right; /* bit i: column i is right-aligned (numbers) */
+    char **cells;   /* nrows * ncols, owned */
+} lf_table_t;
+
+void lf_table_init(lf_table_t *t, size_t ncols, const char *const *head, unsigned right);
+/* Add a row of ncols strings (copied; NULL prints as "-"). */
+void lf_table_add(lf_table_t *t, const char *const *row);
+void lf_table_print(const lf_table_t *t, FILE *out, int indent);
+void lf_table_free(lf_table_t *t);
+
+#endif

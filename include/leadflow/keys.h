@@ -1,0 +1,34 @@
+/* Names of leadflow's Redis keys (CONTRACT §6), all under the configured prefix (default
+ * "lf:"). Per-lead keys carry the lead id as a Redis Cluster hash tag.
+ *   <p>lead:{<id>}              hash: the lead (see lead_codec.h)
+ *   <p>alias:{<anonymousId>}    string: the lead id the visitor was linked to
+ *   <p>hist:{<id>}              list: stage history, "seq|from|to|reason|at|score|trigger"
+ *   <p>top                      sorted set: leads by score
+ *   <p>stage:<stage>            sorted set: leads in a stage; score = entry time, except
+ *                               mql: the time its score decays below the exit threshold
+ *   <p>outbox:<topic>:<part>    hash: transition_id -> encoded transition, not yet delivered
+ *   <p>wm:<group>:<topic>       hash: "<part>" -> next offset to consume; "<part>.consumed",
+ *                               ".applied", ".duplicates", ".dead", ".filtered", ".transitions"
+ *   <p>ops:instance:<id>        hash with TTL: one running instance's heartbeat
+ *   <p>ops:instances            set: instance ids (stale ones have no heartbeat key) */
+#ifndef LEADFLOW_KEYS_H
+#define LEADFLOW_KEYS_H
+
+#include <stddef.h>
+
+#include "leadflow/stage.h"
+
+#define LF_KEY_MAX 512
+
+int lf_key_lead(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen);
+int lf_key_alias(char *buf, size_t cap, const char *prefix, const char *anon, size_t len);
+int lf_key_hist(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen);
+int lf_key_top(char *buf, size_t cap, const char *prefix);
+int lf_key_stage(char *buf, size_t cap, const char *prefix, lf_stage_t stage);
+int lf_key_outbox(char *buf, size_t cap, const char *prefix, const char *topic, int partition);
+int lf_key_watermarks(char *buf, size_t cap, const char *prefix, const char *group,
+                      const char *topic);
+int lf_key_instance(char *buf, size_t cap, const char *prefix, const char *instance);
+int lf_key_instances(char *buf, size_t cap, const char *prefix);
+
+#endif

@@ -1,0 +1,29 @@
+/* A lead's state as the fields of its Redis hash `lf:lead:{<id>}` (CONTRACT §6), readable
+ * with HGETALL, and back. Pure: hiredis hands the pipeline the pairs, this turns them into
+ * lf_lead_t. Field names:
+ *   stage seq grade score fit eng t first_seen last_seen stage_at events rules_version
+ *   n.<kind> (event counters, non-zero only)   ft.source ft.medium ft.campaign ft.at
+ *   lt.source lt.medium lt.campaign lt.at      tr.<trait> (traits the rules use)
+ *   cap (capped rules' windows: "rule:k=granted,k=granted;rule2:...")
+ *   dd (recent messageId hashes, 16 hex digits each)   anon ("1" for a visitor)
+ *   v (write version)   o (last applied offset per partition: "p:offset,p:offset") */
+#ifndef LEADFLOW_LEAD_CODEC_H
+#define LEADFLOW_LEAD_CODEC_H
+
+#include "leadflow/argv.h"
+#include "leadflow/lead.h"
+
+/* Append every field of the lead as field, value, field, value ... */
+void lf_lead_encode(const lf_lead_t *lead, const lf_model_t *m, lf_argv_t *out);
+
+/* Fill *lead (initialised with id first) from HGETALL pairs. n = 0 means "not stored":
+ * the lead stays new. Unknown fields are ignored (newer versions may add some); fields of
+ * traits or capped rules the model no longer has are dropped. LF_ERR with a message for a
+ * malformed value. */
+int lf_lead_decode(lf_lead_t *lead, lf_str_t id, const lf_str_t *fields, const lf_str_t *values,
+                   size_t n, const lf_model_t *m, lf_err_t *err);
+
+/* One stage-history entry, as kept in `lf:hist:{<id>}`: "seq|from|to|reason|at|score|trigger". */
+int lf_transition_history_entry(const lf_transition_t *t, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,25 @@
+/* `leadflow run`: the processor. Consumes events (a consumer-group member), decodes, resolves
+ * identity, scores and moves stages, writes each lead atomically to the store, publishes
+ * transitions, dead-letters bad input, and commits progress only after all of that is
+ * durable (CONTRACT §7). One thread; librdkafka's own threads do the network I/O. */
+#ifndef LEADFLOW_PIPELINE_H
+#define LEADFLOW_PIPELINE_H
+
+#include <signal.h>
+
+#include "leadflow/config.h"
+
+typedef struct {
+    const char *instance;     /* instance id for lf:ops:instance:<id>; default host-pid */
+    int exit_idle_ms;         /* > 0: exit once no event arrived for this long (tests, bench) */
+    volatile sig_atomic_t *stop;
+    volatile sig_atomic_t *reload; /* SIGHUP: reserved for hot reload (roadmap) */
+} lf_run_opts_t;
+
+/* Runs until *stop. Returns 0 after a clean shutdown, non-zero on a fatal error (message on
+ * stderr). */
+int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts);
+
+int lf_cmd_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,91 @@
+/* Where lead state lives: the operations the pipeline needs from Redis, behind a small
+ * table of functions so a Redis Cluster back end can take the standalone one's place.
+ *
+ * Guarantees the pipeline builds on (CONTRACT §7):
+ *  - a lead's write is one atomic call that checks the version it was computed from,
+ *    writes the hash, its index entries, its stage history and its transitions into the
+ *    partition's outbox, and (identify) removes a merged visitor and sets its alias;
+ *  - progress (the next offset of each partition and its counters) is written after the
+ *    leads of a batch and after its transitions were delivered. */
+#ifndef LEADFLOW_STORE_H
+#define LEADFLOW_STORE_H
+
+#include <stdint.h>
+
+#include "leadflow/argv.h"
+#include "leadflow/config.h"
+#include "leadflow/lead.h"
+
+typedef struct lf_store lf_store_t;
+
+/* One lead to write. `fields` holds lf_lead_encode's pairs; `trans` the encoded transitions
+ * (transition_id, payload, history entry triples). */
+typedef struct {
+    const lf_lead_t *lead;
+    uint64_t expected_version; /* what it was loaded with (0 = did not exist) */
+    lf_stage_t old_stage;
+    int old_exists;
+    int32_t partition;         /* whose outbox takes its transitions */
+    lf_argv_t *fields;
+    lf_argv_t *trans;
+    const char **merged_visitors; /* anonymousIds whose visitor state was merged in */
+    size_t nmerged;
+    const lf_stage_t *merged_stages;
+    double stage_score; /* lf:stage:<stage> score */
+} lf_store_write_t;
+
+typedef enum {
+    LF_WRITE_OK = 1,
+    LF_WRITE_CONFLICT = -1, /* somebody else wrote the lead since it was loaded */
+} lf_write_result_t;
+
+/* Per-partition progress written after a batch. */
+typedef struct {
+    int32_t partition;
+    int64_t next_offset;
+    int64_t consumed, applied, duplicates, dead, filtered, transitions;
+} lf_progress_t;
+
+/* A transition waiting in an outbox. */
+typedef struct {
+    char *id;
+    char *payload;
+    size_t len;
+} lf_outbox_entry_t;
+
+typedef struct {
+    const char *name;
+    /* HGETALL of many leads in one round trip; out[i] decoded (new when absent). */
+    int (*load_leads)(lf_store_t *s, const char *const *ids, size_t n, lf_lead_t *out,
+                      const lf_model_t *m, lf_err_t *err);
+    /* GET of many aliases; out[i] = lead id or NULL (strings in arena). */
+    int (*load_aliases)(lf_store_t *s, const char *const *anons, size_t n, char **out,
+                        lf_arena_t *arena, lf_err_t *err);
+    /* Write leads, pipelined; results[i] = lf_write_result_t. */
+    int (*write_leads)(lf_store_t *s, const lf_store_write_t *w, size_t n, int *results,
+                       lf_err_t *err);
+    int (*load_watermarks)(lf_store_t *s, const char *topic, const int32_t *parts, size_t n,
+                           int64_t *next_offsets, lf_err_t *err);
+    int (*save_progress)(lf_store_t *s, const char *topic, const lf_progress_t *p, size_t n,
+                         lf_err_t *err);
+    int (*outbox_load)(lf_store_t *s, const char *topic, int32_t part, lf_outbox_entry_t **out,
+                       size_t *n, lf_err_t *err);
+    int (*outbox_delete)(lf_store_t *s, const char *topic, int32_t part, const char *const *ids,
+                         size_t n, lf_err_t *err);
+    /* Instance heartbeat: field/value pairs into <p>ops:instance:<id> with a TTL. */
+    int (*heartbeat)(lf_store_t *s, const char *instance, const lf_argv_t *fields, int ttl_s,
+                     lf_err_t *err);
+    void (*close)(lf_store_t *s);
+} lf_store_ops_t;
+
+struct lf_store {
+    const lf_store_ops_t *ops;
+    const lf_config_t *cfg;
+    const char *group;
+};
+
+/* The standalone Redis back end (src/store_redis.c). Connects and loads the scripts. */
+lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err);
+void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n);
+
+#endif

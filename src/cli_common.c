@@ -1,0 +1,399 @@
+/* What the read-only commands share: the common options, loading the rules file, the Redis
+ * connection and pipelined replies, number and time formatting, aligned tables. */
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "leadflow/alloc.h"
+#include "leadflow/cli.h"
+#include "leadflow/event.h"
+#include "leadflow/redis.h"
+
+/*---- Options ------------------------------------------------------------------------------*/
+
+void lf_cli_init(lf_cli_t *cli, const char *cmd, const char *usage)
+{
+    memset(cli, 0, sizeof(*cli));
+    cli->cmd = cmd;
+    cli->usage = usage;
+}
+
+void lf_cli_error(lf_cli_t *cli, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "leadflow %s: ", cli->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int lf_cli_usage_error(lf_cli_t *cli, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "leadflow %s: ", cli->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", cli->usage);
+    return LF_CLI_EXIT_USAGE;
+}
+
+const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const char *name,
+                         int *bad)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return NULL;
+    if (a[n] == '=') return a + n + 1;
+    if (a[n] != '\0') return NULL;
+    if (*i + 1 >= argc) {
+        lf_cli_usage_error(cli, "%s needs a value", name);
+        *bad = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *v;
+    int bad = 0;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        fputs(cli->usage, stdout);
+        return LF_CLI_OPT_HELP;
+    }
+    if (strcmp(a, "--json") == 0) {
+        cli->json = 1;
+        return LF_CLI_OPT_TAKEN;
+    }
+    if ((v = lf_cli_value(cli, argc, argv, i, "-c", &bad)) ||
+        (!bad && (v = lf_cli_value(cli, argc, argv, i, "--config", &bad)))) {
+        cli->config_path = v;
+        return LF_CLI_OPT_TAKEN;
+    }
+    if (!bad && (v = lf_cli_value(cli, argc, argv, i, "--redis", &bad))) {
+        cli->redis_addr = v;
+        return LF_CLI_OPT_TAKEN;
+    }
+    return bad ? LF_CLI_OPT_ERROR : LF_CLI_OPT_NONE;
+}
+
+/*---- Opening: the rules file, then Redis --------------------------------------------------*/
+
+/* "HOST:PORT", "HOST", "[v6]:PORT" or ":PORT" into host (buf) and port (kept when absent). */
+static int lf_cli_parse_addr(const char *addr, char *host, size_t cap, int *port)
+{
+    const char *colon = NULL, *end;
+    size_t hl;
+    if (addr[0] == '[') {
+        end = strchr(addr, ']');
+        if (!end) return LF_ERR;
+        hl = (size_t)(end - addr - 1);
+        addr++;
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (!colon && end[1]) return LF_ERR;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon && strchr(addr, ':') != colon) colon = NULL; /* a bare IPv6 address */
+        hl = colon ? (size_t)(colon - addr) : strlen(addr);
+    }
+    if (hl >= cap) return LF_ERR;
+    if (colon) {
+        char *e;
+        errno = 0;
+        long p = strtol(colon + 1, &e, 10);
+        if (errno || *e || e == colon + 1 || p < 1 || p > 65535) return LF_ERR;
+        *port = (int)p;
+    }
+    if (hl) {
+        memcpy(host, addr, hl);
+        host[hl] = '\0';
+    }
+    return LF_OK;
+}
+
+int lf_cli_open(lf_cli_t *cli)
+{
+    lf_err_t err = {0};
+    const char *path = cli->config_path;
+    if (!path || !path[0]) path = getenv("LEADFLOW_CONFIG");
+    if (!path || !path[0])
+        return lf_cli_usage_error(cli, "no rules file: pass -c FILE or set LEADFLOW_CONFIG");
+    if (lf_config_load(path, &cli->cfg, NULL, &err) != LF_OK) {
+        lf_cli_error(cli, "%s (`leadflow check-config %s` lists every problem)", err.msg, path);
+        return LF_CLI_EXIT_USAGE;
+    }
+    cli->cfg_loaded = 1;
+
+    /* --redis replaces host and port for this connection only; the strings stay owned by
+     * the configuration, so it is put back as it was. */
+    char host[256];
+    char *saved_host = cli->cfg.redis_host;
+    int saved_port = cli->cfg.redis_port;
+    if (cli->redis_addr) {
+        snprintf(host, sizeof(host), "%s", saved_host ? saved_host : "127.0.0.1");
+        if (lf_cli_parse_addr(cli->redis_addr, host, sizeof(host), &cli->cfg.redis_port) !=
+            LF_OK)
+            return lf_cli_usage_error(cli, "--redis wants HOST:PORT, not \"%s\"", cli->redis_addr);
+        cli->cfg.redis_host = host;
+    }
+    cli->redis = lf_redis_connect(&cli->cfg, &err);
+    cli->cfg.redis_host = saved_host;
+    if (!cli->redis) {
+        lf_cli_error(cli, "%s", err.msg);
+        cli->cfg.redis_port = saved_port;
+        return LF_CLI_EXIT_REDIS;
+    }
+    return 0;
+}
+
+void lf_cli_close(lf_cli_t *cli)
+{
+    if (cli->redis) redisFree(cli->redis);
+    cli->redis = NULL;
+    if (cli->cfg_loaded) lf_config_free(&cli->cfg);
+    cli->cfg_loaded = 0;
+}
+
+/*---- Replies ------------------------------------------------------------------------------*/
+
+void lf_cli_free_replies(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]) freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+}
+
+int lf_cli_replies(lf_cli_t *cli, redisReply **replies, size_t n, const char *what)
+{
+    lf_err_t err = {0};
+    memset(replies, 0, n * sizeof(*replies));
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(cli->redis, &r) != REDIS_OK) r = NULL;
+        replies[i] = r;
+        if (!lf_redis_reply_ok(cli->redis, replies[i], what, &err)) {
+            lf_cli_error(cli, "%s (Redis at %s:%d)", err.msg,
+                         cli->redis_addr ? cli->redis_addr : cli->cfg.redis_host,
+                         cli->cfg.redis_port);
+            /* A broken connection has no more replies to read; an error reply leaves the
+             * rest queued, which does not matter: the command ends here. */
+            lf_cli_free_replies(replies, i + 1);
+            return LF_CLI_EXIT_REDIS;
+        }
+    }
+    return 0;
+}
+
+const redisReply *lf_cli_hash_get(const redisReply *hash, const char *field)
+{
+    if (!hash || hash->type != REDIS_REPLY_ARRAY) return NULL;
+    size_t n = strlen(field);
+    for (size_t i = 0; i + 1 < hash->elements; i += 2) {
+        const redisReply *f = hash->element[i];
+        if (f->type == REDIS_REPLY_STRING && f->len == n && memcmp(f->str, field, n) == 0)
+            return hash->element[i + 1];
+    }
+    return NULL;
+}
+
+int64_t lf_cli_reply_i64(const redisReply *r, int64_t def)
+{
+    char buf[32], *end;
+    if (!r) return def;
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= sizeof(buf)) return def;
+    memcpy(buf, r->str, r->len);
+    buf[r->len] = '\0';
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end) {
+        /* Counters are integers, but accept "12.0" from a writer that formats doubles. */
+        double d = strtod(buf, &end);
+        return *end || d != d ? def : (int64_t)d;
+    }
+    return v;
+}
+
+double lf_cli_reply_double(const redisReply *r, double def)
+{
+    char buf[64], *end;
+    if (!r) return def;
+    if (r->type == REDIS_REPLY_INTEGER) return (double)r->integer;
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= sizeof(buf)) return def;
+    memcpy(buf, r->str, r->len);
+    buf[r->len] = '\0';
+    double v = strtod(buf, &end);
+    return *end || v != v ? def : v;
+}
+
+const char *lf_cli_reply_str(const redisReply *r, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (r && r->type == REDIS_REPLY_STRING)
+        snprintf(buf, cap, "%.*s", (int)(r->len < cap ? r->len : cap - 1), r->str);
+    else if (r && r->type == REDIS_REPLY_INTEGER)
+        snprintf(buf, cap, "%lld", (long long)r->integer);
+    return buf;
+}
+
+/*---- Formatting ---------------------------------------------------------------------------*/
+
+const char *lf_cli_fmt_time(int64_t ms, char *buf, size_t cap)
+{
+    if (ms == 0) snprintf(buf, cap, "-");
+    else lf_time_format_iso8601(ms, buf, cap);
+    return buf;
+}
+
+const char *lf_cli_fmt_count(long long v, char *buf, size_t cap)
+{
+    char digits[32];
+    unsigned long long mag = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int n = snprintf(digits, sizeof(digits), "%llu", mag);
+    size_t o = 0;
+    if (v < 0 && o + 1 < cap) buf[o++] = '-';
+    for (int i = 0; i < n && o + 1 < cap; i++) {
+        if (i && (n - i) % 3 == 0 && o + 1 < cap) buf[o++] = ',';
+        if (o + 1 < cap) buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+const char *lf_cli_fmt_duration(int64_t ms, char *buf, size_t cap)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    size_t o = 0;
+    if (ms < 0) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    if (ms < 1000) {
+        snprintf(buf, cap, "%" PRId64 "ms", ms);
+        return buf;
+    }
+    buf[0] = '\0';
+    /* The two largest units are precise enough for a person: "3d4h", "2m5s". */
+    int shown = 0;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && shown < 2; i++) {
+        int64_t q = ms / units[i].ms;
+        if (!q && !shown) continue;
+        ms -= q * units[i].ms;
+        if (q && o < cap) o += (size_t)snprintf(buf + o, cap - o, "%" PRId64 "%s", q, units[i].unit);
+        shown++;
+    }
+    return buf;
+}
+
+int64_t lf_cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int lf_cli_parse_time(const char *s, int64_t *out_ms)
+{
+    if (strcmp(s, "now") == 0) {
+        *out_ms = lf_cli_now_ms();
+        return LF_OK;
+    }
+    size_t n = strlen(s), i = 0;
+    while (i < n && isdigit((unsigned char)s[i])) i++;
+    if (n && i == n) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || *end) return LF_ERR;
+        *out_ms = v;
+        return LF_OK;
+    }
+    return lf_time_parse_iso8601(s, n, out_ms);
+}
+
+void lf_cli_json_time(cJSON *o, const char *name, int64_t ms)
+{
+    char key[64], buf[40];
+    snprintf(key, sizeof(key), "%s_ms", name);
+    cJSON_AddNumberToObject(o, key, (double)ms);
+    if (ms) cJSON_AddStringToObject(o, name, lf_cli_fmt_time(ms, buf, sizeof(buf)));
+    else cJSON_AddNullToObject(o, name);
+}
+
+void lf_cli_json_print(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    if (s) puts(s);
+    cJSON_free(s);
+    cJSON_Delete(o);
+}
+
+/*---- Tables -------------------------------------------------------------------------------*/
+
+void lf_table_init(lf_table_t *t, size_t ncols, const char *const *head, unsigned right)
+{
+    memset(t, 0, sizeof(*t));
+    t->ncols = ncols;
+    t->head = head;
+    t->right = right;
+}
+
+void lf_table_add(lf_table_t *t, const char *const *row)
+{
+    if (t->nrows == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->cells = lf_realloc(t->cells, t->cap * t->ncols * sizeof(*t->cells));
+    }
+    for (size_t c = 0; c < t->ncols; c++)
+        t->cells[t->nrows * t->ncols + c] = lf_strdup(row[c] ? row[c] : "-");
+    t->nrows++;
+}
+
+static void lf_table_row(const lf_table_t *t, FILE *out, int indent, const size_t *w,
+                         const char *const *row)
+{
+    fprintf(out, "%*s", indent, "");
+    for (size_t c = 0; c < t->ncols; c++) {
+        int last = c + 1 == t->ncols;
+        if (t->right & (1u << c)) fprintf(out, "%*s", (int)w[c], row[c]);
+        else if (last) fputs(row[c], out); /* no trailing blanks */
+        else fprintf(out, "%-*s", (int)w[c], row[c]);
+        if (!last) fputs("  ", out);
+    }
+    fputc('\n', out);
+}
+
+void lf_table_print(const lf_table_t *t, FILE *out, int indent)
+{
+    size_t w[32] = {0};
+    size_t ncols = t->ncols < 32 ? t->ncols : 32;
+    for (size_t c = 0; c < ncols; c++) {
+        w[c] = strlen(t->head[c]);
+        for (size_t r = 0; r < t->nrows; r++) {
+            size_t l = strlen(t->cells[r * t->ncols + c]);
+            if (l > w[c]) w[c] = l;
+        }
+    }
+    lf_table_row(t, out, indent, w, t->head);
+    for (size_t r = 0; r < t->nrows; r++)
+        lf_table_row(t, out, indent, w, (const char *const *)&t->cells[r * t->ncols]);
+}
+
+void lf_table_free(lf_table_t *t)
+{
+    for (size_t i = 0; i < t->nrows * t->ncols; i++) lf_free(t->cells[i]);
+    lf_free(t->cells);
+    memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,303 @@
+/* lf_lead_t <-> the fields of its Redis hash. See include/leadflow/lead_codec.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadflow/lead_codec.h"
+#include "leadflow/score.h"
+
+/*---- Encoding --------------------------------------------------------------------------*/
+
+static void lf_put_str(lf_argv_t *out, const char *field, const char *val)
+{
+    lf_argv_adds(out, field);
+    lf_argv_adds(out, val);
+}
+
+static void lf_put_i64(lf_argv_t *out, const char *field, long long v)
+{
+    lf_argv_adds(out, field);
+    lf_argv_add_i64(out, v);
+}
+
+static void lf_put_double(lf_argv_t *out, const char *field, double v)
+{
+    lf_argv_adds(out, field);
+    lf_argv_add_double(out, v);
+}
+
+static void lf_put_touch(lf_argv_t *out, const char *prefix, const lf_touch_t *t)
+{
+    char f[32];
+    if (!t->at_ms) return;
+    snprintf(f, sizeof(f), "%s.source", prefix);
+    lf_put_str(out, f, t->source);
+    snprintf(f, sizeof(f), "%s.medium", prefix);
+    lf_put_str(out, f, t->medium);
+    snprintf(f, sizeof(f), "%s.campaign", prefix);
+    lf_put_str(out, f, t->campaign);
+    snprintf(f, sizeof(f), "%s.at", prefix);
+    lf_put_i64(out, f, t->at_ms);
+}
+
+void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
+{
+    char buf[LF_DEDUP_MAX * 16 + 1];
+    static const char *const grades[] = {"L1", "L1", "L2", "L3"};
+    double score = l->fit + l->eng;
+
+    lf_put_str(out, "stage", lf_stage_name(l->stage));
+    lf_put_i64(out, "seq", (long long)l->seq);
+    lf_put_str(out, "grade", grades[lf_grade(score, m)]);
+    lf_put_double(out, "score", score);
+    lf_put_double(out, "fit", l->fit);
+    lf_put_double(out, "eng", l->eng);
+    lf_put_i64(out, "t", l->t_ms);
+    lf_put_i64(out, "first_seen", l->first_seen_ms);
+    lf_put_i64(out, "last_seen", l->last_seen_ms);
+    lf_put_i64(out, "stage_at", l->stage_at_ms);
+    lf_put_i64(out, "events", (long long)l->events);
+    lf_put_str(out, "rules_version", m->version ? m->version : "");
+    if (l->anonymous) lf_put_str(out, "anon", "1");
+    for (int k = 0; k < LF_KIND__COUNT; k++) {
+        if (!l->counters[k]) continue;
+        char f[48];
+        snprintf(f, sizeof(f), "n.%s", lf_kind_name((lf_kind_t)k));
+        lf_put_i64(out, f, l->counters[k]);
+    }
+    lf_put_touch(out, "ft", &l->first_touch);
+    lf_put_touch(out, "lt", &l->last_touch);
+    for (int i = 0; i < l->ntraits; i++) {
+        if (l->traits[i].idx >= m->ntracked_traits) continue;
+        lf_argv_addf(out, "tr.%s", m->tracked_traits[l->traits[i].idx]);
+        lf_argv_adds(out, l->traits[i].val);
+    }
+    if (l->ncaps) {
+        /* "rule:k=g,k=g;rule:..." */
+        char cap[1024];
+        size_t n = 0;
+        for (int i = 0; i < l->ncaps && n < sizeof(cap) - 64; i++) {
+            const lf_cap_use_t *c = &l->caps[i];
+            if (c->rule >= m->neng) continue;
+            n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%s:", n ? ";" : "",
+                                  m->eng[c->rule].name);
+            for (int w = 0; w < c->n && n < sizeof(cap) - 48; w++) {
+                char g[40];
+                lf_fmt_double(g, sizeof(g), c->granted[w]);
+                n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%" PRId64 "=%s",
+                                      w ? "," : "", c->window[w], g);
+            }
+        }
+        lf_put_str(out, "cap", cap);
+    }
+    if (l->ndedup) {
+        /* Oldest first, so the ring order survives the round trip. */
+        size_t n = 0;
+        for (int i = 0; i < l->ndedup; i++) {
+            int idx = (l->dedup_pos + i) % l->ndedup;
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%016" PRIx64, l->dedup[idx]);
+        }
+        lf_put_str(out, "dd", buf);
+    }
+    lf_put_i64(out, "v", (long long)l->version);
+    if (l->nsrc) {
+        size_t n = 0;
+        for (int i = 0; i < l->nsrc; i++)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%d:%" PRId64, i ? "," : "",
+                                  l->src[i].partition, l->src[i].offset);
+        lf_put_str(out, "o", buf);
+    }
+}
+
+/*---- Decoding --------------------------------------------------------------------------*/
+
+static int lf_parse_i64(lf_str_t v, int64_t *out)
+{
+    char buf[32];
+    if (v.len == 0 || v.len >= sizeof(buf)) return LF_ERR;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    char *end;
+    errno = 0;
+    long long x = strtoll(buf, &end, 10);
+    if (errno || *end) return LF_ERR;
+    *out = x;
+    return LF_OK;
+}
+
+static int lf_parse_double(lf_str_t v, double *out)
+{
+    char buf[64];
+    if (v.len == 0 || v.len >= sizeof(buf)) return LF_ERR;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    char *end;
+    double x = strtod(buf, &end);
+    if (*end || x != x) return LF_ERR;
+    *out = x;
+    return LF_OK;
+}
+
+static void lf_copy_val(char *dst, size_t cap, lf_str_t v)
+{
+    size_t n = v.len < cap - 1 ? v.len : cap - 1;
+    if (n) memcpy(dst, v.ptr, n);
+    dst[n] = '\0';
+}
+
+static int lf_decode_touch(lf_touch_t *t, lf_str_t sub, lf_str_t v)
+{
+    int64_t x;
+    if (lf_str_eq(sub, "source")) lf_copy_val(t->source, sizeof(t->source), v);
+    else if (lf_str_eq(sub, "medium")) lf_copy_val(t->medium, sizeof(t->medium), v);
+    else if (lf_str_eq(sub, "campaign")) lf_copy_val(t->campaign, sizeof(t->campaign), v);
+    else if (lf_str_eq(sub, "at")) {
+        if (lf_parse_i64(v, &x)) return LF_ERR;
+        t->at_ms = x;
+    }
+    return LF_OK;
+}
+
+static int lf_rule_index(const lf_model_t *m, const char *name, size_t len)
+{
+    for (size_t i = 0; i < m->neng; i++)
+        if (strlen(m->eng[i].name) == len && memcmp(m->eng[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* "rule:k=g,k=g;rule:..." */
+static int lf_decode_caps(lf_lead_t *l, lf_str_t v, const lf_model_t *m)
+{
+    char buf[1024];
+    if (v.len >= sizeof(buf)) return LF_ERR;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    char *save1 = NULL;
+    for (char *rule = strtok_r(buf, ";", &save1); rule; rule = strtok_r(NULL, ";", &save1)) {
+        char *colon = strrchr(rule, ':');
+        if (!colon) return LF_ERR;
+        int idx = lf_rule_index(m, rule, (size_t)(colon - rule));
+        if (idx < 0 || m->eng[idx].cap_per_ms <= 0 || l->ncaps >= LF_LEAD_CAPS_MAX) continue;
+        lf_cap_use_t *c = &l->caps[l->ncaps++];
+        memset(c, 0, sizeof(*c));
+        c->rule = (uint16_t)idx;
+        char *save2 = NULL;
+        for (char *w = strtok_r(colon + 1, ",", &save2); w; w = strtok_r(NULL, ",", &save2)) {
+            char *eq = strchr(w, '=');
+            if (!eq || c->n >= LF_CAP_WINDOWS) return LF_ERR;
+            char *end;
+            c->window[c->n] = strtoll(w, &end, 10);
+            if (end != eq) return LF_ERR;
+            c->granted[c->n] = strtod(eq + 1, &end);
+            if (*end) return LF_ERR;
+            c->n++;
+        }
+    }
+    return LF_OK;
+}
+
+static int lf_decode_dedup(lf_lead_t *l, lf_str_t v)
+{
+    if (v.len % 16) return LF_ERR;
+    size_t n = v.len / 16;
+    if (n > LF_DEDUP_MAX) n = LF_DEDUP_MAX;
+    size_t skip = v.len / 16 - n; /* keep the newest */
+    for (size_t i = 0; i < n; i++) {
+        char hex[17];
+        memcpy(hex, v.ptr + (skip + i) * 16, 16);
+        hex[16] = '\0';
+        char *end;
+        l->dedup[i] = strtoull(hex, &end, 16);
+        if (*end) return LF_ERR;
+    }
+    l->ndedup = (uint8_t)n;
+    l->dedup_pos = 0; /* oldest is at 0 after decoding */
+    return LF_OK;
+}
+
+static int lf_decode_offsets(lf_lead_t *l, lf_str_t v)
+{
+    char buf[256];
+    if (v.len >= sizeof(buf)) return LF_ERR;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    char *save = NULL;
+    for (char *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(p, ':'), *end;
+        if (!colon) return LF_ERR;
+        long part = strtol(p, &end, 10);
+        if (end != colon) return LF_ERR;
+        long long off = strtoll(colon + 1, &end, 10);
+        if (*end) return LF_ERR;
+        lf_lead_offset_record(l, (int32_t)part, off);
+    }
+    return LF_OK;
+}
+
+int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_str_t *values,
+                   size_t n, const lf_model_t *m, lf_err_t *err)
+{
+    lf_lead_init(l, id);
+    if (n == 0) return LF_OK;
+    l->exists = 1;
+    for (size_t i = 0; i < n; i++) {
+        lf_str_t f = fields[i], v = values[i];
+        int64_t x = 0;
+        int rc = LF_OK;
+        if (lf_str_eq(f, "stage")) rc = lf_stage_from_name(v.ptr, v.len, &l->stage);
+        else if (lf_str_eq(f, "seq")) { rc = lf_parse_i64(v, &x); l->seq = (uint64_t)x; }
+        else if (lf_str_eq(f, "fit")) rc = lf_parse_double(v, &l->fit);
+        else if (lf_str_eq(f, "eng")) rc = lf_parse_double(v, &l->eng);
+        else if (lf_str_eq(f, "t")) rc = lf_parse_i64(v, &l->t_ms);
+        else if (lf_str_eq(f, "first_seen")) rc = lf_parse_i64(v, &l->first_seen_ms);
+        else if (lf_str_eq(f, "last_seen")) rc = lf_parse_i64(v, &l->last_seen_ms);
+        else if (lf_str_eq(f, "stage_at")) rc = lf_parse_i64(v, &l->stage_at_ms);
+        else if (lf_str_eq(f, "events")) { rc = lf_parse_i64(v, &x); l->events = (uint64_t)x; }
+        else if (lf_str_eq(f, "v")) { rc = lf_parse_i64(v, &x); l->version = (uint64_t)x; }
+        else if (lf_str_eq(f, "anon")) l->anonymous = lf_str_eq(v, "1");
+        else if (lf_str_eq(f, "cap")) rc = lf_decode_caps(l, v, m);
+        else if (lf_str_eq(f, "dd")) rc = lf_decode_dedup(l, v);
+        else if (lf_str_eq(f, "o")) rc = lf_decode_offsets(l, v);
+        else if (lf_str_has_prefix(f, "n.")) {
+            lf_str_t kname = {f.ptr + 2, f.len - 2};
+            lf_kind_t k = lf_kind_from_name(kname);
+            rc = lf_parse_i64(v, &x);
+            if (rc == LF_OK && (k != LF_KIND_OTHER || lf_str_eq(kname, "other")))
+                l->counters[k] = (uint32_t)x;
+        } else if (lf_str_has_prefix(f, "ft.")) {
+            rc = lf_decode_touch(&l->first_touch, (lf_str_t){f.ptr + 3, f.len - 3}, v);
+        } else if (lf_str_has_prefix(f, "lt.")) {
+            rc = lf_decode_touch(&l->last_touch, (lf_str_t){f.ptr + 3, f.len - 3}, v);
+        } else if (lf_str_has_prefix(f, "tr.")) {
+            lf_str_t name = {f.ptr + 3, f.len - 3};
+            for (size_t k = 0; k < m->ntracked_traits; k++) {
+                if (!lf_str_eq(name, m->tracked_traits[k]) || l->ntraits >= LF_LEAD_TRAITS_MAX)
+                    continue;
+                lf_trait_t *tr = &l->traits[l->ntraits++];
+                tr->idx = (uint16_t)k;
+                lf_copy_val(tr->val, sizeof(tr->val), v);
+                tr->is_num = lf_parse_double(v, &tr->num) == LF_OK;
+                break;
+            }
+        }
+        if (rc != LF_OK) {
+            lf_err_set(err, LF_ERR, "lead %.*s: field %.*s has a malformed value \"%.*s\"",
+                       (int)id.len, id.ptr, (int)f.len, f.ptr, (int)(v.len > 40 ? 40 : v.len),
+                       v.ptr);
+            return LF_ERR;
+        }
+    }
+    return LF_OK;
+}
+
+int lf_transition_history_entry(const lf_transition_t *t, char *buf, size_t cap)
+{
+    char score[40];
+    lf_fmt_double(score, sizeof(score), t->score);
+    return snprintf(buf, cap, "%" PRIu64 "|%s|%s|%s|%" PRId64 "|%s|%s", t->seq,
+                    lf_stage_name(t->from), lf_stage_name(t->to), lf_reason_name(t->reason),
+                    t->at_ms, score, t->trigger);
+}

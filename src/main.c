@@ -1,0 +1,54 @@
+/* leadflow: one binary, a subcommand each (CONTRACT §8). */
+#include <stdio.h>
+#include <string.h>
+
+#include "leadflow/cli.h"
+#include "leadflow/common.h"
+#include "leadflow/config.h"
+#include "leadflow/devbroker.h"
+#include "leadflow/gen.h"
+#include "leadflow/pipeline.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} lf_command_t;
+
+static const lf_command_t lf_commands[] = {
+    {"run", lf_cmd_run, "the processor: Kafka events in, Redis state, transitions out"},
+    {"devbroker", lf_cmd_devbroker, "an embedded Kafka for development and tests (in memory)"},
+    {"gen", lf_cmd_gen, "a realistic synthetic event stream"},
+    {"inspect", lf_cmd_inspect, "one lead: score split, rules, stage history, touches"},
+    {"top", lf_cmd_top, "the live leaderboard"},
+    {"stats", lf_cmd_stats, "instances, lag, counters, conservation, the funnel"},
+    {"check-config", lf_cmd_check_config, "validate a rules file and summarise its model"},
+};
+
+static void lf_usage(FILE *out)
+{
+    fprintf(out, "leadflow %s — B2B lead scoring on Kafka and Redis\n\nusage: leadflow COMMAND "
+                 "[options]   (leadflow COMMAND --help for its options)\n\n",
+            LF_VERSION);
+    for (size_t i = 0; i < sizeof(lf_commands) / sizeof(lf_commands[0]); i++)
+        fprintf(out, "  %-13s %s\n", lf_commands[i].name, lf_commands[i].help);
+    fprintf(out, "  %-13s %s\n", "version", "print the version");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        lf_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("leadflow %s\n", LF_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(lf_commands) / sizeof(lf_commands[0]); i++)
+        if (strcmp(argv[1], lf_commands[i].name) == 0) return lf_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "leadflow: unknown command '%s'\n\n", argv[1]);
+    lf_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,983 @@
+/* `leadflow run`: the consume -> decode -> resolve -> score -> store -> publish -> commit
+ * loop. See include/leadflow/pipeline.h and docs/design.md. */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "leadflow/alloc.h"
+#include "leadflow/event.h"
+#include "leadflow/kafka.h"
+#include "leadflow/lead_codec.h"
+#include "leadflow/pipeline.h"
+#include "leadflow/store.h"
+#include "leadflow/transition.h"
+
+#define LF_MAX_PARTITIONS 4096
+#define LF_MAX_ATTEMPTS 8
+
+typedef enum {
+    LF_ITEM_PENDING = 0,
+    LF_ITEM_APPLIED,
+    LF_ITEM_FILTERED,  /* bot: applied as "no effect" */
+    LF_ITEM_DUPLICATE, /* same messageId already applied to the lead */
+    LF_ITEM_REPLAYED,  /* this offset was already applied (a redelivery) */
+    LF_ITEM_DEAD,
+} lf_item_state_t;
+
+typedef struct {
+    rd_kafka_message_t *msg;
+    lf_event_t ev;
+    lf_item_state_t state;
+    lf_item_state_t tentative; /* outcome in the current attempt, final once its lead is */
+    int slot;                  /* lead slot in the current attempt */
+    int dlq_sent;
+    int dlq_done; /* 1 delivered, -1 failed */
+    lf_err_t bad;
+} lf_item_t;
+
+/* A lead touched by the batch, in one attempt. */
+typedef struct {
+    const char *id;
+    lf_lead_t lead;
+    uint64_t loaded_version;
+    int loaded_exists;
+    lf_stage_t loaded_stage;
+    int dirty;
+    int merged_into; /* >= 0: a visitor merged into that slot */
+    int32_t partition;
+    lf_argv_t trans; /* (transition_id, payload, history entry) triples */
+    const char **merged;
+    lf_stage_t *merged_stages;
+    size_t nmerged;
+} lf_slot_t;
+
+/* A transition written to the store, to publish. */
+typedef struct {
+    int32_t partition;
+    char *lead_id;
+    char *id;
+    char *payload;
+    size_t len;
+    int done; /* 1 delivered, -1 failed */
+} lf_pub_t;
+
+typedef struct {
+    const lf_config_t *cfg;
+    const lf_run_opts_t *opts;
+    lf_store_t *store;
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_topic_partition_list_t *assignment;
+    int outbox_flush_pending;
+    int revoked; /* a revoke happened: drop items of partitions no longer owned */
+    /* the batch */
+    lf_item_t *items;
+    size_t nitems, capitems;
+    lf_arena_t batch_arena, attempt_arena;
+    lf_pub_t *pubs;
+    size_t npubs, cappubs;
+    /* counters for the heartbeat */
+    uint64_t events_in, applied, duplicates, dead, filtered, transitions_out;
+    int64_t started_ms, last_commit_ms, last_heartbeat_ms, last_event_ms;
+    uint64_t rate_base_events;
+    int64_t rate_base_ms;
+    double events_per_s;
+    char state[16];
+    char reason[256];
+    char instance[128];
+} lf_pipe_t;
+
+static int64_t lf_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void lf_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void lf_log(const char *level, const char *fmt, ...)
+{
+    char when[32];
+    lf_time_format_iso8601(lf_now_ms(), when, sizeof(when));
+    fprintf(stderr, "%s leadflow %s: ", when, level);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void lf_set_state(lf_pipe_t *p, const char *state, const char *reason)
+{
+    if (strcmp(p->state, state) != 0 || strcmp(p->reason, reason) != 0) {
+        if (strcmp(state, "ok") == 0) lf_log("info", "back to normal");
+        else lf_log("warn", "%s: %s", state, reason);
+    }
+    snprintf(p->state, sizeof(p->state), "%s", state);
+    snprintf(p->reason, sizeof(p->reason), "%s", reason);
+}
+
+/*---- Kafka callbacks (run on this thread, inside poll) --------------------------------*/
+
+static void lf_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    int *done = m->_private;
+    if (done) *done = m->err ? -1 : 1;
+    if (m->err) lf_log("warn", "delivery failed: %s (will retry)", rd_kafka_err2str(m->err));
+}
+
+static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    lf_pipe_t *p = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* Start where Redis says this partition's progress is: the store is the truth. */
+        int32_t *ids = lf_malloc(sizeof(*ids) * (size_t)(parts->cnt + 1));
+        int64_t *next = lf_malloc(sizeof(*next) * (size_t)(parts->cnt + 1));
+        for (int i = 0; i < parts->cnt; i++) ids[i] = parts->elems[i].partition;
+        lf_err_t e = {0};
+        int tries = 0;
+        while (p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids,
+                                              (size_t)parts->cnt, next, &e) != LF_OK) {
+            lf_set_state(p, "degraded", e.msg);
+            if (++tries >= 30 || *p->opts->stop) {
+                /* Still no Redis: start from the committed offsets, which never run ahead
+                 * of the Redis watermark (we commit after it). */
+                for (int i = 0; i < parts->cnt; i++) next[i] = -2;
+                break;
+            }
+            usleep(200000);
+        }
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = next[i] >= 0   ? next[i]
+                                     : next[i] == -2 ? RD_KAFKA_OFFSET_STORED
+                                                     : RD_KAFKA_OFFSET_BEGINNING;
+        lf_free(ids);
+        lf_free(next);
+        rd_kafka_assign(rk, parts);
+        if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
+        p->assignment = rd_kafka_topic_partition_list_copy(parts);
+        p->outbox_flush_pending = 1;
+        lf_log("info", "assigned %d partition(s)", parts->cnt);
+    } else {
+        rd_kafka_assign(rk, NULL);
+        if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
+        p->assignment = NULL;
+        p->revoked = 1;
+        lf_log("info", "revoked %d partition(s)", parts->cnt);
+    }
+}
+
+static int lf_owned(const lf_pipe_t *p, int32_t partition)
+{
+    if (!p->assignment) return 0;
+    for (int i = 0; i < p->assignment->cnt; i++)
+        if (p->assignment->elems[i].partition == partition) return 1;
+    return 0;
+}
+
+/*---- Batch helpers ----------------------------------------------------------------------*/
+
+/* A tiny open-addressing map from id to slot index, in the attempt arena. */
+typedef struct {
+    const char **keys;
+    int *vals;
+    size_t cap;
+} lf_idmap_t;
+
+static void lf_idmap_init(lf_idmap_t *m, size_t n, lf_arena_t *a)
+{
+    m->cap = 16;
+    while (m->cap < n * 2) m->cap *= 2;
+    m->keys = lf_arena_alloc(a, m->cap * sizeof(*m->keys));
+    m->vals = lf_arena_alloc(a, m->cap * sizeof(*m->vals));
+    memset(m->keys, 0, m->cap * sizeof(*m->keys));
+}
+
+static int *lf_idmap_slot(lf_idmap_t *m, const char *key, int insert)
+{
+    size_t i = lf_hash64(key, strlen(key)) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (strcmp(m->keys[i], key) == 0) return &m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    if (!insert) return NULL;
+    m->keys[i] = key;
+    m->vals[i] = -1;
+    return &m->vals[i];
+}
+
+static const char *lf_cstr(lf_arena_t *a, lf_str_t s)
+{
+    return lf_arena_strndup(a, s.ptr ? s.ptr : "", s.len);
+}
+
+/* Identify and alias link an anonymous id (alias: previousId) to the user. */
+static lf_str_t lf_link_id(const lf_event_t *ev)
+{
+    if (ev->kind == LF_KIND_ALIAS) return ev->previous_id;
+    return ev->anonymous_id;
+}
+
+/* Wait until every delivery flag is set, polling the producer and the consumer (so the
+ * group keeps us); re-produce failed ones through `retry`. */
+static int lf_wait_deliveries(lf_pipe_t *p, int *flags, size_t n, size_t stride,
+                              int (*retry)(lf_pipe_t *p, size_t i))
+{
+    for (;;) {
+        size_t pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            int *f = (int *)((char *)flags + i * stride);
+            if (*f == -1) {
+                *f = 0;
+                if (retry(p, i) != LF_OK) return LF_ERR;
+            }
+            if (*f == 0) pending++;
+        }
+        if (pending == 0) return LF_OK;
+        rd_kafka_poll(p->producer, 50);
+        if (*p->opts->stop > 1) return LF_ERR;
+    }
+}
+
+/*---- Dead letters -------------------------------------------------------------------------*/
+
+static int lf_dlq_retry(lf_pipe_t *p, size_t i)
+{
+    /* i indexes the items array. */
+    lf_item_t *it = &p->items[i];
+    lf_err_t e;
+    while (lf_kafka_dead_letter(p->producer, p->cfg->topic_dead_letter, it->msg,
+                                lf_bad_name((lf_bad_t)it->bad.code), it->bad.msg, &it->dlq_done,
+                                &e) != LF_OK) {
+        lf_set_state(p, "degraded", e.msg);
+        rd_kafka_poll(p->producer, 100);
+    }
+    return LF_OK;
+}
+
+static int lf_send_dead_letters(lf_pipe_t *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        lf_item_t *it = &p->items[i];
+        if (it->state != LF_ITEM_DEAD) {
+            it->dlq_done = 1;
+            continue;
+        }
+        if (it->dlq_sent) continue;
+        it->dlq_sent = 1;
+        it->dlq_done = -1; /* "failed": lf_wait_deliveries produces it */
+        n++;
+    }
+    if (n == 0) return LF_OK;
+    return lf_wait_deliveries(p, &p->items[0].dlq_done, p->nitems, sizeof(lf_item_t),
+                              lf_dlq_retry);
+}
+
+/*---- One attempt at applying the batch -----------------------------------------------*/
+
+static void lf_pub_add(lf_pipe_t *p, int32_t partition, const char *lead_id, const char *id,
+                       const char *payload, size_t len)
+{
+    if (p->npubs == p->cappubs) {
+        p->cappubs = p->cappubs ? p->cappubs * 2 : 256;
+        p->pubs = lf_realloc(p->pubs, p->cappubs * sizeof(*p->pubs));
+    }
+    lf_pub_t *pub = &p->pubs[p->npubs++];
+    pub->partition = partition;
+    pub->lead_id = lf_arena_strndup(&p->batch_arena, lead_id, strlen(lead_id));
+    pub->id = lf_arena_strndup(&p->batch_arena, id, strlen(id));
+    pub->payload = lf_arena_strndup(&p->batch_arena, payload, len);
+    pub->len = len;
+    pub->done = 0;
+}
+
+static int lf_slot_of(lf_idmap_t *map, lf_slot_t *slots, size_t *nslots, const char *id)
+{
+    int *v = lf_idmap_slot(map, id, 1);
+    if (*v < 0) {
+        *v = (int)(*nslots)++;
+        lf_slot_t *s = &slots[*v];
+        memset(s, 0, sizeof(*s));
+        s->id = id;
+        s->merged_into = -1;
+    }
+    return *v;
+}
+
+static void lf_slot_add_transitions(lf_pipe_t *p, lf_slot_t *s, const lf_transitions_t *tr,
+                                    lf_arena_t *a)
+{
+    char id[LF_ID_MAX + 32], payload[LF_TRANSITION_MAX_BYTES], hist[512];
+    for (int i = 0; i < tr->n; i++) {
+        const lf_transition_t *t = &tr->t[i];
+        int idl = lf_transition_id(t, s->lead.id, id, sizeof(id));
+        int pl = lf_transition_encode(t, s->lead.id, p->cfg->model.version,
+                                      p->cfg->transitions_json, payload, sizeof(payload));
+        int hl = lf_transition_history_entry(t, hist, sizeof(hist));
+        if (!s->trans.arena) lf_argv_init(&s->trans, a);
+        lf_argv_add(&s->trans, id, (size_t)idl);
+        lf_argv_add(&s->trans, payload, pl > 0 ? (size_t)pl : 0);
+        lf_argv_add(&s->trans, hist, (size_t)hl);
+    }
+}
+
+static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
+{
+    const lf_config_t *cfg = p->cfg;
+    const lf_model_t *m = &cfg->model;
+    lf_arena_t *a = &p->attempt_arena;
+    lf_arena_reset(a);
+
+    size_t cap = p->nitems * 3 + 8;
+    lf_idmap_t leads_map, anon_map;
+    lf_idmap_init(&leads_map, cap, a);
+    lf_idmap_init(&anon_map, cap, a);
+    lf_slot_t *slots = lf_arena_alloc(a, cap * sizeof(*slots));
+    size_t nslots = 0;
+    const char **anons = lf_arena_alloc(a, cap * sizeof(*anons));
+    size_t nanons = 0;
+
+    /* Round 1: the leads and aliases the pending events name. */
+    for (size_t i = 0; i < p->nitems; i++) {
+        lf_item_t *it = &p->items[i];
+        if (it->state != LF_ITEM_PENDING) continue;
+        if (it->ev.user_id.len) lf_slot_of(&leads_map, slots, &nslots, lf_cstr(a, it->ev.user_id));
+        lf_str_t link = it->ev.user_id.len ? lf_link_id(&it->ev) : it->ev.anonymous_id;
+        if (link.len) {
+            const char *anon = lf_cstr(a, link);
+            int *v = lf_idmap_slot(&anon_map, anon, 1);
+            if (*v < 0) {
+                *v = (int)nanons;
+                anons[nanons++] = anon;
+            }
+            lf_slot_of(&leads_map, slots, &nslots, anon);
+        }
+    }
+    char **alias = lf_arena_alloc(a, (nanons + 1) * sizeof(*alias));
+    if (p->store->ops->load_aliases(p->store, anons, nanons, alias, a, err)) return LF_ERR;
+    /* Round 2: the leads those aliases point to. */
+    for (size_t i = 0; i < nanons; i++)
+        if (alias[i]) lf_slot_of(&leads_map, slots, &nslots, alias[i]);
+    const char **ids = lf_arena_alloc(a, (nslots + 1) * sizeof(*ids));
+    lf_lead_t *loaded = lf_malloc((nslots + 1) * sizeof(*loaded));
+    for (size_t i = 0; i < nslots; i++) ids[i] = slots[i].id;
+    if (p->store->ops->load_leads(p->store, ids, nslots, loaded, m, err)) {
+        lf_free(loaded);
+        return LF_ERR;
+    }
+    for (size_t i = 0; i < nslots; i++) {
+        slots[i].lead = loaded[i];
+        slots[i].loaded_version = loaded[i].version;
+        slots[i].loaded_exists = loaded[i].exists;
+        slots[i].loaded_stage = loaded[i].stage;
+    }
+    lf_free(loaded);
+
+    /* Apply in offset order (a batch holds one partition's messages in order). */
+    for (size_t i = 0; i < p->nitems; i++) {
+        lf_item_t *it = &p->items[i];
+        if (it->state != LF_ITEM_PENDING) continue;
+        const lf_event_t *ev = &it->ev;
+        int32_t part = it->msg->partition;
+        int64_t off = it->msg->offset;
+        int li;
+        if (ev->user_id.len) {
+            li = *lf_idmap_slot(&leads_map, lf_cstr(a, ev->user_id), 0);
+        } else {
+            const char *anon = lf_cstr(a, ev->anonymous_id);
+            const char *to = alias[*lf_idmap_slot(&anon_map, anon, 0)];
+            li = *lf_idmap_slot(&leads_map, to ? to : anon, 0);
+        }
+        lf_slot_t *s = &slots[li];
+        while (s->merged_into >= 0) s = &slots[s->merged_into];
+        li = (int)(s - slots);
+        it->slot = li;
+        if (lf_lead_offset_applied(&s->lead, part, off)) {
+            it->tentative = LF_ITEM_REPLAYED;
+            continue;
+        }
+        if (lf_lead_seen_message(&s->lead, ev->message_id)) {
+            it->tentative = LF_ITEM_DUPLICATE;
+            lf_lead_offset_record(&s->lead, part, off);
+            s->dirty = 1;
+            s->partition = part;
+            continue;
+        }
+        /* identify / alias: link the visitor to the lead, once. */
+        lf_str_t link = lf_link_id(ev);
+        if (ev->user_id.len && link.len &&
+            (ev->kind == LF_KIND_IDENTIFY || ev->kind == LF_KIND_ALIAS) &&
+            !lf_str_eq(link, s->lead.id)) {
+            const char *anon = lf_cstr(a, link);
+            int ai = *lf_idmap_slot(&anon_map, anon, 0);
+            if (!alias[ai]) {
+                lf_slot_t *v = &slots[*lf_idmap_slot(&leads_map, anon, 0)];
+                if (v->merged_into < 0 && v != s) {
+                    if (v->lead.exists && v->lead.anonymous)
+                        lf_lead_merge_visitor(&s->lead, &v->lead, m, cfg->dedup_window);
+                    v->merged_into = li;
+                    /* Grow by copying: merges per lead and batch are few. */
+                    const char **nm = lf_arena_alloc(a, sizeof(*nm) * (s->nmerged + 1));
+                    lf_stage_t *ns = lf_arena_alloc(a, sizeof(*ns) * (s->nmerged + 1));
+                    if (s->nmerged) {
+                        memcpy(nm, s->merged, sizeof(*nm) * s->nmerged);
+                        memcpy(ns, s->merged_stages, sizeof(*ns) * s->nmerged);
+                    }
+                    s->merged = nm;
+                    s->merged_stages = ns;
+                    s->merged[s->nmerged] = anon;
+                    s->merged_stages[s->nmerged] =
+                        v->loaded_exists ? v->loaded_stage : LF_STAGE_VISITOR;
+                    s->nmerged++;
+                }
+                alias[ai] = (char *)s->lead.id;
+            }
+        }
+        lf_transitions_t tr = {0};
+        lf_apply_result_t r = lf_lead_apply(&s->lead, ev, m, cfg->dedup_window, &tr);
+        it->tentative = r == LF_APPLY_BOT         ? LF_ITEM_FILTERED
+                        : r == LF_APPLY_DUPLICATE ? LF_ITEM_DUPLICATE
+                                                  : LF_ITEM_APPLIED;
+        if (s->lead.exists) {
+            lf_lead_offset_record(&s->lead, part, off);
+            s->dirty = 1;
+            s->partition = part;
+        }
+        if (tr.n) lf_slot_add_transitions(p, s, &tr, a);
+    }
+
+    /* Write every changed lead, atomically each, pipelined. */
+    lf_store_write_t *w = lf_arena_alloc(a, (nslots + 1) * sizeof(*w));
+    int *wslot = lf_arena_alloc(a, (nslots + 1) * sizeof(*wslot));
+    size_t nw = 0;
+    lf_argv_t empty;
+    lf_argv_init(&empty, a);
+    for (size_t i = 0; i < nslots; i++) {
+        lf_slot_t *s = &slots[i];
+        if (!s->dirty || s->merged_into >= 0 || !s->lead.exists) continue;
+        s->lead.version = s->loaded_version + 1;
+        lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
+        lf_argv_init(fields, a);
+        lf_lead_encode(&s->lead, m, fields);
+        lf_store_write_t *x = &w[nw];
+        memset(x, 0, sizeof(*x));
+        x->lead = &s->lead;
+        x->expected_version = s->loaded_version;
+        x->old_stage = s->loaded_stage;
+        x->old_exists = s->loaded_exists;
+        x->partition = s->partition;
+        x->fields = fields;
+        x->trans = s->trans.arena ? &s->trans : &empty;
+        x->merged_visitors = s->merged;
+        x->merged_stages = s->merged_stages;
+        x->nmerged = s->nmerged;
+        x->stage_score = s->lead.stage == LF_STAGE_MQL ? (double)lf_lead_exit_time(&s->lead, m)
+                                                       : (double)s->lead.stage_at_ms;
+        wslot[nw++] = (int)i;
+    }
+    int *results = lf_arena_alloc(a, (nw + 1) * sizeof(*results));
+    if (p->store->ops->write_leads(p->store, w, nw, results, err)) return LF_ERR;
+
+    /* Which slots are final: written, or not needing a write. */
+    int *final = lf_arena_alloc(a, (nslots + 1) * sizeof(*final));
+    for (size_t i = 0; i < nslots; i++) final[i] = 1;
+    for (size_t k = 0; k < nw; k++) {
+        lf_slot_t *s = &slots[wslot[k]];
+        if (results[k] != LF_WRITE_OK) {
+            final[wslot[k]] = 0;
+            continue;
+        }
+        for (size_t t = 0; t + 2 < s->trans.n; t += 3)
+            lf_pub_add(p, s->partition, s->lead.id, s->trans.argv[t], s->trans.argv[t + 1],
+                       s->trans.lens[t + 1]);
+    }
+    int pending = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        lf_item_t *it = &p->items[i];
+        if (it->state != LF_ITEM_PENDING) continue;
+        if (final[it->slot]) it->state = it->tentative;
+        else pending++;
+    }
+    *pending_out = pending;
+    return LF_OK;
+}
+
+/*---- Publishing transitions --------------------------------------------------------------*/
+
+static int lf_pub_produce(lf_pipe_t *p, size_t i)
+{
+    lf_pub_t *pub = &p->pubs[i];
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            p->producer, RD_KAFKA_V_TOPIC(p->cfg->topic_transitions),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(pub->lead_id, strlen(pub->lead_id)),
+            RD_KAFKA_V_VALUE(pub->payload, pub->len),
+            RD_KAFKA_V_HEADER("lf.transition_id", pub->id, -1), RD_KAFKA_V_OPAQUE(&pub->done),
+            RD_KAFKA_V_END);
+        if (!e) return LF_OK;
+        /* Queue full: let deliveries drain. */
+        rd_kafka_poll(p->producer, 100);
+        if (*p->opts->stop > 1) return LF_ERR;
+    }
+}
+
+static int lf_publish(lf_pipe_t *p)
+{
+    if (p->npubs == 0) return LF_OK;
+    for (size_t i = 0; i < p->npubs; i++) p->pubs[i].done = -1;
+    return lf_wait_deliveries(p, &p->pubs[0].done, p->npubs, sizeof(lf_pub_t), lf_pub_produce);
+}
+
+/* After delivery: forget the outbox entries, then record progress (next offsets and
+ * counters per partition), then commit to Kafka for monitoring. */
+static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
+{
+    /* Outbox entries per partition. */
+    for (size_t i = 0; i < p->npubs; i++) {
+        int32_t part = p->pubs[i].partition;
+        int first = 1;
+        for (size_t j = 0; j < i; j++)
+            if (p->pubs[j].partition == part) first = 0;
+        if (!first) continue;
+        const char **ids = lf_arena_alloc(&p->batch_arena, p->npubs * sizeof(*ids));
+        size_t n = 0;
+        for (size_t j = i; j < p->npubs; j++)
+            if (p->pubs[j].partition == part) ids[n++] = p->pubs[j].id;
+        if (p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, part, ids, n, err))
+            return LF_ERR;
+    }
+    lf_progress_t prog[64];
+    size_t nprog = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        lf_item_t *it = &p->items[i];
+        lf_progress_t *g = NULL;
+        for (size_t k = 0; k < nprog; k++)
+            if (prog[k].partition == it->msg->partition) g = &prog[k];
+        if (!g) {
+            if (nprog == sizeof(prog) / sizeof(prog[0])) {
+                if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog, err))
+                    return LF_ERR;
+                nprog = 0;
+            }
+            g = &prog[nprog++];
+            memset(g, 0, sizeof(*g));
+            g->partition = it->msg->partition;
+        }
+        if (it->msg->offset + 1 > g->next_offset) g->next_offset = it->msg->offset + 1;
+        g->consumed++;
+        switch (it->state) {
+        case LF_ITEM_APPLIED: g->applied++; break;
+        case LF_ITEM_FILTERED: g->applied++, g->filtered++; break;
+        case LF_ITEM_DUPLICATE:
+        case LF_ITEM_REPLAYED: g->duplicates++; break;
+        case LF_ITEM_DEAD: g->dead++; break;
+        case LF_ITEM_PENDING: break;
+        }
+    }
+    for (size_t i = 0; i < p->npubs; i++)
+        for (size_t k = 0; k < nprog; k++)
+            if (prog[k].partition == p->pubs[i].partition) prog[k].transitions++;
+    if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog, err))
+        return LF_ERR;
+    /* Instance counters. */
+    for (size_t k = 0; k < nprog; k++) {
+        p->events_in += (uint64_t)prog[k].consumed;
+        p->applied += (uint64_t)prog[k].applied;
+        p->duplicates += (uint64_t)prog[k].duplicates;
+        p->dead += (uint64_t)prog[k].dead;
+        p->filtered += (uint64_t)prog[k].filtered;
+    }
+    p->transitions_out += p->npubs;
+    /* Kafka's committed offsets follow Redis's watermark: for lag monitoring and tools. */
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)nprog);
+    for (size_t k = 0; k < nprog; k++)
+        rd_kafka_topic_partition_list_add(offs, p->cfg->topic_events, prog[k].partition)->offset =
+            prog[k].next_offset;
+    rd_kafka_commit(p->consumer, offs, 1);
+    rd_kafka_topic_partition_list_destroy(offs);
+    p->last_commit_ms = lf_now_ms();
+    return LF_OK;
+}
+
+/*---- The batch ---------------------------------------------------------------------------*/
+
+static void lf_batch_clear(lf_pipe_t *p)
+{
+    for (size_t i = 0; i < p->nitems; i++) rd_kafka_message_destroy(p->items[i].msg);
+    p->nitems = 0;
+    p->npubs = 0;
+    lf_arena_reset(&p->batch_arena);
+}
+
+/* Drop the items of partitions this instance no longer owns (after a revoke): the new
+ * owner starts from the Redis watermark, which they never passed. */
+static void lf_batch_drop_revoked(lf_pipe_t *p)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        if (lf_owned(p, p->items[i].msg->partition)) {
+            p->items[k++] = p->items[i];
+        } else {
+            rd_kafka_message_destroy(p->items[i].msg);
+        }
+    }
+    if (k != p->nitems) lf_log("info", "dropped %zu in-flight event(s) of revoked partitions",
+                               p->nitems - k);
+    p->nitems = k;
+    p->revoked = 0;
+}
+
+static void lf_batch_decode(lf_pipe_t *p)
+{
+    for (size_t i = 0; i < p->nitems; i++) {
+        lf_item_t *it = &p->items[i];
+        const rd_kafka_message_t *m = it->msg;
+        if (lf_event_decode(m->payload, m->len, &p->cfg->limits, &p->batch_arena, &it->ev,
+                            &it->bad) != LF_OK)
+            it->state = LF_ITEM_DEAD;
+    }
+}
+
+static void lf_pause_all(lf_pipe_t *p, int pause)
+{
+    if (!p->assignment) return;
+    if (pause) rd_kafka_pause_partitions(p->consumer, p->assignment);
+    else rd_kafka_resume_partitions(p->consumer, p->assignment);
+}
+
+/* Sleep for the backoff while serving the consumer (heartbeats, rebalances): partitions
+ * are paused, so nothing new arrives. */
+static void lf_backoff(lf_pipe_t *p, int *delay_ms)
+{
+    int64_t until = lf_now_ms() + *delay_ms;
+    lf_pause_all(p, 1);
+    while (lf_now_ms() < until && !*p->opts->stop) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
+        if (m) rd_kafka_message_destroy(m); /* paused: only errors arrive */
+        rd_kafka_poll(p->producer, 0);
+    }
+    *delay_ms = *delay_ms * 2 > 10000 ? 10000 : *delay_ms * 2;
+}
+
+/* Everything after consuming: dead letters, leads, transitions, progress. Retries with
+ * backoff while Redis or Kafka is unavailable; returns LF_ERR only when stopping. */
+static int lf_batch_process(lf_pipe_t *p)
+{
+    lf_batch_decode(p);
+    int delay = 100;
+    lf_err_t err = {0};
+    for (;;) {
+        if (p->revoked) lf_batch_drop_revoked(p);
+        if (p->nitems == 0) return LF_OK;
+        if (lf_send_dead_letters(p) != LF_OK) return LF_ERR;
+        int pending = 1, attempts = 0, rc = LF_OK;
+        while (pending && rc == LF_OK) {
+            if (++attempts > LF_MAX_ATTEMPTS) {
+                lf_err_set(&err, LF_ERR, "leads keep changing under this instance (another "
+                                         "instance writing the same leads?)");
+                rc = LF_ERR;
+                break;
+            }
+            rc = lf_attempt(p, &pending, &err);
+        }
+        if (rc == LF_OK && lf_publish(p) != LF_OK) return LF_ERR;
+        if (rc == LF_OK) rc = lf_finish_batch(p, &err);
+        if (rc == LF_OK) {
+            if (strcmp(p->state, "ok") != 0) {
+                lf_set_state(p, "ok", "");
+                lf_pause_all(p, 0);
+            }
+            return LF_OK;
+        }
+        lf_set_state(p, "degraded", err.msg);
+        if (*p->opts->stop > 1) return LF_ERR;
+        lf_backoff(p, &delay);
+        if (*p->opts->stop > 1) return LF_ERR;
+    }
+}
+
+/* After an assignment: publish what a previous owner left in the outboxes. */
+static int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
+{
+    if (!p->assignment) return LF_OK;
+    for (int i = 0; i < p->assignment->cnt; i++) {
+        int32_t part = p->assignment->elems[i].partition;
+        lf_outbox_entry_t *e = NULL;
+        size_t n = 0;
+        if (p->store->ops->outbox_load(p->store, p->cfg->topic_transitions, part, &e, &n, err))
+            return LF_ERR;
+        if (n) {
+            lf_log("info", "publishing %zu transition(s) left in the outbox of partition %d", n,
+                   part);
+            p->npubs = 0;
+            for (size_t k = 0; k < n; k++) {
+                /* transition_id is "<lead id>:<seq>": the key is the part before the colon. */
+                char *colon = strrchr(e[k].id, ':');
+                size_t kl = colon ? (size_t)(colon - e[k].id) : strlen(e[k].id);
+                char lead[LF_ID_MAX + 1];
+                snprintf(lead, sizeof(lead), "%.*s", (int)kl, e[k].id);
+                lf_pub_add(p, part, lead, e[k].id, e[k].payload, e[k].len);
+            }
+            int rc = lf_publish(p);
+            const char **ids = lf_arena_alloc(&p->batch_arena, n * sizeof(*ids));
+            for (size_t k = 0; k < n; k++) ids[k] = p->pubs[k].id;
+            if (rc == LF_OK)
+                rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, part, ids,
+                                                  n, err);
+            p->transitions_out += n;
+            p->npubs = 0;
+            lf_arena_reset(&p->batch_arena);
+            lf_outbox_entries_free(e, n);
+            if (rc) return LF_ERR;
+        }
+    }
+    return LF_OK;
+}
+
+/*---- Heartbeat ---------------------------------------------------------------------------*/
+
+static int64_t lf_lag(lf_pipe_t *p)
+{
+    if (!p->assignment) return 0;
+    int64_t lag = 0;
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(p->assignment);
+    rd_kafka_position(p->consumer, pos);
+    for (int i = 0; i < pos->cnt; i++) {
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(p->consumer, pos->elems[i].topic,
+                                           pos->elems[i].partition, &lo, &hi) != 0)
+            continue;
+        int64_t at = pos->elems[i].offset >= 0 ? pos->elems[i].offset : lo;
+        if (hi > at) lag += hi - at;
+    }
+    rd_kafka_topic_partition_list_destroy(pos);
+    return lag;
+}
+
+static void lf_heartbeat(lf_pipe_t *p, int force)
+{
+    int64_t now = lf_now_ms();
+    if (!force && now - p->last_heartbeat_ms < 1000) return;
+    if (now - p->rate_base_ms >= 1000) {
+        p->events_per_s = (double)(p->events_in - p->rate_base_events) * 1000.0 /
+                          (double)(now - p->rate_base_ms);
+        p->rate_base_ms = now;
+        p->rate_base_events = p->events_in;
+    }
+    p->last_heartbeat_ms = now;
+    lf_arena_t a;
+    lf_arena_init(&a, 4096);
+    lf_argv_t f;
+    lf_argv_init(&f, &a);
+    char host[128] = "";
+    gethostname(host, sizeof(host) - 1);
+    char parts[1024];
+    size_t n = (size_t)snprintf(parts, sizeof(parts), "%s:", p->cfg->topic_events);
+    for (int i = 0; p->assignment && i < p->assignment->cnt && n < sizeof(parts) - 16; i++)
+        n += (size_t)snprintf(parts + n, sizeof(parts) - n, "%s%d", i ? "," : "",
+                              p->assignment->elems[i].partition);
+#define LF_HB_STR(k, v) (lf_argv_adds(&f, k), lf_argv_adds(&f, v))
+#define LF_HB_INT(k, v) (lf_argv_adds(&f, k), lf_argv_add_i64(&f, (long long)(v)))
+    LF_HB_STR("instance", p->instance);
+    LF_HB_STR("host", host);
+    LF_HB_INT("pid", getpid());
+    LF_HB_STR("version", LF_VERSION);
+    LF_HB_INT("started_ms", p->started_ms);
+    LF_HB_INT("uptime_s", (now - p->started_ms) / 1000);
+    LF_HB_STR("state", p->state);
+    LF_HB_STR("reason", p->reason);
+    LF_HB_STR("partitions", parts);
+    LF_HB_INT("lag", lf_lag(p));
+    LF_HB_INT("events_in", p->events_in);
+    LF_HB_INT("applied", p->applied);
+    LF_HB_INT("duplicates", p->duplicates);
+    LF_HB_INT("dead_lettered", p->dead);
+    LF_HB_INT("filtered", p->filtered);
+    LF_HB_INT("transitions_out", p->transitions_out);
+    lf_argv_adds(&f, "events_per_s");
+    lf_argv_add_double(&f, (double)(int64_t)(p->events_per_s * 10) / 10);
+    LF_HB_STR("rules_version", p->cfg->model.version ? p->cfg->model.version : "");
+    LF_HB_INT("last_commit_ms", p->last_commit_ms);
+    LF_HB_INT("heartbeat_ms", now);
+    lf_err_t err;
+    if (p->store->ops->heartbeat(p->store, p->instance, &f, p->cfg->heartbeat_ttl_s, &err))
+        lf_set_state(p, "degraded", err.msg);
+    lf_argv_free(&f);
+    lf_arena_free(&a);
+}
+
+/*---- The loop ----------------------------------------------------------------------------*/
+
+static void lf_item_push(lf_pipe_t *p, rd_kafka_message_t *m)
+{
+    if (p->nitems == p->capitems) {
+        p->capitems = p->capitems ? p->capitems * 2 : 1024;
+        p->items = lf_realloc(p->items, p->capitems * sizeof(*p->items));
+    }
+    lf_item_t *it = &p->items[p->nitems++];
+    memset(it, 0, sizeof(*it));
+    it->msg = m;
+}
+
+/* A consumer error: transient ones are logged; falling below the log start means events
+ * were lost to retention before we read them, which we refuse to hide. */
+static int lf_consumer_error(lf_pipe_t *p, rd_kafka_message_t *m)
+{
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+        m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+        lf_log("error",
+               "%s [%d]: the position is outside the retained log (%s): events were deleted "
+               "by retention before leadflow read them. Refusing to skip them silently; "
+               "restore the data, or reset this partition's progress deliberately.",
+               m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition, rd_kafka_message_errstr(m));
+        return LF_ERR;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(p->consumer, buf, sizeof(buf));
+        lf_log("error", "fatal Kafka error: %s", buf);
+        return LF_ERR;
+    }
+    lf_set_state(p, "degraded", rd_kafka_message_errstr(m));
+    return LF_OK;
+}
+
+int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
+{
+    lf_pipe_t pp, *p = &pp;
+    memset(p, 0, sizeof(*p));
+    p->cfg = cfg;
+    p->opts = opts;
+    p->started_ms = p->rate_base_ms = p->last_event_ms = lf_now_ms();
+    snprintf(p->state, sizeof(p->state), "ok");
+    if (opts->instance) {
+        snprintf(p->instance, sizeof(p->instance), "%s", opts->instance);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(p->instance, sizeof(p->instance), "%s-%d", host, (int)getpid());
+    }
+    lf_arena_init(&p->batch_arena, 1 << 20);
+    lf_arena_init(&p->attempt_arena, 1 << 20);
+    int rc = 1;
+    lf_err_t err = {0};
+    char errstr[512];
+
+    p->store = lf_store_redis_open(cfg, &err);
+    if (err.msg[0]) lf_set_state(p, "degraded", err.msg);
+
+    rd_kafka_conf_t *pconf = lf_kafka_conf(cfg, LF_KAFKA_PRODUCER, &err);
+    if (!pconf) goto fatal;
+    rd_kafka_conf_set_dr_msg_cb(pconf, lf_delivery_cb);
+    p->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));
+    if (!p->producer) {
+        lf_err_set(&err, LF_ERR, "cannot create the Kafka producer: %s", errstr);
+        goto fatal;
+    }
+    rd_kafka_conf_t *cconf = lf_kafka_conf(cfg, LF_KAFKA_CONSUMER, &err);
+    if (!cconf) goto fatal;
+    rd_kafka_conf_set_rebalance_cb(cconf, lf_rebalance_cb);
+    rd_kafka_conf_set_opaque(cconf, p);
+    p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr));
+    if (!p->consumer) {
+        lf_err_set(&err, LF_ERR, "cannot create the Kafka consumer: %s", errstr);
+        goto fatal;
+    }
+    rd_kafka_poll_set_consumer(p->consumer);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, cfg->topic_events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t se = rd_kafka_subscribe(p->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (se) {
+        lf_err_set(&err, LF_ERR, "cannot subscribe to %s: %s", cfg->topic_events,
+                   rd_kafka_err2str(se));
+        goto fatal;
+    }
+    lf_log("info", "instance %s: consuming %s from %s as group %s; Redis %s:%d", p->instance,
+           cfg->topic_events, cfg->kafka_brokers, cfg->kafka_group, cfg->redis_host,
+           cfg->redis_port);
+
+    int delay = 100;
+    while (!*opts->stop) {
+        if (p->outbox_flush_pending) {
+            if (lf_flush_outboxes(p, &err) != LF_OK) {
+                lf_set_state(p, "degraded", err.msg);
+                lf_backoff(p, &delay);
+                continue;
+            }
+            p->outbox_flush_pending = 0;
+            delay = 100;
+        }
+        /* Collect a batch: up to batch_max_events, or batch_max_ms after the first event. */
+        int64_t deadline = 0;
+        while (p->nitems < (size_t)cfg->batch_max_events && !*opts->stop) {
+            int64_t now = lf_now_ms();
+            int wait = deadline ? (int)(deadline - now) : 100;
+            if (deadline && wait <= 0) break;
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, wait);
+            rd_kafka_poll(p->producer, 0);
+            if (p->revoked) lf_batch_drop_revoked(p);
+            if (!m) {
+                if (!deadline) break; /* idle: heartbeat and check stop */
+                continue;
+            }
+            if (m->err) {
+                int fatal = lf_consumer_error(p, m) != LF_OK;
+                rd_kafka_message_destroy(m);
+                if (fatal) {
+                    lf_err_set(&err, LF_ERR, "stopping: input lost to retention");
+                    rc = 3;
+                    goto stop;
+                }
+                continue;
+            }
+            lf_item_push(p, m);
+            if (!deadline) deadline = lf_now_ms() + cfg->batch_max_ms;
+        }
+        if (p->nitems) {
+            p->last_event_ms = lf_now_ms();
+            if (lf_batch_process(p) != LF_OK) break;
+            lf_batch_clear(p);
+        }
+        lf_heartbeat(p, 0);
+        if (opts->exit_idle_ms > 0 && lf_now_ms() - p->last_event_ms > opts->exit_idle_ms) {
+            lf_log("info", "idle for %d ms: exiting", opts->exit_idle_ms);
+            break;
+        }
+    }
+    rc = 0;
+stop:
+    /* Finish (or abandon) the in-flight batch: nothing of it was committed. */
+    lf_batch_clear(p);
+    if (rc == 0) lf_heartbeat(p, 1);
+    lf_log("info", "shutting down: %" PRIu64 " events in, %" PRIu64 " applied, %" PRIu64
+                   " duplicates, %" PRIu64 " dead-lettered, %" PRIu64 " transitions out",
+           p->events_in, p->applied, p->duplicates, p->dead, p->transitions_out);
+    if (p->consumer) rd_kafka_consumer_close(p->consumer); /* leaves the group */
+    goto cleanup;
+fatal:
+    lf_log("error", "%s", err.msg);
+    rc = 2;
+cleanup:
+    if (p->consumer) rd_kafka_destroy(p->consumer);
+    if (p->producer) {
+        rd_kafka_flush(p->producer, 5000);
+        rd_kafka_destroy(p->producer);
+    }
+    if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
+    if (p->store) p->store->ops->close(p->store);
+    lf_free(p->items);
+    lf_free(p->pubs);
+    lf_arena_free(&p->batch_arena);
+    lf_arena_free(&p->attempt_arena);
+    return rc;
+}

@@ -1,0 +1,445 @@
+/* The standalone Redis back end of lf_store_t: pipelined reads, one atomic Lua call per
+ * lead write (EVALSHA, reloaded on NOSCRIPT), progress in a MULTI/EXEC. */
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadflow/keys.h"
+#include "leadflow/lead_codec.h"
+#include "leadflow/redis.h"
+#include "leadflow/store.h"
+
+/* KEYS: 1 lead hash, 2 top, 3 old stage set, 4 new stage set, 5 history, 6 outbox,
+ *       then per merged visitor: its hash, its alias key, its stage set.
+ * ARGV: 1 expected version, 2 lead id, 3 top score, 4 stage score, 5 history cap,
+ *       6 number of field/value args, the pairs, then number of transitions and
+ *       (transition_id, payload, history entry) triples, then the visitors' ids.
+ * Returns 1, or -1 when the stored version is not the expected one (nothing written). */
+static const char lf_write_lead_lua[] =
+    "local v = redis.call('HGET', KEYS[1], 'v')\n"
+    "if (v or '0') ~= ARGV[1] then return -1 end\n"
+    "local i = 6\n"
+    "local nf = tonumber(ARGV[i])\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + nf))\n"
+    "i = i + nf + 1\n"
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
+    "if KEYS[3] ~= KEYS[4] then redis.call('ZREM', KEYS[3], ARGV[2]) end\n"
+    "redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])\n"
+    "local nt = tonumber(ARGV[i])\n"
+    "i = i + 1\n"
+    "for k = 1, nt do\n"
+    "  redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])\n"
+    "  redis.call('RPUSH', KEYS[5], ARGV[i + 2])\n"
+    "  i = i + 3\n"
+    "end\n"
+    "if nt > 0 then redis.call('LTRIM', KEYS[5], -tonumber(ARGV[5]), -1) end\n"
+    "local k = 7\n"
+    "while k + 2 <= #KEYS do\n"
+    "  redis.call('DEL', KEYS[k])\n"
+    "  redis.call('ZREM', KEYS[2], ARGV[i])\n"
+    "  redis.call('ZREM', KEYS[k + 2], ARGV[i])\n"
+    "  redis.call('SET', KEYS[k + 1], ARGV[2])\n"
+    "  k = k + 3\n"
+    "  i = i + 1\n"
+    "end\n"
+    "return 1\n";
+
+typedef struct {
+    lf_store_t base;
+    redisContext *c;
+    char sha[41];
+    lf_arena_t arena;
+    lf_argv_t argv;
+    int history_cap;
+} lf_store_redis_t;
+
+#define LF_PREFIX(s) ((s)->base.cfg->redis_prefix)
+
+static int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
+{
+    if (s->c && !s->c->err) return LF_OK;
+    if (s->c) redisFree(s->c);
+    s->c = lf_redis_connect(s->base.cfg, err);
+    if (!s->c) return LF_ERR;
+    redisReply *r = redisCommand(s->c, "SCRIPT LOAD %s", lf_write_lead_lua);
+    if (!lf_redis_reply_ok(s->c, r, "SCRIPT LOAD", err) || r->type != REDIS_REPLY_STRING) {
+        if (r) freeReplyObject(r);
+        redisFree(s->c);
+        s->c = NULL;
+        return LF_ERR;
+    }
+    snprintf(s->sha, sizeof(s->sha), "%s", r->str);
+    freeReplyObject(r);
+    return LF_OK;
+}
+
+/* Read n pipelined replies; keep them in replies[] (caller frees) or fail on the first
+ * broken one (the connection is then dropped so the next call reconnects). */
+static int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const char *what,
+                         lf_err_t *err)
+{
+    int rc = LF_OK;
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(s->c, &r) != REDIS_OK || !r) {
+            lf_redis_reply_ok(s->c, NULL, what, err);
+            for (size_t j = 0; j < i; j++) freeReplyObject(replies[j]);
+            redisFree(s->c);
+            s->c = NULL;
+            return LF_ERR;
+        }
+        replies[i] = r;
+    }
+    return rc;
+}
+
+static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n, lf_lead_t *out,
+                            const lf_model_t *m, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    if (n == 0) return LF_OK;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        int kl = lf_key_lead(key, sizeof(key), LF_PREFIX(s), ids[i], strlen(ids[i]));
+        const char *argv[2] = {"HGETALL", key};
+        size_t lens[2] = {7, (size_t)kl};
+        redisAppendCommandArgv(s->c, 2, argv, lens);
+    }
+    redisReply **replies = lf_malloc(n * sizeof(*replies));
+    if (lf_sr_replies(s, n, replies, "HGETALL", err)) {
+        lf_free(replies);
+        return LF_ERR;
+    }
+    int rc = LF_OK;
+    lf_str_t fields[256], values[256];
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = replies[i];
+        if (rc == LF_OK && (r->type != REDIS_REPLY_ARRAY || r->elements / 2 > 256)) {
+            lf_err_set(err, LF_ERR, "lead %s: unexpected reply to HGETALL (type %d)", ids[i],
+                       r->type);
+            rc = LF_ERR;
+        }
+        if (rc == LF_OK) {
+            size_t np = r->elements / 2;
+            for (size_t k = 0; k < np; k++) {
+                fields[k] = (lf_str_t){r->element[2 * k]->str, (uint32_t)r->element[2 * k]->len};
+                values[k] = (lf_str_t){r->element[2 * k + 1]->str,
+                                       (uint32_t)r->element[2 * k + 1]->len};
+            }
+            rc = lf_lead_decode(&out[i], lf_str_from(ids[i]), fields, values, np, m, err);
+        }
+        freeReplyObject(r);
+    }
+    lf_free(replies);
+    return rc;
+}
+
+static int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t n, char **out,
+                              lf_arena_t *arena, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    if (n == 0) return LF_OK;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        int kl = lf_key_alias(key, sizeof(key), LF_PREFIX(s), anons[i], strlen(anons[i]));
+        const char *argv[2] = {"GET", key};
+        size_t lens[2] = {3, (size_t)kl};
+        redisAppendCommandArgv(s->c, 2, argv, lens);
+    }
+    redisReply **replies = lf_malloc(n * sizeof(*replies));
+    if (lf_sr_replies(s, n, replies, "GET alias", err)) {
+        lf_free(replies);
+        return LF_ERR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = replies[i];
+        out[i] = r->type == REDIS_REPLY_STRING ? lf_arena_strndup(arena, r->str, r->len) : NULL;
+        freeReplyObject(r);
+    }
+    lf_free(replies);
+    return LF_OK;
+}
+
+static void lf_sr_append_write(lf_store_redis_t *s, const lf_store_write_t *w)
+{
+    const char *p = LF_PREFIX(s);
+    const lf_lead_t *l = w->lead;
+    size_t idlen = strlen(l->id);
+    char key[LF_KEY_MAX];
+    lf_argv_t *a = &s->argv;
+    lf_argv_reset(a);
+    lf_argv_adds(a, "EVALSHA");
+    lf_argv_adds(a, s->sha);
+    lf_argv_add_i64(a, (long long)(6 + 3 * w->nmerged));
+    lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, l->id, idlen));
+    lf_argv_add(a, key, (size_t)lf_key_top(key, sizeof(key), p));
+    lf_argv_add(a, key,
+                (size_t)lf_key_stage(key, sizeof(key), p, w->old_exists ? w->old_stage : l->stage));
+    lf_argv_add(a, key, (size_t)lf_key_stage(key, sizeof(key), p, l->stage));
+    lf_argv_add(a, key, (size_t)lf_key_hist(key, sizeof(key), p, l->id, idlen));
+    lf_argv_add(a, key,
+                (size_t)lf_key_outbox(key, sizeof(key), p, s->base.cfg->topic_transitions,
+                                      w->partition));
+    for (size_t i = 0; i < w->nmerged; i++) {
+        const char *v = w->merged_visitors[i];
+        lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, v, strlen(v)));
+        lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, v, strlen(v)));
+        lf_argv_add(a, key, (size_t)lf_key_stage(key, sizeof(key), p, w->merged_stages[i]));
+    }
+    lf_argv_add_i64(a, (long long)w->expected_version);
+    lf_argv_add(a, l->id, idlen);
+    lf_argv_add_double(a, l->fit + l->eng);
+    if (w->stage_score >= 9.0e15) lf_argv_adds(a, "+inf");
+    else lf_argv_add_double(a, w->stage_score);
+    lf_argv_add_i64(a, s->history_cap);
+    lf_argv_add_i64(a, (long long)w->fields->n);
+    for (size_t i = 0; i < w->fields->n; i++)
+        lf_argv_add(a, w->fields->argv[i], w->fields->lens[i]);
+    lf_argv_add_i64(a, (long long)(w->trans->n / 3));
+    for (size_t i = 0; i < w->trans->n; i++) lf_argv_add(a, w->trans->argv[i], w->trans->lens[i]);
+    for (size_t i = 0; i < w->nmerged; i++) lf_argv_adds(a, w->merged_visitors[i]);
+    redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+}
+
+static int lf_sr_write_leads(lf_store_t *base, const lf_store_write_t *w, size_t n, int *results,
+                             lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    if (n == 0) return LF_OK;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        for (size_t i = 0; i < n; i++) {
+            lf_sr_append_write(s, &w[i]);
+            lf_arena_reset(&s->arena);
+        }
+        redisReply **replies = lf_malloc(n * sizeof(*replies));
+        if (lf_sr_replies(s, n, replies, "EVALSHA write-lead", err)) {
+            lf_free(replies);
+            return LF_ERR;
+        }
+        int noscript = 0, rc = LF_OK;
+        for (size_t i = 0; i < n; i++) {
+            redisReply *r = replies[i];
+            if (r->type == REDIS_REPLY_INTEGER) {
+                results[i] = r->integer == 1 ? LF_WRITE_OK : LF_WRITE_CONFLICT;
+            } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+                noscript = 1;
+                results[i] = LF_WRITE_CONFLICT;
+            } else {
+                lf_err_set(err, LF_ERR, "writing lead %s failed: %.*s", w[i].lead->id,
+                           (int)r->len, r->str ? r->str : "unexpected reply");
+                rc = LF_ERR;
+            }
+            freeReplyObject(r);
+        }
+        lf_free(replies);
+        if (rc != LF_OK) return rc;
+        if (!noscript) return LF_OK;
+        /* The script cache was flushed (restart without persistence, SCRIPT FLUSH): load it
+         * again. Writes that did go through now report a conflict and are reloaded. */
+        redisFree(s->c);
+        s->c = NULL;
+        if (lf_sr_connect(s, err)) return LF_ERR;
+    }
+    lf_err_set(err, LF_ERR, "Redis keeps answering NOSCRIPT for the write-lead script");
+    return LF_ERR;
+}
+
+static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int32_t *parts,
+                                 size_t n, int64_t *next, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX];
+    lf_argv_t *a = &s->argv;
+    lf_argv_reset(a);
+    lf_argv_adds(a, "HMGET");
+    lf_argv_add(a, key, (size_t)lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group,
+                                                  topic));
+    for (size_t i = 0; i < n; i++) lf_argv_add_i64(a, parts[i]);
+    redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+    lf_arena_reset(&s->arena);
+    if (!lf_redis_reply_ok(s->c, r, "HMGET watermarks", err) || r->type != REDIS_REPLY_ARRAY ||
+        r->elements != n) {
+        if (r) freeReplyObject(r);
+        if (s->c && s->c->err) {
+            redisFree(s->c);
+            s->c = NULL;
+        }
+        return LF_ERR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *e = r->element[i];
+        next[i] = e->type == REDIS_REPLY_STRING ? strtoll(e->str, NULL, 10) : -1;
+    }
+    freeReplyObject(r);
+    return LF_OK;
+}
+
+static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_progress_t *p,
+                               size_t n, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    if (n == 0) return LF_OK;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX];
+    int kl = lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group, topic);
+    size_t cmds = 2;
+    redisAppendCommand(s->c, "MULTI");
+    for (size_t i = 0; i < n; i++) {
+        const struct {
+            const char *name;
+            int64_t v;
+        } counters[] = {{"consumed", p[i].consumed},     {"applied", p[i].applied},
+                        {"duplicates", p[i].duplicates}, {"dead", p[i].dead},
+                        {"filtered", p[i].filtered},     {"transitions", p[i].transitions}};
+        redisAppendCommand(s->c, "HSET %b %d %lld", key, (size_t)kl, p[i].partition,
+                           (long long)p[i].next_offset);
+        cmds++;
+        for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+            if (!counters[k].v) continue;
+            redisAppendCommand(s->c, "HINCRBY %b %d.%s %lld", key, (size_t)kl, p[i].partition,
+                               counters[k].name, (long long)counters[k].v);
+            cmds++;
+        }
+    }
+    redisAppendCommand(s->c, "EXEC");
+    redisReply **replies = lf_malloc(cmds * sizeof(*replies));
+    if (lf_sr_replies(s, cmds, replies, "progress MULTI/EXEC", err)) {
+        lf_free(replies);
+        return LF_ERR;
+    }
+    int rc = LF_OK;
+    redisReply *exec = replies[cmds - 1];
+    if (exec->type != REDIS_REPLY_ARRAY) {
+        lf_err_set(err, LF_ERR, "saving progress failed: %s",
+                   exec->type == REDIS_REPLY_ERROR ? exec->str : "transaction aborted");
+        rc = LF_ERR;
+    }
+    for (size_t i = 0; i < cmds; i++) freeReplyObject(replies[i]);
+    lf_free(replies);
+    return rc;
+}
+
+void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        lf_free(e[i].id);
+        lf_free(e[i].payload);
+    }
+    lf_free(e);
+}
+
+static int lf_sr_outbox_load(lf_store_t *base, const char *topic, int32_t part,
+                             lf_outbox_entry_t **out, size_t *n, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    *out = NULL;
+    *n = 0;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX];
+    int kl = lf_key_outbox(key, sizeof(key), LF_PREFIX(s), topic, part);
+    redisReply *r = redisCommand(s->c, "HGETALL %b", key, (size_t)kl);
+    if (!lf_redis_reply_ok(s->c, r, "HGETALL outbox", err) || r->type != REDIS_REPLY_ARRAY) {
+        if (r) freeReplyObject(r);
+        return LF_ERR;
+    }
+    size_t np = r->elements / 2;
+    if (np) {
+        *out = lf_calloc(np, sizeof(**out));
+        for (size_t i = 0; i < np; i++) {
+            (*out)[i].id = lf_strndup(r->element[2 * i]->str, r->element[2 * i]->len);
+            (*out)[i].payload = lf_strndup(r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
+            (*out)[i].len = r->element[2 * i + 1]->len;
+        }
+    }
+    *n = np;
+    freeReplyObject(r);
+    return LF_OK;
+}
+
+static int lf_sr_outbox_delete(lf_store_t *base, const char *topic, int32_t part,
+                               const char *const *ids, size_t n, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    if (n == 0) return LF_OK;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX];
+    lf_argv_t *a = &s->argv;
+    lf_argv_reset(a);
+    lf_argv_adds(a, "HDEL");
+    lf_argv_add(a, key, (size_t)lf_key_outbox(key, sizeof(key), LF_PREFIX(s), topic, part));
+    for (size_t i = 0; i < n; i++) lf_argv_adds(a, ids[i]);
+    redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+    lf_arena_reset(&s->arena);
+    int ok = lf_redis_reply_ok(s->c, r, "HDEL outbox", err);
+    if (r) freeReplyObject(r);
+    return ok ? LF_OK : LF_ERR;
+}
+
+static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv_t *fields,
+                           int ttl_s, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX], set[LF_KEY_MAX];
+    int kl = lf_key_instance(key, sizeof(key), LF_PREFIX(s), instance);
+    int sl = lf_key_instances(set, sizeof(set), LF_PREFIX(s));
+    lf_argv_t *a = &s->argv;
+    lf_argv_reset(a);
+    lf_argv_adds(a, "HSET");
+    lf_argv_add(a, key, (size_t)kl);
+    for (size_t i = 0; i < fields->n; i++) lf_argv_add(a, fields->argv[i], fields->lens[i]);
+    redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+    redisAppendCommand(s->c, "EXPIRE %b %d", key, (size_t)kl, ttl_s);
+    redisAppendCommand(s->c, "SADD %b %s", set, (size_t)sl, instance);
+    lf_arena_reset(&s->arena);
+    redisReply *replies[3];
+    if (lf_sr_replies(s, 3, replies, "heartbeat", err)) return LF_ERR;
+    int ok = 1;
+    for (int i = 0; i < 3; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) ok = lf_redis_reply_ok(s->c, replies[i], "heartbeat", err);
+        freeReplyObject(replies[i]);
+    }
+    return ok ? LF_OK : LF_ERR;
+}
+
+static void lf_sr_close(lf_store_t *base)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    if (s->c) redisFree(s->c);
+    lf_argv_free(&s->argv);
+    lf_arena_free(&s->arena);
+    lf_free(s);
+}
+
+static const lf_store_ops_t lf_store_redis_ops = {
+    .name = "redis",
+    .load_leads = lf_sr_load_leads,
+    .load_aliases = lf_sr_load_aliases,
+    .write_leads = lf_sr_write_leads,
+    .load_watermarks = lf_sr_load_watermarks,
+    .save_progress = lf_sr_save_progress,
+    .outbox_load = lf_sr_outbox_load,
+    .outbox_delete = lf_sr_outbox_delete,
+    .heartbeat = lf_sr_heartbeat,
+    .close = lf_sr_close,
+};
+
+lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err)
+{
+    lf_store_redis_t *s = lf_calloc(1, sizeof(*s));
+    s->base.ops = &lf_store_redis_ops;
+    s->base.cfg = cfg;
+    s->base.group = cfg->kafka_group;
+    s->history_cap = 20;
+    lf_arena_init(&s->arena, 64 * 1024);
+    lf_argv_init(&s->argv, &s->arena);
+    if (lf_sr_connect(s, err)) {
+        /* Keep the store: the pipeline retries the connection with backoff. */
+    }
+    return &s->base;
+}

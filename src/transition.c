@@ -1,0 +1,103 @@
+/* Encoding stage transitions for the transitions topic. */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "leadflow/transition.h"
+
+int lf_transition_id(const lf_transition_t *t, const char *lead_id, char *buf, size_t cap)
+{
+    return snprintf(buf, cap, "%s:%" PRIu64, lead_id, t->seq);
+}
+
+typedef struct {
+    char *buf;
+    size_t cap, len;
+    int overflow;
+} lf_fixed_buf_t;
+
+static int lf_fixed_write(void *data, const char *p, size_t n)
+{
+    lf_fixed_buf_t *b = data;
+    if (b->len + n > b->cap) {
+        b->overflow = 1;
+        return -1;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static void lf_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static const char *lf_grade_name(int grade)
+{
+    return grade == 1 ? "L1" : grade == 2 ? "L2" : "L3";
+}
+
+int lf_transition_encode(const lf_transition_t *t, const char *lead_id,
+                         const char *rules_version, int json, char *buf, size_t cap)
+{
+    char id[LF_ID_MAX + 32];
+    lf_transition_id(t, lead_id, id, sizeof(id));
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o) return -1;
+        cJSON_AddStringToObject(o, "transition_id", id);
+        cJSON_AddStringToObject(o, "lead_id", lead_id);
+        cJSON_AddNumberToObject(o, "seq", (double)t->seq);
+        cJSON_AddStringToObject(o, "from", lf_stage_name(t->from));
+        cJSON_AddStringToObject(o, "to", lf_stage_name(t->to));
+        cJSON_AddStringToObject(o, "reason", lf_reason_name(t->reason));
+        cJSON_AddNumberToObject(o, "score", t->score);
+        cJSON_AddNumberToObject(o, "fit", t->fit);
+        cJSON_AddNumberToObject(o, "engagement", t->engagement);
+        cJSON_AddStringToObject(o, "grade", lf_grade_name(t->grade));
+        cJSON_AddNumberToObject(o, "at", (double)t->at_ms);
+        if (t->trigger[0]) cJSON_AddStringToObject(o, "trigger", t->trigger);
+        else cJSON_AddNullToObject(o, "trigger");
+        cJSON_AddStringToObject(o, "rules_version", rules_version ? rules_version : "");
+        int ok = cJSON_PrintPreallocated(o, buf, (int)cap, 0);
+        cJSON_Delete(o);
+        return ok ? (int)strlen(buf) : -1;
+    }
+    lf_fixed_buf_t fb = {buf, cap, 0, 0};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &fb, lf_fixed_write);
+    msgpack_pack_map(&pk, 13);
+    lf_pack_str(&pk, "transition_id");
+    lf_pack_str(&pk, id);
+    lf_pack_str(&pk, "lead_id");
+    lf_pack_str(&pk, lead_id);
+    lf_pack_str(&pk, "seq");
+    msgpack_pack_uint64(&pk, t->seq);
+    lf_pack_str(&pk, "from");
+    lf_pack_str(&pk, lf_stage_name(t->from));
+    lf_pack_str(&pk, "to");
+    lf_pack_str(&pk, lf_stage_name(t->to));
+    lf_pack_str(&pk, "reason");
+    lf_pack_str(&pk, lf_reason_name(t->reason));
+    lf_pack_str(&pk, "score");
+    msgpack_pack_double(&pk, t->score);
+    lf_pack_str(&pk, "fit");
+    msgpack_pack_double(&pk, t->fit);
+    lf_pack_str(&pk, "engagement");
+    msgpack_pack_double(&pk, t->engagement);
+    lf_pack_str(&pk, "grade");
+    lf_pack_str(&pk, lf_grade_name(t->grade));
+    lf_pack_str(&pk, "at");
+    msgpack_pack_int64(&pk, t->at_ms);
+    lf_pack_str(&pk, "trigger");
+    if (t->trigger[0]) lf_pack_str(&pk, t->trigger);
+    else msgpack_pack_nil(&pk);
+    lf_pack_str(&pk, "rules_version");
+    lf_pack_str(&pk, rules_version ? rules_version : "");
+    return fb.overflow ? -1 : (int)fb.len;
+}
