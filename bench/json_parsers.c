@@ -3,7 +3,9 @@
  * Build and run (from the repo root; not part of the Makefile). jansson and json-c export
  * clashing symbols (json_object, json_object_get, ...), so jansson gets its own binary: the same
  * file built a second time with -DJP_JANSSON.
- *   C="cc -std=c11 -D_GNU_SOURCE -O2"; $C -o /tmp/jp bench/json_parsers.c $(pkg-config --cflags --libs libcjson json-c) -ljemalloc && $C -DJP_JANSSON -o /tmp/jp_jansson bench/json_parsers.c -ljansson -ljemalloc && /tmp/jp && /tmp/jp_jansson
+ *   C="cc -std=c11 -D_GNU_SOURCE -O2"; $C -o /tmp/jp bench/json_parsers.c $(pkg-config --cflags
+ * --libs libcjson json-c) -ljemalloc && $C -DJP_JANSSON -o /tmp/jp_jansson bench/json_parsers.c
+ * -ljansson -ljemalloc && /tmp/jp && /tmp/jp_jansson
  *
  * "Walk" visits every node and reads every key and scalar (string length, number value), which
  * is what the event decoder does at most. Each parser runs several rounds; the best round is
@@ -37,7 +39,6 @@ static double now_ns(void)
 }
 
 static volatile size_t sink;
-
 
 #ifdef JP_JANSSON
 /*---- jansson ----*/
@@ -81,9 +82,12 @@ static size_t walk_cjson(const cJSON *n)
     size_t s = 0;
     for (const cJSON *c = n->child; c; c = c->next) {
         if (c->string) s += strlen(c->string);
-        if (cJSON_IsString(c)) s += strlen(c->valuestring);
-        else if (cJSON_IsNumber(c)) s += (size_t)c->valuedouble;
-        else if (cJSON_IsObject(c) || cJSON_IsArray(c)) s += walk_cjson(c);
+        if (cJSON_IsString(c))
+            s += strlen(c->valuestring);
+        else if (cJSON_IsNumber(c))
+            s += (size_t)c->valuedouble;
+        else if (cJSON_IsObject(c) || cJSON_IsArray(c))
+            s += walk_cjson(c);
     }
     return s;
 }
@@ -109,7 +113,8 @@ static size_t walk_jsonc(struct json_object *o)
         }
     } else if (json_object_is_type(o, json_type_array)) {
         size_t n = json_object_array_length(o);
-        for (size_t i = 0; i < n; i++) s += walk_jsonc(json_object_array_get_idx(o, i));
+        for (size_t i = 0; i < n; i++)
+            s += walk_jsonc(json_object_array_get_idx(o, i));
     } else if (json_object_is_type(o, json_type_string)) {
         s += (size_t)json_object_get_string_len(o);
     } else if (json_object_is_type(o, json_type_int) || json_object_is_type(o, json_type_double)) {
@@ -137,7 +142,8 @@ static void bench(const char *name, size_t (*fn)(const char *, size_t), int iter
     for (int round = 0; round < 5; round++) {
         double t0 = now_ns();
         size_t s = 0;
-        for (int i = 0; i < iters; i++) s += fn(EVENT, sizeof(EVENT) - 1);
+        for (int i = 0; i < iters; i++)
+            s += fn(EVENT, sizeof(EVENT) - 1);
         double dt = (now_ns() - t0) / iters;
         sink += s;
         if (dt < best) best = dt;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "leadflow/alloc.h"
 #include "leadflow/cli.h"
@@ -41,12 +42,13 @@ int lf_cli_usage_error(lf_cli_t *cli, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%s", cli->usage);
+    /* The usage line only; --help has the rest. */
+    const char *nl = strchr(cli->usage, '\n');
+    fprintf(stderr, "\n%.*s\n", nl ? (int)(nl - cli->usage) : (int)strlen(cli->usage), cli->usage);
     return LF_CLI_EXIT_USAGE;
 }
 
-const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const char *name,
-                         int *bad)
+const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const char *name, int *bad)
 {
     const char *a = argv[*i];
     size_t n = strlen(name);
@@ -124,10 +126,14 @@ int lf_cli_open(lf_cli_t *cli)
     lf_err_t err = {0};
     const char *path = cli->config_path;
     if (!path || !path[0]) path = getenv("LEADFLOW_CONFIG");
+    if ((!path || !path[0]) && access("leadflow.yaml", R_OK) == 0) path = "leadflow.yaml";
     if (!path || !path[0])
         return lf_cli_usage_error(cli, "no rules file: pass -c FILE or set LEADFLOW_CONFIG");
     if (lf_config_load(path, &cli->cfg, NULL, &err) != LF_OK) {
-        lf_cli_error(cli, "%s (`leadflow check-config %s` lists every problem)", err.msg, path);
+        if (access(path, R_OK) == 0)
+            lf_cli_error(cli, "%s (`leadflow check-config %s` lists every problem)", err.msg, path);
+        else
+            lf_cli_error(cli, "%s", err.msg);
         return LF_CLI_EXIT_USAGE;
     }
     cli->cfg_loaded = 1;
@@ -139,8 +145,7 @@ int lf_cli_open(lf_cli_t *cli)
     int saved_port = cli->cfg.redis_port;
     if (cli->redis_addr) {
         snprintf(host, sizeof(host), "%s", saved_host ? saved_host : "127.0.0.1");
-        if (lf_cli_parse_addr(cli->redis_addr, host, sizeof(host), &cli->cfg.redis_port) !=
-            LF_OK)
+        if (lf_cli_parse_addr(cli->redis_addr, host, sizeof(host), &cli->cfg.redis_port) != LF_OK)
             return lf_cli_usage_error(cli, "--redis wants HOST:PORT, not \"%s\"", cli->redis_addr);
         cli->cfg.redis_host = host;
     }
@@ -247,10 +252,17 @@ const char *lf_cli_reply_str(const redisReply *r, char *buf, size_t cap)
 
 /*---- Formatting ---------------------------------------------------------------------------*/
 
+double lf_cli_num(double v)
+{
+    return v > -0.005 && v < 0.005 ? 0.0 : v;
+}
+
 const char *lf_cli_fmt_time(int64_t ms, char *buf, size_t cap)
 {
-    if (ms == 0) snprintf(buf, cap, "-");
-    else lf_time_format_iso8601(ms, buf, cap);
+    if (ms == 0)
+        snprintf(buf, cap, "-");
+    else
+        lf_time_format_iso8601(ms, buf, cap);
     return buf;
 }
 
@@ -291,7 +303,8 @@ const char *lf_cli_fmt_duration(int64_t ms, char *buf, size_t cap)
         int64_t q = ms / units[i].ms;
         if (!q && !shown) continue;
         ms -= q * units[i].ms;
-        if (q && o < cap) o += (size_t)snprintf(buf + o, cap - o, "%" PRId64 "%s", q, units[i].unit);
+        if (q && o < cap)
+            o += (size_t)snprintf(buf + o, cap - o, "%" PRId64 "%s", q, units[i].unit);
         shown++;
     }
     return buf;
@@ -311,7 +324,8 @@ int lf_cli_parse_time(const char *s, int64_t *out_ms)
         return LF_OK;
     }
     size_t n = strlen(s), i = 0;
-    while (i < n && isdigit((unsigned char)s[i])) i++;
+    while (i < n && isdigit((unsigned char)s[i]))
+        i++;
     if (n && i == n) {
         char *end;
         errno = 0;
@@ -328,8 +342,10 @@ void lf_cli_json_time(cJSON *o, const char *name, int64_t ms)
     char key[64], buf[40];
     snprintf(key, sizeof(key), "%s_ms", name);
     cJSON_AddNumberToObject(o, key, (double)ms);
-    if (ms) cJSON_AddStringToObject(o, name, lf_cli_fmt_time(ms, buf, sizeof(buf)));
-    else cJSON_AddNullToObject(o, name);
+    if (ms)
+        cJSON_AddStringToObject(o, name, lf_cli_fmt_time(ms, buf, sizeof(buf)));
+    else
+        cJSON_AddNullToObject(o, name);
 }
 
 void lf_cli_json_print(cJSON *o)
@@ -364,12 +380,18 @@ void lf_table_add(lf_table_t *t, const char *const *row)
 static void lf_table_row(const lf_table_t *t, FILE *out, int indent, const size_t *w,
                          const char *const *row)
 {
+    size_t ncols = t->ncols;
+    while (ncols > 1 && !row[ncols - 1][0])
+        ncols--; /* no trailing blanks */
     fprintf(out, "%*s", indent, "");
-    for (size_t c = 0; c < t->ncols; c++) {
-        int last = c + 1 == t->ncols;
-        if (t->right & (1u << c)) fprintf(out, "%*s", (int)w[c], row[c]);
-        else if (last) fputs(row[c], out); /* no trailing blanks */
-        else fprintf(out, "%-*s", (int)w[c], row[c]);
+    for (size_t c = 0; c < ncols; c++) {
+        int last = c + 1 == ncols;
+        if (t->right & (1u << c))
+            fprintf(out, "%*s", (int)w[c], row[c]);
+        else if (last)
+            fputs(row[c], out);
+        else
+            fprintf(out, "%-*s", (int)w[c], row[c]);
         if (!last) fputs("  ", out);
     }
     fputc('\n', out);
@@ -393,7 +415,8 @@ void lf_table_print(const lf_table_t *t, FILE *out, int indent)
 
 void lf_table_free(lf_table_t *t)
 {
-    for (size_t i = 0; i < t->nrows * t->ncols; i++) lf_free(t->cells[i]);
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        lf_free(t->cells[i]);
     lf_free(t->cells);
     memset(t, 0, sizeof(*t));
 }

@@ -21,18 +21,18 @@ static const char lf_inspect_usage[] =
     "  history. LEAD_ID is a userId, or an anonymousId (shown: the lead it was linked to).\n"
     "  --at TIME          ISO-8601, epoch milliseconds or \"now\"; default: the lead's last\n"
     "                     event time (scores run on event time)\n"
-    "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG)\n"
+    "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml)\n"
     "  --redis HOST:PORT  override the rules file's redis.host / redis.port\n"
     "  --json             one JSON object\n";
 
 /* What was read for one lead. */
 typedef struct {
-    const char *query;     /* the id asked for */
-    const char *id;        /* the lead shown: query, or the lead it was linked to */
-    int linked;            /* query is an anonymousId linked to id */
-    int visitor_left;      /* the linked visitor still has its own hash */
-    redisReply *hash;      /* HGETALL */
-    redisReply *hist;      /* LRANGE */
+    const char *query; /* the id asked for */
+    const char *id;    /* the lead shown: query, or the lead it was linked to */
+    int linked;        /* query is an anonymousId linked to id */
+    int visitor_left;  /* the linked visitor still has its own hash */
+    redisReply *hash;  /* HGETALL */
+    redisReply *hist;  /* LRANGE */
     lf_lead_t lead;
     int64_t at_ms, now_ms; /* the time asked for, and wall clock */
     int at_given;
@@ -107,8 +107,7 @@ static int lf_inspect_decode(lf_cli_t *cli, lf_inspect_t *in, lf_err_t *err)
 
 /*---- What the model says about the lead ---------------------------------------------------*/
 
-static const lf_trait_t *lf_inspect_trait(const lf_lead_t *l, const lf_model_t *m,
-                                          const char *name)
+static const lf_trait_t *lf_inspect_trait(const lf_lead_t *l, const lf_model_t *m, const char *name)
 {
     for (int i = 0; i < l->ntraits; i++)
         if (l->traits[i].idx < m->ntracked_traits &&
@@ -160,8 +159,8 @@ typedef struct {
 static int lf_inspect_hist_parse(const redisReply *e, lf_hist_entry_t *h)
 {
     char *fields[6] = {h->seq, h->from, h->to, h->reason, h->at, h->score};
-    size_t caps[6] = {sizeof(h->seq), sizeof(h->from), sizeof(h->to),
-                      sizeof(h->reason), sizeof(h->at), sizeof(h->score)};
+    size_t caps[6] = {sizeof(h->seq),    sizeof(h->from), sizeof(h->to),
+                      sizeof(h->reason), sizeof(h->at),   sizeof(h->score)};
     const char *p = e->str, *end = e->str + e->len;
     if (e->type != REDIS_REPLY_STRING) return LF_ERR;
     for (int i = 0; i < 6; i++) {
@@ -179,11 +178,11 @@ static int lf_inspect_hist_parse(const redisReply *e, lf_hist_entry_t *h)
 
 /*---- Human output -------------------------------------------------------------------------*/
 
-#define LF_KV(label, ...)                                                                      \
-    do {                                                                                       \
-        printf("  %-13s", label);                                                              \
-        printf(__VA_ARGS__);                                                                   \
-        putchar('\n');                                                                         \
+#define LF_KV(label, ...)                                                                          \
+    do {                                                                                           \
+        printf("  %-13s", label);                                                                  \
+        printf(__VA_ARGS__);                                                                       \
+        putchar('\n');                                                                             \
     } while (0)
 
 static void lf_inspect_touch_line(const char *label, const lf_touch_t *t)
@@ -212,17 +211,17 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
     if (in->linked)
         printf("  %s is an anonymousId linked to this lead%s\n", in->query,
                in->visitor_left ? " (its visitor record still exists)" : "");
-    LF_KV("score", "%.2f = fit %.2f + engagement %.2f, at %s (%s)", l->fit + eng_at, l->fit,
-          eng_at, lf_cli_fmt_time(in->at_ms, a, sizeof(a)),
+    LF_KV("score", "%.2f = fit %.2f + engagement %.2f, at %s (%s)", lf_cli_num(l->fit + eng_at),
+          lf_cli_num(l->fit), lf_cli_num(eng_at), lf_cli_fmt_time(in->at_ms, a, sizeof(a)),
           in->at_given ? "--at" : "last event time");
     if (in->at_ms < l->t_ms)
         LF_KV("", "(before its last engagement update at %s: engagement as of then)",
               lf_cli_fmt_time(l->t_ms, a, sizeof(a)));
     LF_KV("grade", "%s", lf_grade_names[lf_grade(l->fit + eng_at, m)]);
     LF_KV("at now", "%.2f = fit %.2f + engagement %.2f, grade %s, at %s (wall clock)",
-          l->fit + eng_now, l->fit, eng_now, lf_grade_names[lf_grade(l->fit + eng_now, m)],
-          lf_cli_fmt_time(in->now_ms, a, sizeof(a)));
-    LF_KV("stored", "engagement %.2f at %s; half-life %s", l->eng,
+          lf_cli_num(l->fit + eng_now), lf_cli_num(l->fit), lf_cli_num(eng_now),
+          lf_grade_names[lf_grade(l->fit + eng_now, m)], lf_cli_fmt_time(in->now_ms, a, sizeof(a)));
+    LF_KV("stored", "engagement %.2f at %s; half-life %s", lf_cli_num(l->eng),
           lf_cli_fmt_time(l->t_ms, a, sizeof(a)),
           lf_cli_fmt_duration((int64_t)m->half_life_ms, b, sizeof(b)));
     LF_KV("stage", "%s since %s (seq %" PRIu64 ")", lf_stage_name(l->stage),
@@ -259,9 +258,11 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
         snprintf(a, sizeof(a), "%g", m->fit[i].points);
         lf_table_add(&t, (const char *const[]){m->fit[i].name, a});
     }
-    printf("\nfit rules that hold (fit %.2f)\n", l->fit);
-    if (t.nrows) lf_table_print(&t, stdout, 2);
-    else printf("  none\n");
+    printf("\nfit rules that hold (fit %.2f)\n", lf_cli_num(l->fit));
+    if (t.nrows)
+        lf_table_print(&t, stdout, 2);
+    else
+        printf("  none\n");
     if (fit_sum != l->fit)
         printf("  note: these add up to %.2f under the loaded rules; the stored fit is from the "
                "rules of its last update\n",
@@ -286,10 +287,12 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
             snprintf(c, sizeof(c), "-");
         lf_table_add(&t, (const char *const[]){r->name, kinds, a, b, c});
     }
-    printf("\nengagement rules with events of their kinds (engagement %.2f at %s)\n", eng_at,
-           lf_cli_fmt_time(in->at_ms, a, sizeof(a)));
-    if (t.nrows) lf_table_print(&t, stdout, 2);
-    else printf("  none\n");
+    printf("\nengagement rules with events of their kinds (engagement %.2f at %s)\n",
+           lf_cli_num(eng_at), lf_cli_fmt_time(in->at_ms, a, sizeof(a)));
+    if (t.nrows)
+        lf_table_print(&t, stdout, 2);
+    else
+        printf("  none\n");
     lf_table_free(&t);
 
     /* Counters: the n.* fields as stored. */
@@ -324,8 +327,8 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
     lf_table_free(&t);
 
     /* History. */
-    static const char *const hist_head[] = {"SEQ", "AT", "FROM", "TO", "REASON", "SCORE",
-                                            "TRIGGER"};
+    static const char *const hist_head[] = {"SEQ",    "AT",    "FROM",   "TO",
+                                            "REASON", "SCORE", "TRIGGER"};
     lf_table_init(&t, 7, hist_head, (1u << 0) | (1u << 5));
     for (size_t i = 0; i < in->hist->elements; i++) {
         lf_hist_entry_t h;
@@ -333,13 +336,15 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
         if (lf_inspect_hist_parse(in->hist->element[i], &h) != LF_OK) continue;
         int64_t at = strtoll(h.at, NULL, 10);
         snprintf(trig, sizeof(trig), "%.*s", (int)h.trigger_len, h.trigger);
-        snprintf(score, sizeof(score), "%.2f", strtod(h.score, NULL));
+        snprintf(score, sizeof(score), "%.2f", lf_cli_num(strtod(h.score, NULL)));
         lf_table_add(&t, (const char *const[]){h.seq, lf_cli_fmt_time(at, a, sizeof(a)), h.from,
                                                h.to, h.reason, score, trig[0] ? trig : "-"});
     }
     printf("\nstage history\n");
-    if (t.nrows) lf_table_print(&t, stdout, 2);
-    else printf("  none\n");
+    if (t.nrows)
+        lf_table_print(&t, stdout, 2);
+    else
+        printf("  none\n");
     lf_table_free(&t);
 }
 
@@ -368,8 +373,10 @@ static cJSON *lf_inspect_json(lf_cli_t *cli, const lf_inspect_t *in)
 
     cJSON_AddStringToObject(o, "query", in->query);
     cJSON_AddStringToObject(o, "id", in->id);
-    if (in->linked) cJSON_AddStringToObject(o, "linked_from", in->query);
-    else cJSON_AddNullToObject(o, "linked_from");
+    if (in->linked)
+        cJSON_AddStringToObject(o, "linked_from", in->query);
+    else
+        cJSON_AddNullToObject(o, "linked_from");
     cJSON_AddBoolToObject(o, "anonymous", l->anonymous);
     lf_cli_json_time(o, "at", in->at_ms);
     cJSON_AddStringToObject(o, "at_source", in->at_given ? "option" : "last_seen");
@@ -388,8 +395,8 @@ static cJSON *lf_inspect_json(lf_cli_t *cli, const lf_inspect_t *in)
     cJSON_AddNumberToObject(x, "eng", l->eng);
     lf_cli_json_time(x, "t", l->t_ms);
     cJSON_AddNumberToObject(x, "score", lf_cli_reply_double(lf_cli_hash_get(in->hash, "score"), 0));
-    cJSON_AddStringToObject(x, "grade", lf_cli_reply_str(lf_cli_hash_get(in->hash, "grade"), buf,
-                                                         sizeof(buf)));
+    cJSON_AddStringToObject(x, "grade",
+                            lf_cli_reply_str(lf_cli_hash_get(in->hash, "grade"), buf, sizeof(buf)));
     cJSON_AddNumberToObject(o, "half_life_ms", m->half_life_ms);
 
     cJSON_AddStringToObject(o, "stage", lf_stage_name(l->stage));
@@ -400,11 +407,13 @@ static cJSON *lf_inspect_json(lf_cli_t *cli, const lf_inspect_t *in)
     lf_cli_json_time(o, "last_seen", l->last_seen_ms);
     cJSON_AddItemToObject(o, "first_touch", lf_json_touch(&l->first_touch));
     cJSON_AddItemToObject(o, "last_touch", lf_json_touch(&l->last_touch));
-    cJSON_AddStringToObject(o, "rules_version",
-                            lf_cli_reply_str(lf_cli_hash_get(in->hash, "rules_version"), buf,
-                                             sizeof(buf)));
-    if (m->version) cJSON_AddStringToObject(o, "loaded_rules_version", m->version);
-    else cJSON_AddNullToObject(o, "loaded_rules_version");
+    cJSON_AddStringToObject(
+        o, "rules_version",
+        lf_cli_reply_str(lf_cli_hash_get(in->hash, "rules_version"), buf, sizeof(buf)));
+    if (m->version)
+        cJSON_AddStringToObject(o, "loaded_rules_version", m->version);
+    else
+        cJSON_AddNullToObject(o, "loaded_rules_version");
 
     cJSON *counters = cJSON_AddObjectToObject(o, "counters");
     cJSON *traits = cJSON_AddObjectToObject(o, "traits");
@@ -510,19 +519,26 @@ int lf_cmd_inspect(int argc, char **argv)
         int bad = 0;
         const char *v;
         switch (lf_cli_option(&cli, argc, argv, &i)) {
-        case LF_CLI_OPT_TAKEN: continue;
-        case LF_CLI_OPT_HELP: return LF_CLI_EXIT_OK;
-        case LF_CLI_OPT_ERROR: return LF_CLI_EXIT_USAGE;
-        default: break;
+        case LF_CLI_OPT_TAKEN:
+            continue;
+        case LF_CLI_OPT_HELP:
+            return LF_CLI_EXIT_OK;
+        case LF_CLI_OPT_ERROR:
+            return LF_CLI_EXIT_USAGE;
+        default:
+            break;
         }
-        if ((v = lf_cli_value(&cli, argc, argv, &i, "--at", &bad))) at_arg = v;
-        else if (bad) return LF_CLI_EXIT_USAGE;
+        if ((v = lf_cli_value(&cli, argc, argv, &i, "--at", &bad)))
+            at_arg = v;
+        else if (bad)
+            return LF_CLI_EXIT_USAGE;
         else if (argv[i][0] == '-' && argv[i][1])
             return lf_cli_usage_error(&cli, "unknown option %s", argv[i]);
         else if (in.query)
             return lf_cli_usage_error(&cli, "one lead at a time (got %s and %s)", in.query,
                                       argv[i]);
-        else in.query = argv[i];
+        else
+            in.query = argv[i];
     }
     if (!in.query || !in.query[0]) return lf_cli_usage_error(&cli, "which lead? (LEAD_ID)");
     if (strlen(in.query) > LF_ID_MAX)
@@ -558,8 +574,10 @@ int lf_cmd_inspect(int argc, char **argv)
         if (!in.at_ms) in.at_ms = in.now_ms;
     }
 
-    if (cli.json) lf_cli_json_print(lf_inspect_json(&cli, &in));
-    else lf_inspect_print(&cli, &in);
+    if (cli.json)
+        lf_cli_json_print(lf_inspect_json(&cli, &in));
+    else
+        lf_inspect_print(&cli, &in);
     rc = LF_CLI_EXIT_OK;
 out:
     if (in.hash) freeReplyObject(in.hash);

@@ -20,7 +20,8 @@ static const char lf_stats_usage[] =
     "  The running instances (state, uptime, partitions, lag, counters, rate, rules version,\n"
     "  last commit), the consumer group's progress per partition with the conservation\n"
     "  check consumed = applied + duplicates + dead-lettered, and the stage funnel.\n"
-    "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG): prefix, group, topic\n"
+    "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml): prefix, "
+    "group, topic\n"
     "  --redis HOST:PORT  override the rules file's redis.host / redis.port\n"
     "  --json             one JSON object\n";
 
@@ -33,13 +34,26 @@ static const struct {
     const char *name;
     lf_field_type_t type;
 } lf_instance_fields[] = {
-    {"instance", LF_F_STR},    {"host", LF_F_STR},           {"pid", LF_F_INT},
-    {"version", LF_F_STR},     {"started_ms", LF_F_INT},     {"uptime_s", LF_F_INT},
-    {"state", LF_F_STR},       {"reason", LF_F_STR},         {"partitions", LF_F_STR},
-    {"lag", LF_F_INT},         {"events_in", LF_F_INT},      {"applied", LF_F_INT},
-    {"duplicates", LF_F_INT},  {"dead_lettered", LF_F_INT},  {"filtered", LF_F_INT},
-    {"transitions_out", LF_F_INT}, {"events_per_s", LF_F_NUM}, {"rules_version", LF_F_STR},
-    {"last_commit_ms", LF_F_INT},  {"heartbeat_ms", LF_F_INT},
+    {"instance", LF_F_STR},
+    {"host", LF_F_STR},
+    {"pid", LF_F_INT},
+    {"version", LF_F_STR},
+    {"started_ms", LF_F_INT},
+    {"uptime_s", LF_F_INT},
+    {"state", LF_F_STR},
+    {"reason", LF_F_STR},
+    {"partitions", LF_F_STR},
+    {"lag", LF_F_INT},
+    {"events_in", LF_F_INT},
+    {"applied", LF_F_INT},
+    {"duplicates", LF_F_INT},
+    {"dead_lettered", LF_F_INT},
+    {"filtered", LF_F_INT},
+    {"transitions_out", LF_F_INT},
+    {"events_per_s", LF_F_NUM},
+    {"rules_version", LF_F_STR},
+    {"last_commit_ms", LF_F_INT},
+    {"heartbeat_ms", LF_F_INT},
 };
 #define LF_NINSTANCE_FIELDS (sizeof(lf_instance_fields) / sizeof(lf_instance_fields[0]))
 
@@ -112,9 +126,10 @@ static void lf_wm_parse(const redisReply *h, lf_wm_t *wm)
         for (int k = 0; k < LF_WM_N; k++)
             if (strcmp(end + 1, lf_wm_counters[k]) == 0) lf_wm_part(wm, p)->c[k] = v;
     }
-    qsort(wm->parts, wm->n, sizeof(*wm->parts), lf_wm_part_cmp);
+    if (wm->n > 1) qsort(wm->parts, wm->n, sizeof(*wm->parts), lf_wm_part_cmp);
     for (size_t i = 0; i < wm->n; i++)
-        for (int k = 0; k < LF_WM_N; k++) wm->total.c[k] += wm->parts[i].c[k];
+        for (int k = 0; k < LF_WM_N; k++)
+            wm->total.c[k] += wm->parts[i].c[k];
 }
 
 /* consumed - (applied + duplicates + dead): 0 when conservation holds. */
@@ -127,7 +142,7 @@ static int64_t lf_wm_diff(const lf_wm_part_t *p)
 
 /* The linear part of the funnel the conversion ratios follow. */
 static const lf_stage_t lf_funnel_steps[] = {LF_STAGE_LEAD, LF_STAGE_MQL, LF_STAGE_SQL,
-                                              LF_STAGE_OPPORTUNITY, LF_STAGE_CUSTOMER};
+                                             LF_STAGE_OPPORTUNITY, LF_STAGE_CUSTOMER};
 #define LF_NFUNNEL_STEPS 5
 
 /* Leads at this stage or further along visitor -> ... -> customer. Nurture and disqualified
@@ -135,7 +150,8 @@ static const lf_stage_t lf_funnel_steps[] = {LF_STAGE_LEAD, LF_STAGE_MQL, LF_STA
 static long long lf_funnel_reached(const long long *count, lf_stage_t s)
 {
     long long n = 0;
-    for (int i = (int)s; i <= LF_STAGE_CUSTOMER; i++) n += count[i];
+    for (int i = (int)s; i <= LF_STAGE_CUSTOMER; i++)
+        n += count[i];
     return n;
 }
 
@@ -160,16 +176,18 @@ static const char *lf_age(int64_t now_ms, int64_t ms, char *buf, size_t cap)
 {
     char d[32];
     if (!ms) return "-";
-    if (now_ms < ms) snprintf(buf, cap, "just now");
-    else snprintf(buf, cap, "%s ago", lf_cli_fmt_duration(now_ms - ms, d, sizeof(d)));
+    if (now_ms < ms)
+        snprintf(buf, cap, "just now");
+    else
+        snprintf(buf, cap, "%s ago", lf_cli_fmt_duration(now_ms - ms, d, sizeof(d)));
     return buf;
 }
 
 static void lf_stats_print_instances(const lf_stats_t *st)
 {
-    static const char *const head[] = {"INSTANCE", "STATE",       "UPTIME", "LAG",
-                                       "IN",       "APPLIED",     "DUP",    "DEAD",
-                                       "TRANS",    "EV/S",        "RULES",  "LAST COMMIT"};
+    static const char *const head[] = {"INSTANCE", "STATE",   "UPTIME", "LAG",
+                                       "IN",       "APPLIED", "DUP",    "DEAD",
+                                       "TRANS",    "EV/S",    "RULES",  "LAST COMMIT"};
     lf_table_t t;
     int64_t sum[5] = {0};
     printf("instances: %zu live", st->nlive);
@@ -204,20 +222,24 @@ static void lf_stats_print_instances(const lf_stats_t *st)
                    sizeof(commit)),
         };
         lf_table_add(&t, row);
-        static const char *const summed[] = {"events_in", "applied", "duplicates",
-                                             "dead_lettered", "transitions_out"};
-        for (int k = 0; k < 5; k++) sum[k] += lf_cli_reply_i64(lf_cli_hash_get(h, summed[k]), 0);
+        static const char *const summed[] = {"events_in", "applied", "duplicates", "dead_lettered",
+                                             "transitions_out"};
+        for (int k = 0; k < 5; k++)
+            sum[k] += lf_cli_reply_i64(lf_cli_hash_get(h, summed[k]), 0);
     }
     if (st->nlive > 1) {
         char c[5][32];
-        for (int k = 0; k < 5; k++) lf_cli_fmt_count(sum[k], c[k], sizeof(c[k]));
+        for (int k = 0; k < 5; k++)
+            lf_cli_fmt_count(sum[k], c[k], sizeof(c[k]));
         lf_table_add(&t, (const char *const[]){"total", "", "", "", c[0], c[1], c[2], c[3], c[4],
                                                "", "", ""});
     }
     if (t.nrows) lf_table_print(&t, stdout, 2);
+    size_t shown = t.nrows;
     lf_table_free(&t);
 
     /* What does not fit in the table: where it runs, its partitions, why it is degraded. */
+    if (shown) putchar('\n');
     for (size_t i = 0; i < st->ninst; i++) {
         const redisReply *h = st->inst[i].hash;
         char host[128], pid[24], ver[64], parts[512], state[64], reason[256], hb[48], start[40];
@@ -236,7 +258,8 @@ static void lf_stats_print_instances(const lf_stats_t *st)
                       sizeof(hb)));
         printf("    partitions %s\n", parts[0] ? parts : "none");
         if (strcmp(state, "ok") != 0 && (state[0] || reason[0]))
-            printf("    %s: %s\n", state[0] ? state : "state", reason[0] ? reason : "no reason given");
+            printf("    %s: %s\n", state[0] ? state : "state",
+                   reason[0] ? reason : "no reason given");
     }
     if (st->ninst > st->nlive) {
         printf("  stale (in the set, heartbeat expired):");
@@ -248,8 +271,8 @@ static void lf_stats_print_instances(const lf_stats_t *st)
 
 static void lf_stats_print_wm(const lf_cli_t *cli, const lf_stats_t *st)
 {
-    static const char *const head[] = {"PARTITION", "NEXT OFFSET", "CONSUMED", "APPLIED",
-                                       "DUP",       "DEAD",        "FILTERED", "TRANS", "CHECK"};
+    static const char *const head[] = {"PARTITION", "NEXT OFFSET", "CONSUMED", "APPLIED", "DUP",
+                                       "DEAD",      "FILTERED",    "TRANS",    "CHECK"};
     const lf_wm_t *wm = &st->wm;
     char c[LF_WM_N][32], off[32], part[24];
     lf_table_t t;
@@ -262,11 +285,14 @@ static void lf_stats_print_wm(const lf_cli_t *cli, const lf_stats_t *st)
     lf_table_init(&t, 9, head, 0xFFu);
     for (size_t i = 0; i <= wm->n; i++) {
         const lf_wm_part_t *p = i < wm->n ? &wm->parts[i] : &wm->total;
-        for (int k = 0; k < LF_WM_N; k++) lf_cli_fmt_count(p->c[k], c[k], sizeof(c[k]));
+        for (int k = 0; k < LF_WM_N; k++)
+            lf_cli_fmt_count(p->c[k], c[k], sizeof(c[k]));
         if (i < wm->n) {
             snprintf(part, sizeof(part), "%ld", p->partition);
-            if (p->next_offset >= 0) lf_cli_fmt_count(p->next_offset, off, sizeof(off));
-            else snprintf(off, sizeof(off), "-");
+            if (p->next_offset >= 0)
+                lf_cli_fmt_count(p->next_offset, off, sizeof(off));
+            else
+                snprintf(off, sizeof(off), "-");
         }
         lf_table_add(&t, (const char *const[]){i < wm->n ? part : "total", i < wm->n ? off : "",
                                                c[0], c[1], c[2], c[3], c[4], c[5],
@@ -277,7 +303,8 @@ static void lf_stats_print_wm(const lf_cli_t *cli, const lf_stats_t *st)
 
     const lf_wm_part_t *tot = &wm->total;
     int64_t diff = lf_wm_diff(tot);
-    for (int k = 0; k < LF_WM_N; k++) lf_cli_fmt_count(tot->c[k], c[k], sizeof(c[k]));
+    for (int k = 0; k < LF_WM_N; k++)
+        lf_cli_fmt_count(tot->c[k], c[k], sizeof(c[k]));
     if (!diff) {
         printf("  conservation OK: consumed %s = applied %s + duplicates %s + dead-lettered %s\n",
                c[0], c[1], c[2], c[3]);
@@ -316,8 +343,10 @@ static void lf_stats_print_funnel(const lf_cli_t *cli, const lf_stats_t *st)
         long long num = lf_funnel_reached(st->stage_count, to);
         char step[64], rate[32];
         snprintf(step, sizeof(step), "%s -> %s", lf_stage_name(from), lf_stage_name(to));
-        if (den) snprintf(rate, sizeof(rate), "%.1f%%", 100.0 * (double)num / (double)den);
-        else snprintf(rate, sizeof(rate), "-");
+        if (den)
+            snprintf(rate, sizeof(rate), "%.1f%%", 100.0 * (double)num / (double)den);
+        else
+            snprintf(rate, sizeof(rate), "-");
         lf_table_add(&t, (const char *const[]){step, rate, lf_cli_fmt_count(num, a, sizeof(a)),
                                                lf_cli_fmt_count(den, b, sizeof(b))});
     }
@@ -334,10 +363,13 @@ static cJSON *lf_wm_part_json(const lf_wm_part_t *p, int total)
     cJSON *x = cJSON_CreateObject();
     if (!total) {
         cJSON_AddNumberToObject(x, "partition", (double)p->partition);
-        if (p->next_offset >= 0) cJSON_AddNumberToObject(x, "next_offset", (double)p->next_offset);
-        else cJSON_AddNullToObject(x, "next_offset");
+        if (p->next_offset >= 0)
+            cJSON_AddNumberToObject(x, "next_offset", (double)p->next_offset);
+        else
+            cJSON_AddNullToObject(x, "next_offset");
     }
-    for (int k = 0; k < LF_WM_N; k++) cJSON_AddNumberToObject(x, lf_wm_counters[k], (double)p->c[k]);
+    for (int k = 0; k < LF_WM_N; k++)
+        cJSON_AddNumberToObject(x, lf_wm_counters[k], (double)p->c[k]);
     cJSON_AddBoolToObject(x, "ok", lf_wm_diff(p) == 0);
     return x;
 }
@@ -362,7 +394,8 @@ static cJSON *lf_stats_json(const lf_cli_t *cli, const lf_stats_t *st)
         for (size_t f = 0; f < LF_NINSTANCE_FIELDS; f++) {
             const char *name = lf_instance_fields[f].name;
             const redisReply *v = lf_cli_hash_get(h, name);
-            if (!v) cJSON_AddNullToObject(x, name);
+            if (!v)
+                cJSON_AddNullToObject(x, name);
             else if (lf_instance_fields[f].type == LF_F_STR)
                 cJSON_AddStringToObject(x, name, lf_cli_reply_str(v, buf, sizeof(buf)));
             else if (lf_instance_fields[f].type == LF_F_INT)
@@ -371,8 +404,10 @@ static cJSON *lf_stats_json(const lf_cli_t *cli, const lf_stats_t *st)
                 cJSON_AddNumberToObject(x, name, lf_cli_reply_double(v, 0));
         }
         int64_t hb = lf_cli_reply_i64(lf_cli_hash_get(h, "heartbeat_ms"), 0);
-        if (hb) cJSON_AddNumberToObject(x, "heartbeat_age_ms", (double)(st->now_ms - hb));
-        else cJSON_AddNullToObject(x, "heartbeat_age_ms");
+        if (hb)
+            cJSON_AddNumberToObject(x, "heartbeat_age_ms", (double)(st->now_ms - hb));
+        else
+            cJSON_AddNullToObject(x, "heartbeat_age_ms");
         cJSON_AddItemToArray(arr, x);
     }
     cJSON_AddItemToObject(o, "stale_instances", stale);
@@ -382,7 +417,8 @@ static cJSON *lf_stats_json(const lf_cli_t *cli, const lf_stats_t *st)
     cJSON_AddStringToObject(x, "group", cli->cfg.kafka_group);
     cJSON_AddStringToObject(x, "topic", cli->cfg.topic_events);
     arr = cJSON_AddArrayToObject(x, "partitions");
-    for (size_t i = 0; i < st->wm.n; i++) cJSON_AddItemToArray(arr, lf_wm_part_json(&st->wm.parts[i], 0));
+    for (size_t i = 0; i < st->wm.n; i++)
+        cJSON_AddItemToArray(arr, lf_wm_part_json(&st->wm.parts[i], 0));
     cJSON_AddItemToObject(x, "totals", lf_wm_part_json(&st->wm.total, 1));
     cJSON *cons = cJSON_AddObjectToObject(x, "conservation");
     cJSON_AddBoolToObject(cons, "ok", lf_wm_diff(&st->wm.total) == 0);
@@ -410,8 +446,10 @@ static cJSON *lf_stats_json(const lf_cli_t *cli, const lf_stats_t *st)
         cJSON_AddStringToObject(c, "to", lf_stage_name(to));
         cJSON_AddNumberToObject(c, "reached_from", (double)den);
         cJSON_AddNumberToObject(c, "reached_to", (double)num);
-        if (den) cJSON_AddNumberToObject(c, "ratio", (double)num / (double)den);
-        else cJSON_AddNullToObject(c, "ratio");
+        if (den)
+            cJSON_AddNumberToObject(c, "ratio", (double)num / (double)den);
+        else
+            cJSON_AddNullToObject(c, "ratio");
         cJSON_AddItemToArray(arr, c);
     }
     return o;
@@ -433,10 +471,14 @@ int lf_cmd_stats(int argc, char **argv)
     lf_cli_init(&cli, argc > 0 ? argv[0] : "stats", lf_stats_usage);
     for (int i = 1; i < argc; i++) {
         switch (lf_cli_option(&cli, argc, argv, &i)) {
-        case LF_CLI_OPT_TAKEN: continue;
-        case LF_CLI_OPT_HELP: return LF_CLI_EXIT_OK;
-        case LF_CLI_OPT_ERROR: return LF_CLI_EXIT_USAGE;
-        default: return lf_cli_usage_error(&cli, "unexpected argument %s", argv[i]);
+        case LF_CLI_OPT_TAKEN:
+            continue;
+        case LF_CLI_OPT_HELP:
+            return LF_CLI_EXIT_OK;
+        case LF_CLI_OPT_ERROR:
+            return LF_CLI_EXIT_USAGE;
+        default:
+            return lf_cli_usage_error(&cli, "unexpected argument %s", argv[i]);
         }
     }
     if ((rc = lf_cli_open(&cli))) goto out;
@@ -457,7 +499,7 @@ int lf_cmd_stats(int argc, char **argv)
     st.inst = lf_calloc(st.ninst ? st.ninst : 1, sizeof(*st.inst));
     for (size_t i = 0; i < st.ninst; i++)
         lf_cli_reply_str(r[R_MEMBERS]->element[i], st.inst[i].id, sizeof(st.inst[i].id));
-    qsort(st.inst, st.ninst, sizeof(*st.inst), lf_instance_cmp);
+    if (st.ninst > 1) qsort(st.inst, st.ninst, sizeof(*st.inst), lf_instance_cmp);
     for (size_t i = 0; i < st.ninst; i++) {
         lf_key_instance(key, sizeof(key), p, st.inst[i].id);
         redisAppendCommand(cli.redis, "HGETALL %s", key);
@@ -469,7 +511,8 @@ int lf_cmd_stats(int argc, char **argv)
         if (hr[i]->elements) st.nlive++;
     }
     lf_wm_parse(r[R_WM], &st.wm);
-    for (int s = 0; s < LF_STAGE__COUNT; s++) st.stage_count[s] = r[R_STAGE0 + s]->integer;
+    for (int s = 0; s < LF_STAGE__COUNT; s++)
+        st.stage_count[s] = r[R_STAGE0 + s]->integer;
     st.now_ms = lf_cli_now_ms();
 
     if (cli.json) {

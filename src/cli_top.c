@@ -13,9 +13,9 @@
 #include "leadflow/keys.h"
 #include "leadflow/score.h"
 
-#define LF_TOP_MAX_N 10000          /* -n at most */
-#define LF_TOP_SCAN_MAX 100000      /* members of lf:top looked at for --stage, at most */
-#define LF_TOP_STAGE_DIRECT 10000   /* a stage this small is read whole, then ranked */
+#define LF_TOP_MAX_N 10000        /* -n at most */
+#define LF_TOP_SCAN_MAX 100000    /* members of lf:top looked at for --stage, at most */
+#define LF_TOP_STAGE_DIRECT 10000 /* a stage this small is read whole, then ranked */
 
 static const char lf_top_usage[] =
     "usage: leadflow top [-n N] [--stage STAGE] [--at TIME] [-c FILE] [--redis HOST:PORT] "
@@ -27,7 +27,7 @@ static const char lf_top_usage[] =
     "  --stage STAGE      only leads in this stage (visitor, lead, mql, sal, sql,\n"
     "                     opportunity, customer, nurture, disqualified), still by score\n"
     "  --at TIME          ISO-8601, epoch milliseconds or \"now\"\n"
-    "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG)\n"
+    "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml)\n"
     "  --redis HOST:PORT  override the rules file's redis.host / redis.port\n"
     "  --json             one JSON object\n";
 
@@ -90,15 +90,16 @@ static int lf_top_fetch_hashes(lf_cli_t *cli, lf_top_row_t *rows, size_t n)
         lens[2 + f] = strlen(lf_top_fields[f]);
     }
     for (size_t i = 0; i < n; i++) {
-        int kl = lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, rows[i].id,
-                             strlen(rows[i].id));
+        int kl =
+            lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, rows[i].id, strlen(rows[i].id));
         argv[1] = key;
         lens[1] = (size_t)kl;
         redisAppendCommandArgv(cli->redis, 2 + LF_TOP_NFIELDS, argv, lens);
     }
     redisReply **r = lf_calloc(n, sizeof(*r));
     if ((rc = lf_cli_replies(cli, r, n, "HMGET of the leads")) == 0) {
-        for (size_t i = 0; i < n; i++) lf_top_row_fill(&rows[i], r[i]);
+        for (size_t i = 0; i < n; i++)
+            lf_top_row_fill(&rows[i], r[i]);
         lf_cli_free_replies(r, n);
     }
     lf_free(r);
@@ -149,8 +150,8 @@ static int lf_top_cmp_desc(const void *a, const void *b)
 
 /* A small stage is read whole (ZRANGE of lf:stage:<s>, then ZSCORE in lf:top of each, one
  * round trip), ranked, and the first n kept: exact whatever the stage's share of lf:top. */
-static int lf_top_stage_direct(lf_cli_t *cli, const char *top_key, const char *stage_key,
-                               long n, lf_top_rows_t *out)
+static int lf_top_stage_direct(lf_cli_t *cli, const char *top_key, const char *stage_key, long n,
+                               lf_top_rows_t *out)
 {
     redisReply *r = NULL;
     int rc;
@@ -171,7 +172,7 @@ static int lf_top_stage_direct(lf_cli_t *cli, const char *top_key, const char *s
     lf_free(s);
     freeReplyObject(r);
     if (rc) return rc;
-    qsort(out->rows, out->n, sizeof(*out->rows), lf_top_cmp_desc);
+    if (out->n > 1) qsort(out->rows, out->n, sizeof(*out->rows), lf_top_cmp_desc);
     if (out->n > (size_t)n) out->n = (size_t)n;
     return lf_top_fetch_hashes(cli, out->rows, out->n);
 }
@@ -212,23 +213,25 @@ static void lf_top_print(const lf_cli_t *cli, const lf_top_info_t *info, const l
             continue;
         }
         double e = lf_top_eng(r, info->at_ms, m);
-        snprintf(score, sizeof(score), "%.2f", r->fit + e);
-        snprintf(fit, sizeof(fit), "%.2f", r->fit);
-        snprintf(eng, sizeof(eng), "%.2f", e);
-        lf_table_add(&t, (const char *const[]){
-                             rank, r->id, score, fit, eng, lf_grade_names[lf_grade(r->fit + e, m)],
-                             r->stage, lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
-                             r->lt_source[0] ? r->lt_source : NULL});
+        snprintf(score, sizeof(score), "%.2f", lf_cli_num(r->fit + e));
+        snprintf(fit, sizeof(fit), "%.2f", lf_cli_num(r->fit));
+        snprintf(eng, sizeof(eng), "%.2f", lf_cli_num(e));
+        lf_table_add(&t, (const char *const[]){rank, r->id, score, fit, eng,
+                                               lf_grade_names[lf_grade(r->fit + e, m)], r->stage,
+                                               lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
+                                               r->lt_source[0] ? r->lt_source : NULL});
     }
-    printf("top %ld%s%s of %s leads in %s, scores at %s (%s)\n", info->n,
-           info->stage ? " in stage " : "", info->stage ? info->stage : "",
-           lf_cli_fmt_count(info->total, b, sizeof(b)), info->top_key,
-           lf_cli_fmt_time(info->at_ms, a, sizeof(a)),
+    printf("top %zu%s%s of %s leads in %s, scores at %s (%s)\n",
+           rs->n < (size_t)info->n ? rs->n : (size_t)info->n, info->stage ? " in stage " : "",
+           info->stage ? info->stage : "", lf_cli_fmt_count(info->total, b, sizeof(b)),
+           info->top_key, lf_cli_fmt_time(info->at_ms, a, sizeof(a)),
            strcmp(info->at_source, "option") == 0 ? "--at"
            : strcmp(info->at_source, "now") == 0  ? "wall clock: no lead shown"
                                                   : "latest event time among them");
-    if (rs->n) lf_table_print(&t, stdout, 0);
-    else printf("no leads%s\n", info->stage ? " in this stage" : "");
+    if (rs->n)
+        lf_table_print(&t, stdout, 0);
+    else
+        printf("no leads%s\n", info->stage ? " in this stage" : "");
     if (info->bounded)
         printf("(looked at the first %s leads of %s only; more may be in stage %s)\n",
                lf_cli_fmt_count(info->scanned, a, sizeof(a)), info->top_key, info->stage);
@@ -241,8 +244,10 @@ static cJSON *lf_top_json(const lf_cli_t *cli, const lf_top_info_t *info, const 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "key", info->top_key);
     cJSON_AddNumberToObject(o, "total", (double)info->total);
-    if (info->stage) cJSON_AddStringToObject(o, "stage", info->stage);
-    else cJSON_AddNullToObject(o, "stage");
+    if (info->stage)
+        cJSON_AddStringToObject(o, "stage", info->stage);
+    else
+        cJSON_AddNullToObject(o, "stage");
     cJSON_AddNumberToObject(o, "n", (double)info->n);
     lf_cli_json_time(o, "at", info->at_ms);
     cJSON_AddStringToObject(o, "at_source", info->at_source);
@@ -264,8 +269,10 @@ static cJSON *lf_top_json(const lf_cli_t *cli, const lf_top_info_t *info, const 
             cJSON_AddStringToObject(x, "grade", lf_grade_names[lf_grade(r->fit + e, m)]);
             cJSON_AddStringToObject(x, "stage", r->stage);
             lf_cli_json_time(x, "last_seen", r->last_seen_ms);
-            if (r->lt_source[0]) cJSON_AddStringToObject(x, "last_touch_source", r->lt_source);
-            else cJSON_AddNullToObject(x, "last_touch_source");
+            if (r->lt_source[0])
+                cJSON_AddStringToObject(x, "last_touch_source", r->lt_source);
+            else
+                cJSON_AddNullToObject(x, "last_touch_source");
         }
         cJSON_AddItemToArray(arr, x);
     }
@@ -291,16 +298,25 @@ int lf_cmd_top(int argc, char **argv)
         int bad = 0;
         const char *v;
         switch (lf_cli_option(&cli, argc, argv, &i)) {
-        case LF_CLI_OPT_TAKEN: continue;
-        case LF_CLI_OPT_HELP: return LF_CLI_EXIT_OK;
-        case LF_CLI_OPT_ERROR: return LF_CLI_EXIT_USAGE;
-        default: break;
+        case LF_CLI_OPT_TAKEN:
+            continue;
+        case LF_CLI_OPT_HELP:
+            return LF_CLI_EXIT_OK;
+        case LF_CLI_OPT_ERROR:
+            return LF_CLI_EXIT_USAGE;
+        default:
+            break;
         }
-        if ((v = lf_cli_value(&cli, argc, argv, &i, "-n", &bad))) n_arg = v;
-        else if (!bad && (v = lf_cli_value(&cli, argc, argv, &i, "--stage", &bad))) info.stage = v;
-        else if (!bad && (v = lf_cli_value(&cli, argc, argv, &i, "--at", &bad))) at_arg = v;
-        else if (bad) return LF_CLI_EXIT_USAGE;
-        else return lf_cli_usage_error(&cli, "unexpected argument %s", argv[i]);
+        if ((v = lf_cli_value(&cli, argc, argv, &i, "-n", &bad)))
+            n_arg = v;
+        else if (!bad && (v = lf_cli_value(&cli, argc, argv, &i, "--stage", &bad)))
+            info.stage = v;
+        else if (!bad && (v = lf_cli_value(&cli, argc, argv, &i, "--at", &bad)))
+            at_arg = v;
+        else if (bad)
+            return LF_CLI_EXIT_USAGE;
+        else
+            return lf_cli_usage_error(&cli, "unexpected argument %s", argv[i]);
     }
     if (n_arg) {
         char *end;
@@ -337,8 +353,7 @@ int lf_cmd_top(int argc, char **argv)
         /* A big stage is a good share of lf:top: walk it from the top, filtering. */
         long page = info.n * 4 < 1000 ? (info.n * 4 > 200 ? info.n * 4 : 200) : 1000, got = 0;
         while (rs.n < (size_t)info.n && info.scanned < LF_TOP_SCAN_MAX) {
-            if ((rc = lf_top_page(&cli, top_key, info.scanned, page, info.stage, &rs, &got)))
-                break;
+            if ((rc = lf_top_page(&cli, top_key, info.scanned, page, info.stage, &rs, &got))) break;
             info.scanned += got;
             if (got < page) break;
         }
@@ -353,8 +368,10 @@ int lf_cmd_top(int argc, char **argv)
         info.at_source = info.at_ms ? "latest_last_seen" : "now";
         if (!info.at_ms) info.at_ms = lf_cli_now_ms();
     }
-    if (cli.json) lf_cli_json_print(lf_top_json(&cli, &info, &rs));
-    else lf_top_print(&cli, &info, &rs);
+    if (cli.json)
+        lf_cli_json_print(lf_top_json(&cli, &info, &rs));
+    else
+        lf_top_print(&cli, &info, &rs);
     rc = LF_CLI_EXIT_OK;
 out:
     lf_cli_free_replies(r, 2);

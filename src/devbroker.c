@@ -47,10 +47,10 @@ typedef int (*db_bind_fn)(int, const struct sockaddr *, socklen_t);
 
 /* Armed state. next_port is 0 when disarmed; the counters tell the caller what happened. */
 static atomic_int db_next_port;
-static atomic_int db_bind_left;   /* how many more binds may be rewritten */
-static atomic_int db_bind_errno;  /* errno of the first failed rewritten bind, else 0 */
+static atomic_int db_bind_left;  /* how many more binds may be rewritten */
+static atomic_int db_bind_errno; /* errno of the first failed rewritten bind, else 0 */
 static atomic_int db_bind_failed_port;
-static atomic_int db_bind_done;   /* rewritten binds that succeeded */
+static atomic_int db_bind_done; /* rewritten binds that succeeded */
 
 static db_bind_fn db_real_bind(void)
 {
@@ -125,7 +125,7 @@ static void db_bind_disarm(void)
 /*---- Options -----------------------------------------------------------------------------*/
 
 typedef struct {
-    int port;         /* first broker's port; 0 = any free port */
+    int port; /* first broker's port; 0 = any free port */
     int partitions;
     int brokers;
     int control_port; /* -1 = off, 0 = any free port */
@@ -270,8 +270,7 @@ static int db_parse_args(int argc, char **argv, db_opts_t *o)
             lf_free(o->topics_buf);
             o->topics_buf = lf_strdup(v);
             char *save = NULL;
-            for (char *t = strtok_r(o->topics_buf, ",", &save); t;
-                 t = strtok_r(NULL, ",", &save)) {
+            for (char *t = strtok_r(o->topics_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 while (*t == ' ')
                     t++;
                 if (*t && db_add_topic(o, t)) return LF_ERR;
@@ -423,8 +422,7 @@ static int db_partition_count(db_t *db, const char *topic, char *errbuf, size_t 
     for (int i = 0; i < md->topic_cnt; i++)
         if (strcmp(md->topics[i].topic, topic) == 0) {
             if (md->topics[i].err)
-                snprintf(errbuf, cap, "topic %s: %s", topic,
-                         rd_kafka_err2str(md->topics[i].err));
+                snprintf(errbuf, cap, "topic %s: %s", topic, rd_kafka_err2str(md->topics[i].err));
             else
                 n = md->topics[i].partition_cnt;
             break;
@@ -440,20 +438,34 @@ static const struct {
     const char *name;
     int16_t key;
 } db_apikeys[] = {
-    {"Produce", 0},           {"Fetch", 1},
-    {"ListOffsets", 2},       {"Metadata", 3},
-    {"OffsetCommit", 8},      {"OffsetFetch", 9},
-    {"FindCoordinator", 10},  {"JoinGroup", 11},
-    {"Heartbeat", 12},        {"LeaveGroup", 13},
-    {"SyncGroup", 14},        {"DescribeGroups", 15},
-    {"ListGroups", 16},       {"SaslHandshake", 17},
-    {"ApiVersions", 18},      {"CreateTopics", 19},
-    {"DeleteTopics", 20},     {"DeleteRecords", 21},
-    {"InitProducerId", 22},   {"OffsetForLeaderEpoch", 23},
-    {"AddPartitionsToTxn", 24}, {"AddOffsetsToTxn", 25},
-    {"EndTxn", 26},           {"TxnOffsetCommit", 28},
-    {"DescribeConfigs", 32},  {"AlterConfigs", 33},
-    {"CreatePartitions", 37}, {"DeleteGroups", 42},
+    {"Produce", 0},
+    {"Fetch", 1},
+    {"ListOffsets", 2},
+    {"Metadata", 3},
+    {"OffsetCommit", 8},
+    {"OffsetFetch", 9},
+    {"FindCoordinator", 10},
+    {"JoinGroup", 11},
+    {"Heartbeat", 12},
+    {"LeaveGroup", 13},
+    {"SyncGroup", 14},
+    {"DescribeGroups", 15},
+    {"ListGroups", 16},
+    {"SaslHandshake", 17},
+    {"ApiVersions", 18},
+    {"CreateTopics", 19},
+    {"DeleteTopics", 20},
+    {"DeleteRecords", 21},
+    {"InitProducerId", 22},
+    {"OffsetForLeaderEpoch", 23},
+    {"AddPartitionsToTxn", 24},
+    {"AddOffsetsToTxn", 25},
+    {"EndTxn", 26},
+    {"TxnOffsetCommit", 28},
+    {"DescribeConfigs", 32},
+    {"AlterConfigs", 33},
+    {"CreatePartitions", 37},
+    {"DeleteGroups", 42},
 };
 
 static int db_parse_apikey(const char *s, int16_t *out)
@@ -549,7 +561,7 @@ static int db_retention_scan(db_t *db, int warn, char *out, size_t cap)
                                                  DB_QUERY_TIMEOUT_MS))
                 lo = t->low_seen[p];
             if (lo > t->low_seen[p]) {
-                if (warn)
+                if (warn && t->low_seen[p] == 0) /* once per partition */
                     fprintf(stderr,
                             "leadflow devbroker: WARNING: %s [%d] dropped its oldest "
                             "messages (low watermark now %lld, high %lld): the mock keeps "
@@ -574,7 +586,8 @@ static void db_control_exec(db_t *db, char *line, char *out, size_t cap)
     char *argv[8];
     int argc = 0;
     char *save = NULL;
-    for (char *t = strtok_r(line, " \t\r", &save); t && argc < 8; t = strtok_r(NULL, " \t\r", &save))
+    for (char *t = strtok_r(line, " \t\r", &save); t && argc < 8;
+         t = strtok_r(NULL, " \t\r", &save))
         argv[argc++] = t;
     out[0] = '\0';
     if (argc == 0) {
@@ -588,8 +601,9 @@ static void db_control_exec(db_t *db, char *line, char *out, size_t cap)
     if (strcmp(cmd, "ping") == 0) {
         snprintf(out, cap, "ok pong");
     } else if (strcmp(cmd, "help") == 0) {
-        snprintf(out, cap, "ok commands: ping broker-down broker-up request-errors "
-                           "clear-request-errors rtt leader topic-create watermarks retention");
+        snprintf(out, cap,
+                 "ok commands: ping broker-down broker-up request-errors "
+                 "clear-request-errors rtt leader topic-create watermarks retention");
     } else if (strcmp(cmd, "broker-down") == 0 || strcmp(cmd, "broker-up") == 0) {
         int down = cmd[7] == 'd';
         if (argc != 2 || db_broker_id(db, argv[1], &id)) {
@@ -720,8 +734,7 @@ static void db_client_reply(db_client_t *c, const char *reply)
     size_t n = strlen(reply);
     char nl = '\n';
     /* Replies are short; a client that does not read them is dropped. */
-    if (send(c->fd, reply, n, MSG_NOSIGNAL) != (ssize_t)n ||
-        send(c->fd, &nl, 1, MSG_NOSIGNAL) != 1)
+    if (send(c->fd, reply, n, MSG_NOSIGNAL) != (ssize_t)n || send(c->fd, &nl, 1, MSG_NOSIGNAL) != 1)
         db_client_close(c);
 }
 
@@ -824,8 +837,8 @@ static int db_start_cluster(db_t *db)
             fprintf(stderr,
                     "leadflow devbroker: the mock cluster did not bind the expected ports "
                     "%d..%d (bound %d of %d); is the binary linked with -rdynamic?\n",
-                    db->opts.port, db->opts.port + db->opts.brokers - 1,
-                    atomic_load(&db_bind_done), db->opts.brokers);
+                    db->opts.port, db->opts.port + db->opts.brokers - 1, atomic_load(&db_bind_done),
+                    db->opts.brokers);
         return LF_ERR;
     }
     if (!db->mc) {
@@ -836,8 +849,7 @@ static int db_start_cluster(db_t *db)
              rd_kafka_mock_cluster_bootstraps(db->mc));
     for (int i = 0; i < db->opts.ntopics; i++) {
         char errbuf[256];
-        if (db_topic_create(db, db->opts.topics[i], db->opts.partitions, errbuf,
-                            sizeof(errbuf))) {
+        if (db_topic_create(db, db->opts.topics[i], db->opts.partitions, errbuf, sizeof(errbuf))) {
             fprintf(stderr, "leadflow devbroker: %s\n", errbuf);
             return LF_ERR;
         }

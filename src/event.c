@@ -70,8 +70,8 @@ const lf_kv_t *lf_event_trait(const lf_event_t *ev, const char *key)
     return kv_find(ev->traits, ev->ntraits, key);
 }
 
-int lf_event_decode(const void *buf, size_t len, const lf_event_limits_t *lim,
-                    lf_arena_t *arena, lf_event_t *ev, lf_err_t *err)
+int lf_event_decode(const void *buf, size_t len, const lf_event_limits_t *lim, lf_arena_t *arena,
+                    lf_event_t *ev, lf_err_t *err)
 {
     lf_event_limits_t def;
     const unsigned char *b = buf;
@@ -90,7 +90,8 @@ int lf_event_decode(const void *buf, size_t len, const lf_event_limits_t *lim,
         return LF_ERR;
     }
     size_t i = 0;
-    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n')) i++;
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+        i++;
     if (i < len && b[i] == '{') return lf_event_decode_json(buf, len, lim, arena, ev, err);
     return lf_event_decode_msgpack(buf, len, lim, arena, ev, err);
 }
@@ -213,8 +214,7 @@ static int name_field(const ex_t *x, const void *node, const char *field, uint32
     x->ops->get(node, &v);
     if (v.t == LF_VT_NULL) return 0;
     if (v.t != LF_VT_STR) {
-        lf_err_set(x->err, LF_BAD_WRONG_TYPE, "%s is %s, expected a string", field,
-                   vt_desc(v.t));
+        lf_err_set(x->err, LF_BAD_WRONG_TYPE, "%s is %s, expected a string", field, vt_desc(v.t));
         return LF_ERR;
     }
     if (v.s.len == 0) return 0;
@@ -259,8 +259,8 @@ static int ts_field(const ex_t *x, const void *node, const char *field, int64_t 
         if (lf_time_parse_iso8601(v.s.ptr, v.s.len, ms) == LF_OK) return 1;
         show(v.s, shown, sizeof(shown));
         lf_err_set(x->err, LF_BAD_TIMESTAMP_UNPARSABLE,
-                   "%s \"%s\" is not an ISO-8601 date-time (like 2015-07-10T23:00:00.000Z)",
-                   field, shown);
+                   "%s \"%s\" is not an ISO-8601 date-time (like 2015-07-10T23:00:00.000Z)", field,
+                   shown);
         return LF_ERR;
     case LF_VT_UINT:
         *ms = v.u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v.u;
@@ -294,8 +294,7 @@ typedef struct {
     uint32_t dedupe; /* entries [0, dedupe) win over new ones with the same key */
 } kvbuf_t;
 
-static void flatten(const ex_t *x, const void *map, char *key, size_t klen, int depth,
-                    kvbuf_t *b)
+static void flatten(const ex_t *x, const void *map, char *key, size_t klen, int depth, kvbuf_t *b)
 {
     uintptr_t it = 0;
     lf_str_t k;
@@ -394,10 +393,12 @@ enum {
     T__COUNT
 };
 static const lf_str_t top_keys[T__COUNT] = {
-    LF_STR_LIT("messageId"),  LF_STR_LIT("type"),         LF_STR_LIT("event"),
-    LF_STR_LIT("userId"),     LF_STR_LIT("anonymousId"),  LF_STR_LIT("previousId"),
-    LF_STR_LIT("timestamp"),  LF_STR_LIT("originalTimestamp"), LF_STR_LIT("receivedAt"),
-    LF_STR_LIT("context"),    LF_STR_LIT("properties"),   LF_STR_LIT("traits"),
+    LF_STR_LIT("messageId"),   LF_STR_LIT("type"),
+    LF_STR_LIT("event"),       LF_STR_LIT("userId"),
+    LF_STR_LIT("anonymousId"), LF_STR_LIT("previousId"),
+    LF_STR_LIT("timestamp"),   LF_STR_LIT("originalTimestamp"),
+    LF_STR_LIT("receivedAt"),  LF_STR_LIT("context"),
+    LF_STR_LIT("properties"),  LF_STR_LIT("traits"),
     LF_STR_LIT("batch"),
 };
 
@@ -412,9 +413,9 @@ static const lf_str_t page_keys[P__COUNT] = {LF_STR_LIT("url"), LF_STR_LIT("path
                                              LF_STR_LIT("search")};
 
 /* context.campaign, in lf_utm_t order. */
-static const lf_str_t campaign_keys[LF_UTM__COUNT] = {
-    LF_STR_LIT("source"), LF_STR_LIT("medium"), LF_STR_LIT("name"), LF_STR_LIT("term"),
-    LF_STR_LIT("content")};
+static const lf_str_t campaign_keys[LF_UTM__COUNT] = {LF_STR_LIT("source"), LF_STR_LIT("medium"),
+                                                      LF_STR_LIT("name"), LF_STR_LIT("term"),
+                                                      LF_STR_LIT("content")};
 static const char *const utm_params[LF_UTM__COUNT] = {"utm_source", "utm_medium", "utm_campaign",
                                                       "utm_term", "utm_content"};
 static const char *const click_ids[] = {"gclid", "msclkid", "dclid", "fbclid"};
@@ -474,8 +475,7 @@ int lf_event_extract(const lf_tree_ops_t *ops, const void *root, const lf_event_
 
     int has_user = name_field(&x, top[T_USER_ID], "userId", LF_ID_MAX, &ev->user_id);
     if (has_user < 0) return LF_ERR;
-    int has_anon = name_field(&x, top[T_ANONYMOUS_ID], "anonymousId", LF_ID_MAX,
-                              &ev->anonymous_id);
+    int has_anon = name_field(&x, top[T_ANONYMOUS_ID], "anonymousId", LF_ID_MAX, &ev->anonymous_id);
     if (has_anon < 0) return LF_ERR;
     if (!has_user && !has_anon) return fail_missing(&x, "userId or anonymousId (one is required)");
     if (ev->kind == LF_KIND_ALIAS) {

@@ -57,7 +57,8 @@ static void cj_get(const void *node, lf_val_t *v)
 static int cj_next(const void *map, uintptr_t *it, lf_str_t *key, const void **child)
 {
     const cJSON *c = *it ? ((const cJSON *)*it)->next : ((const cJSON *)map)->child;
-    while (c && !c->string) c = c->next;
+    while (c && !c->string)
+        c = c->next;
     *it = (uintptr_t)c;
     if (!c) return 0;
     key->ptr = c->string;

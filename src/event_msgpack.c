@@ -93,7 +93,8 @@ static int scan_fail(scan_t *s, int code, const char *what)
 static uint64_t be(const unsigned char *p, int n)
 {
     uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -141,10 +142,10 @@ static int scan_obj(scan_t *s, int depth)
     uint64_t n;
     if (s->off >= s->len) return scan_fail(s, LF_BAD_NOT_DECODABLE, "truncated");
     unsigned c = s->b[s->off++];
-    if (c <= 0x7f || c >= 0xe0) return LF_OK;                          /* fixint */
+    if (c <= 0x7f || c >= 0xe0) return LF_OK;                                 /* fixint */
     if (c <= 0x8f) return scan_items(s, (uint64_t)(c & 0x0f) * 2, depth + 1); /* fixmap */
-    if (c <= 0x9f) return scan_items(s, c & 0x0f, depth + 1);          /* fixarray */
-    if (c <= 0xbf) return scan_bytes(s, c & 0x1f, 1);                  /* fixstr */
+    if (c <= 0x9f) return scan_items(s, c & 0x0f, depth + 1);                 /* fixarray */
+    if (c <= 0xbf) return scan_bytes(s, c & 0x1f, 1);                         /* fixstr */
     switch (c) {
     case 0xc0: /* nil */
     case 0xc2: /* false */
@@ -204,7 +205,7 @@ int lf_event_decode_msgpack(const char *buf, size_t len, const lf_event_limits_t
 {
     scan_t s = {(const unsigned char *)buf, len, 0, err};
     if (scan_obj(&s, 0) != LF_OK) return LF_ERR;
-    if (0) {
+    if (s.off != len) {
         lf_err_set(err, LF_BAD_NOT_DECODABLE,
                    "not valid MessagePack: %zu bytes after the first object", len - s.off);
         return LF_ERR;

@@ -291,12 +291,20 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
                      ev->ts_ms, ev->message_id, m, out);
     }
     lf_stage_t to;
-    if (lf_stage_sales_move(lead->stage, ev->kind, &to))
+    int sales_moved = 0;
+    if (lf_stage_sales_move(lead->stage, ev->kind, &to)) {
         lf_lead_move(lead, to, LF_REASON_SALES_EVENT, ev->ts_ms, ev->message_id, m, out);
+        sales_moved = 1;
+        if (to == LF_STAGE_NURTURE) lead->requalify = 1;
+    }
 
     double score = lf_lead_score_at(lead, at, m);
-    if ((lead->stage == LF_STAGE_LEAD || lead->stage == LF_STAGE_NURTURE) &&
-        score >= m->mql_enter && lf_lead_has_required_traits(lead, m)) {
+    if (score < m->mql_enter) lead->requalify = 0;
+    if (sales_moved) {
+        /* The sales decision is this event's stage change. */
+    } else if ((lead->stage == LF_STAGE_LEAD ||
+                (lead->stage == LF_STAGE_NURTURE && !lead->requalify)) &&
+               score >= m->mql_enter && lf_lead_has_required_traits(lead, m)) {
         lf_lead_move(lead, LF_STAGE_MQL, LF_REASON_SCORE_THRESHOLD, at, ev->message_id, m, out);
     } else if (lead->stage == LF_STAGE_MQL && score < m->mql_exit) {
         lf_lead_move(lead, LF_STAGE_NURTURE, LF_REASON_SCORE_DROP, at, ev->message_id, m, out);

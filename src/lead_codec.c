@@ -61,6 +61,7 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
     lf_put_i64(out, "events", (long long)l->events);
     lf_put_str(out, "rules_version", m->version ? m->version : "");
     if (l->anonymous) lf_put_str(out, "anon", "1");
+    if (l->requalify) lf_put_str(out, "rq", "1");
     for (int k = 0; k < LF_KIND__COUNT; k++) {
         if (!l->counters[k]) continue;
         char f[48];
@@ -258,6 +259,7 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
         else if (lf_str_eq(f, "events")) { rc = lf_parse_i64(v, &x); l->events = (uint64_t)x; }
         else if (lf_str_eq(f, "v")) { rc = lf_parse_i64(v, &x); l->version = (uint64_t)x; }
         else if (lf_str_eq(f, "anon")) l->anonymous = lf_str_eq(v, "1");
+        else if (lf_str_eq(f, "rq")) l->requalify = lf_str_eq(v, "1");
         else if (lf_str_eq(f, "cap")) rc = lf_decode_caps(l, v, m);
         else if (lf_str_eq(f, "dd")) rc = lf_decode_dedup(l, v);
         else if (lf_str_eq(f, "o")) rc = lf_decode_offsets(l, v);

@@ -43,7 +43,7 @@ typedef struct {
 /* A lead touched by the batch, in one attempt. */
 typedef struct {
     const char *id;
-    lf_lead_t lead;
+    lf_lead_t *lead_ptr; /* in lf_pipe_t.leads, reused from batch to batch */
     uint64_t loaded_version;
     int loaded_exists;
     lf_stage_t loaded_stage;
@@ -74,12 +74,15 @@ typedef struct {
     rd_kafka_topic_partition_list_t *assignment;
     int outbox_flush_pending;
     int revoked; /* a revoke happened: drop items of partitions no longer owned */
+    int ever_assigned;
     /* the batch */
     lf_item_t *items;
     size_t nitems, capitems;
     lf_arena_t batch_arena, attempt_arena;
     lf_pub_t *pubs;
     size_t npubs, cappubs;
+    lf_lead_t *leads; /* the loaded leads of an attempt: large structs, so kept and reused */
+    size_t capleads;
     /* counters for the heartbeat */
     uint64_t events_in, applied, duplicates, dead, filtered, transitions_out;
     int64_t started_ms, last_commit_ms, last_heartbeat_ms, last_event_ms;
@@ -164,6 +167,8 @@ static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
         p->assignment = rd_kafka_topic_partition_list_copy(parts);
         p->outbox_flush_pending = 1;
+        p->last_event_ms = lf_now_ms(); /* the idle clock starts once there is work */
+        p->ever_assigned = 1;
         lf_log("info", "assigned %d partition(s)", parts->cnt);
     } else {
         rd_kafka_assign(rk, NULL);
@@ -299,12 +304,22 @@ static void lf_pub_add(lf_pipe_t *p, int32_t partition, const char *lead_id, con
     pub->done = 0;
 }
 
-static int lf_slot_of(lf_idmap_t *map, lf_slot_t *slots, size_t *nslots, const char *id)
+/* Slots grow as ids are found; the map stores indices, so growing is safe. */
+typedef struct {
+    lf_slot_t *v;
+    size_t n, cap;
+} lf_slots_t;
+
+static int lf_slot_of(lf_idmap_t *map, lf_slots_t *slots, const char *id)
 {
     int *v = lf_idmap_slot(map, id, 1);
     if (*v < 0) {
-        *v = (int)(*nslots)++;
-        lf_slot_t *s = &slots[*v];
+        if (slots->n == slots->cap) {
+            slots->cap = slots->cap ? slots->cap * 2 : 256;
+            slots->v = lf_realloc(slots->v, slots->cap * sizeof(*slots->v));
+        }
+        *v = (int)slots->n++;
+        lf_slot_t *s = &slots->v[*v];
         memset(s, 0, sizeof(*s));
         s->id = id;
         s->merged_into = -1;
@@ -318,8 +333,8 @@ static void lf_slot_add_transitions(lf_pipe_t *p, lf_slot_t *s, const lf_transit
     char id[LF_ID_MAX + 32], payload[LF_TRANSITION_MAX_BYTES], hist[512];
     for (int i = 0; i < tr->n; i++) {
         const lf_transition_t *t = &tr->t[i];
-        int idl = lf_transition_id(t, s->lead.id, id, sizeof(id));
-        int pl = lf_transition_encode(t, s->lead.id, p->cfg->model.version,
+        int idl = lf_transition_id(t, s->lead_ptr->id, id, sizeof(id));
+        int pl = lf_transition_encode(t, s->lead_ptr->id, p->cfg->model.version,
                                       p->cfg->transitions_json, payload, sizeof(payload));
         int hl = lf_transition_history_entry(t, hist, sizeof(hist));
         if (!s->trans.arena) lf_argv_init(&s->trans, a);
@@ -340,8 +355,7 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     lf_idmap_t leads_map, anon_map;
     lf_idmap_init(&leads_map, cap, a);
     lf_idmap_init(&anon_map, cap, a);
-    lf_slot_t *slots = lf_arena_alloc(a, cap * sizeof(*slots));
-    size_t nslots = 0;
+    lf_slots_t sl = {0};
     const char **anons = lf_arena_alloc(a, cap * sizeof(*anons));
     size_t nanons = 0;
 
@@ -349,7 +363,7 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     for (size_t i = 0; i < p->nitems; i++) {
         lf_item_t *it = &p->items[i];
         if (it->state != LF_ITEM_PENDING) continue;
-        if (it->ev.user_id.len) lf_slot_of(&leads_map, slots, &nslots, lf_cstr(a, it->ev.user_id));
+        if (it->ev.user_id.len) lf_slot_of(&leads_map, &sl, lf_cstr(a, it->ev.user_id));
         lf_str_t link = it->ev.user_id.len ? lf_link_id(&it->ev) : it->ev.anonymous_id;
         if (link.len) {
             const char *anon = lf_cstr(a, link);
@@ -358,28 +372,31 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
                 *v = (int)nanons;
                 anons[nanons++] = anon;
             }
-            lf_slot_of(&leads_map, slots, &nslots, anon);
+            lf_slot_of(&leads_map, &sl, anon);
         }
     }
     char **alias = lf_arena_alloc(a, (nanons + 1) * sizeof(*alias));
-    if (p->store->ops->load_aliases(p->store, anons, nanons, alias, a, err)) return LF_ERR;
+    int rc = LF_ERR;
+    if (p->store->ops->load_aliases(p->store, anons, nanons, alias, a, err)) goto done;
     /* Round 2: the leads those aliases point to. */
     for (size_t i = 0; i < nanons; i++)
-        if (alias[i]) lf_slot_of(&leads_map, slots, &nslots, alias[i]);
+        if (alias[i]) lf_slot_of(&leads_map, &sl, alias[i]);
+    lf_slot_t *slots = sl.v;
+    size_t nslots = sl.n;
+    if (nslots > p->capleads) {
+        lf_free(p->leads);
+        p->capleads = nslots + nslots / 2;
+        p->leads = lf_malloc(p->capleads * sizeof(*p->leads));
+    }
     const char **ids = lf_arena_alloc(a, (nslots + 1) * sizeof(*ids));
-    lf_lead_t *loaded = lf_malloc((nslots + 1) * sizeof(*loaded));
     for (size_t i = 0; i < nslots; i++) ids[i] = slots[i].id;
-    if (p->store->ops->load_leads(p->store, ids, nslots, loaded, m, err)) {
-        lf_free(loaded);
-        return LF_ERR;
-    }
+    if (p->store->ops->load_leads(p->store, ids, nslots, p->leads, m, err)) goto done;
     for (size_t i = 0; i < nslots; i++) {
-        slots[i].lead = loaded[i];
-        slots[i].loaded_version = loaded[i].version;
-        slots[i].loaded_exists = loaded[i].exists;
-        slots[i].loaded_stage = loaded[i].stage;
+        slots[i].lead_ptr = &p->leads[i];
+        slots[i].loaded_version = p->leads[i].version;
+        slots[i].loaded_exists = p->leads[i].exists;
+        slots[i].loaded_stage = p->leads[i].stage;
     }
-    lf_free(loaded);
 
     /* Apply in offset order (a batch holds one partition's messages in order). */
     for (size_t i = 0; i < p->nitems; i++) {
@@ -400,13 +417,13 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         while (s->merged_into >= 0) s = &slots[s->merged_into];
         li = (int)(s - slots);
         it->slot = li;
-        if (lf_lead_offset_applied(&s->lead, part, off)) {
+        if (lf_lead_offset_applied(s->lead_ptr, part, off)) {
             it->tentative = LF_ITEM_REPLAYED;
             continue;
         }
-        if (lf_lead_seen_message(&s->lead, ev->message_id)) {
+        if (lf_lead_seen_message(s->lead_ptr, ev->message_id)) {
             it->tentative = LF_ITEM_DUPLICATE;
-            lf_lead_offset_record(&s->lead, part, off);
+            lf_lead_offset_record(s->lead_ptr, part, off);
             s->dirty = 1;
             s->partition = part;
             continue;
@@ -415,14 +432,14 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         lf_str_t link = lf_link_id(ev);
         if (ev->user_id.len && link.len &&
             (ev->kind == LF_KIND_IDENTIFY || ev->kind == LF_KIND_ALIAS) &&
-            !lf_str_eq(link, s->lead.id)) {
+            !lf_str_eq(link, s->lead_ptr->id)) {
             const char *anon = lf_cstr(a, link);
             int ai = *lf_idmap_slot(&anon_map, anon, 0);
             if (!alias[ai]) {
                 lf_slot_t *v = &slots[*lf_idmap_slot(&leads_map, anon, 0)];
                 if (v->merged_into < 0 && v != s) {
-                    if (v->lead.exists && v->lead.anonymous)
-                        lf_lead_merge_visitor(&s->lead, &v->lead, m, cfg->dedup_window);
+                    if (v->lead_ptr->exists && v->lead_ptr->anonymous)
+                        lf_lead_merge_visitor(s->lead_ptr, v->lead_ptr, m, cfg->dedup_window);
                     v->merged_into = li;
                     /* Grow by copying: merges per lead and batch are few. */
                     const char **nm = lf_arena_alloc(a, sizeof(*nm) * (s->nmerged + 1));
@@ -438,16 +455,16 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
                         v->loaded_exists ? v->loaded_stage : LF_STAGE_VISITOR;
                     s->nmerged++;
                 }
-                alias[ai] = (char *)s->lead.id;
+                alias[ai] = (char *)s->lead_ptr->id;
             }
         }
         lf_transitions_t tr = {0};
-        lf_apply_result_t r = lf_lead_apply(&s->lead, ev, m, cfg->dedup_window, &tr);
+        lf_apply_result_t r = lf_lead_apply(s->lead_ptr, ev, m, cfg->dedup_window, &tr);
         it->tentative = r == LF_APPLY_BOT         ? LF_ITEM_FILTERED
                         : r == LF_APPLY_DUPLICATE ? LF_ITEM_DUPLICATE
                                                   : LF_ITEM_APPLIED;
-        if (s->lead.exists) {
-            lf_lead_offset_record(&s->lead, part, off);
+        if (s->lead_ptr->exists) {
+            lf_lead_offset_record(s->lead_ptr, part, off);
             s->dirty = 1;
             s->partition = part;
         }
@@ -462,14 +479,14 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     lf_argv_init(&empty, a);
     for (size_t i = 0; i < nslots; i++) {
         lf_slot_t *s = &slots[i];
-        if (!s->dirty || s->merged_into >= 0 || !s->lead.exists) continue;
-        s->lead.version = s->loaded_version + 1;
+        if (!s->dirty || s->merged_into >= 0 || !s->lead_ptr->exists) continue;
+        s->lead_ptr->version = s->loaded_version + 1;
         lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
         lf_argv_init(fields, a);
-        lf_lead_encode(&s->lead, m, fields);
+        lf_lead_encode(s->lead_ptr, m, fields);
         lf_store_write_t *x = &w[nw];
         memset(x, 0, sizeof(*x));
-        x->lead = &s->lead;
+        x->lead = s->lead_ptr;
         x->expected_version = s->loaded_version;
         x->old_stage = s->loaded_stage;
         x->old_exists = s->loaded_exists;
@@ -479,12 +496,12 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         x->merged_visitors = s->merged;
         x->merged_stages = s->merged_stages;
         x->nmerged = s->nmerged;
-        x->stage_score = s->lead.stage == LF_STAGE_MQL ? (double)lf_lead_exit_time(&s->lead, m)
-                                                       : (double)s->lead.stage_at_ms;
+        x->stage_score = s->lead_ptr->stage == LF_STAGE_MQL ? (double)lf_lead_exit_time(s->lead_ptr, m)
+                                                       : (double)s->lead_ptr->stage_at_ms;
         wslot[nw++] = (int)i;
     }
     int *results = lf_arena_alloc(a, (nw + 1) * sizeof(*results));
-    if (p->store->ops->write_leads(p->store, w, nw, results, err)) return LF_ERR;
+    if (p->store->ops->write_leads(p->store, w, nw, results, err)) goto done;
 
     /* Which slots are final: written, or not needing a write. */
     int *final = lf_arena_alloc(a, (nslots + 1) * sizeof(*final));
@@ -496,7 +513,7 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
             continue;
         }
         for (size_t t = 0; t + 2 < s->trans.n; t += 3)
-            lf_pub_add(p, s->partition, s->lead.id, s->trans.argv[t], s->trans.argv[t + 1],
+            lf_pub_add(p, s->partition, s->lead_ptr->id, s->trans.argv[t], s->trans.argv[t + 1],
                        s->trans.lens[t + 1]);
     }
     int pending = 0;
@@ -507,7 +524,10 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         else pending++;
     }
     *pending_out = pending;
-    return LF_OK;
+    rc = LF_OK;
+done:
+    lf_free(sl.v);
+    return rc;
 }
 
 /*---- Publishing transitions --------------------------------------------------------------*/
@@ -678,7 +698,9 @@ static int lf_batch_process(lf_pipe_t *p)
     for (;;) {
         if (p->revoked) lf_batch_drop_revoked(p);
         if (p->nitems == 0) return LF_OK;
+        int64_t t0 = lf_now_ms();
         if (lf_send_dead_letters(p) != LF_OK) return LF_ERR;
+        int64_t t1 = lf_now_ms();
         int pending = 1, attempts = 0, rc = LF_OK;
         while (pending && rc == LF_OK) {
             if (++attempts > LF_MAX_ATTEMPTS) {
@@ -689,8 +711,14 @@ static int lf_batch_process(lf_pipe_t *p)
             }
             rc = lf_attempt(p, &pending, &err);
         }
+        int64_t t2 = lf_now_ms();
         if (rc == LF_OK && lf_publish(p) != LF_OK) return LF_ERR;
+        int64_t t3 = lf_now_ms();
         if (rc == LF_OK) rc = lf_finish_batch(p, &err);
+        if (getenv("LF_TRACE_BATCH"))
+            lf_log("trace", "batch %zu events: dead letters %lld ms, leads %lld ms, publish %zu %lld ms, finish %lld ms",
+                   p->nitems, (long long)(t1 - t0), (long long)(t2 - t1), p->npubs, (long long)(t3 - t2),
+                   (long long)(lf_now_ms() - t3));
         if (rc == LF_OK) {
             if (strcmp(p->state, "ok") != 0) {
                 lf_set_state(p, "ok", "");
@@ -949,7 +977,8 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
             lf_batch_clear(p);
         }
         lf_heartbeat(p, 0);
-        if (opts->exit_idle_ms > 0 && lf_now_ms() - p->last_event_ms > opts->exit_idle_ms) {
+        if (opts->exit_idle_ms > 0 && p->ever_assigned &&
+            lf_now_ms() - p->last_event_ms > opts->exit_idle_ms) {
             lf_log("info", "idle for %d ms: exiting", opts->exit_idle_ms);
             break;
         }
@@ -977,6 +1006,7 @@ cleanup:
     if (p->store) p->store->ops->close(p->store);
     lf_free(p->items);
     lf_free(p->pubs);
+    lf_free(p->leads);
     lf_arena_free(&p->batch_arena);
     lf_arena_free(&p->attempt_arena);
     return rc;

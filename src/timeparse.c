@@ -61,8 +61,8 @@ int lf_time_parse_iso8601(const char *s, size_t len, int64_t *out_ms)
     if (!s) return LF_ERR;
     if (!digits(s, len, 0, 4, &y) || len < 19 || s[4] != '-' || !digits(s, len, 5, 2, &mo) ||
         s[7] != '-' || !digits(s, len, 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s, len, 11, 2, &h) || s[13] != ':' || !digits(s, len, 14, 2, &mi) ||
-        s[16] != ':' || !digits(s, len, 17, 2, &sec))
+        !digits(s, len, 11, 2, &h) || s[13] != ':' || !digits(s, len, 14, 2, &mi) || s[16] != ':' ||
+        !digits(s, len, 17, 2, &sec))
         return LF_ERR;
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
         return LF_ERR;

@@ -52,7 +52,8 @@ int lf_url_query_param(lf_str_t url, const char *name, lf_str_t *val)
     const char *s = url.ptr;
     size_t n = url.len, i = 0;
     if (!s) return 0;
-    while (i < n && s[i] != '?' && s[i] != '#') i++;
+    while (i < n && s[i] != '?' && s[i] != '#')
+        i++;
     if (i >= n || s[i] != '?') return 0;
     i++;
     while (i < n && s[i] != '#') {
@@ -89,12 +90,12 @@ lf_str_t lf_url_path(lf_str_t url)
     size_t n = url.len, end = 0, host = 0;
     lf_str_t r = LF_STR_NULL;
     if (!s || n == 0) return r;
-    while (end < n && s[end] != '?' && s[end] != '#') end++;
+    while (end < n && s[end] != '?' && s[end] != '#')
+        end++;
     /* A scheme: letters, digits, '+', '-', '.' then "://". */
     size_t i = 0;
     while (i < end && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                       (s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '-' ||
-                       s[i] == '.'))
+                       (s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '-' || s[i] == '.'))
         i++;
     if (i > 0 && i + 3 <= end && memcmp(s + i, "://", 3) == 0) {
         host = i + 3;
@@ -106,7 +107,8 @@ lf_str_t lf_url_path(lf_str_t url)
         return r;
     }
     size_t p = host;
-    while (p < end && s[p] != '/') p++;
+    while (p < end && s[p] != '/')
+        p++;
     if (p >= end) return LF_STR_LIT("/");
     r.ptr = s + p;
     r.len = (uint32_t)(end - p);

@@ -1,8 +1,9 @@
 /* The read-only operator commands (CONTRACT §8): `leadflow inspect`, `leadflow top` and
  * `leadflow stats`. They read the Redis keys of CONTRACT §6 (include/leadflow/keys.h) and
  * never write any. Each takes:
- *   -c, --config FILE     the rules file (else $LEADFLOW_CONFIG): Redis settings, key prefix,
- *                         consumer group, topic and the model that decays the scores
+ *   -c, --config FILE     the rules file (else $LEADFLOW_CONFIG, else ./leadflow.yaml as
+ *                         `leadflow run`): Redis settings, key prefix, consumer group,
+ *                         topic and the model that decays the scores
  *   --redis HOST[:PORT]   connect there instead of the file's redis.host / redis.port
  *   --json                one JSON object on stdout instead of the tables
  *   -h, --help
@@ -53,8 +54,7 @@ int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i);
 
 /* The value of option `name` at argv[*i], as "--name VALUE" or "--name=VALUE"; NULL when
  * argv[*i] is another option. A missing value prints a usage error and sets *bad. */
-const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const char *name,
-                         int *bad);
+const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const char *name, int *bad);
 
 /* Print "leadflow CMD: message" and the usage to stderr; returns LF_CLI_EXIT_USAGE. */
 int lf_cli_usage_error(lf_cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -78,6 +78,8 @@ double lf_cli_reply_double(const redisReply *r, double def);
 /* Reply string copied into buf ("" when absent). */
 const char *lf_cli_reply_str(const redisReply *r, char *buf, size_t cap);
 
+/* v, with what prints as "-0.00" in %.2f made 0. */
+double lf_cli_num(double v);
 /* "2024-05-01T12:00:00.000Z" or "-" for 0. buf >= 32 bytes. */
 const char *lf_cli_fmt_time(int64_t ms, char *buf, size_t cap);
 /* 12345678 -> "12,345,678". */

@@ -16,17 +16,17 @@
 typedef enum { LF_GEN_MSGPACK = 0, LF_GEN_JSON } lf_gen_format_t;
 
 typedef struct {
-    uint64_t leads;     /* lead population (default 10000) */
-    uint64_t events;    /* records to emit, duplicates and bad ones included (default 100000) */
-    uint64_t seed;      /* default 1 */
+    uint64_t leads;  /* lead population (default 10000) */
+    uint64_t events; /* records to emit, duplicates and bad ones included (default 100000) */
+    uint64_t seed;   /* default 1 */
     lf_gen_format_t format;
-    double dup_rate;    /* share of records that re-send an earlier event (default 0.01) */
-    double bad_rate;    /* share of malformed records (default 0.005) */
-    double anon_rate;   /* share of leads first seen anonymously, then identified (0.3) */
-    double rate_eps;    /* target records/s; 0 = as fast as possible */
-    int64_t start_ms;   /* event time of the first record (default 2026-01-01T00:00:00Z) */
-    double span_days;   /* event time spread (default 30) */
-    double zipf;        /* activity skew exponent (default 0.9) */
+    double dup_rate;  /* share of records that re-send an earlier event (default 0.01) */
+    double bad_rate;  /* share of malformed records (default 0.005) */
+    double anon_rate; /* share of leads first seen anonymously, then identified (0.3) */
+    double rate_eps;  /* target records/s; 0 = as fast as possible */
+    int64_t start_ms; /* event time of the first record (default 2026-01-01T00:00:00Z) */
+    double span_days; /* event time spread (default 30) */
+    double zipf;      /* activity skew exponent (default 0.9) */
 } lf_gen_opts_t;
 
 void lf_gen_opts_default(lf_gen_opts_t *o);
@@ -72,7 +72,7 @@ struct lf_gen_writer {
  * into `kcat -P -K '\t'`). */
 lf_gen_writer_t *lf_gen_writer_file(const char *path, int lines, lf_err_t *err);
 
-/* Produces to Kafka: idempotent, linger.ms=50, batch.num.messages=10000, then the
+/* Produces to Kafka: idempotent, linger.ms=50, batch.num.messages=10000, zstd, then the
  * `props` ("name=value", may override those); close waits for every delivery report and
  * fails if any message was not delivered. */
 lf_gen_writer_t *lf_gen_writer_kafka(const char *brokers, const char *topic,

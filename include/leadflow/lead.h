@@ -61,6 +61,9 @@ typedef struct {
     uint8_t ncaps;
     uint64_t dedup[LF_DEDUP_MAX]; /* hashes of recent messageIds, a ring */
     uint8_t ndedup, dedup_pos;
+    /* Recycled by sales (rejected, deal lost): back to mql only after the score was seen
+     * below mql_enter, so a still-hot lead does not bounce straight back. */
+    uint8_t requalify;
     /* Store bookkeeping (not scoring): the version written last (optimistic concurrency) and
      * the last offset applied per source partition (a replayed offset is skipped). */
     uint64_t version;

@@ -66,7 +66,8 @@ static void pack_cjson(msgpack_packer *pk, const cJSON *c)
     }
     case cJSON_Array:
         msgpack_pack_array(pk, (size_t)cJSON_GetArraySize(c));
-        for (const cJSON *e = c->child; e; e = e->next) pack_cjson(pk, e);
+        for (const cJSON *e = c->child; e; e = e->next)
+            pack_cjson(pk, e);
         break;
     case cJSON_Object:
         msgpack_pack_map(pk, (size_t)cJSON_GetArraySize(c));
@@ -317,8 +318,7 @@ static const struct {
      "event is an array"},
     {"{" IDS ",\"type\":\"alias\",\"previousId\":5," TS "}", LF_BAD_WRONG_TYPE,
      "previousId is a number"},
-    {"{" IDS ",\"type\":\"page\",\"timestamp\":true}", LF_BAD_WRONG_TYPE,
-     "timestamp is a boolean"},
+    {"{" IDS ",\"type\":\"page\",\"timestamp\":true}", LF_BAD_WRONG_TYPE, "timestamp is a boolean"},
     {"{" IDS ",\"type\":\"page\",\"originalTimestamp\":[1]}", LF_BAD_WRONG_TYPE,
      "originalTimestamp is an array"},
     {"{\"messageId\":\"m\",\"type\":\"page\",\"userId\":\"a\\u0000b\"," TS "}", LF_BAD_WRONG_TYPE,
@@ -363,8 +363,7 @@ static void test_event_bad_reasons_json(void)
         lf_event_t ev;
         lf_err_t err;
         int rc = decode_s(bad_json[i].json, &ev, &err);
-        if (rc != LF_ERR || err.code != (int)bad_json[i].bad ||
-            !strstr(err.msg, bad_json[i].msg)) {
+        if (rc != LF_ERR || err.code != (int)bad_json[i].bad || !strstr(err.msg, bad_json[i].msg)) {
             lf_test_fail(__FILE__, __LINE__, "row %zu %s: rc %d, %s \"%s\", expected %s \"%s\"", i,
                          bad_json[i].json, rc, lf_bad_name((lf_bad_t)err.code), err.msg,
                          lf_bad_name(bad_json[i].bad), bad_json[i].msg);
@@ -407,9 +406,10 @@ static void test_event_id_too_long(void)
     char json[600], id[200];
     for (int n = 64; n <= 65; n++) {
         id[0] = '\0';
-        for (int i = 0; i < n; i++) strcat(id, "\xc3\xa9");
-        snprintf(json, sizeof(json), "{\"messageId\":\"m\",\"type\":\"page\",\"userId\":\"%s\"," TS "}",
-                 id);
+        for (int i = 0; i < n; i++)
+            strcat(id, "\xc3\xa9");
+        snprintf(json, sizeof(json),
+                 "{\"messageId\":\"m\",\"type\":\"page\",\"userId\":\"%s\"," TS "}", id);
         CHECK_INT(decode_s(json, &ev, &err), n == 64 ? LF_OK : LF_ERR);
     }
     CHECK_STR(err.msg, "userId is 130 bytes, the limit is 128");
@@ -536,10 +536,9 @@ static void test_event_bad_reasons_msgpack(void)
         pack_s(&pk, "2015-07-10T23:00:00Z");
         CHECK_INT(decode(sb.data, sb.size, &ev, &err), LF_ERR);
         CHECK_INT(err.code, LF_BAD_WRONG_TYPE);
-        static const char *const want[] = {"userId is binary data, expected a string",
-                                           "userId is a number, expected a string", "NUL",
-                                           "userId is not valid UTF-8",
-                                           "messageId is a number, expected a string"};
+        static const char *const want[] = {
+            "userId is binary data, expected a string", "userId is a number, expected a string",
+            "NUL", "userId is not valid UTF-8", "messageId is a number, expected a string"};
         CHECK(strstr(err.msg, want[form]));
     }
     /* the timestamp as a non-integral float, as a bool */
@@ -773,9 +772,9 @@ static void test_event_timestamp_fields(void)
               LF_OK);
     CHECK_INT(ev.ts_ms, T0 + 3);
     /* the edges of the default range are inside */
-    CHECK_INT(decode_s("{" IDS ",\"type\":\"page\",\"timestamp\":\"2000-01-01T00:00:00Z\"}", &ev,
-                       &err),
-              LF_OK);
+    CHECK_INT(
+        decode_s("{" IDS ",\"type\":\"page\",\"timestamp\":\"2000-01-01T00:00:00Z\"}", &ev, &err),
+        LF_OK);
     CHECK_INT(decode_s("{" IDS ",\"type\":\"page\",\"timestamp\":4102444800000}", &ev, &err),
               LF_OK);
     CHECK_INT(decode_s("{" IDS ",\"type\":\"page\",\"timestamp\":\"1999-12-31T23:59:59.999Z\"}",
@@ -826,27 +825,55 @@ static const struct {
      "msclkid",
      "4b8c9d1e2f3a1b2c3d4e5f6a7b8c9d0e",
      "/landing"},
-    {"https://example.com/demo?dclid=CJGp3a_x4fcCFQ&utm_source=dv360&utm_medium=display", NULL,
-     {"dv360", "display", "", "", ""}, "dclid", "CJGp3a_x4fcCFQ", "/demo"},
+    {"https://example.com/demo?dclid=CJGp3a_x4fcCFQ&utm_source=dv360&utm_medium=display",
+     NULL,
+     {"dv360", "display", "", "", ""},
+     "dclid",
+     "CJGp3a_x4fcCFQ",
+     "/demo"},
     /* UTM only in the fragment: not a query */
-    {"https://example.com/app#utm_source=hash&utm_medium=frag", NULL, {"", "", "", "", ""}, "",
-     "", "/app"},
-    {"https://example.com/p?utm_source=twitter#section-2&utm_medium=frag", NULL,
-     {"twitter", "", "", "", ""}, "", "", "/p"},
+    {"https://example.com/app#utm_source=hash&utm_medium=frag",
+     NULL,
+     {"", "", "", "", ""},
+     "",
+     "",
+     "/app"},
+    {"https://example.com/p?utm_source=twitter#section-2&utm_medium=frag",
+     NULL,
+     {"twitter", "", "", "", ""},
+     "",
+     "",
+     "/p"},
     /* repeated parameter: the first wins */
-    {"https://example.com/?utm_source=first&utm_source=second", NULL,
-     {"first", "", "", "", ""}, "", "", "/"},
+    {"https://example.com/?utm_source=first&utm_source=second",
+     NULL,
+     {"first", "", "", "", ""},
+     "",
+     "",
+     "/"},
     {"https://segment.com/academy/", NULL, {"", "", "", "", ""}, "", "", "/academy/"},
     {"http://www.example.com", NULL, {"", "", "", "", ""}, "", "", "/"},
-    {"/pricing?utm_source=partner&utm_medium=referral", NULL,
-     {"partner", "referral", "", "", ""}, "", "", "/pricing"},
+    {"/pricing?utm_source=partner&utm_medium=referral",
+     NULL,
+     {"partner", "referral", "", "", ""},
+     "",
+     "",
+     "/pricing"},
     {"index.html", NULL, {"", "", "", "", ""}, "", "", "index.html"},
     /* percent-encoded UTF-8; %2B is a literal '+', %26 a literal '&' */
-    {"https://example.de/angebote?utm_campaign=fr%C3%BChling%2B2024&utm_source=x%26y", NULL,
-     {"x&y", "", "fr\xc3\xbchling+2024", "", ""}, "", "", "/angebote"},
+    {"https://example.de/angebote?utm_campaign=fr%C3%BChling%2B2024&utm_source=x%26y",
+     NULL,
+     {"x&y", "", "fr\xc3\xbchling+2024", "", ""},
+     "",
+     "",
+     "/angebote"},
     /* parameter names are case-insensitive; values are kept as sent */
-    {"https://example.com/?UTM_SOURCE=LinkedIn&Utm_Medium=Social", NULL,
-     {"LinkedIn", "Social", "", "", ""}, "", "", "/"},
+    {"https://example.com/?UTM_SOURCE=LinkedIn&Utm_Medium=Social",
+     NULL,
+     {"LinkedIn", "Social", "", "", ""},
+     "",
+     "",
+     "/"},
     /* an HTML-escaped &amp; left in the link */
     {"https://example.com/webinar?utm_source=hubspot&amp;utm_medium=email&amp;utm_campaign="
      "webinar-may",
@@ -856,13 +883,25 @@ static const struct {
      "",
      "/webinar"},
     /* an empty value is absent */
-    {"https://example.com/?utm_source=&utm_medium=organic&gclid=", NULL,
-     {"", "organic", "", "", ""}, "", "", "/"},
-    /* a '%' without two hex digits stays */
-    {"https://example.com/?utm_source=100%25%zz%4", NULL, {"100%%zz%4", "", "", "", ""}, "", "",
+    {"https://example.com/?utm_source=&utm_medium=organic&gclid=",
+     NULL,
+     {"", "organic", "", "", ""},
+     "",
+     "",
      "/"},
-    {"http://user@example.com:8080/a/b/c.html?utm_term=running+shoes%21", NULL,
-     {"", "", "", "running shoes!", ""}, "", "", "/a/b/c.html"},
+    /* a '%' without two hex digits stays */
+    {"https://example.com/?utm_source=100%25%zz%4",
+     NULL,
+     {"100%%zz%4", "", "", "", ""},
+     "",
+     "",
+     "/"},
+    {"http://user@example.com:8080/a/b/c.html?utm_term=running+shoes%21",
+     NULL,
+     {"", "", "", "running shoes!", ""},
+     "",
+     "",
+     "/a/b/c.html"},
     {"https://offers.example.com/ebook?utm_campaign=ebook&utm_source=hs_email&utm_medium=email&_"
      "hsenc=p2ANqtz-abc&_hsmi=12345",
      NULL,
@@ -873,22 +912,30 @@ static const struct {
     {"https://example.com/?utm_source=Newsletter+March&utm_campaign=a1b2c3d4e5-EMAIL_CAMPAIGN_2024_"
      "03_01&utm_medium=email&utm_term=0_abc-a1b2c3d4e5-123456",
      NULL,
-     {"Newsletter March", "email", "a1b2c3d4e5-EMAIL_CAMPAIGN_2024_03_01", "0_abc-a1b2c3d4e5-123456",
-      ""},
+     {"Newsletter March", "email", "a1b2c3d4e5-EMAIL_CAMPAIGN_2024_03_01",
+      "0_abc-a1b2c3d4e5-123456", ""},
      "",
      "",
      "/"},
     /* several click ids: gclid, msclkid, dclid, fbclid in that order of preference */
     {"https://example.com/?fbclid=F1&gclid=G1", NULL, {"", "", "", "", ""}, "gclid", "G1", "/"},
     /* an unreplaced ValueTrack placeholder is a value like any other */
-    {"https://example.com/x?utm_term={keyword}&utm_source=google", NULL,
-     {"google", "", "", "{keyword}", ""}, "", "", "/x"},
+    {"https://example.com/x?utm_term={keyword}&utm_source=google",
+     NULL,
+     {"google", "", "", "{keyword}", ""},
+     "",
+     "",
+     "/x"},
     {"https://example.com/?", NULL, {"", "", "", "", ""}, "", "", "/"},
     {"?utm_source=q", NULL, {"q", "", "", "", ""}, "", "", ""},
     {"//cdn.example.com/a?utm_content=c", NULL, {"", "", "", "", "c"}, "", "", "/a"},
     /* context.page.search adds what the url lacks; the url wins where both have it */
-    {"https://example.com/x?utm_source=url", "?utm_source=search&utm_medium=s_med&gclid=S1",
-     {"url", "s_med", "", "", ""}, "gclid", "S1", "/x"},
+    {"https://example.com/x?utm_source=url",
+     "?utm_source=search&utm_medium=s_med&gclid=S1",
+     {"url", "s_med", "", "", ""},
+     "gclid",
+     "S1",
+     "/x"},
     {"https://example.com/x", "utm_source=no_question_mark", {"", "", "", "", ""}, "", "", "/x"},
 };
 
@@ -922,8 +969,7 @@ static void test_event_url_table(void)
         any |= url_table[i].click_id[0] != 0;
         if (ev.has_campaign != any) bad = "has_campaign";
         if (bad) {
-            lf_test_fail(__FILE__, __LINE__, "row %zu (%s): %s differs", i, url_table[i].url,
-                         bad);
+            lf_test_fail(__FILE__, __LINE__, "row %zu (%s): %s differs", i, url_table[i].url, bad);
             return;
         }
     }
@@ -1045,17 +1091,18 @@ static void test_event_kind_mapping(void)
     }
     /* every canonical name maps back to its kind, and names are distinct */
     static const char *const canon[LF_KIND__COUNT] = {
-        "other",          "page_view",    "utm_click",     "qr_scan",       "form_submit",
-        "email_open",     "email_click",  "event_register", "event_attend", "asset_download",
-        "video_view",     "sales_accept", "sales_reject",  "sales_qualify", "opportunity_created",
-        "deal_won",       "deal_lost",    "disqualify",    "identify",      "alias"};
+        "other",      "page_view",    "utm_click",      "qr_scan",       "form_submit",
+        "email_open", "email_click",  "event_register", "event_attend",  "asset_download",
+        "video_view", "sales_accept", "sales_reject",   "sales_qualify", "opportunity_created",
+        "deal_won",   "deal_lost",    "disqualify",     "identify",      "alias"};
     for (int k = 0; k < LF_KIND__COUNT; k++) {
         CHECK_STR(lf_kind_name((lf_kind_t)k), canon[k]);
         if (k) CHECK_INT(lf_kind_from_name(lf_str_from(canon[k])), k);
     }
     CHECK_STR(lf_kind_name(LF_KIND__COUNT), "other");
     static const char *const utm[] = {"source", "medium", "campaign", "term", "content"};
-    for (int f = 0; f < LF_UTM__COUNT; f++) CHECK_STR(lf_utm_name((lf_utm_t)f), utm[f]);
+    for (int f = 0; f < LF_UTM__COUNT; f++)
+        CHECK_STR(lf_utm_name((lf_utm_t)f), utm[f]);
 }
 
 static void test_event_kinds_decoded(void)
@@ -1102,10 +1149,12 @@ static void test_event_kinds_decoded(void)
 static void test_event_bad_names(void)
 {
     static const char *const want[LF_BAD__COUNT] = {
-        "none",          "not_decodable", "not_a_map",         "batch_envelope",
-        "missing_field", "wrong_type",    "id_too_long",       "timestamp_unparsable",
-        "timestamp_range", "too_large",   "too_complex"};
-    for (int i = 0; i < LF_BAD__COUNT; i++) CHECK_STR(lf_bad_name((lf_bad_t)i), want[i]);
+        "none",           "not_decodable",        "not_a_map",
+        "batch_envelope", "missing_field",        "wrong_type",
+        "id_too_long",    "timestamp_unparsable", "timestamp_range",
+        "too_large",      "too_complex"};
+    for (int i = 0; i < LF_BAD__COUNT; i++)
+        CHECK_STR(lf_bad_name((lf_bad_t)i), want[i]);
     CHECK_STR(lf_bad_name(LF_BAD__COUNT), "unknown");
 }
 
@@ -1119,9 +1168,11 @@ static void test_event_props_limits(void)
     lf_err_t err;
     reset();
     n += (size_t)sprintf(json + n, "{" IDS ",\"type\":\"identify\"," TS ",\"properties\":{");
-    for (int i = 0; i < 70; i++) n += (size_t)sprintf(json + n, "%s\"p%d\":%d", i ? "," : "", i, i);
+    for (int i = 0; i < 70; i++)
+        n += (size_t)sprintf(json + n, "%s\"p%d\":%d", i ? "," : "", i, i);
     n += (size_t)sprintf(json + n, "},\"traits\":{");
-    for (int i = 0; i < 60; i++) n += (size_t)sprintf(json + n, "%s\"t%d\":\"v%d\"", i ? "," : "", i, i);
+    for (int i = 0; i < 60; i++)
+        n += (size_t)sprintf(json + n, "%s\"t%d\":\"v%d\"", i ? "," : "", i, i);
     n += (size_t)sprintf(json + n, "},\"context\":{\"traits\":{\"t0\":\"ctx\",\"c1\":1,\"c2\":2,"
                                    "\"c3\":3,\"c4\":4,\"c5\":5,\"c6\":6}}}");
     CHECK_INT(decode(json, n, &ev, &err), LF_OK);
@@ -1177,8 +1228,8 @@ static const struct {
     int nprops, ntraits;
 } fixtures[] = {
     {"alias-http-api.json", LF_BAD_MISSING_FIELD, "missing field messageId"},
-    {"alias-partners-spec.json", LF_BAD_NONE, NULL, "ajs-d45a45c1384424545c2cff67345f25ce",
-     "alias", "alias", "507f191e81", "3d316d2c-26e8-451f-91be-a0766708c81e", "97980cfea0067",
+    {"alias-partners-spec.json", LF_BAD_NONE, NULL, "ajs-d45a45c1384424545c2cff67345f25ce", "alias",
+     "alias", "507f191e81", "3d316d2c-26e8-451f-91be-a0766708c81e", "97980cfea0067",
      "2019-06-21T17:39:57.031Z", "https://example.com/index.html", "/index.html", "", "", 0, 0},
     {"alias-spec-full.json", LF_BAD_NONE, NULL, "022bb90c-bbac-11e4-8dfc-aa07a5b093db", "alias",
      "alias", "507f191e81", "507f191e810c19729de860ea", "39239-239239-239239-23923",
@@ -1301,7 +1352,8 @@ static void test_event_segment_fixtures(void)
         if (de->d_name[0] == '.' || strcmp(de->d_name, "README.md") == 0) continue;
         files++;
         size_t i = 0;
-        while (i < NFIXTURES && strcmp(fixtures[i].file, de->d_name) != 0) i++;
+        while (i < NFIXTURES && strcmp(fixtures[i].file, de->d_name) != 0)
+            i++;
         if (i == NFIXTURES) {
             closedir(d);
             lf_test_fail(__FILE__, __LINE__, "fixture %s has no expectation row", de->d_name);
@@ -1325,7 +1377,8 @@ static void test_event_segment_fixtures(void)
         int rc = decode(buf, len, &ev, &err);
         const char *bad = NULL;
         if (fixtures[i].bad != LF_BAD_NONE) {
-            if (rc != LF_ERR || err.code != (int)fixtures[i].bad || !strstr(err.msg, fixtures[i].msg))
+            if (rc != LF_ERR || err.code != (int)fixtures[i].bad ||
+                !strstr(err.msg, fixtures[i].msg))
                 bad = "outcome";
         } else if (rc != LF_OK) {
             bad = "outcome";
@@ -1434,8 +1487,8 @@ static void test_event_segment_fixture_details(void)
 
 static int err_ok(int rc, const lf_err_t *err)
 {
-    return rc == LF_OK || (rc == LF_ERR && err->code > LF_BAD_NONE && err->code < LF_BAD__COUNT &&
-                           err->msg[0]);
+    return rc == LF_OK ||
+           (rc == LF_ERR && err->code > LF_BAD_NONE && err->code < LF_BAD__COUNT && err->msg[0]);
 }
 
 static void test_event_hostile_short(void)
@@ -1511,7 +1564,8 @@ static void test_event_hostile_random(void)
     /* pure random bytes, and random bytes behind '{' (the JSON path) */
     for (int i = 0; i < 6000; i++) {
         size_t n = (size_t)(rng() % 600);
-        for (size_t k = 0; k < n; k++) buf[k] = (unsigned char)rng();
+        for (size_t k = 0; k < n; k++)
+            buf[k] = (unsigned char)rng();
         if (i % 3 == 0 && n) buf[0] = '{';
         int rc = decode(buf, n, &ev, &err);
         CHECK(err_ok(rc, &err));
@@ -1530,7 +1584,8 @@ static void test_event_hostile_random(void)
         int flips = 1 + (int)(rng() % 4);
         for (int k = 0; k < flips; k++) {
             size_t at = (size_t)(rng() % forms[f].len);
-            buf[at] = (rng() & 1) ? (unsigned char)rng() : (unsigned char)(buf[at] ^ (1u << (rng() % 8)));
+            buf[at] =
+                (rng() & 1) ? (unsigned char)rng() : (unsigned char)(buf[at] ^ (1u << (rng() % 8)));
         }
         int rc = decode(buf, forms[f].len, &ev, &err);
         if (!err_ok(rc, &err)) {
@@ -1553,14 +1608,17 @@ static void test_event_hostile_nesting(void)
     /* properties nested so that the whole event is exactly 16 deep: fine; 17: too complex */
     for (int depth = 16; depth <= 17; depth++) {
         size_t n = (size_t)sprintf(json, "{" IDS ",\"type\":\"page\"," TS ",\"properties\":");
-        for (int i = 1; i < depth; i++) n += (size_t)sprintf(json + n, "{\"k\":");
+        for (int i = 1; i < depth; i++)
+            n += (size_t)sprintf(json + n, "{\"k\":");
         n += (size_t)sprintf(json + n, "1");
-        for (int i = 0; i < depth; i++) json[n++] = '}';
+        for (int i = 0; i < depth; i++)
+            json[n++] = '}';
         int rc = decode(json, n, &ev, &err);
         CHECK_INT(rc, depth == 16 ? LF_OK : LF_ERR);
         if (depth == 16) {
             CHECK_INT(ev.nprops, 1);
-            CHECK_SV(ev.props[0].key, "k.k.k.k.k.k.k.k.k.k.k.k.k.k.k"); /* 15 levels under the root */
+            CHECK_SV(ev.props[0].key,
+                     "k.k.k.k.k.k.k.k.k.k.k.k.k.k.k"); /* 15 levels under the root */
         } else {
             CHECK_INT(err.code, LF_BAD_TOO_COMPLEX);
         }
@@ -1625,6 +1683,9 @@ static void test_event_hostile_huge_lengths(void)
                          lf_bad_name((lf_bad_t)err.code), err.msg);
             return;
         }
+        /* container counts are checked against the remaining bytes up front */
+        if (i < 4) CHECK(strstr(err.msg, "a count beyond the end"));
+        if (i >= 4 && i < 8) CHECK(strstr(err.msg, "a length beyond the end"));
     }
     /* a huge declared length deep inside an otherwise valid event */
     msgpack_sbuffer sb;

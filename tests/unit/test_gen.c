@@ -17,8 +17,8 @@
 typedef struct {
     uint64_t hash; /* FNV-1a over every record's framing, key and value */
     uint64_t records, bad, dups;
-    int decode;    /* decode every record and check it */
-    int failures;  /* checks that failed (first one is described in why) */
+    int decode;   /* decode every record and check it */
+    int failures; /* checks that failed (first one is described in why) */
     char why[512];
     lf_arena_t arena;
     lf_event_limits_t lim;
@@ -94,12 +94,13 @@ static int tw_write(lf_gen_writer_t *w, const lf_gen_rec_t *rec, lf_err_t *err)
     if (key.len != rec->key_len || memcmp(key.ptr, rec->key, key.len) != 0)
         tw_fail(t, "the record key %.*s is not the event's lead key %.*s", (int)rec->key_len,
                 rec->key, (int)key.len, key.ptr);
-    if (ev.kind != rec->kind) tw_fail(t, "kind %s decoded as %s", lf_kind_name(rec->kind),
-                                      lf_kind_name(ev.kind));
+    if (ev.kind != rec->kind)
+        tw_fail(t, "kind %s decoded as %s", lf_kind_name(rec->kind), lf_kind_name(ev.kind));
     int dup = seen_add(t->seen, lf_hash64(ev.message_id.ptr, ev.message_id.len));
     if (dup != rec->dup)
         tw_fail(t, "%s: %.*s",
-                rec->dup ? "a duplicate re-sent a new messageId" : "a fresh event reused a messageId",
+                rec->dup ? "a duplicate re-sent a new messageId"
+                         : "a fresh event reused a messageId",
                 (int)ev.message_id.len, ev.message_id.ptr);
     if (ev.ts_ms < t->min_ts) t->min_ts = ev.ts_ms;
     if (ev.ts_ms > t->max_ts) t->max_ts = ev.ts_ms;

@@ -336,6 +336,35 @@ static void test_sales_feedback_path_and_forbidden_backwards(void)
     lf_test_model_free(m);
 }
 
+static void test_sales_recycle_needs_requalifying(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    m->half_life_ms = LF_DAY_MS;
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    for (int i = 0; i < 4; i++) { /* 120 points: hot */
+        char mid[8];
+        snprintf(mid, sizeof(mid), "f%d", i);
+        lf_apply(&l, lf_test_event(mid, LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + i), m, &out);
+    }
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    lf_apply(&l, lf_test_event("rej", LF_KIND_SALES_REJECT, "u1", NULL, T0 + 10), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_NURTURE); /* not straight back to mql */
+    CHECK_INT(out.t[out.n - 1].reason, LF_REASON_SALES_EVENT);
+    lf_apply(&l, lf_test_event("f9", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 20), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_NURTURE); /* still the old heat */
+    /* Two weeks later the score has cooled below enter; new engagement re-qualifies. */
+    int64_t later = T0 + 14 * LF_DAY_MS;
+    lf_apply(&l, lf_test_event("e1", LF_KIND_EMAIL_OPEN, "u1", NULL, later), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_NURTURE);
+    lf_apply(&l, lf_test_event("g1", LF_KIND_FORM_SUBMIT, "u1", NULL, later + 1), m, &out);
+    lf_apply(&l, lf_test_event("g2", LF_KIND_FORM_SUBMIT, "u1", NULL, later + 2), m, &out);
+    CHECK_INT(l.stage, LF_STAGE_MQL);
+    CHECK_INT(out.t[out.n - 1].reason, LF_REASON_SCORE_THRESHOLD);
+    lf_test_model_free(m);
+}
+
 static void test_bot_events_ignored(void)
 {
     lf_model_t *m = lf_funnel_model();
@@ -437,6 +466,7 @@ void suite_lead(void)
     LF_RUN(test_fit_never_decays_below_exit);
     LF_RUN(test_required_traits_gate_mql);
     LF_RUN(test_sales_feedback_path_and_forbidden_backwards);
+    LF_RUN(test_sales_recycle_needs_requalifying);
     LF_RUN(test_bot_events_ignored);
     LF_RUN(test_merge_visitor_equals_single_history);
     LF_RUN(test_touches_first_and_last_out_of_order);

@@ -1,0 +1,736 @@
+"""Shared harness of leadflow's integration tests.
+
+Starts private services (redis-server, `leadflow devbroker`, `leadflow run`) on free loopback
+ports in a temporary directory, produces and consumes Kafka messages, reads Redis, and runs
+test functions with a tiny runner whose last line is "N passed, N failed".
+
+Everything started is stopped (SIGTERM, then SIGKILL after 5 s) when a test ends, passed or
+failed, and at interpreter exit; temporary directories are removed.
+
+Environment: LF_BIN = the leadflow binary (default build/leadflow); LF_KEEP_TMP=1 keeps the
+temporary directories; LF_VERBOSE=1 prints process logs even for passing tests.
+
+Needs Debian's python3-confluent-kafka and python3-redis. MessagePack is encoded and decoded
+by the small codec below (python3-msgpack is not required).
+"""
+import os
+import sys
+
+# The Debian packages live in /usr/bin/python3's dist-packages; a python3 from pyenv or a
+# venv earlier in PATH does not see them: run the test again with the system interpreter.
+try:
+    import confluent_kafka  # noqa: F401
+    import redis as _redis_mod  # noqa: F401
+except ImportError:
+    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
+            os.path.realpath("/usr/bin/python3") and not os.environ.get("LF_REEXEC"):
+        os.environ["LF_REEXEC"] = "1"
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
+
+import atexit
+import json
+import math
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import traceback
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+import redis as redislib
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+LF_BIN = os.environ.get("LF_BIN") or os.path.join(ROOT, "build", "leadflow")
+DEPLOY_RULES = os.path.join(ROOT, "deploy", "leadflow.yaml")
+
+EVENTS_TOPIC = "leadflow.events"
+TRANSITIONS_TOPIC = "leadflow.stage-transitions"
+DEAD_TOPIC = "leadflow.dead-letter"
+DAY_MS = 86400000
+HOUR_MS = 3600000
+
+# Settings that make the mock cluster reliable (shared/MOCK-BROKER.md).
+KAFKA_TEST_PROPS = {
+    "session.timeout.ms": "3000",
+    "heartbeat.interval.ms": "500",
+    "reconnect.backoff.max.ms": "1000",
+}
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def check_eq(got, want, what):
+    if got != want:
+        raise TestFailure("%s: got %r, want %r" % (what, got, want))
+
+
+def close_rel(a, b, rel=1e-9, abs_tol=1e-9):
+    return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=abs_tol)
+
+
+def check_close(got, want, what, rel=1e-9):
+    if not close_rel(got, want, rel):
+        raise TestFailure("%s: got %r, want %r (relative tolerance %g)" % (what, got, want, rel))
+
+
+def wait_until(cond, timeout, what, interval=0.1):
+    """Poll cond() until it returns a true value; raise after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = cond()
+        except (redislib.exceptions.ConnectionError, redislib.exceptions.TimeoutError) as e:
+            last = None
+            err = e
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise TestFailure("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+#---- MessagePack (the subset events and transitions use) ------------------------------------
+
+def mp_pack(o):
+    out = bytearray()
+    _mp_pack(o, out)
+    return bytes(out)
+
+
+def _mp_pack(o, out):
+    if o is None:
+        out.append(0xc0)
+    elif o is True:
+        out.append(0xc3)
+    elif o is False:
+        out.append(0xc2)
+    elif isinstance(o, int):
+        if 0 <= o < 128:
+            out.append(o)
+        elif -32 <= o < 0:
+            out.append(o & 0xff)
+        elif 0 <= o < 2 ** 64:
+            if o < 2 ** 8:
+                out += b"\xcc" + struct.pack(">B", o)
+            elif o < 2 ** 16:
+                out += b"\xcd" + struct.pack(">H", o)
+            elif o < 2 ** 32:
+                out += b"\xce" + struct.pack(">I", o)
+            else:
+                out += b"\xcf" + struct.pack(">Q", o)
+        else:
+            out += b"\xd3" + struct.pack(">q", o)
+    elif isinstance(o, float):
+        out += b"\xcb" + struct.pack(">d", o)
+    elif isinstance(o, str):
+        b = o.encode("utf-8")
+        n = len(b)
+        if n < 32:
+            out.append(0xa0 | n)
+        elif n < 256:
+            out += b"\xd9" + struct.pack(">B", n)
+        elif n < 65536:
+            out += b"\xda" + struct.pack(">H", n)
+        else:
+            out += b"\xdb" + struct.pack(">I", n)
+        out += b
+    elif isinstance(o, (bytes, bytearray)):
+        n = len(o)
+        if n < 256:
+            out += b"\xc4" + struct.pack(">B", n)
+        elif n < 65536:
+            out += b"\xc5" + struct.pack(">H", n)
+        else:
+            out += b"\xc6" + struct.pack(">I", n)
+        out += o
+    elif isinstance(o, (list, tuple)):
+        n = len(o)
+        if n < 16:
+            out.append(0x90 | n)
+        elif n < 65536:
+            out += b"\xdc" + struct.pack(">H", n)
+        else:
+            out += b"\xdd" + struct.pack(">I", n)
+        for x in o:
+            _mp_pack(x, out)
+    elif isinstance(o, dict):
+        n = len(o)
+        if n < 16:
+            out.append(0x80 | n)
+        elif n < 65536:
+            out += b"\xde" + struct.pack(">H", n)
+        else:
+            out += b"\xdf" + struct.pack(">I", n)
+        for k, v in o.items():
+            _mp_pack(k, out)
+            _mp_pack(v, out)
+    else:
+        raise TypeError("cannot pack %r" % (o,))
+
+
+def mp_unpack(b):
+    v, i = _mp_unpack(b, 0)
+    if i != len(b):
+        raise ValueError("%d trailing bytes after the MessagePack value" % (len(b) - i))
+    return v
+
+
+def _mp_unpack(b, i):
+    c = b[i]
+    i += 1
+    if c < 0x80:
+        return c, i
+    if c >= 0xe0:
+        return c - 256, i
+    if 0x80 <= c <= 0x8f:
+        return _mp_map(b, i, c & 0x0f)
+    if 0x90 <= c <= 0x9f:
+        return _mp_arr(b, i, c & 0x0f)
+    if 0xa0 <= c <= 0xbf:
+        n = c & 0x1f
+        return b[i:i + n].decode("utf-8"), i + n
+    fixed = {
+        0xcc: ">B", 0xcd: ">H", 0xce: ">I", 0xcf: ">Q",
+        0xd0: ">b", 0xd1: ">h", 0xd2: ">i", 0xd3: ">q",
+        0xca: ">f", 0xcb: ">d",
+    }
+    if c == 0xc0:
+        return None, i
+    if c == 0xc2:
+        return False, i
+    if c == 0xc3:
+        return True, i
+    if c in fixed:
+        fmt = fixed[c]
+        n = struct.calcsize(fmt)
+        return struct.unpack(fmt, b[i:i + n])[0], i + n
+    lens = {0xd9: ">B", 0xda: ">H", 0xdb: ">I", 0xc4: ">B", 0xc5: ">H", 0xc6: ">I",
+            0xdc: ">H", 0xdd: ">I", 0xde: ">H", 0xdf: ">I"}
+    if c in lens:
+        fmt = lens[c]
+        k = struct.calcsize(fmt)
+        n = struct.unpack(fmt, b[i:i + k])[0]
+        i += k
+        if c in (0xd9, 0xda, 0xdb):
+            return b[i:i + n].decode("utf-8"), i + n
+        if c in (0xc4, 0xc5, 0xc6):
+            return bytes(b[i:i + n]), i + n
+        if c in (0xdc, 0xdd):
+            return _mp_arr(b, i, n)
+        return _mp_map(b, i, n)
+    raise ValueError("unsupported MessagePack byte 0x%02x" % c)
+
+
+def _mp_map(b, i, n):
+    d = {}
+    for _ in range(n):
+        k, i = _mp_unpack(b, i)
+        v, i = _mp_unpack(b, i)
+        d[k] = v
+    return d, i
+
+
+def _mp_arr(b, i, n):
+    a = []
+    for _ in range(n):
+        v, i = _mp_unpack(b, i)
+        a.append(v)
+    return a, i
+
+
+def decode_transition(value):
+    if value[:1] == b"{":
+        return json.loads(value)
+    return mp_unpack(value)
+
+
+#---- Events ---------------------------------------------------------------------------------
+
+def iso(ms):
+    t = time.gmtime(ms // 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % (ms % 1000)
+
+
+def event(type_, mid, ts_ms, user=None, anon=None, event=None, url=None, traits=None,
+          properties=None, campaign=None, ts_format="iso", **extra):
+    """A Segment-style event as a dict."""
+    e = {"messageId": mid, "type": type_}
+    if event is not None:
+        e["event"] = event
+    if user is not None:
+        e["userId"] = user
+    if anon is not None:
+        e["anonymousId"] = anon
+    e["timestamp"] = iso(ts_ms) if ts_format == "iso" else ts_ms
+    ctx = {}
+    if url is not None:
+        ctx["page"] = {"url": url}
+    if campaign is not None:
+        ctx["campaign"] = campaign
+    if ctx:
+        e["context"] = ctx
+    if traits is not None:
+        e["traits"] = traits
+    if properties is not None:
+        e["properties"] = properties
+    e.update(extra)
+    return e
+
+
+def encode(e, fmt):
+    if fmt == "json":
+        return json.dumps(e, separators=(",", ":")).encode()
+    return mp_pack(e)
+
+
+def event_key(e):
+    return e.get("userId") or e.get("anonymousId")
+
+
+#---- Processes --------------------------------------------------------------------------------
+
+_LIVE = []  # every Proc not yet stopped, for atexit
+
+
+class Proc:
+    def __init__(self, name, argv, log_path, env=None, stdout=None):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.p = subprocess.Popen(argv, stdout=stdout if stdout is not None else self.log,
+                                  stderr=self.log, stdin=subprocess.DEVNULL, env=env,
+                                  start_new_session=True)
+        _LIVE.append(self)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.p.send_signal(sig)
+
+    def stop(self, timeout=5.0):
+        """SIGTERM, then SIGKILL after timeout. Returns the exit status."""
+        if self.alive():
+            try:
+                self.p.send_signal(signal.SIGTERM)
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(10)
+        if self in _LIVE:
+            _LIVE.remove(self)
+        try:
+            self.log.close()
+        except Exception:
+            pass
+        return self.p.returncode
+
+    def kill(self):
+        if self.alive():
+            self.p.kill()
+            self.p.wait(10)
+        return self.stop()
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+def _stop_all():
+    for p in list(_LIVE):
+        try:
+            p.stop()
+        except Exception:
+            pass
+
+
+atexit.register(_stop_all)
+
+
+def _on_term(sig, frame):
+    _stop_all()
+    sys.exit(1)
+
+
+signal.signal(signal.SIGTERM, _on_term)
+
+
+#---- An environment: tmp dir + redis + broker + processors ----------------------------------
+
+class Env:
+    """One test's private world. Use as a context manager."""
+
+    def __init__(self, name="t"):
+        self.tmp = tempfile.mkdtemp(prefix="lf-%s-" % name)
+        self.procs = []
+        self.redis_port = None
+        self.redis_proc = None
+        self.brokers = None
+        self.broker_proc = None
+        self.group = "lf-test-%s-%d" % (name, os.getpid())
+        self.rules_path = None
+        self._r = None
+        self._n = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def _proc(self, name, argv, **kw):
+        self._n += 1
+        p = Proc(name, argv, self.path("%02d-%s.log" % (self._n, name)), **kw)
+        self.procs.append(p)
+        return p
+
+    def logs(self):
+        out = []
+        for p in self.procs:
+            text = p.log_text()
+            if len(text) > 6000:
+                text = "...\n" + text[-6000:]
+            out.append("---- %s (%s) exit=%s\n%s" % (p.name, " ".join(p.argv[:3]),
+                                                     p.p.returncode, text))
+        return "\n".join(out)
+
+    def close(self):
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception:
+                pass
+        if self._r is not None:
+            try:
+                self._r.close()
+            except Exception:
+                pass
+        if not os.environ.get("LF_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- redis
+    def start_redis(self, port=None):
+        """Start redis-server (on `port`, else a free one) and wait until it answers PING."""
+        for attempt in range(5):
+            p = port or free_port()
+            d = self.path("redis-%d" % p)
+            os.makedirs(d, exist_ok=True)
+            proc = self._proc("redis", ["redis-server", "--port", str(p), "--bind", "127.0.0.1",
+                                        "--save", "", "--appendonly", "no", "--dir", d])
+            try:
+                wait_until(lambda: self._ping(p), 10, "redis-server on port %d" % p)
+            except TestFailure:
+                proc.stop()
+                if port:
+                    raise
+                continue
+            self.redis_port = p
+            self.redis_proc = proc
+            self._r = None
+            return p
+        raise TestFailure("could not start redis-server")
+
+    def _ping(self, port):
+        try:
+            c = redislib.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+            ok = c.ping()
+            c.close()
+            return ok
+        except redislib.exceptions.RedisError:
+            return False
+
+    @property
+    def r(self):
+        if self._r is None:
+            self._r = redislib.Redis(host="127.0.0.1", port=self.redis_port, socket_timeout=10,
+                                     decode_responses=True)
+        return self._r
+
+    # -- broker
+    def start_broker(self, partitions=2):
+        """`leadflow devbroker --port 0`: wait for its bootstrap.servers line."""
+        out_path = self.path("devbroker-%d.out" % (self._n + 1))
+        out = open(out_path, "wb")
+        proc = self._proc("devbroker", [LF_BIN, "devbroker", "--port", "0", "--partitions",
+                                        str(partitions)], stdout=out)
+        out.close()
+
+        def ready():
+            check(proc.alive(), "devbroker exited (status %s)" % proc.p.returncode)
+            with open(out_path) as f:
+                m = re.search(r"^bootstrap\.servers=(\S+)$", f.read(), re.M)
+            return m.group(1) if m else None
+
+        self.brokers = wait_until(ready, 20, "devbroker's bootstrap.servers line")
+        self.broker_proc = proc
+        return self.brokers
+
+    # -- rules
+    def write_rules(self, text, name="leadflow.yaml"):
+        self.rules_path = self.path(name)
+        with open(self.rules_path, "w") as f:
+            f.write(text)
+        return self.rules_path
+
+    def deploy_rules(self, batch_max_ms=20, batch_max_events=None, extra_processing=None):
+        """deploy/leadflow.yaml with this env's broker, Redis, group and test properties."""
+        with open(DEPLOY_RULES) as f:
+            text = f.read()
+        return self.write_rules(adapt_rules(text, self.brokers, self.redis_port, self.group,
+                                            batch_max_ms, batch_max_events))
+
+    # -- processor
+    def start_run(self, instance="lf-test", rules=None, extra=()):
+        return self._proc("run-" + instance, [LF_BIN, "run", "-c", rules or self.rules_path,
+                                              "--instance", instance] + list(extra))
+
+    def run_cli(self, args, timeout=30):
+        r = subprocess.run([LF_BIN] + list(args), capture_output=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8",
+                                                                                  "replace")
+
+    # -- progress
+    def wm_key(self, prefix="lf:", topic=EVENTS_TOPIC):
+        return "%swm:%s:%s" % (prefix, self.group, topic)
+
+    def progress(self, prefix="lf:"):
+        """Sums of the per-partition counters of the progress hash."""
+        h = self.r.hgetall(self.wm_key(prefix))
+        tot = {k: 0 for k in ("consumed", "applied", "duplicates", "dead", "filtered",
+                              "transitions")}
+        for k, v in h.items():
+            if "." in k:
+                c = k.split(".", 1)[1]
+                tot[c] = tot.get(c, 0) + int(v)
+        return tot
+
+    def wait_consumed(self, n, timeout=60, proc=None):
+        """Until the progress hash says n events were consumed; fails early when the
+        processor died."""
+        def cond():
+            if proc is not None:
+                check(proc.alive(), "leadflow run exited (status %s)" % proc.p.returncode)
+            p = self.progress()
+            check(p["consumed"] <= n, "consumed %d > %d events produced" % (p["consumed"], n))
+            return p if p["consumed"] == n else None
+        return wait_until(cond, timeout, "progress consumed == %d" % n, interval=0.2)
+
+    # -- kafka clients
+    def producer(self, **conf):
+        c = {"bootstrap.servers": self.brokers, "linger.ms": 50,
+             "reconnect.backoff.max.ms": 1000, "enable.idempotence": True}
+        c.update(conf)
+        return Producer(c)
+
+    def produce(self, records, topic=EVENTS_TOPIC):
+        """records: (key, value) pairs, in order. Returns [(partition, offset)] per record."""
+        p = self.producer()
+        where = [None] * len(records)
+        errors = []
+
+        def cb(i):
+            def f(err, msg):
+                if err is not None:
+                    errors.append(err)
+                else:
+                    where[i] = (msg.partition(), msg.offset())
+            return f
+
+        for i, (k, v) in enumerate(records):
+            while True:
+                try:
+                    p.produce(topic, key=k, value=v, on_delivery=cb(i))
+                    break
+                except BufferError:
+                    p.poll(0.1)
+            p.poll(0)
+        left = p.flush(30)
+        check(left == 0 and not errors, "produce: %d undelivered, errors %s" % (left, errors))
+        return where
+
+    def produce_events(self, evs, topic=EVENTS_TOPIC):
+        """evs: (event dict, "json"|"msgpack") pairs; key = userId else anonymousId."""
+        return self.produce([(event_key(e), encode(e, fmt)) for e, fmt in evs], topic)
+
+    def consume(self, topic, until, timeout=30, idle_after=None):
+        """Read `topic` from the beginning with a fresh group until until(msgs) is true (or,
+        with idle_after, also until no message arrived for idle_after seconds after it is).
+        Returns the list of messages (confluent_kafka.Message)."""
+        c = Consumer({"bootstrap.servers": self.brokers,
+                      "group.id": "lf-reader-%d-%f" % (os.getpid(), time.time()),
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                      "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+                      "reconnect.backoff.max.ms": 1000, "enable.partition.eof": False})
+        msgs = []
+        try:
+            # Explicit assignment of every partition: no group join to wait for.
+            md = c.list_topics(topic, timeout=10)
+            check(topic in md.topics and md.topics[topic].error is None,
+                  "topic %s not found" % topic)
+            parts = sorted(md.topics[topic].partitions)
+            c.assign([TopicPartition(topic, p, 0) for p in parts])
+            deadline = time.monotonic() + timeout
+            done_at = None
+            while True:
+                m = c.poll(0.2)
+                if m is not None and m.error() is None:
+                    msgs.append(m)
+                    done_at = None
+                if done_at is None and until(msgs):
+                    done_at = time.monotonic()
+                    if not idle_after:
+                        return msgs
+                if done_at is not None and time.monotonic() - done_at >= idle_after:
+                    return msgs
+                if time.monotonic() > deadline:
+                    if done_at is not None:
+                        return msgs
+                    raise TestFailure("timed out after %.0f s reading %s (%d message(s) read)"
+                                      % (timeout, topic, len(msgs)))
+        finally:
+            c.close()
+
+    def high_watermarks(self, topic):
+        c = Consumer({"bootstrap.servers": self.brokers, "group.id": "lf-wm-%d" % os.getpid()})
+        try:
+            md = c.list_topics(topic, timeout=10)
+            total = 0
+            for p in md.topics[topic].partitions:
+                lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                total += hi
+            return total
+        finally:
+            c.close()
+
+    # -- redis reading
+    def lead(self, lead_id, prefix="lf:"):
+        return self.r.hgetall("%slead:{%s}" % (prefix, lead_id))
+
+    def lead_keys(self, prefix="lf:"):
+        return [k for k in self.r.scan_iter(match=prefix + "lead:*", count=1000)]
+
+    def all_leads(self, prefix="lf:"):
+        out = {}
+        keys = self.lead_keys(prefix)
+        pipe = self.r.pipeline(transaction=False)
+        for k in keys:
+            pipe.hgetall(k)
+        for k, h in zip(keys, pipe.execute()):
+            m = re.match(r"^" + re.escape(prefix) + r"lead:\{(.*)\}$", k)
+            out[m.group(1) if m else k] = h
+        return out
+
+
+STAGES = ["visitor", "lead", "mql", "sal", "sql", "opportunity", "customer", "nurture",
+          "disqualified"]
+
+
+def adapt_rules(text, brokers, redis_port, group, batch_max_ms=20, batch_max_events=None,
+                props=None):
+    """A rules file's text with the connections replaced and the test Kafka properties."""
+    text = re.sub(r"(?m)^(  bootstrap_servers:).*$", r"\1 %s" % brokers, text, count=1)
+    text = re.sub(r"(?m)^(  group_id:).*$", r"\1 %s" % group, text, count=1)
+    # redis.port: the first "  port:" line after "redis:".
+    i = text.index("\nredis:")
+    head, tail = text[:i], text[i:]
+    tail = re.sub(r"(?m)^(  port:).*$", r"\1 %d" % redis_port, tail, count=1)
+    text = head + tail
+    # kafka.properties: replace the block's entries.
+    p = dict(KAFKA_TEST_PROPS)
+    if props:
+        p.update(props)
+    block = "  properties:\n" + "".join("    %s: %s\n" % kv for kv in p.items())
+    text = re.sub(r"(?m)^  properties:.*\n(?:(?:    .*|\s*#.*|\s*)\n)*", block, text, count=1)
+    text = re.sub(r"(?m)^(  batch_max_ms:).*$", r"\1 %d" % batch_max_ms, text, count=1)
+    if batch_max_events:
+        text = re.sub(r"(?m)^(  batch_max_events:).*$", r"\1 %d" % batch_max_events, text,
+                      count=1)
+    return text
+
+
+def kafka_block(brokers, group, props=None):
+    p = dict(KAFKA_TEST_PROPS)
+    if props:
+        p.update(props)
+    return ("kafka:\n  bootstrap_servers: %s\n  group_id: %s\n  properties:\n" % (brokers, group)
+            + "".join("    %s: %s\n" % kv for kv in p.items()))
+
+
+#---- Runner -----------------------------------------------------------------------------------
+
+_CURRENT_ENVS = []
+
+
+def new_env(name):
+    e = Env(name)
+    _CURRENT_ENVS.append(e)
+    return e
+
+
+def main(tests):
+    """Run test functions; print ok / not ok lines and "N passed, N failed" last."""
+    only = os.environ.get("LF_ONLY")
+    passed = failed = 0
+    for fn in tests:
+        name = fn.__name__
+        if only and only not in name:
+            continue
+        t0 = time.monotonic()
+        del _CURRENT_ENVS[:]
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print("not ok %s (%.1f s): %s" % (name, time.monotonic() - t0, e), flush=True)
+            if not isinstance(e, TestFailure):
+                traceback.print_exc(file=sys.stdout)
+            for env in _CURRENT_ENVS:
+                print(env.logs(), flush=True)
+        else:
+            passed += 1
+            print("ok %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
+            if os.environ.get("LF_VERBOSE"):
+                for env in _CURRENT_ENVS:
+                    print(env.logs(), flush=True)
+        finally:
+            for env in _CURRENT_ENVS:
+                env.close()
+            del _CURRENT_ENVS[:]
+    _stop_all()
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    sys.exit(1 if failed else 0)
