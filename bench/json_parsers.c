@@ -1,15 +1,15 @@
+// clang-format off
 /* Which JSON parser should leadflow use? Parse + walk one realistic Segment track event.
  *
  * Build and run (from the repo root; not part of the Makefile). jansson and json-c export
  * clashing symbols (json_object, json_object_get, ...), so jansson gets its own binary: the same
  * file built a second time with -DJP_JANSSON.
- *   C="cc -std=c11 -D_GNU_SOURCE -O2"; $C -o /tmp/jp bench/json_parsers.c $(pkg-config --cflags
- * --libs libcjson json-c) -ljemalloc && $C -DJP_JANSSON -o /tmp/jp_jansson bench/json_parsers.c
- * -ljansson -ljemalloc && /tmp/jp && /tmp/jp_jansson
+ *   C="cc -std=c11 -D_GNU_SOURCE -O2"; $C -o /tmp/jp bench/json_parsers.c $(pkg-config --cflags --libs libcjson json-c) -ljemalloc && $C -DJP_JANSSON -o /tmp/jp_jansson bench/json_parsers.c -ljansson -ljemalloc && /tmp/jp && /tmp/jp_jansson
  *
  * "Walk" visits every node and reads every key and scalar (string length, number value), which
  * is what the event decoder does at most. Each parser runs several rounds; the best round is
  * reported, in ns per event. */
+// clang-format on
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -445,8 +445,8 @@ def test_sigterm_restart_equals_one_run():
 
 #---- 8. Redis down at start ---------------------------------------------------------------------
 
-def test_redis_down_at_start():
-    env = H.new_env("redisdown")
+def redis_down_scenario(name, outage_after_assign_s):
+    env = H.new_env(name)
     env.start_broker(2)
     env.redis_port = H.free_port()
     small_rules(env)
@@ -458,23 +458,35 @@ def test_redis_down_at_start():
     env.produce_events(evs)
     run = env.start_run()
     H.wait_until(lambda: "degraded" in run.log_text(), 30, "'degraded' in the run's log")
-    # Keep Redis away past the first partition assignment (the group join takes ~3 s)
-    # and well past it: a real outage at start lasts longer than a retry or two.
-    H.wait_until(lambda: "assigned" in run.log_text() or not run.alive(), 30,
-                 "partitions assigned")
-    t_end = time.monotonic() + 10
-    while time.monotonic() < t_end:
-        check(run.alive(), "leadflow run exited while Redis was down (status %s)"
-              % run.p.returncode)
-        time.sleep(0.2)
+    if outage_after_assign_s is not None:
+        # Keep Redis away past the first partition assignment (the group join takes ~3 s)
+        # and then some: an outage at start can last longer than a few retries.
+        H.wait_until(lambda: "assigned" in run.log_text() or not run.alive(), 30,
+                     "partitions assigned")
+        t_end = time.monotonic() + outage_after_assign_s
+        while time.monotonic() < t_end:
+            check(run.alive(), "leadflow run exited while Redis was down (status %s)"
+                  % run.p.returncode)
+            time.sleep(0.2)
     env.start_redis(env.redis_port)
-    p = env.wait_consumed(40, timeout=60, proc=run)
+    p = env.wait_consumed(40, timeout=45, proc=run)
     check_eq((p["applied"], p["duplicates"], p["dead"]), (40, 0, 0), "applied/dup/dead")
     leads = env.all_leads()
     check_eq(len(leads), 8, "leads")
     for lid, h in leads.items():
         check_eq(h.get("n.form_submit"), "5", "form submits of %s" % lid)
+    check("back to normal" in run.log_text(), "no 'back to normal' in the log")
     check_eq(run.stop(), 0, "exit status")
+
+
+def test_redis_down_at_start_brief():
+    """Redis comes up during the first group join."""
+    redis_down_scenario("redisbrief", None)
+
+
+def test_redis_down_at_start_long():
+    """Redis comes up 10 s after the partitions were assigned."""
+    redis_down_scenario("redislong", 10)
 
 
 if __name__ == "__main__":
@@ -484,5 +496,6 @@ if __name__ == "__main__":
         test_duplicates,
         test_generated_stream,
         test_sigterm_restart_equals_one_run,
-        test_redis_down_at_start,
+        test_redis_down_at_start_brief,
+        test_redis_down_at_start_long,
     ])

@@ -311,7 +311,7 @@ static void test_sales_feedback_path_and_forbidden_backwards(void)
                            LF_STAGE_OPPORTUNITY, LF_STAGE_CUSTOMER, LF_STAGE_CUSTOMER};
     lf_apply(&l, lf_test_event("m0", LF_KIND_OTHER, "u1", NULL, T0), m, &out);
     for (int i = 0; i < 6; i++) {
-        char mid[8];
+        char mid[16];
         snprintf(mid, sizeof(mid), "s%d", i);
         lf_apply(&l, lf_test_event(mid, seq[i], "u1", NULL, T0 + 1 + i), m, &out);
         CHECK_INT(l.stage, expect[i]);
@@ -328,7 +328,7 @@ static void test_sales_feedback_path_and_forbidden_backwards(void)
     CHECK_INT(l.stage, LF_STAGE_DISQUALIFIED);
     /* Disqualified is final, even for a hot lead. */
     for (int i = 0; i < 5; i++) {
-        char mid[8];
+        char mid[16];
         snprintf(mid, sizeof(mid), "h%d", i);
         lf_apply(&l, lf_test_event(mid, LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 40 + i), m, &out);
     }
@@ -344,7 +344,7 @@ static void test_sales_recycle_needs_requalifying(void)
     lf_lead_init(&l, lf_str_from("u1"));
     lf_transitions_t out = {0};
     for (int i = 0; i < 4; i++) { /* 120 points: hot */
-        char mid[8];
+        char mid[16];
         snprintf(mid, sizeof(mid), "f%d", i);
         lf_apply(&l, lf_test_event(mid, LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + i), m, &out);
     }
@@ -391,7 +391,7 @@ static void test_merge_visitor_equals_single_history(void)
     lf_transitions_t out = {0}, out_single = {0};
     int64_t ts[] = {T0, T0 + LF_HOUR_MS, T0 + 7 * LF_HOUR_MS};
     for (int i = 0; i < 3; i++) {
-        char mid[8];
+        char mid[16];
         snprintf(mid, sizeof(mid), "v%d", i);
         lf_event_t ev = lf_test_event(mid, LF_KIND_PAGE_VIEW, NULL, "a1", ts[i]);
         ev.path = lf_str_from("/product");
@@ -436,7 +436,7 @@ static void test_touches_first_and_last_out_of_order(void)
     const char *src[] = {"google", "newsletter", "linkedin"};
     int64_t ts[] = {T0 + 100, T0 + 300, T0 + 50};
     for (int i = 0; i < 3; i++) {
-        char mid[8];
+        char mid[16];
         snprintf(mid, sizeof(mid), "t%d", i);
         lf_event_t ev = lf_test_event(mid, LF_KIND_PAGE_VIEW, "u1", NULL, ts[i]);
         ev.utm[LF_UTM_SOURCE] = lf_str_from(src[i]);
