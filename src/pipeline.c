@@ -19,6 +19,9 @@
 
 #define LF_MAX_PARTITIONS 4096
 #define LF_MAX_ATTEMPTS 8
+/* The decay sweep trails the stream's event time by this much, so an event that arrives a
+ * little late still counts before a lead is swept to nurture. */
+#define LF_SWEEP_LATENESS_MS 60000
 
 typedef enum {
     LF_ITEM_PENDING = 0,
@@ -83,6 +86,9 @@ typedef struct {
     size_t npubs, cappubs;
     lf_lead_t *leads; /* the loaded leads of an attempt: large structs, so kept and reused */
     size_t capleads;
+    /* Latest event time seen per partition: the stream's clock for the decay sweep. */
+    int64_t part_max_ts[LF_MAX_PARTITIONS];
+    int64_t last_sweep_ms;
     /* counters for the heartbeat */
     uint64_t events_in, applied, duplicates, dead, filtered, transitions_out;
     int64_t started_ms, last_commit_ms, last_heartbeat_ms, last_event_ms;
@@ -463,6 +469,8 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         it->tentative = r == LF_APPLY_BOT         ? LF_ITEM_FILTERED
                         : r == LF_APPLY_DUPLICATE ? LF_ITEM_DUPLICATE
                                                   : LF_ITEM_APPLIED;
+        if (part >= 0 && part < LF_MAX_PARTITIONS && ev->ts_ms > p->part_max_ts[part])
+            p->part_max_ts[part] = ev->ts_ms;
         if (s->lead_ptr->exists) {
             lf_lead_offset_record(s->lead_ptr, part, off);
             s->dirty = 1;
@@ -771,6 +779,99 @@ static int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
     return LF_OK;
 }
 
+/*---- Decay sweep ---------------------------------------------------------------------------*/
+
+/* The stream's event-time clock: the least of the latest event times of the partitions this
+ * instance owns (a partition still catching up holds it back). 0 = not known yet. */
+static int64_t lf_watermark(const lf_pipe_t *p)
+{
+    int64_t wm = 0;
+    for (int i = 0; p->assignment && i < p->assignment->cnt; i++) {
+        int32_t part = p->assignment->elems[i].partition;
+        if (part < 0 || part >= LF_MAX_PARTITIONS || p->part_max_ts[part] == 0) continue;
+        if (wm == 0 || p->part_max_ts[part] < wm) wm = p->part_max_ts[part];
+    }
+    return wm;
+}
+
+/* MQLs whose score decayed below the exit threshold with no event since: move them to
+ * nurture at the crossing time. lf:stage:mql is ordered by that time, so the due ones are a
+ * range query. A lead is swept by the owner of the partition that first wrote it (one
+ * instance acts); the write is version-checked like any other. */
+static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
+{
+    int64_t wm = lf_watermark(p) - LF_SWEEP_LATENESS_MS;
+    if (wm <= 0) return LF_OK;
+    const lf_model_t *m = &p->cfg->model;
+    lf_arena_t *a = &p->attempt_arena;
+    lf_arena_reset(a);
+    char **ids = NULL;
+    size_t n = 0;
+    if (p->store->ops->due_mql(p->store, wm, 500, &ids, &n, a, err)) return LF_ERR;
+    if (n == 0) return LF_OK;
+    if (n > p->capleads) {
+        lf_free(p->leads);
+        p->capleads = n;
+        p->leads = lf_malloc(n * sizeof(*p->leads));
+    }
+    if (p->store->ops->load_leads(p->store, (const char *const *)ids, n, p->leads, m, err))
+        return LF_ERR;
+    lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
+    size_t nw = 0;
+    lf_argv_t empty;
+    lf_argv_init(&empty, a);
+    for (size_t i = 0; i < n; i++) {
+        lf_lead_t *l = &p->leads[i];
+        if (!l->exists || l->stage != LF_STAGE_MQL || l->nsrc == 0 ||
+            !lf_owned(p, l->src[0].partition))
+            continue;
+        uint64_t loaded_version = l->version;
+        lf_transitions_t tr = {0};
+        if (lf_lead_advance(l, wm, m, &tr) == 0) continue;
+        l->version = loaded_version + 1;
+        lf_slot_t slot;
+        memset(&slot, 0, sizeof(slot));
+        slot.lead_ptr = l;
+        lf_slot_add_transitions(p, &slot, &tr, a);
+        lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
+        lf_argv_init(fields, a);
+        lf_lead_encode(l, m, fields);
+        lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
+        *trans = slot.trans;
+        lf_store_write_t *x = &w[nw++];
+        memset(x, 0, sizeof(*x));
+        x->lead = l;
+        x->expected_version = loaded_version;
+        x->old_stage = LF_STAGE_MQL;
+        x->old_exists = 1;
+        x->partition = l->src[0].partition;
+        x->fields = fields;
+        x->trans = trans;
+        x->stage_score = (double)l->stage_at_ms;
+    }
+    if (nw == 0) return LF_OK;
+    int *results = lf_arena_alloc(a, nw * sizeof(*results));
+    if (p->store->ops->write_leads(p->store, w, nw, results, err)) return LF_ERR;
+    p->npubs = 0;
+    for (size_t k = 0; k < nw; k++) {
+        if (results[k] != LF_WRITE_OK) continue; /* changed meanwhile: the next sweep sees it */
+        const lf_argv_t *t = w[k].trans;
+        for (size_t j = 0; j + 2 < t->n; j += 3)
+            lf_pub_add(p, w[k].partition, w[k].lead->id, t->argv[j], t->argv[j + 1],
+                       t->lens[j + 1]);
+    }
+    int rc = lf_publish(p);
+    for (size_t i = 0; rc == LF_OK && i < p->npubs; i++) {
+        const char *id = p->pubs[i].id;
+        rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions,
+                                          p->pubs[i].partition, &id, 1, err);
+    }
+    p->transitions_out += p->npubs;
+    p->npubs = 0;
+    lf_arena_reset(&p->batch_arena);
+    return rc;
+}
+
 /*---- Heartbeat ---------------------------------------------------------------------------*/
 
 static int64_t lf_lag(lf_pipe_t *p)
@@ -975,6 +1076,10 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
             p->last_event_ms = lf_now_ms();
             if (lf_batch_process(p) != LF_OK) break;
             lf_batch_clear(p);
+        }
+        if (p->nitems == 0 && lf_now_ms() - p->last_sweep_ms >= 1000) {
+            p->last_sweep_ms = lf_now_ms();
+            if (lf_sweep(p, &err) != LF_OK) lf_set_state(p, "degraded", err.msg);
         }
         lf_heartbeat(p, 0);
         if (opts->exit_idle_ms > 0 && p->ever_assigned &&

@@ -407,6 +407,33 @@ static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv
     return ok ? LF_OK : LF_ERR;
 }
 
+static int lf_sr_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, size_t *n,
+                         lf_arena_t *arena, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    *ids = NULL;
+    *n = 0;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX];
+    int kl = lf_key_stage(key, sizeof(key), LF_PREFIX(s), LF_STAGE_MQL);
+    redisReply *r = redisCommand(s->c, "ZRANGEBYSCORE %b -inf %lld LIMIT 0 %d", key, (size_t)kl,
+                                 (long long)until_ms, (int)max);
+    if (!lf_redis_reply_ok(s->c, r, "ZRANGEBYSCORE mql", err) || r->type != REDIS_REPLY_ARRAY) {
+        if (r) freeReplyObject(r);
+        if (s->c && s->c->err) {
+            redisFree(s->c);
+            s->c = NULL;
+        }
+        return LF_ERR;
+    }
+    *ids = lf_arena_alloc(arena, (r->elements + 1) * sizeof(**ids));
+    for (size_t i = 0; i < r->elements; i++)
+        (*ids)[i] = lf_arena_strndup(arena, r->element[i]->str, r->element[i]->len);
+    *n = r->elements;
+    freeReplyObject(r);
+    return LF_OK;
+}
+
 static void lf_sr_close(lf_store_t *base)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
@@ -425,6 +452,7 @@ static const lf_store_ops_t lf_store_redis_ops = {
     .save_progress = lf_sr_save_progress,
     .outbox_load = lf_sr_outbox_load,
     .outbox_delete = lf_sr_outbox_delete,
+    .due_mql = lf_sr_due_mql,
     .heartbeat = lf_sr_heartbeat,
     .close = lf_sr_close,
 };

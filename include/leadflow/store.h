@@ -72,6 +72,10 @@ typedef struct {
                        size_t *n, lf_err_t *err);
     int (*outbox_delete)(lf_store_t *s, const char *topic, int32_t part, const char *const *ids,
                          size_t n, lf_err_t *err);
+    /* MQL leads whose score decays below the exit threshold at or before `until_ms` (event
+     * time), at most `max`; ids in arena. */
+    int (*due_mql)(lf_store_t *s, int64_t until_ms, size_t max, char ***ids, size_t *n,
+                   lf_arena_t *arena, lf_err_t *err);
     /* Instance heartbeat: field/value pairs into <p>ops:instance:<id> with a TTL. */
     int (*heartbeat)(lf_store_t *s, const char *instance, const lf_argv_t *fields, int ttl_s,
                      lf_err_t *err);
