@@ -79,16 +79,28 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
         /* "rule:k=g,k=g;rule:..." */
         char cap[1024];
         size_t n = 0;
-        for (int i = 0; i < l->ncaps && n < sizeof(cap) - 64; i++) {
-            const lf_cap_use_t *c = &l->caps[i];
-            if (c->rule >= m->neng) continue;
+        /* Canonical order (rule order of the model, windows ascending), so equal states
+         * read the same whatever order events arrived in. */
+        for (size_t r = 0; r < m->neng; r++) {
+            const lf_cap_use_t *c = NULL;
+            for (int i = 0; i < l->ncaps; i++)
+                if (l->caps[i].rule == r) c = &l->caps[i];
+            if (!c || n >= sizeof(cap) - 64) continue;
             n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%s:", n ? ";" : "",
-                                  m->eng[c->rule].name);
+                                  m->eng[r].name);
+            int order[LF_CAP_WINDOWS];
+            for (int w = 0; w < c->n; w++) order[w] = w;
+            for (int x = 1; x < c->n; x++)
+                for (int y = x; y > 0 && c->window[order[y]] < c->window[order[y - 1]]; y--) {
+                    int t = order[y];
+                    order[y] = order[y - 1];
+                    order[y - 1] = t;
+                }
             for (int w = 0; w < c->n && n < sizeof(cap) - 48; w++) {
                 char g[40];
-                lf_fmt_double(g, sizeof(g), c->granted[w]);
+                lf_fmt_double(g, sizeof(g), c->granted[order[w]]);
                 n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%" PRId64 "=%s",
-                                      w ? "," : "", c->window[w], g);
+                                      w ? "," : "", c->window[order[w]], g);
             }
         }
         lf_put_str(out, "cap", cap);

@@ -40,6 +40,7 @@ typedef struct {
     int slot;                  /* lead slot in the current attempt */
     int dlq_sent;
     int dlq_done; /* 1 delivered, -1 failed */
+    int counted;  /* its counters went with its lead's atomic write */
     lf_err_t bad;
 } lf_item_t;
 
@@ -350,6 +351,47 @@ static void lf_slot_add_transitions(lf_pipe_t *p, lf_slot_t *s, const lf_transit
     }
 }
 
+/* Counter increments ("<partition>.<name>", n) for the items chained from `first`. */
+static void lf_count_items(const lf_pipe_t *p, int first, const int *next, lf_argv_t *out)
+{
+    struct {
+        int32_t part;
+        long long c[4];
+    } acc[8];
+    int nacc = 0;
+    static const char *const names[4] = {"consumed", "applied", "duplicates", "filtered"};
+    for (int i = first; i >= 0; i = next[i]) {
+        const lf_item_t *it = &p->items[i];
+        int k = 0;
+        while (k < nacc && acc[k].part != it->msg->partition) k++;
+        if (k == nacc) {
+            if (nacc == 8) { /* flush: more partitions than expected for one lead */
+                for (int j = 0; j < nacc; j++)
+                    for (int c = 0; c < 4; c++)
+                        if (acc[j].c[c]) {
+                            lf_argv_addf(out, "%d.%s", (int)acc[j].part, names[c]);
+                            lf_argv_add_i64(out, acc[j].c[c]);
+                        }
+                nacc = 0;
+                k = 0;
+            }
+            memset(&acc[k], 0, sizeof(acc[k]));
+            acc[k].part = it->msg->partition;
+            nacc++;
+        }
+        acc[k].c[0]++;
+        if (it->tentative == LF_ITEM_APPLIED) acc[k].c[1]++;
+        else if (it->tentative == LF_ITEM_DUPLICATE) acc[k].c[2]++;
+        else if (it->tentative == LF_ITEM_FILTERED) acc[k].c[1]++, acc[k].c[3]++;
+    }
+    for (int j = 0; j < nacc; j++)
+        for (int c = 0; c < 4; c++)
+            if (acc[j].c[c]) {
+                lf_argv_addf(out, "%d.%s", (int)acc[j].part, names[c]);
+                lf_argv_add_i64(out, acc[j].c[c]);
+            }
+}
+
 static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
 {
     const lf_config_t *cfg = p->cfg;
@@ -479,6 +521,21 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         if (tr.n) lf_slot_add_transitions(p, s, &tr, a);
     }
 
+    /* Each item is counted by the write of the lead it finally belongs to (a visitor's items
+     * by the lead that absorbed it), in the same atomic call as its effect. */
+    int *head = lf_arena_alloc(a, (nslots + 1) * sizeof(*head));
+    int *next = lf_arena_alloc(a, (p->nitems + 1) * sizeof(*next));
+    for (size_t i = 0; i < nslots; i++) head[i] = -1;
+    for (size_t i = 0; i < p->nitems; i++) {
+        lf_item_t *it = &p->items[i];
+        if (it->state != LF_ITEM_PENDING || it->tentative == LF_ITEM_REPLAYED) continue;
+        int fs = it->slot;
+        while (slots[fs].merged_into >= 0) fs = slots[fs].merged_into;
+        it->slot = fs;
+        next[i] = head[fs];
+        head[fs] = (int)i;
+    }
+
     /* Write every changed lead, atomically each, pipelined. */
     lf_store_write_t *w = lf_arena_alloc(a, (nslots + 1) * sizeof(*w));
     int *wslot = lf_arena_alloc(a, (nslots + 1) * sizeof(*wslot));
@@ -506,6 +563,13 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         x->nmerged = s->nmerged;
         x->stage_score = s->lead_ptr->stage == LF_STAGE_MQL ? (double)lf_lead_exit_time(s->lead_ptr, m)
                                                        : (double)s->lead_ptr->stage_at_ms;
+        x->counters = lf_arena_alloc(a, sizeof(*x->counters));
+        lf_argv_init(x->counters, a);
+        lf_count_items(p, head[i], next, x->counters);
+        if (s->trans.n) {
+            lf_argv_addf(x->counters, "%d.transitions", (int)s->partition);
+            lf_argv_add_i64(x->counters, (long long)(s->trans.n / 3));
+        }
         wslot[nw++] = (int)i;
     }
     int *results = lf_arena_alloc(a, (nw + 1) * sizeof(*results));
@@ -520,6 +584,7 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
             final[wslot[k]] = 0;
             continue;
         }
+        for (int it = head[wslot[k]]; it >= 0; it = next[it]) p->items[it].counted = 1;
         for (size_t t = 0; t + 2 < s->trans.n; t += 3)
             lf_pub_add(p, s->partition, s->lead_ptr->id, s->trans.argv[t], s->trans.argv[t + 1],
                        s->trans.lens[t + 1]);
@@ -601,28 +666,31 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
             g->partition = it->msg->partition;
         }
         if (it->msg->offset + 1 > g->next_offset) g->next_offset = it->msg->offset + 1;
+        /* Counted already by its lead's write, or (a redelivery) when it was first applied. */
+        if (it->counted || it->state == LF_ITEM_REPLAYED) continue;
         g->consumed++;
         switch (it->state) {
         case LF_ITEM_APPLIED: g->applied++; break;
         case LF_ITEM_FILTERED: g->applied++, g->filtered++; break;
-        case LF_ITEM_DUPLICATE:
-        case LF_ITEM_REPLAYED: g->duplicates++; break;
+        case LF_ITEM_DUPLICATE: g->duplicates++; break;
         case LF_ITEM_DEAD: g->dead++; break;
+        case LF_ITEM_REPLAYED:
         case LF_ITEM_PENDING: break;
         }
     }
-    for (size_t i = 0; i < p->npubs; i++)
-        for (size_t k = 0; k < nprog; k++)
-            if (prog[k].partition == p->pubs[i].partition) prog[k].transitions++;
     if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog, err))
         return LF_ERR;
-    /* Instance counters. */
-    for (size_t k = 0; k < nprog; k++) {
-        p->events_in += (uint64_t)prog[k].consumed;
-        p->applied += (uint64_t)prog[k].applied;
-        p->duplicates += (uint64_t)prog[k].duplicates;
-        p->dead += (uint64_t)prog[k].dead;
-        p->filtered += (uint64_t)prog[k].filtered;
+    /* Instance counters (this process's view; a redelivery counts as a duplicate here). */
+    for (size_t i = 0; i < p->nitems; i++) {
+        p->events_in++;
+        switch (p->items[i].state) {
+        case LF_ITEM_APPLIED: p->applied++; break;
+        case LF_ITEM_FILTERED: p->applied++, p->filtered++; break;
+        case LF_ITEM_DUPLICATE:
+        case LF_ITEM_REPLAYED: p->duplicates++; break;
+        case LF_ITEM_DEAD: p->dead++; break;
+        case LF_ITEM_PENDING: break;
+        }
     }
     p->transitions_out += p->npubs;
     /* Kafka's committed offsets follow Redis's watermark: for lag monitoring and tools. */
@@ -848,6 +916,10 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         x->fields = fields;
         x->trans = trans;
         x->stage_score = (double)l->stage_at_ms;
+        x->counters = lf_arena_alloc(a, sizeof(*x->counters));
+        lf_argv_init(x->counters, a);
+        lf_argv_addf(x->counters, "%d.transitions", (int)x->partition);
+        lf_argv_add_i64(x->counters, tr.n);
     }
     if (nw == 0) return LF_OK;
     int *results = lf_arena_alloc(a, nw * sizeof(*results));

@@ -11,10 +11,12 @@
 #include "leadflow/store.h"
 
 /* KEYS: 1 lead hash, 2 top, 3 old stage set, 4 new stage set, 5 history, 6 outbox,
- *       then per merged visitor: its hash, its alias key, its stage set.
+ *       7 watermark hash (progress counters), then per merged visitor: its hash, its alias
+ *       key, its stage set.
  * ARGV: 1 expected version, 2 lead id, 3 top score, 4 stage score, 5 history cap,
- *       6 number of field/value args, the pairs, then number of transitions and
- *       (transition_id, payload, history entry) triples, then the visitors' ids.
+ *       6 number of field/value args, the pairs; the number of transitions and
+ *       (transition_id, payload, history entry) triples; the number of counter args and
+ *       (field, increment) pairs; then the visitors' ids.
  * Returns 1, or -1 when the stored version is not the expected one (nothing written). */
 static const char lf_write_lead_lua[] =
     "local v = redis.call('HGET', KEYS[1], 'v')\n"
@@ -34,7 +36,13 @@ static const char lf_write_lead_lua[] =
     "  i = i + 3\n"
     "end\n"
     "if nt > 0 then redis.call('LTRIM', KEYS[5], -tonumber(ARGV[5]), -1) end\n"
-    "local k = 7\n"
+    "local nc = tonumber(ARGV[i])\n"
+    "i = i + 1\n"
+    "for k = 1, nc, 2 do\n"
+    "  redis.call('HINCRBY', KEYS[7], ARGV[i], ARGV[i + 1])\n"
+    "  i = i + 2\n"
+    "end\n"
+    "local k = 8\n"
     "while k + 2 <= #KEYS do\n"
     "  redis.call('DEL', KEYS[k])\n"
     "  redis.call('ZREM', KEYS[2], ARGV[i])\n"
@@ -173,7 +181,7 @@ static void lf_sr_append_write(lf_store_redis_t *s, const lf_store_write_t *w)
     lf_argv_reset(a);
     lf_argv_adds(a, "EVALSHA");
     lf_argv_adds(a, s->sha);
-    lf_argv_add_i64(a, (long long)(6 + 3 * w->nmerged));
+    lf_argv_add_i64(a, (long long)(7 + 3 * w->nmerged));
     lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, l->id, idlen));
     lf_argv_add(a, key, (size_t)lf_key_top(key, sizeof(key), p));
     lf_argv_add(a, key,
@@ -183,6 +191,9 @@ static void lf_sr_append_write(lf_store_redis_t *s, const lf_store_write_t *w)
     lf_argv_add(a, key,
                 (size_t)lf_key_outbox(key, sizeof(key), p, s->base.cfg->topic_transitions,
                                       w->partition));
+    lf_argv_add(a, key,
+                (size_t)lf_key_watermarks(key, sizeof(key), p, s->base.group,
+                                          s->base.cfg->topic_events));
     for (size_t i = 0; i < w->nmerged; i++) {
         const char *v = w->merged_visitors[i];
         lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, v, strlen(v)));
@@ -200,6 +211,9 @@ static void lf_sr_append_write(lf_store_redis_t *s, const lf_store_write_t *w)
         lf_argv_add(a, w->fields->argv[i], w->fields->lens[i]);
     lf_argv_add_i64(a, (long long)(w->trans->n / 3));
     for (size_t i = 0; i < w->trans->n; i++) lf_argv_add(a, w->trans->argv[i], w->trans->lens[i]);
+    size_t nc = w->counters ? w->counters->n : 0;
+    lf_argv_add_i64(a, (long long)nc);
+    for (size_t i = 0; i < nc; i++) lf_argv_add(a, w->counters->argv[i], w->counters->lens[i]);
     for (size_t i = 0; i < w->nmerged; i++) lf_argv_adds(a, w->merged_visitors[i]);
     redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
 }

@@ -7,6 +7,8 @@ BUILD=${1:-build}
 PATTERN=${2:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export LF_BIN="$ROOT/$BUILD/leadflow"
+# Debian's python3 (with python3-confluent-kafka and python3-redis), not a pyenv shim.
+PY=${PYTHON:-/usr/bin/python3}
 total_pass=0
 total_fail=0
 run_one() {
@@ -40,7 +42,7 @@ fi
 for t in "$ROOT"/tests/integration/test_*.py "$ROOT"/tests/faults/test_*.py; do
     [ -f "$t" ] || continue
     if [ -n "$PATTERN" ] && ! echo "$t" | grep -q "$PATTERN"; then continue; fi
-    run_one "$(basename "$(dirname "$t")")/$(basename "$t")" python3 "$t"
+    run_one "$(basename "$(dirname "$t")")/$(basename "$t")" "$PY" "$t"
 done
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

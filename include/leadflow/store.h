@@ -32,6 +32,10 @@ typedef struct {
     size_t nmerged;
     const lf_stage_t *merged_stages;
     double stage_score; /* lf:stage:<stage> score */
+    /* Progress counters this write accounts for, as field/increment pairs of the watermark
+     * hash ("3.applied", 2): counted in the same atomic call as the effect, so a replayed
+     * event is never counted twice and a crash never loses a count. */
+    lf_argv_t *counters;
 } lf_store_write_t;
 
 typedef enum {
@@ -39,7 +43,8 @@ typedef enum {
     LF_WRITE_CONFLICT = -1, /* somebody else wrote the lead since it was loaded */
 } lf_write_result_t;
 
-/* Per-partition progress written after a batch. */
+/* Per-partition progress written after a batch: the next offset, and the counters of the
+ * events no lead write accounted for (dead letters, bots with no lead). */
 typedef struct {
     int32_t partition;
     int64_t next_offset;
