@@ -112,6 +112,8 @@ static const lf_setting_t lf_settings[] = {
      "a batch closes after this many ms"},
     {"processing.max_inflight_events", LF_SET_INT, "100000", LF_AT(max_inflight_events), 1,
      100000000, 0, NULL, 0, "consumed but not yet committed; consumption pauses above"},
+    {"processing.cache_leads", LF_SET_INT, "200000", LF_AT(cache_leads), 0, 100000000, 0, NULL, 0,
+     "leads kept in memory between batches (0 = read every lead from Redis)"},
     {"processing.dedup_window", LF_SET_INT, "16", LF_AT(dedup_window), 1, LF_DEDUP_MAX, 0, NULL, 0,
      "recent messageIds remembered per lead"},
     {"processing.transitions_format", LF_SET_ENUM, "msgpack", LF_AT(transitions_json), 0, 0, 0,

@@ -13,6 +13,7 @@
 #include "leadflow/event.h"
 #include "leadflow/kafka.h"
 #include "leadflow/lead_codec.h"
+#include "leadflow/leadcache.h"
 #include "leadflow/pipeline.h"
 #include "leadflow/store.h"
 #include "leadflow/transition.h"
@@ -55,6 +56,10 @@ typedef struct {
     int merged_into; /* >= 0: a visitor merged into that slot */
     int32_t partition;
     lf_argv_t trans; /* (transition_id, payload, history entry) triples */
+    /* The lead as stored before this batch (its hash's pairs), to write only what changed. */
+    const lf_str_t *bf, *bv;
+    size_t bn;
+    lf_argv_t *after; /* its full encoding after the batch, for the cache */
     const char **merged;
     lf_stage_t *merged_stages;
     size_t nmerged;
@@ -87,6 +92,7 @@ typedef struct {
     size_t npubs, cappubs;
     lf_lead_t *leads; /* the loaded leads of an attempt: large structs, so kept and reused */
     size_t capleads;
+    lf_leadcache_t *cache;
     /* Latest event time seen per partition: the stream's clock for the decay sweep. */
     int64_t part_max_ts[LF_MAX_PARTITIONS];
     int64_t last_sweep_ms;
@@ -182,6 +188,7 @@ static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
         p->assignment = NULL;
         p->revoked = 1;
+        lf_leadcache_clear(p->cache); /* the next owner may change them */
         lf_log("info", "revoked %d partition(s)", parts->cnt);
     }
 }
@@ -351,6 +358,40 @@ static void lf_slot_add_transitions(lf_pipe_t *p, lf_slot_t *s, const lf_transit
     }
 }
 
+/* What to write: the pairs of `after` whose value differs from the stored ones (bf/bv), and
+ * the stored fields `after` no longer has. Both lists come from lf_lead_encode, whose field
+ * order is stable, so the search usually hits at once. */
+static void lf_fields_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn,
+                           const lf_argv_t *after, lf_argv_t *changed, lf_argv_t *deleted)
+{
+    size_t j = 0;
+    uint8_t seen_small[256];
+    uint8_t *seen = bn <= sizeof(seen_small) ? seen_small : lf_calloc(bn, 1);
+    memset(seen, 0, bn <= sizeof(seen_small) ? bn : 0);
+    for (size_t i = 0; i + 1 < after->n; i += 2) {
+        lf_str_t f = {after->argv[i], (uint32_t)after->lens[i]};
+        lf_str_t v = {after->argv[i + 1], (uint32_t)after->lens[i + 1]};
+        size_t k = bn;
+        for (size_t t = 0; t < bn; t++) {
+            size_t c = (j + t) % bn;
+            if (bf[c].len == f.len && memcmp(bf[c].ptr, f.ptr, f.len) == 0) {
+                k = c;
+                break;
+            }
+        }
+        if (k < bn) {
+            seen[k] = 1;
+            j = k + 1;
+            if (bv[k].len == v.len && memcmp(bv[k].ptr, v.ptr, v.len) == 0) continue;
+        }
+        lf_argv_add(changed, f.ptr, f.len);
+        lf_argv_add(changed, v.ptr, v.len);
+    }
+    for (size_t k = 0; k < bn; k++)
+        if (!seen[k]) lf_argv_add(deleted, bf[k].ptr, bf[k].len);
+    if (seen != seen_small) lf_free(seen);
+}
+
 /* Counter increments ("<partition>.<name>", n) for the items chained from `first`. */
 static void lf_count_items(const lf_pipe_t *p, int first, const int *next, lf_argv_t *out)
 {
@@ -425,7 +466,9 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     }
     char **alias = lf_arena_alloc(a, (nanons + 1) * sizeof(*alias));
     int rc = LF_ERR;
+    int64_t tt0 = lf_now_ms();
     if (p->store->ops->load_aliases(p->store, anons, nanons, alias, a, err)) goto done;
+    int64_t tt1 = lf_now_ms();
     /* Round 2: the leads those aliases point to. */
     for (size_t i = 0; i < nanons; i++)
         if (alias[i]) lf_slot_of(&leads_map, &sl, alias[i]);
@@ -436,9 +479,43 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         p->capleads = nslots + nslots / 2;
         p->leads = lf_malloc(p->capleads * sizeof(*p->leads));
     }
+    /* Leads this instance wrote are in its cache; the others are read from Redis. */
     const char **ids = lf_arena_alloc(a, (nslots + 1) * sizeof(*ids));
-    for (size_t i = 0; i < nslots; i++) ids[i] = slots[i].id;
-    if (p->store->ops->load_leads(p->store, ids, nslots, p->leads, m, err)) goto done;
+    lf_lead_t **outs = lf_arena_alloc(a, (nslots + 1) * sizeof(*outs));
+    int *missed = lf_arena_alloc(a, (nslots + 1) * sizeof(*missed));
+    size_t nmiss = 0;
+    for (size_t i = 0; i < nslots; i++) {
+        lf_slot_t *sl_i = &slots[i];
+        lf_err_t derr;
+        if (lf_leadcache_get(p->cache, sl_i->id, &sl_i->bf, &sl_i->bv, &sl_i->bn) &&
+            lf_lead_decode(&p->leads[i], lf_str_from(sl_i->id), sl_i->bf, sl_i->bv, sl_i->bn, m,
+                           &derr) == LF_OK)
+            continue;
+        sl_i->bn = 0;
+        ids[nmiss] = sl_i->id;
+        outs[nmiss] = &p->leads[i];
+        missed[nmiss++] = (int)i;
+    }
+    if (p->store->ops->load_leads(p->store, ids, nmiss, outs, m, err)) goto done;
+    for (size_t k = 0; k < nmiss; k++) {
+        lf_slot_t *sl_k = &slots[missed[k]];
+        if (!p->leads[missed[k]].exists) continue;
+        lf_argv_t before;
+        lf_argv_init(&before, a);
+        lf_lead_encode(&p->leads[missed[k]], m, &before);
+        lf_str_t *bf = lf_arena_alloc(a, (before.n / 2 + 1) * sizeof(*bf));
+        lf_str_t *bv = lf_arena_alloc(a, (before.n / 2 + 1) * sizeof(*bv));
+        for (size_t j = 0; j + 1 < before.n; j += 2) {
+            bf[j / 2] = (lf_str_t){before.argv[j], (uint32_t)before.lens[j]};
+            bv[j / 2] = (lf_str_t){before.argv[j + 1], (uint32_t)before.lens[j + 1]};
+        }
+        sl_k->bf = bf;
+        sl_k->bv = bv;
+        sl_k->bn = before.n / 2;
+        lf_free(before.argv);
+        lf_free(before.lens);
+    }
+    int64_t tt2 = lf_now_ms();
     for (size_t i = 0; i < nslots; i++) {
         slots[i].lead_ptr = &p->leads[i];
         slots[i].loaded_version = p->leads[i].version;
@@ -546,9 +623,14 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         lf_slot_t *s = &slots[i];
         if (!s->dirty || s->merged_into >= 0 || !s->lead_ptr->exists) continue;
         s->lead_ptr->version = s->loaded_version + 1;
+        s->after = lf_arena_alloc(a, sizeof(*s->after));
+        lf_argv_init(s->after, a);
+        lf_lead_encode(s->lead_ptr, m, s->after);
         lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
+        lf_argv_t *deleted = lf_arena_alloc(a, sizeof(*deleted));
         lf_argv_init(fields, a);
-        lf_lead_encode(s->lead_ptr, m, fields);
+        lf_argv_init(deleted, a);
+        lf_fields_diff(s->bf, s->bv, s->bn, s->after, fields, deleted);
         lf_store_write_t *x = &w[nw];
         memset(x, 0, sizeof(*x));
         x->lead = s->lead_ptr;
@@ -557,6 +639,9 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         x->old_exists = s->loaded_exists;
         x->partition = s->partition;
         x->fields = fields;
+        x->deleted = deleted;
+        x->stage_touched = !s->loaded_exists || s->loaded_stage != s->lead_ptr->stage ||
+                           s->lead_ptr->stage == LF_STAGE_MQL || s->nmerged;
         x->trans = s->trans.arena ? &s->trans : &empty;
         x->merged_visitors = s->merged;
         x->merged_stages = s->merged_stages;
@@ -573,7 +658,13 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         wslot[nw++] = (int)i;
     }
     int *results = lf_arena_alloc(a, (nw + 1) * sizeof(*results));
+    int64_t tt3 = lf_now_ms();
     if (p->store->ops->write_leads(p->store, w, nw, results, err)) goto done;
+    if (getenv("LF_TRACE_BATCH"))
+        lf_log("trace", "  attempt: %zu leads, aliases %lld ms, load %lld ms, apply+encode %lld ms, "
+                        "write %zu %lld ms",
+               nslots, (long long)(tt1 - tt0), (long long)(tt2 - tt1), (long long)(tt3 - tt2), nw,
+               (long long)(lf_now_ms() - tt3));
 
     /* Which slots are final: written, or not needing a write. */
     int *final = lf_arena_alloc(a, (nslots + 1) * sizeof(*final));
@@ -582,8 +673,11 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         lf_slot_t *s = &slots[wslot[k]];
         if (results[k] != LF_WRITE_OK) {
             final[wslot[k]] = 0;
+            lf_leadcache_drop(p->cache, s->lead_ptr->id);
             continue;
         }
+        lf_leadcache_put(p->cache, s->lead_ptr->id, s->after);
+        for (size_t v = 0; v < s->nmerged; v++) lf_leadcache_drop(p->cache, s->merged[v]);
         for (int it = head[wslot[k]]; it >= 0; it = next[it]) p->items[it].counted = 1;
         for (size_t t = 0; t + 2 < s->trans.n; t += 3)
             lf_pub_add(p, s->partition, s->lead_ptr->id, s->trans.argv[t], s->trans.argv[t + 1],
@@ -599,6 +693,8 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     *pending_out = pending;
     rc = LF_OK;
 done:
+    /* A failed round trip may have applied some writes: forget what we think is stored. */
+    if (rc != LF_OK) lf_leadcache_clear(p->cache);
     lf_free(sl.v);
     return rc;
 }
@@ -882,7 +978,9 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         p->capleads = n;
         p->leads = lf_malloc(n * sizeof(*p->leads));
     }
-    if (p->store->ops->load_leads(p->store, (const char *const *)ids, n, p->leads, m, err))
+    lf_lead_t **outs = lf_arena_alloc(a, n * sizeof(*outs));
+    for (size_t i = 0; i < n; i++) outs[i] = &p->leads[i];
+    if (p->store->ops->load_leads(p->store, (const char *const *)ids, n, outs, m, err))
         return LF_ERR;
     lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
     size_t nw = 0;
@@ -916,6 +1014,7 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         x->fields = fields;
         x->trans = trans;
         x->stage_score = (double)l->stage_at_ms;
+        x->stage_touched = 1;
         x->counters = lf_arena_alloc(a, sizeof(*x->counters));
         lf_argv_init(x->counters, a);
         lf_argv_addf(x->counters, "%d.transitions", (int)x->partition);
@@ -926,7 +1025,11 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
     if (p->store->ops->write_leads(p->store, w, nw, results, err)) return LF_ERR;
     p->npubs = 0;
     for (size_t k = 0; k < nw; k++) {
-        if (results[k] != LF_WRITE_OK) continue; /* changed meanwhile: the next sweep sees it */
+        if (results[k] != LF_WRITE_OK) { /* changed meanwhile: the next sweep sees it */
+            lf_leadcache_drop(p->cache, w[k].lead->id);
+            continue;
+        }
+        lf_leadcache_put(p->cache, w[k].lead->id, w[k].fields);
         const lf_argv_t *t = w[k].trans;
         for (size_t j = 0; j + 2 < t->n; j += 3)
             lf_pub_add(p, w[k].partition, w[k].lead->id, t->argv[j], t->argv[j + 1],
@@ -1073,6 +1176,7 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
     lf_err_t err = {0};
     char errstr[512];
 
+    p->cache = lf_leadcache_new((size_t)cfg->cache_leads);
     p->store = lf_store_redis_open(cfg, &err);
     if (err.msg[0]) lf_set_state(p, "degraded", err.msg);
 
@@ -1184,6 +1288,7 @@ cleanup:
     lf_free(p->items);
     lf_free(p->pubs);
     lf_free(p->leads);
+    lf_leadcache_free(p->cache);
     lf_arena_free(&p->batch_arena);
     lf_arena_free(&p->attempt_arena);
     return rc;

@@ -13,8 +13,9 @@
 /* KEYS: 1 lead hash, 2 top, 3 old stage set, 4 new stage set, 5 history, 6 outbox,
  *       7 watermark hash (progress counters), then per merged visitor: its hash, its alias
  *       key, its stage set.
- * ARGV: 1 expected version, 2 lead id, 3 top score, 4 stage score, 5 history cap,
- *       6 number of field/value args, the pairs; the number of transitions and
+ * ARGV: 1 expected version, 2 lead id, 3 top score, 4 stage score ("-": leave the stage
+ *       sets alone), 5 history cap, 6 number of field/value args, the pairs; the number of
+ *       fields to delete and their names; the number of transitions and
  *       (transition_id, payload, history entry) triples; the number of counter args and
  *       (field, increment) pairs; then the visitors' ids.
  * Returns 1, or -1 when the stored version is not the expected one (nothing written). */
@@ -23,11 +24,16 @@ static const char lf_write_lead_lua[] =
     "if (v or '0') ~= ARGV[1] then return -1 end\n"
     "local i = 6\n"
     "local nf = tonumber(ARGV[i])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + nf))\n"
+    "if nf > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + nf)) end\n"
     "i = i + nf + 1\n"
+    "local nd = tonumber(ARGV[i])\n"
+    "if nd > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, i + 1, i + nd)) end\n"
+    "i = i + nd + 1\n"
     "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
-    "if KEYS[3] ~= KEYS[4] then redis.call('ZREM', KEYS[3], ARGV[2]) end\n"
-    "redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])\n"
+    "if ARGV[4] ~= '-' then\n"
+    "  if KEYS[3] ~= KEYS[4] then redis.call('ZREM', KEYS[3], ARGV[2]) end\n"
+    "  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])\n"
+    "end\n"
     "local nt = tonumber(ARGV[i])\n"
     "i = i + 1\n"
     "for k = 1, nt do\n"
@@ -102,8 +108,8 @@ static int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, co
     return rc;
 }
 
-static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n, lf_lead_t *out,
-                            const lf_model_t *m, lf_err_t *err)
+static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n,
+                            lf_lead_t *const *out, const lf_model_t *m, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
@@ -136,7 +142,7 @@ static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n, 
                 values[k] = (lf_str_t){r->element[2 * k + 1]->str,
                                        (uint32_t)r->element[2 * k + 1]->len};
             }
-            rc = lf_lead_decode(&out[i], lf_str_from(ids[i]), fields, values, np, m, err);
+            rc = lf_lead_decode(out[i], lf_str_from(ids[i]), fields, values, np, m, err);
         }
         freeReplyObject(r);
     }
@@ -203,12 +209,16 @@ static void lf_sr_append_write(lf_store_redis_t *s, const lf_store_write_t *w)
     lf_argv_add_i64(a, (long long)w->expected_version);
     lf_argv_add(a, l->id, idlen);
     lf_argv_add_double(a, l->fit + l->eng);
-    if (w->stage_score >= 9.0e15) lf_argv_adds(a, "+inf");
+    if (!w->stage_touched) lf_argv_adds(a, "-");
+    else if (w->stage_score >= 9.0e15) lf_argv_adds(a, "+inf");
     else lf_argv_add_double(a, w->stage_score);
     lf_argv_add_i64(a, s->history_cap);
     lf_argv_add_i64(a, (long long)w->fields->n);
     for (size_t i = 0; i < w->fields->n; i++)
         lf_argv_add(a, w->fields->argv[i], w->fields->lens[i]);
+    size_t nd = w->deleted ? w->deleted->n : 0;
+    lf_argv_add_i64(a, (long long)nd);
+    for (size_t i = 0; i < nd; i++) lf_argv_add(a, w->deleted->argv[i], w->deleted->lens[i]);
     lf_argv_add_i64(a, (long long)(w->trans->n / 3));
     for (size_t i = 0; i < w->trans->n; i++) lf_argv_add(a, w->trans->argv[i], w->trans->lens[i]);
     size_t nc = w->counters ? w->counters->n : 0;

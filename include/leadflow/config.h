@@ -38,6 +38,7 @@ typedef struct {
     int batch_max_ms;            /* processing.batch_max_ms, default 50 */
     int max_inflight_events;     /* processing.max_inflight_events, default 100000 */
     int dedup_window;            /* processing.dedup_window: messageIds kept per lead, 16 */
+    int cache_leads;             /* processing.cache_leads: leads kept in memory, 200000 */
     int transitions_json;        /* processing.transitions_format: msgpack (0) or json (1) */
     int heartbeat_ttl_s;         /* processing.heartbeat_ttl_s, default 15 */
     lf_event_limits_t limits;    /* limits.max_event_bytes, limits.min_timestamp, ... */

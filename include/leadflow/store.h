@@ -18,8 +18,9 @@
 
 typedef struct lf_store lf_store_t;
 
-/* One lead to write. `fields` holds lf_lead_encode's pairs; `trans` the encoded transitions
- * (transition_id, payload, history entry triples). */
+/* One lead to write. `fields` holds the field/value pairs that changed (lf_lead_encode's
+ * output, less what the stored hash already has), `deleted` the fields to remove; `trans`
+ * the encoded transitions (transition_id, payload, history entry triples). */
 typedef struct {
     const lf_lead_t *lead;
     uint64_t expected_version; /* what it was loaded with (0 = did not exist) */
@@ -27,7 +28,9 @@ typedef struct {
     int old_exists;
     int32_t partition;         /* whose outbox takes its transitions */
     lf_argv_t *fields;
+    lf_argv_t *deleted; /* may be NULL */
     lf_argv_t *trans;
+    int stage_touched;  /* 0: the stage sets need no update (same stage, not mql) */
     const char **merged_visitors; /* anonymousIds whose visitor state was merged in */
     size_t nmerged;
     const lf_stage_t *merged_stages;
@@ -61,7 +64,7 @@ typedef struct {
 typedef struct {
     const char *name;
     /* HGETALL of many leads in one round trip; out[i] decoded (new when absent). */
-    int (*load_leads)(lf_store_t *s, const char *const *ids, size_t n, lf_lead_t *out,
+    int (*load_leads)(lf_store_t *s, const char *const *ids, size_t n, lf_lead_t *const *out,
                       const lf_model_t *m, lf_err_t *err);
     /* GET of many aliases; out[i] = lead id or NULL (strings in arena). */
     int (*load_aliases)(lf_store_t *s, const char *const *anons, size_t n, char **out,

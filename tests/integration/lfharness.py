@@ -550,6 +550,27 @@ class Env:
             return p if p["consumed"] == n else None
         return wait_until(cond, timeout, "progress consumed == %d" % n, interval=0.2)
 
+    def settle(self, proc=None, quiet_s=3.0, timeout=60):
+        """After the input is consumed the processor may still write (the decay sweep moves
+        MQLs to nurture when the stream's event time passes their exit time): wait until the
+        transitions counter and the stage set sizes stay unchanged for quiet_s seconds."""
+        def snap():
+            pipe = self.r.pipeline(transaction=False)
+            for s in STAGES:
+                pipe.zcard("lf:stage:" + s)
+            return (self.progress()["transitions"], tuple(pipe.execute()))
+        last, since = snap(), time.monotonic()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() - since < quiet_s:
+            if proc is not None:
+                check(proc.alive(), "leadflow run exited (status %s)" % proc.p.returncode)
+            check(time.monotonic() < deadline, "the state kept changing for %.0f s" % timeout)
+            time.sleep(0.25)
+            cur = snap()
+            if cur != last:
+                last, since = cur, time.monotonic()
+        return last
+
     # -- kafka clients
     def producer(self, **conf):
         c = {"bootstrap.servers": self.brokers, "linger.ms": 50,

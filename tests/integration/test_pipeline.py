@@ -70,9 +70,14 @@ def start_small(name, partitions=2):
 def transitions_of(env, want, timeout=30):
     """Read the transitions topic until `want` distinct transition ids are there; return the
     decoded messages (with their key)."""
-    def enough(msgs):
-        return len({m.key() for m in msgs}) and \
-            len({H.decode_transition(m.value())["transition_id"] for m in msgs}) >= want
+    seen = set()
+    done = [0]
+
+    def enough(msgs):  # incremental: called after every poll
+        for m in msgs[done[0]:]:
+            seen.add(H.decode_transition(m.value())["transition_id"])
+        done[0] = len(msgs)
+        return len(seen) >= want
     msgs = env.consume(H.TRANSITIONS_TOPIC, enough, timeout=timeout, idle_after=1.0)
     out = []
     for m in msgs:
@@ -333,6 +338,9 @@ def test_generated_stream():
     on_topic = env.high_watermarks(H.EVENTS_TOPIC)
     check_eq(on_topic, st["events"], "messages on the events topic (mock duplicated a batch?)")
     p = env.wait_consumed(st["events"], timeout=120, proc=run)
+    env.settle(run)
+    check_eq(run.stop(), 0, "exit status")  # a frozen state to check
+    p = env.progress()
     check_conservation(p)
     check_eq(p["dead"], st["bad"], "dead-lettered vs gen's bad count")
     check_eq(p["duplicates"], st["duplicates"], "duplicates vs gen's duplicates")
@@ -363,7 +371,6 @@ def test_generated_stream():
         reasons[r] = reasons.get(r, 0) + 1
     want = {k: v for k, v in st["bad_by_reason"].items() if v}
     check_eq(reasons, want, "dead letters by lf.reason vs gen's bad_by_reason")
-    check_eq(run.stop(), 0, "exit status")
 
 
 #---- 6. Clean shutdown and restart -------------------------------------------------------------
@@ -381,9 +388,10 @@ def fill_and_run_reference():
                                                              "--quiet"])
     check_eq(gen.p.wait(120), 0, "gen exit status")
     run = env.start_run("ref")
-    p = env.wait_consumed(8000, timeout=120, proc=run)
+    env.wait_consumed(8000, timeout=120, proc=run)
+    env.settle(run)
     check_eq(run.stop(), 0, "reference run exit status")
-    return env, env.all_leads(), p
+    return env, env.all_leads(), env.progress()
 
 
 def compare_states(got, want, label):
@@ -427,8 +435,10 @@ def test_sigterm_restart_equals_one_run():
     check_eq(gen.p.wait(120), 0, "gen exit status")
     check(mid < 8000, "SIGTERM landed after the stream ended (consumed %d)" % mid)
     run2 = env.start_run("second")
-    p = env.wait_consumed(8000, timeout=120, proc=run2)
+    env.wait_consumed(8000, timeout=120, proc=run2)
+    env.settle(run2)
     check_eq(run2.stop(), 0, "second run exit status")
+    p = env.progress()
     check_conservation(p)
     for k in ("applied", "duplicates", "dead", "transitions"):
         check_eq(p[k], ref_p[k], "progress %s vs the uninterrupted run" % k)
