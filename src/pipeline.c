@@ -84,6 +84,7 @@ typedef struct {
     int outbox_flush_pending;
     int revoked; /* a revoke happened: drop items of partitions no longer owned */
     int ever_assigned;
+    int positions_pending; /* assigned, but the start offsets are not known yet */
     /* the batch */
     lf_item_t *items;
     size_t nitems, capitems;
@@ -148,46 +149,57 @@ static void lf_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
     if (m->err) lf_log("warn", "delivery failed: %s (will retry)", rd_kafka_err2str(m->err));
 }
 
+/* Set each partition's start offset from the store: its watermark, or the beginning of the
+ * retained log for a partition never processed. */
+static int lf_positions_from_store(lf_pipe_t *p, rd_kafka_topic_partition_list_t *parts,
+                                   lf_err_t *err)
+{
+    int32_t *ids = lf_malloc(sizeof(*ids) * (size_t)(parts->cnt + 1));
+    int64_t *next = lf_malloc(sizeof(*next) * (size_t)(parts->cnt + 1));
+    for (int i = 0; i < parts->cnt; i++) ids[i] = parts->elems[i].partition;
+    int rc = p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids,
+                                            (size_t)parts->cnt, next, err);
+    if (rc == LF_OK)
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_BEGINNING;
+    lf_free(ids);
+    lf_free(next);
+    return rc;
+}
+
 static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     lf_pipe_t *p = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        /* Start where Redis says this partition's progress is: the store is the truth. */
-        int32_t *ids = lf_malloc(sizeof(*ids) * (size_t)(parts->cnt + 1));
-        int64_t *next = lf_malloc(sizeof(*next) * (size_t)(parts->cnt + 1));
-        for (int i = 0; i < parts->cnt; i++) ids[i] = parts->elems[i].partition;
-        lf_err_t e = {0};
-        int tries = 0;
-        while (p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids,
-                                              (size_t)parts->cnt, next, &e) != LF_OK) {
-            lf_set_state(p, "degraded", e.msg);
-            if (++tries >= 30 || *p->opts->stop) {
-                /* Still no Redis: start from the committed offsets, which never run ahead
-                 * of the Redis watermark (we commit after it). */
-                for (int i = 0; i < parts->cnt; i++) next[i] = -2;
-                break;
-            }
-            usleep(200000);
-        }
-        for (int i = 0; i < parts->cnt; i++)
-            parts->elems[i].offset = next[i] >= 0   ? next[i]
-                                     : next[i] == -2 ? RD_KAFKA_OFFSET_STORED
-                                                     : RD_KAFKA_OFFSET_BEGINNING;
-        lf_free(ids);
-        lf_free(next);
-        rd_kafka_assign(rk, parts);
         if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
         p->assignment = rd_kafka_topic_partition_list_copy(parts);
+        lf_err_t e = {0};
+        if (lf_positions_from_store(p, parts, &e) == LF_OK) {
+            rd_kafka_assign(rk, parts);
+            rd_kafka_resume_partitions(rk, parts); /* a pause outlives (re)assignment */
+            p->positions_pending = 0;
+        } else {
+            /* Redis is the truth for where to start, and it is not reachable: take the
+             * partitions but fetch nothing until the main loop can read the positions. */
+            lf_set_state(p, "degraded", e.msg);
+            /* Parked at the end and paused: no offset lookup that could fail, nothing read. */
+            for (int i = 0; i < parts->cnt; i++) parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+            rd_kafka_assign(rk, parts);
+            rd_kafka_pause_partitions(rk, parts);
+            p->positions_pending = 1;
+        }
         p->outbox_flush_pending = 1;
         p->last_event_ms = lf_now_ms(); /* the idle clock starts once there is work */
         p->ever_assigned = 1;
-        lf_log("info", "assigned %d partition(s)", parts->cnt);
+        lf_log("info", "assigned %d partition(s)%s", parts->cnt,
+               p->positions_pending ? " (waiting for Redis to know where to start)" : "");
     } else {
         rd_kafka_assign(rk, NULL);
         if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
         p->assignment = NULL;
         p->revoked = 1;
+        p->positions_pending = 0;
         lf_leadcache_clear(p->cache); /* the next owner may change them */
         lf_log("info", "revoked %d partition(s)", parts->cnt);
     }
@@ -884,6 +896,10 @@ static int lf_batch_process(lf_pipe_t *p)
             rc = lf_attempt(p, &pending, &err);
         }
         int64_t t2 = lf_now_ms();
+        if (rc == LF_OK && strcmp(p->state, "ok") != 0) {
+            lf_set_state(p, "ok", ""); /* Redis answers again */
+            lf_pause_all(p, 0);
+        }
         if (rc == LF_OK && lf_publish(p) != LF_OK) return LF_ERR;
         int64_t t3 = lf_now_ms();
         if (rc == LF_OK) rc = lf_finish_batch(p, &err);
@@ -1213,6 +1229,24 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
 
     int delay = 100;
     while (!*opts->stop) {
+        if (p->positions_pending && p->assignment) {
+            rd_kafka_topic_partition_list_t *parts =
+                rd_kafka_topic_partition_list_copy(p->assignment);
+            if (lf_positions_from_store(p, parts, &err) != LF_OK) {
+                rd_kafka_topic_partition_list_destroy(parts);
+                lf_set_state(p, "degraded", err.msg);
+                lf_backoff(p, &delay);
+                continue;
+            }
+            rd_kafka_assign(p->consumer, parts);
+            /* librdkafka keeps a partition's pause flag across assignments. */
+            rd_kafka_resume_partitions(p->consumer, parts);
+            rd_kafka_topic_partition_list_destroy(parts);
+            p->positions_pending = 0;
+            p->last_event_ms = lf_now_ms();
+            delay = 100;
+            lf_log("info", "start positions read from Redis: consuming");
+        }
         if (p->outbox_flush_pending) {
             if (lf_flush_outboxes(p, &err) != LF_OK) {
                 lf_set_state(p, "degraded", err.msg);

@@ -195,19 +195,21 @@ def as_id(ev, name, required=False):
 LUA = r"""
 -- KEYS: 1 lead hash (userId, else anonymousId), 2 lf:top, 3 visitor hash, 4 alias key
 -- ARGV: 1 lead id, 2 messageId, 3 ts, 4 kind, 5 has userId, 6 anon id (identify/alias or
--- anonymous-only: its alias is looked up), 7 prefix, 8 half-life ms, 9 mql enter, 10 exit,
--- 11 L1, 12 L2, 13 fit ('' = unchanged), 14 required traits present ('' = unchanged),
--- 15 number of matched rules, then (rule, points, cap points, cap ms) each.
+-- anonymous-only: its alias is looked up), 7 fit ('' = unchanged), 8 required traits
+-- present ('' = unchanged), then per matched rule: rule, points, cap points, cap ms.
+-- The model's constants are formatted into the script when it is loaded.
 local key, lead = KEYS[1], ARGV[1]
 local ts, kind, user = tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1'
-local prefix, hl = ARGV[7], tonumber(ARGV[8])
-local enter, exit = tonumber(ARGV[9]), tonumber(ARGV[10])
+local prefix, hl = '%(prefix)s', %(half_life)s
+local enter, exit = %(enter)s, %(exit)s
 if not user then
   local to = redis.call('GET', KEYS[4])
   if to then lead = to; key = prefix .. 'lead:{' .. to .. '}' end
 end
-local nr = tonumber(ARGV[15])
-local fields = {'stage', 'eng', 't', 'fit', 'dd', 'seq', 'req', 'rq', 'events', 'first_seen', 'last_seen', 'stage_at'}
+local nr = (#ARGV - 8) / 4
+local fields = {'stage', 'eng', 't', 'fit', 'dd', 'seq', 'req', 'rq', 'events', 'first_seen',
+                'last_seen', 'stage_at', 'n.' .. kind}
+for r = 0, nr - 1 do fields[14 + r] = 'cap.' .. ARGV[9 + 4 * r] end
 local h = redis.call('HMGET', key, unpack(fields))
 local stage = h[1]
 local exists = stage ~= false
@@ -242,7 +244,7 @@ if user and ARGV[6] ~= '' and (kind == 'identify' or kind == 'alias') then
     local v = redis.call('HMGET', KEYS[3], 'eng', 't', 'events', 'first_seen')
     if v[1] then
       add(tonumber(v[1]), tonumber(v[2]))
-      redis.call('HINCRBY', key, 'events', tonumber(v[3] or '0'))
+      h[9] = tonumber(h[9] or '0') + tonumber(v[3] or '0')
       redis.call('DEL', KEYS[3])
       redis.call('ZREM', KEYS[2], ARGV[6])
       redis.call('ZREM', prefix .. 'stage:visitor', ARGV[6])
@@ -255,19 +257,19 @@ local n = 0
 for _ in string.gmatch(dd, '[^,]+') do n = n + 1 end
 if n >= 16 then dd = string.sub(dd, string.find(dd, ',', 1, true) + 1) end
 dd = (dd == '' and msgid) or (dd .. ',' .. msgid)
-if ARGV[13] ~= '' then fit = tonumber(ARGV[13]) end
-if ARGV[14] ~= '' then req = ARGV[14] == '1' end
+if ARGV[7] ~= '' then fit = tonumber(ARGV[7]) end
+if ARGV[8] ~= '' then req = ARGV[8] == '1' end
 local set = {'dd', dd, 'last_seen', math.max(tonumber(h[11] or '0'), ts),
              'first_seen', h[10] and math.min(tonumber(h[10]), ts) or ts}
 -- caps: 'cap.<rule>' = 'window:granted,...' (last 4 windows)
 for r = 0, nr - 1 do
-  local rule, p = ARGV[16 + 4 * r], tonumber(ARGV[17 + 4 * r])
-  local cp, cw = tonumber(ARGV[18 + 4 * r]), tonumber(ARGV[19 + 4 * r])
+  local rule, p = ARGV[9 + 4 * r], tonumber(ARGV[10 + 4 * r])
+  local cp, cw = tonumber(ARGV[11 + 4 * r]), tonumber(ARGV[12 + 4 * r])
   if cp > 0 and p > 0 then
     local k = math.floor(ts / cw)
     local wins, slot, oldest = {}, nil, nil
-    local cur = redis.call('HGET', key, 'cap.' .. rule) or ''
-    for w, g in string.gmatch(cur, '(%-?%d+):([%d%.]+)') do
+    local cur = h[14 + r] or ''
+    for w, g in string.gmatch(cur, '(%%-?%%d+):([%%d%%.]+)') do
       wins[#wins + 1] = {tonumber(w), tonumber(g)}
       if tonumber(w) == k then slot = #wins end
       if not oldest or tonumber(w) < wins[oldest][1] then oldest = #wins end
@@ -293,12 +295,14 @@ local at = math.max(ts, t)
 if stage == 'visitor' and user then
   move('lead', kind == 'identify' and 'identify' or 'first_seen', ts)
 end
-local sales = {sales_accept = 'sal', sales_qualify = 'sql', opportunity_created = 'opportunity',
-               deal_won = 'customer', sales_reject = 'nurture', deal_lost = 'nurture',
-               disqualify = 'disqualified'}
-local order = {visitor = 0, lead = 1, mql = 2, sal = 3, sql = 4, opportunity = 5, customer = 6,
-               nurture = 7, disqualified = 8}
-local target, moved = sales[kind], false
+local target, moved = nil, false
+if string.find('|sales_accept|sales_qualify|opportunity_created|deal_won|sales_reject|deal_lost|disqualify|', '|' .. kind .. '|', 1, true) then
+  target = ({sales_accept = 'sal', sales_qualify = 'sql', opportunity_created = 'opportunity',
+             deal_won = 'customer', sales_reject = 'nurture', deal_lost = 'nurture',
+             disqualify = 'disqualified'})[kind]
+end
+local order = target and {visitor = 0, lead = 1, mql = 2, sal = 3, sql = 4, opportunity = 5,
+                          customer = 6, nurture = 7, disqualified = 8}
 if target and stage ~= 'visitor' and stage ~= 'disqualified' and stage ~= target then
   local ok
   if target == 'disqualified' then ok = true
@@ -317,15 +321,11 @@ if not moved then
   end
 end
 local grade = 'L3'
-if score >= tonumber(ARGV[11]) then grade = 'L1' elseif score >= tonumber(ARGV[12]) then grade = 'L2' end
-for _, kv in ipairs({{'stage', stage}, {'eng', e}, {'t', t}, {'fit', fit}, {'seq', seq},
-                     {'req', req and 1 or 0}, {'rq', rq and 1 or 0}, {'score', score},
-                     {'grade', grade}, {'stage_at', stage_at}}) do
-  set[#set + 1] = kv[1]; set[#set + 1] = kv[2]
-end
-redis.call('HSET', key, unpack(set))
-redis.call('HINCRBY', key, 'events', 1)
-redis.call('HINCRBY', key, 'n.' .. kind, 1)
+if score >= %(l1)s then grade = 'L1' elseif score >= %(l2)s then grade = 'L2' end
+redis.call('HSET', key, 'stage', stage, 'eng', e, 't', t, 'fit', fit, 'seq', seq,
+           'req', req and 1 or 0, 'rq', rq and 1 or 0, 'score', score, 'grade', grade,
+           'stage_at', stage_at, 'events', tonumber(h[9] or '0') + 1,
+           'n.' .. kind, tonumber(h[13] or '0') + 1, unpack(set))
 redis.call('ZADD', KEYS[2], score, lead)
 if h[1] ~= stage then
   if h[1] then redis.call('ZREM', prefix .. 'stage:' .. h[1], lead) end
@@ -354,8 +354,10 @@ def main():
     model = Model(a.config)
     host, port = a.redis.rsplit(":", 1)
     r = redis.Redis(host=host, port=int(port))
-    sha = r.script_load(LUA)
     prefix = a.prefix
+    sha = r.script_load(LUA % {"prefix": prefix, "half_life": model.half_life,
+                               "enter": model.enter, "exit": model.exit, "l1": model.l1,
+                               "l2": model.l2})
     top_key = prefix + "top"
     consumer = Consumer({
         "bootstrap.servers": a.brokers, "group.id": a.group,
@@ -366,9 +368,13 @@ def main():
                          "enable.idempotence": True})
     consumer.subscribe([a.topic])
 
-    half_life, enter, exit_, l1, l2 = (str(model.half_life), str(model.enter), str(model.exit),
-                                       str(model.l1), str(model.l2))
     rules, fit_rules, required, bots = model.rules, model.fit, model.required, model.bots
+    # Rules grouped by the kind they can match (rule order kept): most events test 1-5 rules.
+    any_kind = [x for x in rules if x[1] is None]
+    all_kinds = {k for x in rules if x[1] for k in x[1]} | set(KINDS)
+    by_kind = {k: [x for x in rules if x[1] is None or k in x[1]] for k in all_kinds}
+    by_kind_campaign = [x for x in rules
+                        if x[1] is None or "page_view" in x[1] or "utm_click" in x[1]]
     n = applied = dups = dead = filtered = transitions = 0
     t_first = t_last = None
     t_start = time.monotonic()
@@ -481,8 +487,7 @@ def main():
             has_campaign = bool(utm)
             flat = flatten(props, "", {}) if props else {}
             args = [(user or anon), msgid, ts, kind, 1 if user else 0,
-                    (link or "") if user and kind in ("identify", "alias") else (anon or ""),
-                    prefix, half_life, enter, exit_, l1, l2]
+                    (link or "") if user and kind in ("identify", "alias") else (anon or "")]
             traits = ev.get("traits") if isinstance(ev.get("traits"), dict) else None
             if isinstance(ctx.get("traits"), dict):
                 traits = dict(ctx["traits"], **(traits or {}))
@@ -492,10 +497,10 @@ def main():
             else:
                 args += ["", ""]
             matched = []
-            for (i, kinds, prefixes, uconds, pconds, points, cap_p, cap_ms) in rules:
-                if kinds is not None and kind not in kinds and not (
-                        kind == "page_view" and has_campaign and "utm_click" in kinds):
-                    continue
+            cands = by_kind.get(kind, any_kind)
+            if kind == "page_view" and has_campaign:
+                cands = by_kind_campaign
+            for (i, kinds, prefixes, uconds, pconds, points, cap_p, cap_ms) in cands:
                 if prefixes is not None and not any(path.startswith(p) for p in prefixes):
                     continue
                 if uconds and not all(c(utm.get(f)) for f, c in uconds):
@@ -503,7 +508,6 @@ def main():
                 if pconds and not all(c(flat.get(f)) for f, c in pconds):
                     continue
                 matched += [i, points, cap_p, cap_ms]
-            args.append(len(matched) // 4)
             args += matched
             lead_key = prefix + "lead:{" + (user or anon) + "}"
             anon_for_keys = args[5] or (user or anon)

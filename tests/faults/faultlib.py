@@ -498,6 +498,15 @@ def compare(got, ref, st, label=""):
         if member.get(lid) != [h.get("stage")]:
             err("lead %s has stage %r but is in stage sets %r" % (lid, h.get("stage"),
                                                                  member.get(lid)))
+    # A stage set's score is the entry time (mql: the exit time, not checked here).
+    for s in STAGES:
+        if s == "mql":
+            continue
+        for lid, sc in got["stages"][s].items():
+            h = gl.get(lid)
+            if h and h.get("stage") == s and not _num_eq(sc, h.get("stage_at")):
+                err("lf:stage:%s score of %s is %r but its hash says stage_at %r"
+                    % (s, lid, sc, h.get("stage_at")))
     extra = set(member) - set(gl)
     if extra:
         err("stage-set members without a lead hash: %s" % sorted(extra)[:5])
@@ -552,6 +561,13 @@ def compare(got, ref, st, label=""):
         "fields eng/t/stage/seq/cap: allowed), %d transition ids, %d repeated messages"
         % (label, summary["leads"], summary["absorbed"], order_diff, summary["transitions"],
            dup))
+    if errs and os.environ.get("LF_DUMP_DIR"):
+        d = os.environ["LF_DUMP_DIR"]
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "got.json"), "w") as f:
+            json.dump(got, f)
+        with open(os.path.join(d, "ref.json"), "w") as f:
+            json.dump(ref, f)
     if errs:
         raise TestFailure("%s%d difference(s) from the reference run:\n  %s%s"
                           % (label, len(errs), "\n  ".join(errs[:15]),

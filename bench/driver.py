@@ -1,0 +1,616 @@
+#!/usr/bin/python3
+"""`make bench`, the measuring part (bench/run.sh builds the helpers and calls this).
+
+Starts a private redis-server and `leadflow devbroker` on free loopback ports, preloads the
+topic with `leadflow gen`, then measures on that same topic, one after the other:
+  consume-only  (bench/consume_only.c: poll + msgpack decode, the input side's limit)
+  python        (bench/peers/python_baseline.py: the careful Python consumer, time-boxed)
+  leadflow      (`leadflow run` with the default rules file: every feature on)
+then Redis memory per lead, then event-to-transition latency at fractions of leadflow's
+measured rate (bench/latency_probe.c), and writes results.json; bench/report.py turns it
+into report.md + chart.png. Everything it starts is stopped at the end, also on failure.
+
+Settings come from the environment (see bench/README.md)."""
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import redis
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TICK = os.sysconf("SC_CLK_TCK")
+PY = "/usr/bin/python3"
+
+
+def env_int(name, default):
+    v = os.environ.get(name, "")
+    return int(float(v)) if v.strip() else default
+
+
+def env_float(name, default):
+    v = os.environ.get(name, "")
+    return float(v) if v.strip() else default
+
+
+CFG = {
+    "events": env_int("BENCH_EVENTS", 1_000_000),
+    "leads": env_int("BENCH_LEADS", 1_000_000),
+    "partitions": env_int("BENCH_PARTITIONS", 64),
+    "seed": env_int("BENCH_SEED", 1),
+    "py_seconds": env_float("BENCH_PY_SECONDS", 60),
+    "lf_timeout_s": env_float("BENCH_LF_TIMEOUT_S", 420),
+    "lat_seconds": env_float("BENCH_LAT_SECONDS", 20),
+    "lat_fractions": [float(x) for x in os.environ.get("BENCH_LAT_RATES", "0.25,0.5,0.9").split(",") if x.strip()],
+    "lat_linger_ms": env_int("BENCH_LAT_LINGER_MS", 5),
+    "lat_probe_fetch_wait_ms": env_int("BENCH_LAT_FETCH_WAIT_MS", 10),
+    "preload_linger_ms": env_int("BENCH_PRELOAD_LINGER_MS", 100),
+}
+
+PIDS_FILE = None
+children = []  # Popen objects we started, stopped in reverse order at the end
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def fail(msg, code=3):
+    log("FAILED: " + msg)
+    raise SystemExit(code)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def spawn(name, argv, stdout=None, stderr=None, env=None):
+    p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env, start_new_session=True)
+    p.bench_name = name
+    children.append(p)
+    with open(PIDS_FILE, "a") as fh:
+        fh.write("%d %s\n" % (p.pid, os.path.basename(argv[0])))
+    return p
+
+
+def stop(p, timeout=20):
+    """SIGTERM, then SIGKILL after timeout; only our own child, by its pid."""
+    if p.poll() is not None:
+        return p.returncode
+    try:
+        p.send_signal(signal.SIGTERM)
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log("%s (pid %d) did not stop in %ds: SIGKILL" % (p.bench_name, p.pid, timeout))
+        p.kill()
+        return p.wait(10)
+
+
+def stop_all():
+    for p in reversed(children):
+        try:
+            stop(p, 10)
+        except Exception as e:  # keep stopping the others
+            log("stopping %s: %s" % (p.bench_name, e))
+
+
+def proc_cpu(pid):
+    """utime + stime of a live process, in seconds (all its threads)."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            f = fh.read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / TICK
+    except (OSError, IndexError):
+        return None
+
+
+def sys_busy():
+    """Busy and total jiffies of the whole machine (all cores), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v) - idle) / TICK, sum(v) / TICK
+
+
+def cmd_out(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return ""
+
+
+def control(port, line):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(line.encode() + b"\n")
+    d = b""
+    while not d.endswith(b"\n"):
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        d += chunk
+    s.close()
+    return d.decode().strip()
+
+
+def watermarks(port, topic):
+    r = control(port, "watermarks " + topic)
+    if not r.startswith("ok"):
+        fail("devbroker watermarks %s: %s" % (topic, r))
+    out = {}
+    for part in r.split()[2:]:
+        p, lo, hi = part.split(":")
+        out[int(p)] = (int(lo), int(hi))
+    return out
+
+
+class Meter:
+    """CPU seconds of named processes and of the whole machine between start() and stop()."""
+
+    def __init__(self, procs):
+        self.procs = procs  # name -> pid
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.c0 = {n: proc_cpu(p) for n, p in self.procs.items()}
+        self.s0 = sys_busy()
+        return self
+
+    def stop(self):
+        self.t1 = time.monotonic()
+        self.c1 = {n: proc_cpu(p) for n, p in self.procs.items()}
+        self.s1 = sys_busy()
+        return self
+
+    def result(self, events, extra=None):
+        wall = self.t1 - self.t0
+        cpu = {n: (self.c1[n] - self.c0[n]) if self.c1[n] is not None and self.c0[n] is not None
+               else None for n in self.procs}
+        if extra:
+            cpu.update(extra)
+        busy = self.s1[0] - self.s0[0]
+        ours = sum(v for v in cpu.values() if v)
+        return {
+            "wall_s": round(wall, 3),
+            "cpu_s": {n: (round(v, 3) if v is not None else None) for n, v in cpu.items()},
+            "cpu_us_per_event": {n: (round(v * 1e6 / events, 2) if v is not None and events else None)
+                                 for n, v in cpu.items()},
+            "cores_used": {n: (round(v / wall, 2) if v is not None and wall > 0 else None)
+                           for n, v in cpu.items()},
+            "machine_busy_cores": round(busy / wall, 2) if wall > 0 else None,
+            "other_processes_cores": round(max(0.0, busy - ours) / wall, 2) if wall > 0 else None,
+        }
+
+
+def run_child_measured(name, argv, meter_procs, events_key, timeout, stdout_path, stderr_path):
+    """Runs a helper to completion; its own CPU from wait4's rusage, the servers' from /proc."""
+    m = Meter(meter_procs).start()
+    with open(stdout_path, "w") as out, open(stderr_path, "w") as err:
+        p = spawn(name, argv, stdout=out, stderr=err)
+        deadline = time.monotonic() + timeout
+        ru = None
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() > deadline:
+                log("%s: timeout after %ds, stopping it" % (name, timeout))
+                p.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + 30
+                timeout = 30
+            time.sleep(0.05)
+    m.stop()
+    with open(stdout_path) as fh:
+        lines = [l for l in fh.read().splitlines() if l.startswith("{")]
+    if not lines:
+        with open(stderr_path) as fh:
+            tail = fh.read()[-2000:]
+        fail("%s printed no result (exit %s); stderr:\n%s" % (name, p.returncode, tail))
+    res = json.loads(lines[-1])
+    own = ru.ru_utime + ru.ru_stime
+    res["exit"] = p.returncode
+    res["resources"] = m.result(res.get(events_key) or 0, {name: own})
+    return res
+
+
+def lf_progress(r, group, topic):
+    h = r.hgetall("lf:wm:%s:%s" % (group, topic))
+    nxt = consumed = 0
+    for k, v in h.items():
+        k = k.decode()
+        if k.isdigit():
+            nxt += int(v)
+        elif k.endswith(".consumed"):
+            consumed += int(v)
+    return nxt, consumed
+
+
+def write_config(path, events_topic, transitions_topic):
+    with open(os.path.join(ROOT, "deploy", "leadflow.yaml")) as fh:
+        text = fh.read()
+    text, n1 = re.subn(r"(?m)^(\s+events:\s*)\S+", lambda m: m.group(1) + events_topic, text, 1)
+    text, n2 = re.subn(r"(?m)^(\s+transitions:\s*)\S+", lambda m: m.group(1) + transitions_topic,
+                       text, 1)
+    if n1 != 1 or n2 != 1:
+        fail("cannot set the topics in a copy of deploy/leadflow.yaml")
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def parse_trace(path):
+    """Per-batch phase timings of LF_TRACE_BATCH=1 lines."""
+    pat = re.compile(r"batch (\d+) events: dead letters (\d+) ms, leads (\d+) ms, publish (\d+) (\d+) ms, finish (\d+) ms")
+    n = ev = 0
+    tot = {"dead_letters_ms": 0, "leads_ms": 0, "publish_ms": 0, "finish_ms": 0}
+    pubs = 0
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            m = pat.search(line)
+            if not m:
+                continue
+            n += 1
+            ev += int(m.group(1))
+            tot["dead_letters_ms"] += int(m.group(2))
+            tot["leads_ms"] += int(m.group(3))
+            pubs += int(m.group(4))
+            tot["publish_ms"] += int(m.group(5))
+            tot["finish_ms"] += int(m.group(6))
+    if not n:
+        return None
+    return {"batches": n, "events": ev, "avg_batch_events": round(ev / n, 1),
+            "transitions_published": pubs, "phase_ms": tot}
+
+
+def wait_for_line(path, needle, timeout, proc):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with open(path, errors="replace") as fh:
+                if needle in fh.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def main():
+    global PIDS_FILE
+    lf = sys.argv[1]
+    work = sys.argv[2]
+    bindir = sys.argv[3]
+    outdir = sys.argv[4]
+    PIDS_FILE = os.path.join(work, "pids")
+    os.makedirs(outdir, exist_ok=True)
+    res = {"config": dict(CFG), "phases": {}}
+    cfgd = res["config"]
+    cfgd["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    cfgd["cpu_model"] = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                              if l.startswith("model name")), "?")
+    cfgd["cores"] = os.cpu_count()
+    cfgd["kernel"] = os.uname().release
+    cfgd["librdkafka"] = cmd_out(["pkg-config", "--modversion", "rdkafka"])
+    cfgd["hiredis"] = cmd_out(["pkg-config", "--modversion", "hiredis"])
+    cfgd["msgpack_c"] = cmd_out(["pkg-config", "--modversion", "msgpack"])
+    cfgd["redis_server"] = cmd_out(["redis-server", "--version"])
+    cfgd["python"] = sys.version.split()[0]
+    try:
+        import confluent_kafka
+        import msgpack as mp
+        cfgd["confluent_kafka"] = confluent_kafka.version()[0]
+        cfgd["python_msgpack"] = ".".join(map(str, mp.version))
+        cfgd["redis_py"] = redis.__version__
+    except Exception:
+        pass
+    cfgd["leadflow_git"] = cmd_out(["git", "-C", ROOT, "describe", "--always", "--dirty"])
+    cfgd["leadflow_binary"] = lf
+    cfgd["loadavg_start"] = open("/proc/loadavg").read().split()[:3]
+
+    def handler(sig, frame):
+        raise SystemExit(130)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+    try:
+        run(lf, work, bindir, outdir, res)
+    finally:
+        stop_all()
+        cfgd["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+        cfgd["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        with open(os.path.join(outdir, "results.json"), "w") as fh:
+            json.dump(res, fh, indent=2)
+        log("results: " + os.path.join(outdir, "results.json"))
+
+
+def run(lf, work, bindir, outdir, res):
+    C = res["config"]
+    ev_topic = "leadflow.events"
+    live = ["bench.live%d" % i for i in range(len(C["lat_fractions"]))]
+    extra_topics = ["bench.py.transitions", "bench.py.dead-letter"]
+    for t in live:
+        extra_topics += [t + ".events", t + ".transitions"]
+
+    # ---- servers
+    rport, kport, cport = free_port(), free_port(), free_port()
+    rlog = open(os.path.join(work, "redis.log"), "w")
+    rs = spawn("redis-server", ["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--daemonize", "no"],
+               stdout=rlog, stderr=subprocess.STDOUT)
+    dbo = open(os.path.join(work, "devbroker.out"), "w")
+    dbe = open(os.path.join(work, "devbroker.err"), "w")
+    db = spawn("devbroker", [lf, "devbroker", "--port", str(kport), "--partitions",
+                             str(C["partitions"]), "--control-port", str(cport),
+                             "--topics", ",".join(extra_topics)], stdout=dbo, stderr=dbe)
+    r = redis.Redis(host="127.0.0.1", port=rport)
+    for _ in range(100):
+        try:
+            if r.ping():
+                break
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.1)
+    else:
+        fail("redis-server did not start")
+    if not wait_for_line(os.path.join(work, "devbroker.out"), "bootstrap.servers=", 30, db):
+        fail("devbroker did not start: " + open(os.path.join(work, "devbroker.err")).read()[-500:])
+    brokers = "127.0.0.1:%d" % kport
+    C["ports"] = {"redis": rport, "kafka": kport, "control": cport}
+    log("redis-server pid %d on :%d, devbroker pid %d on :%d" % (rs.pid, rport, db.pid, kport))
+    servers = {"redis-server": rs.pid, "devbroker": db.pid}
+
+    # ---- 1. preload
+    log("preload: %d events, %d leads, %d partitions" % (C["events"], C["leads"], C["partitions"]))
+    t0 = time.monotonic()
+    gen_stats = os.path.join(work, "gen-stats.json")
+    g = subprocess.run([lf, "gen", "--leads", str(C["leads"]), "--events", str(C["events"]),
+                        "--seed", str(C["seed"]), "--format", "msgpack", "--brokers", brokers,
+                        "--topic", ev_topic, "--stats", gen_stats,
+                        "-X", "linger.ms=%d" % C["preload_linger_ms"]],
+                       capture_output=True, text=True)
+    if g.returncode != 0:
+        fail("leadflow gen failed: " + g.stderr[-1000:])
+    log(g.stderr.strip())
+    with open(gen_stats) as fh:
+        gs = json.load(fh)
+    wm = watermarks(cport, ev_topic)
+    lost = {p: lo for p, (lo, hi) in wm.items() if lo != 0}
+    total = sum(hi for lo, hi in wm.values())
+    res["preload"] = {"seconds": round(time.monotonic() - t0, 2), "gen": gs,
+                      "total_messages": total, "partitions": len(wm),
+                      "max_partition_messages": max(hi for lo, hi in wm.values()),
+                      "min_partition_messages": min(hi for lo, hi in wm.values()),
+                      "bytes": gs.get("bytes")}
+    if lost:
+        fail("the mock broker dropped the oldest messages of %d partition(s) during the preload "
+             "(low watermarks %s). Its retention is ~5 MiB / 100,000 message sets per partition "
+             "and one hot lead fills one partition: lower BENCH_EVENTS or raise BENCH_LEADS."
+             % (len(lost), lost))
+    if total != C["events"]:
+        fail("the topic holds %d messages, %d were generated (the mock's idempotent producer "
+             "can duplicate a retried batch): rerun" % (total, C["events"]))
+    log("preload ok: %d messages, every partition's low watermark is 0 (largest partition %d)"
+        % (total, res["preload"]["max_partition_messages"]))
+
+    # ---- 2c. consume-and-decode only
+    log("consume-only ...")
+    res["phases"]["consume_only"] = run_child_measured(
+        "consume_only", [os.path.join(bindir, "consume_only"), "--brokers", brokers, "--topic",
+                         ev_topic, "--expect", str(total), "--group", "bench-consume-only",
+                         "--timeout-s", "300"],
+        {"devbroker": db.pid}, "events", 360, os.path.join(work, "consume_only.out"),
+        os.path.join(work, "consume_only.err"))
+    log("consume-only: %s events/s" % res["phases"]["consume_only"]["eps"])
+
+    # ---- 2b. Python baseline
+    log("python baseline (time budget %ds) ..." % C["py_seconds"])
+    r.flushall()
+    res["phases"]["python"] = run_child_measured(
+        "python", [PY, os.path.join(HERE, "peers", "python_baseline.py"), "--brokers", brokers,
+                   "--topic", ev_topic, "--redis", "127.0.0.1:%d" % rport, "--group",
+                   "bench-python", "--config", os.path.join(ROOT, "deploy", "leadflow.yaml"),
+                   "--expect", str(total), "--seconds", str(C["py_seconds"])],
+        servers, "events", C["py_seconds"] + 120, os.path.join(work, "python.out"),
+        os.path.join(work, "python.err"))
+    log("python: %s events/s" % res["phases"]["python"]["eps"])
+
+    # ---- 2a. leadflow
+    log("leadflow run ...")
+    r.flushall()
+    time.sleep(0.5)
+    mem_empty = int(r.info("memory")["used_memory"])
+    group = "bench-leadflow"
+    lf_err = os.path.join(work, "leadflow.err")
+    env = dict(os.environ, LF_TRACE_BATCH="1")
+    m = Meter(servers).start()
+    with open(os.path.join(work, "leadflow.out"), "w") as o, open(lf_err, "w") as e:
+        lp = spawn("leadflow", [lf, "run", "-c", os.path.join(ROOT, "deploy", "leadflow.yaml"),
+                                "--brokers", brokers, "--redis", "127.0.0.1:%d" % rport,
+                                "--group", group, "--instance", "bench-leadflow",
+                                "--exit-idle-ms", "3600000"], stdout=o, stderr=e, env=env)
+    t_first = t_last = None
+    n_first = 0
+    nxt = consumed = 0
+    deadline = time.monotonic() + C["lf_timeout_s"]
+    while time.monotonic() < deadline:
+        if lp.poll() is not None:
+            break
+        nxt, consumed = lf_progress(r, group, ev_topic)
+        now = time.monotonic()
+        if nxt and t_first is None:
+            t_first, n_first = now, nxt
+        if nxt >= total:
+            t_last = now
+            break
+        time.sleep(0.02)
+    m.stop()
+    lf_cpu = proc_cpu(lp.pid)
+    complete = t_last is not None
+    if lp.poll() is not None and not complete:
+        with open(lf_err, errors="replace") as fh:
+            tail = fh.read()[-1500:]
+        fail("leadflow run exited early (code %s) after %d of %d events:\n%s"
+             % (lp.returncode, nxt, total, tail))
+    if not complete:
+        t_last = time.monotonic()
+        log("leadflow: not complete (%d of %d) after %ds" % (nxt, total, C["lf_timeout_s"]))
+    stop(lp, 60)
+    span = (t_last - t_first) if t_first else 0
+    done = nxt - n_first
+    lfres = {"events": nxt, "consumed_counter": consumed, "complete": complete,
+             "seconds": round(span, 3),
+             "eps": round(done / span, 1) if span > 0 else 0.0,
+             "exit": lp.returncode,
+             "resources": m.result(nxt, {"leadflow": lf_cpu}),
+             "trace": parse_trace(lf_err),
+             "note": "rate over the events after the first progress write (first batch "
+                     "excluded), timed by polling lf:wm every 20 ms"}
+    res["phases"]["leadflow"] = lfres
+    log("leadflow: %s events/s (%s)" % (lfres["eps"], "complete" if complete else "INCOMPLETE"))
+    with open(lf_err, errors="replace") as fh:
+        errs = [l.strip() for l in fh if " error: " in l]
+    if errs:
+        lfres["errors"] = errs[:5]
+
+    # ---- 3. Redis memory per lead
+    log("redis memory ...")
+    info = r.info("memory")
+    used = int(info["used_memory"])
+    counts = {}
+    samples = {}
+    for pat in ("lf:lead:*", "lf:alias:*", "lf:hist:*"):
+        keys = []
+        n = 0
+        for k in r.scan_iter(match=pat, count=10000):
+            n += 1
+            if len(keys) < 2000:
+                keys.append(k)
+            elif random.random() < 2000 / n:
+                keys[random.randrange(2000)] = k
+        counts[pat] = n
+        pick = random.sample(keys, min(300, len(keys)))
+        if pick:
+            pipe = r.pipeline(transaction=False)
+            for k in pick:
+                pipe.memory_usage(k, samples=0)
+            vals = [v for v in pipe.execute() if v]
+            samples[pat] = {"sampled": len(vals), "avg_bytes": round(sum(vals) / len(vals), 1)}
+            if pat == "lf:lead:*":
+                pipe = r.pipeline(transaction=False)
+                for k in pick:
+                    pipe.hlen(k)
+                hl = pipe.execute()
+                samples[pat]["avg_fields"] = round(sum(hl) / len(hl), 1)
+                samples[pat]["encoding"] = r.object("encoding", pick[0]).decode()
+    zsets = {}
+    for k in sorted([k.decode() for k in r.scan_iter(match="lf:top", count=1000)] +
+                    [k.decode() for k in r.scan_iter(match="lf:stage:*", count=1000)]):
+        card = r.zcard(k)
+        mu = r.memory_usage(k, samples=0) or 0
+        zsets[k] = {"members": card, "bytes": mu,
+                    "bytes_per_member": round(mu / card, 1) if card else None,
+                    "encoding": r.object("encoding", k).decode()}
+    other = {}
+    for pat in ("lf:outbox:*", "lf:wm:*", "lf:ops:*"):
+        other[pat] = sum(1 for _ in r.scan_iter(match=pat, count=1000))
+    nleads = counts["lf:lead:*"]
+    zmembers = sum(z["members"] for z in zsets.values())
+    zbytes = sum(z["bytes"] for z in zsets.values())
+    lead_hash = samples.get("lf:lead:*", {}).get("avg_bytes", 0)
+    alias_b = samples.get("lf:alias:*", {}).get("avg_bytes", 0) * counts["lf:alias:*"]
+    hist_b = samples.get("lf:hist:*", {}).get("avg_bytes", 0) * counts["lf:hist:*"]
+    res["memory"] = {
+        "used_memory_empty": mem_empty, "used_memory_after": used,
+        "lead_keys": nleads, "key_counts": counts, "other_key_counts": other,
+        "dbsize": r.dbsize(),
+        "bytes_per_lead_used_memory": round((used - mem_empty) / nleads, 1) if nleads else None,
+        "samples": samples, "zsets": zsets,
+        "bytes_per_lead_hash_alias_indexes": round(
+            lead_hash + (alias_b + zbytes) / nleads, 1) if nleads else None,
+        "bytes_per_lead_hist": round(hist_b / nleads, 1) if nleads else None,
+        "index_members_per_lead": round(zmembers / nleads, 2) if nleads else None,
+        "mem_fragmentation_ratio": info.get("mem_fragmentation_ratio"),
+    }
+    log("memory: %s bytes per lead (used_memory delta / %d lead hashes)" %
+        (res["memory"]["bytes_per_lead_used_memory"], nleads))
+
+    # ---- 4. latency at fractions of leadflow's rate
+    res["latency"] = []
+    max_rate = lfres["eps"]
+    if not C["lat_fractions"] or max_rate <= 0:
+        log("latency: skipped")
+        return
+    start_ms = 1767225600000 + 30 * 86400000  # where the preload's event time ends
+    for i, frac in enumerate(C["lat_fractions"]):
+        rate = max(50.0, frac * max_rate)
+        topic = live[i]
+        n_in = int(rate * C["lat_seconds"] * 1.1) + 1000
+        inp = os.path.join(work, "live%d.bin" % i)
+        log("latency at %.0f%% of %.0f = %.0f events/s for %ds ..." %
+            (frac * 100, max_rate, rate, C["lat_seconds"]))
+        g = subprocess.run([lf, "gen", "--leads", str(C["leads"]), "--events", str(n_in),
+                            "--seed", str(C["seed"] + 100 + i), "--start-ms",
+                            str(start_ms + i * 86400000), "--span-days", "1", "--out", inp,
+                            "--quiet"], capture_output=True, text=True)
+        if g.returncode != 0:
+            fail("leadflow gen --out failed: " + g.stderr[-500:])
+        conf = os.path.join(work, "live%d.yaml" % i)
+        write_config(conf, topic + ".events", topic + ".transitions")
+        lerr = os.path.join(work, "live%d.leadflow.err" % i)
+        with open(os.path.join(work, "live%d.leadflow.out" % i), "w") as o, open(lerr, "w") as e:
+            lp = spawn("leadflow", [lf, "run", "-c", conf, "--brokers", brokers, "--redis",
+                                    "127.0.0.1:%d" % rport, "--group", "bench-live%d" % i,
+                                    "--instance", "bench-live%d" % i, "--exit-idle-ms",
+                                    "3600000"], stdout=o, stderr=e)
+        if not wait_for_line(lerr, "assigned", 60, lp):
+            stop(lp)
+            fail("leadflow (live %d) did not get its partitions" % i)
+        time.sleep(1.0)
+        procs = dict(servers, leadflow=lp.pid)
+        one = run_child_measured(
+            "latency_probe", [os.path.join(bindir, "latency_probe"), "--brokers", brokers,
+                              "--topic", topic + ".events", "--transitions",
+                              topic + ".transitions", "--input", inp, "--rate", "%.1f" % rate,
+                              "--duration", str(C["lat_seconds"]), "--linger-ms",
+                              str(C["lat_linger_ms"]), "--fetch-wait-ms",
+                              str(C["lat_probe_fetch_wait_ms"]), "--samples",
+                              os.path.join(work, "live%d.latencies.txt" % i)],
+            procs, "sent", C["lat_seconds"] + 90, os.path.join(work, "live%d.probe.out" % i),
+            os.path.join(work, "live%d.probe.err" % i))
+        one["fraction"] = frac
+        one["leadflow_exit"] = lp.poll()
+        stop(lp, 60)
+        with open(lerr, errors="replace") as fh:
+            errs = [l.strip() for l in fh if " error: " in l]
+        if errs:
+            one["leadflow_errors"] = errs[:5]
+        # a compact histogram of the samples for the chart
+        try:
+            with open(os.path.join(work, "live%d.latencies.txt" % i)) as fh:
+                lat = [float(x) for x in fh]
+            one["cdf"] = [[round(100.0 * k / 200, 1), lat[min(len(lat) - 1, int(k / 200 * len(lat)))]]
+                          for k in range(201)] if lat else []
+        except OSError:
+            one["cdf"] = []
+        res["latency"].append(one)
+        log("latency %.0f%%: sent %d at %.0f/s, %d samples, p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms"
+            % (frac * 100, one["sent"], one["achieved_rate"], one["samples"], one["p50_ms"],
+               one["p99_ms"], one["p999_ms"]))
+        try:
+            os.unlink(inp)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    main()
