@@ -85,7 +85,7 @@ echo "== the top ten (leadflow top)"
 LEADFLOW_CONFIG="$DIR/leadflow.yaml" "$LF" top -n 10 --redis "127.0.0.1:$REDIS_PORT"
 echo
 echo "== stats (leadflow stats)"
-LEADFLOW_CONFIG="$DIR/leadflow.yaml" "$LF" stats --redis "127.0.0.1:$REDIS_PORT" | head -n 40
+LEADFLOW_CONFIG="$DIR/leadflow.yaml" "$LF" stats --redis "127.0.0.1:$REDIS_PORT" --group leadflow-demo | head -n 40
 kill -TERM "$RUN_PID"
 wait "$RUN_PID" 2>/dev/null || true
 echo

@@ -84,6 +84,10 @@ int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i)
         cli->redis_addr = v;
         return LF_CLI_OPT_TAKEN;
     }
+    if (!bad && (v = lf_cli_value(cli, argc, argv, i, "--group", &bad))) {
+        cli->group = v;
+        return LF_CLI_OPT_TAKEN;
+    }
     return bad ? LF_CLI_OPT_ERROR : LF_CLI_OPT_NONE;
 }
 
@@ -137,6 +141,10 @@ int lf_cli_open(lf_cli_t *cli)
         return LF_CLI_EXIT_USAGE;
     }
     cli->cfg_loaded = 1;
+    if (cli->group) {
+        lf_free(cli->cfg.kafka_group);
+        cli->cfg.kafka_group = lf_strdup(cli->group);
+    }
 
     /* --redis replaces host and port for this connection only; the strings stay owned by
      * the configuration, so it is put back as it was. */

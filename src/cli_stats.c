@@ -16,13 +16,14 @@
 #include "leadflow/keys.h"
 
 static const char lf_stats_usage[] =
-    "usage: leadflow stats [-c FILE] [--redis HOST:PORT] [--json]\n"
+    "usage: leadflow stats [-c FILE] [--redis HOST:PORT] [--group ID] [--json]\n"
     "  The running instances (state, uptime, partitions, lag, counters, rate, rules version,\n"
     "  last commit), the consumer group's progress per partition with the conservation\n"
     "  check consumed = applied + duplicates + dead-lettered, and the stage funnel.\n"
     "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml): prefix, "
     "group, topic\n"
     "  --redis HOST:PORT  override the rules file's redis.host / redis.port\n"
+    "  --group ID         the consumer group to report on (default: kafka.group_id)\n"
     "  --json             one JSON object\n";
 
 /*---- Instances ----------------------------------------------------------------------------*/

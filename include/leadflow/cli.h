@@ -5,6 +5,7 @@
  *                         `leadflow run`): Redis settings, key prefix, consumer group,
  *                         topic and the model that decays the scores
  *   --redis HOST[:PORT]   connect there instead of the file's redis.host / redis.port
+ *   --group ID            the consumer group whose progress to read (stats)
  *   --json                one JSON object on stdout instead of the tables
  *   -h, --help
  * Exit status: 0 done; 1 usage, an unreadable rules file, or (inspect) an unknown lead;
@@ -35,6 +36,7 @@ typedef struct {
     const char *usage;       /* the command's usage text, printed on -h and usage errors */
     const char *config_path; /* -c, else $LEADFLOW_CONFIG */
     const char *redis_addr;  /* --redis, NULL = the rules file's */
+    const char *group;       /* --group, NULL = the rules file's kafka.group_id */
     int json;
     lf_config_t cfg;
     int cfg_loaded;
