@@ -1227,6 +1227,11 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
            cfg->topic_events, cfg->kafka_brokers, cfg->kafka_group, cfg->redis_host,
            cfg->redis_port);
 
+    /* In flight: one batch in the application, plus what librdkafka prefetches (bounded by
+     * queued.max.messages.kbytes); consumption is paused while a batch cannot be stored. */
+    size_t batch_cap = (size_t)(cfg->batch_max_events < cfg->max_inflight_events
+                                    ? cfg->batch_max_events
+                                    : cfg->max_inflight_events);
     int delay = 100;
     while (!*opts->stop) {
         if (p->positions_pending && p->assignment) {
@@ -1258,7 +1263,7 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
         }
         /* Collect a batch: up to batch_max_events, or batch_max_ms after the first event. */
         int64_t deadline = 0;
-        while (p->nitems < (size_t)cfg->batch_max_events && !*opts->stop) {
+        while (p->nitems < batch_cap && !*opts->stop) {
             int64_t now = lf_now_ms();
             int wait = deadline ? (int)(deadline - now) : 100;
             if (deadline && wait <= 0) break;
