@@ -51,6 +51,8 @@ CFG = {
     "lat_linger_ms": env_int("BENCH_LAT_LINGER_MS", 5),
     "lat_probe_fetch_wait_ms": env_int("BENCH_LAT_FETCH_WAIT_MS", 10),
     "preload_linger_ms": env_int("BENCH_PRELOAD_LINGER_MS", 100),
+    "lat_partitions": env_int("BENCH_LAT_PARTITIONS", 8),
+    "lat_lf_fetch_wait_ms": env_int("BENCH_LAT_LF_FETCH_WAIT_MS", 0),
 }
 
 PIDS_FILE = None
@@ -235,9 +237,15 @@ def lf_progress(r, group, topic):
     return nxt, consumed
 
 
-def write_config(path, events_topic, transitions_topic):
+def write_config(path, events_topic, transitions_topic, fetch_wait_ms=0):
     with open(os.path.join(ROOT, "deploy", "leadflow.yaml")) as fh:
         text = fh.read()
+    if fetch_wait_ms > 0:
+        text, n0 = re.subn(r"(?m)^(\s+)properties:.*$",
+                           lambda m: m.group(0) + "\n" + m.group(1) + "  fetch.wait.max.ms: %d"
+                           % fetch_wait_ms, text, 1)
+        if n0 != 1:
+            fail("cannot add fetch.wait.max.ms to a copy of deploy/leadflow.yaml")
     text, n1 = re.subn(r"(?m)^(\s+events:\s*)\S+", lambda m: m.group(1) + events_topic, text, 1)
     text, n2 = re.subn(r"(?m)^(\s+transitions:\s*)\S+", lambda m: m.group(1) + transitions_topic,
                        text, 1)
@@ -339,8 +347,6 @@ def run(lf, work, bindir, outdir, res):
     ev_topic = "leadflow.events"
     live = ["bench.live%d" % i for i in range(len(C["lat_fractions"]))]
     extra_topics = ["bench.py.transitions", "bench.py.dead-letter"]
-    for t in live:
-        extra_topics += [t + ".events", t + ".transitions"]
 
     # ---- servers
     rport, kport, cport = free_port(), free_port(), free_port()
@@ -564,8 +570,12 @@ def run(lf, work, bindir, outdir, res):
                             "--quiet"], capture_output=True, text=True)
         if g.returncode != 0:
             fail("leadflow gen --out failed: " + g.stderr[-500:])
+        for t in (topic + ".events", topic + ".transitions"):
+            rep = control(cport, "topic-create %s %d" % (t, C["lat_partitions"]))
+            if not rep.startswith("ok"):
+                fail("devbroker topic-create %s: %s" % (t, rep))
         conf = os.path.join(work, "live%d.yaml" % i)
-        write_config(conf, topic + ".events", topic + ".transitions")
+        write_config(conf, topic + ".events", topic + ".transitions", C["lat_lf_fetch_wait_ms"])
         lerr = os.path.join(work, "live%d.leadflow.err" % i)
         with open(os.path.join(work, "live%d.leadflow.out" % i), "w") as o, open(lerr, "w") as e:
             lp = spawn("leadflow", [lf, "run", "-c", conf, "--brokers", brokers, "--redis",
@@ -590,6 +600,26 @@ def run(lf, work, bindir, outdir, res):
         one["fraction"] = frac
         one["leadflow_exit"] = lp.poll()
         stop(lp, 60)
+        # The same rate through the mock broker alone (produce -> consume of the events
+        # themselves, no leadflow): the floor the two Kafka hops put under the latency.
+        bt = topic + ".brokeronly"
+        rep = control(cport, "topic-create %s %d" % (bt, C["lat_partitions"]))
+        if not rep.startswith("ok"):
+            fail("devbroker topic-create %s: %s" % (bt, rep))
+        try:
+            floor = run_child_measured(
+                "latency_probe", [os.path.join(bindir, "latency_probe"), "--brokers", brokers,
+                                  "--topic", bt, "--transitions", bt, "--match-key", "messageId",
+                                  "--input", inp, "--rate", "%.1f" % rate, "--duration",
+                                  str(C["lat_seconds"]), "--linger-ms", str(C["lat_linger_ms"]),
+                                  "--fetch-wait-ms", str(C["lat_probe_fetch_wait_ms"])],
+                servers, "sent", C["lat_seconds"] + 90,
+                os.path.join(work, "live%d.brokeronly.out" % i),
+                os.path.join(work, "live%d.brokeronly.err" % i))
+            one["broker_only"] = {k: floor.get(k) for k in ("samples", "p50_ms", "p99_ms",
+                                                            "p999_ms", "max_ms")}
+        except SystemExit:
+            one["broker_only"] = None
         with open(lerr, errors="replace") as fh:
             errs = [l.strip() for l in fh if " error: " in l]
         if errs:

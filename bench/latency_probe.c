@@ -15,7 +15,9 @@
  *
  * Usage: latency_probe --brokers B --topic T --transitions T2 --input FILE --rate R
  *                      --duration S [--drain-s S] [--linger-ms L] [--fetch-wait-ms W]
- *                      [--samples FILE] [-X name=value ...]   (-X: producer properties)
+ *                      [--samples FILE] [--match-key trigger] [-X name=value ...]
+ * (-X: producer properties; --match-key messageId with --transitions = --topic measures
+ * the broker path alone: produce -> consume of the events themselves)
  * Prints one JSON object on stdout. */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -126,6 +128,7 @@ static rx_t *rx;
 static size_t nrx, caprx;
 static atomic_long rx_total, rx_last_ns;
 static atomic_int consumer_stop, consumer_ready;
+static const char *match_key = "trigger"; /* --match-key: messageId measures the broker alone */
 
 typedef struct {
     const char *brokers, *topic;
@@ -144,9 +147,11 @@ static void cset(rd_kafka_conf_t *c, const char *k, const char *v)
 static uint64_t trigger_key(const unsigned char *v, size_t n)
 {
     if (n && v[0] == '{') {
-        const char *p = memmem(v, n, "\"trigger\":", 10);
+        char pat[64];
+        int pl = snprintf(pat, sizeof(pat), "\"%s\":", match_key);
+        const char *p = memmem(v, n, pat, (size_t)pl);
         if (!p) return 0;
-        p += 10;
+        p += pl;
         while (p < (const char *)v + n && *p == ' ') p++;
         if (p >= (const char *)v + n || *p != '"') return 0;
         const char *s = p + 1, *e = memchr(s, '"', (size_t)((const char *)v + n - s));
@@ -161,8 +166,8 @@ static uint64_t trigger_key(const unsigned char *v, size_t n)
         for (uint32_t i = 0; i < up.data.via.map.size; i++) {
             const msgpack_object *k = &up.data.via.map.ptr[i].key;
             const msgpack_object *val = &up.data.via.map.ptr[i].val;
-            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 7 &&
-                memcmp(k->via.str.ptr, "trigger", 7) == 0) {
+            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(match_key) &&
+                memcmp(k->via.str.ptr, match_key, k->via.str.size) == 0) {
                 if (val->type == MSGPACK_OBJECT_STR)
                     key = hash_bytes(val->via.str.ptr, val->via.str.size);
                 break;
@@ -277,6 +282,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--linger-ms")) linger = atoi(v);
         else if (!strcmp(a, "--fetch-wait-ms")) fetch_wait = atoi(v);
         else if (!strcmp(a, "--samples")) samples = v;
+        else if (!strcmp(a, "--match-key")) match_key = v;
         else if (!strcmp(a, "-X") && nprops < 64) props[nprops++] = v;
         else {
             fprintf(stderr, "latency_probe: unknown option %s\n", a);

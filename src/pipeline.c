@@ -22,7 +22,7 @@
 #define LF_MAX_ATTEMPTS 8
 /* The decay sweep trails the stream's event time by this much, so an event that arrives a
  * little late still counts before a lead is swept to nurture. */
-#define LF_SWEEP_LATENESS_MS 60000
+#define LF_SWEEP_LATENESS_MS (15 * 60 * 1000)
 
 typedef enum {
     LF_ITEM_PENDING = 0,

@@ -238,7 +238,7 @@ def wait_assigned_and_progress(env, proc, since_consumed, timeout=60):
     def cond():
         check(proc.alive(), "leadflow run %s exited (status %s)" % (proc.name,
                                                                     proc.p.returncode))
-        if "assigned" not in proc.log_text():
+        if not re.search(r"assigned [1-9][0-9]* partition", proc.log_text()):
             return None
         c = consumed(env)
         return c if c > since_consumed else None
@@ -499,14 +499,15 @@ def compare(got, ref, st, label=""):
             err("lead %s has stage %r but is in stage sets %r" % (lid, h.get("stage"),
                                                                  member.get(lid)))
     # A stage set's score is the entry time (mql: the exit time, not checked here).
-    for s in STAGES:
-        if s == "mql":
-            continue
-        for lid, sc in got["stages"][s].items():
-            h = gl.get(lid)
-            if h and h.get("stage") == s and not _num_eq(sc, h.get("stage_at")):
-                err("lf:stage:%s score of %s is %r but its hash says stage_at %r"
-                    % (s, lid, sc, h.get("stage_at")))
+    for which, snap in (("", got), ("the clean REFERENCE run: ", ref)):
+        for s in STAGES:
+            if s == "mql":
+                continue
+            for lid, sc in snap["stages"][s].items():
+                h = snap["leads"].get(lid)
+                if h and h.get("stage") == s and not _num_eq(sc, h.get("stage_at")):
+                    err("%slf:stage:%s score of %s is %r but its hash says stage_at %r"
+                        % (which, s, lid, sc, h.get("stage_at")))
     extra = set(member) - set(gl)
     if extra:
         err("stage-set members without a lead hash: %s" % sorted(extra)[:5])
