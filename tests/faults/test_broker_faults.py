@@ -105,6 +105,8 @@ def test_broker_faults():
     run = F.start_run(env, "bf1")
     produced = 0
     timings = []
+    nwarn = 0
+    overcount = None
     for c in range(chunks):
         chunk = recs[c * size:(c + 1) * size]
         produce_chunk(env, chunk)
@@ -127,9 +129,26 @@ def test_broker_faults():
                          "recovery after %r: everything produced so far (%d) consumed"
                          % (name, produced))
             took = time.monotonic() - t0
+            time.sleep(0.5)
+            now = F.consumed(env)
+            warns = len([ln for ln in run.log_text().split("\n") if " warn: " in ln]) - nwarn
+            nwarn += warns
             timings.append((name, at, took))
             F.log("fault %r injected at consumed %d of %d produced; all consumed %.1f s "
-                  "after it began" % (name, at, produced, took))
+                  "after it began; %d warning(s) logged; consumed now %d"
+                  % (name, at, produced, took, warns, now))
+            if now != produced and not overcount:
+                overcount = "after fault %r: consumed %d != %d produced" % (name, now,
+                                                                          produced)
+                F.log("DOUBLE COUNT " + overcount)
+                wmh = env.r.hgetall(env.wm_key())
+                bw = F.watermarks(env)
+                for p in sorted(bw):
+                    F.log("  partition %d: log %d..%d; Redis next offset %s, consumed %s, "
+                          "applied %s, duplicates %s, dead %s"
+                          % (p, bw[p][0], bw[p][1], wmh.get(str(p)),
+                             wmh.get("%d.consumed" % p), wmh.get("%d.applied" % p),
+                             wmh.get("%d.duplicates" % p), wmh.get("%d.dead" % p)))
     F.check_retention(env, st["events"])
     F.final_check(env, ref, st, [run])
 
