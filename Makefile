@@ -73,7 +73,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)
 
-bench: deps
+bench:
+	@LF_EXTRA_PKGS="python3-msgpack python3-matplotlib python3-yaml" sh scripts/deps.sh
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)
 

@@ -61,6 +61,9 @@ DEAD_TOPIC = H.DEAD_TOPIC
 STAGES = H.STAGES
 
 SOAK = os.environ.get("LF_SOAK", "") not in ("", "0")
+# The rules file the tests adapt (connections, test Kafka properties, batch size).
+if os.environ.get("LF_RULES_TEMPLATE"):
+    H.DEPLOY_RULES = os.environ["LF_RULES_TEMPLATE"]
 SEED = int(os.environ.get("LF_SEED", "42"))
 
 # Fields compared for leads that absorbed a visitor (order-independent ones).

@@ -36,7 +36,6 @@ def test_kill9_torture():
     F.log("producing %d events at %d/s over %d partitions; %d kills planned"
           % (EVENTS, rate, PARTITIONS, KILLS))
     kills = 0
-    mid_batch = 0
     run = None
     n = 0
     last = -1
@@ -57,8 +56,6 @@ def test_kill9_torture():
         F.kill9(run)
         kills += 1
         last = F.consumed(env)
-        if last == before:
-            mid_batch += 1
         F.log("kill %d: %s after %.2f s of progress; consumed %d" % (kills, run.name, delay,
                                                                     last))
     F.log("%d kills in %.0f s" % (kills, time.monotonic() - t0))
