@@ -36,6 +36,11 @@ static void lf_argv_push(lf_argv_t *a, const char *p, size_t len)
     a->n++;
 }
 
+void lf_argv_add_ref(lf_argv_t *a, const char *s, size_t len)
+{
+    lf_argv_push(a, s ? s : "", s ? len : 0);
+}
+
 void lf_argv_add(lf_argv_t *a, const char *s, size_t len)
 {
     lf_argv_push(a, lf_arena_strndup(a->arena, s ? s : "", s ? len : 0), s ? len : 0);

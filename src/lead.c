@@ -165,7 +165,8 @@ static int lf_lead_seen(const lf_lead_t *lead, uint64_t h)
 
 int lf_lead_seen_message(const lf_lead_t *lead, lf_str_t message_id)
 {
-    return lead->exists && lf_lead_seen(lead, lf_hash64(message_id.ptr, message_id.len));
+    return lead->exists &&
+           lf_lead_seen(lead, lf_hash64(message_id.ptr, message_id.len) & LF_DEDUP_MASK);
 }
 
 static void lf_lead_remember(lf_lead_t *lead, uint64_t h, int window)
@@ -250,7 +251,7 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
                                 int dedup_window, lf_transitions_t *out)
 {
     if (lf_model_is_bot(m, ev)) return LF_APPLY_BOT;
-    uint64_t h = lf_hash64(ev->message_id.ptr, ev->message_id.len);
+    uint64_t h = lf_hash64(ev->message_id.ptr, ev->message_id.len) & LF_DEDUP_MASK;
     if (lead->exists && lf_lead_seen(lead, h)) return LF_APPLY_DUPLICATE;
 
     /* A decay exit that happened before this event comes first, at its own time. */

@@ -8,6 +8,8 @@
 #include "leadflow/lead_codec.h"
 #include "leadflow/score.h"
 
+static const char lf_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /*---- Encoding --------------------------------------------------------------------------*/
 
 static void lf_put_str(lf_argv_t *out, const char *field, const char *val)
@@ -106,12 +108,14 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
         lf_put_str(out, "cap", cap);
     }
     if (l->ndedup) {
-        /* Oldest first, so the ring order survives the round trip. */
+        /* Oldest first, so the ring order survives the round trip. 48 bits of each hash in
+         * 8 base64url characters: a collision among a lead's 16 recent ids is ~2^-44. */
         size_t n = 0;
         for (int i = 0; i < l->ndedup; i++) {
-            int idx = (l->dedup_pos + i) % l->ndedup;
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%016" PRIx64, l->dedup[idx]);
+            uint64_t h = l->dedup[(l->dedup_pos + i) % l->ndedup] & LF_DEDUP_MASK;
+            for (int k = 7; k >= 0; k--) buf[n++] = lf_b64[(h >> (6 * k)) & 63];
         }
+        buf[n] = '\0';
         lf_put_str(out, "dd", buf);
     }
     lf_put_i64(out, "v", (long long)l->version);
@@ -214,17 +218,18 @@ static int lf_decode_caps(lf_lead_t *l, lf_str_t v, const lf_model_t *m)
 
 static int lf_decode_dedup(lf_lead_t *l, lf_str_t v)
 {
-    if (v.len % 16) return LF_ERR;
-    size_t n = v.len / 16;
+    if (v.len % 8) return LF_ERR;
+    size_t n = v.len / 8;
     if (n > LF_DEDUP_MAX) n = LF_DEDUP_MAX;
-    size_t skip = v.len / 16 - n; /* keep the newest */
+    size_t skip = v.len / 8 - n; /* keep the newest */
     for (size_t i = 0; i < n; i++) {
-        char hex[17];
-        memcpy(hex, v.ptr + (skip + i) * 16, 16);
-        hex[16] = '\0';
-        char *end;
-        l->dedup[i] = strtoull(hex, &end, 16);
-        if (*end) return LF_ERR;
+        uint64_t h = 0;
+        for (size_t k = 0; k < 8; k++) {
+            const char *at = memchr(lf_b64, v.ptr[(skip + i) * 8 + k], 64);
+            if (!at) return LF_ERR;
+            h = (h << 6) | (uint64_t)(at - lf_b64);
+        }
+        l->dedup[i] = h;
     }
     l->ndedup = (uint8_t)n;
     l->dedup_pos = 0; /* oldest is at 0 after decoding */

@@ -293,9 +293,10 @@ static int lf_dlq_retry(lf_pipe_t *p, size_t i)
     return LF_OK;
 }
 
-static int lf_send_dead_letters(lf_pipe_t *p)
+/* Produce the batch's dead letters (once); their delivery is awaited with the transitions',
+ * before progress is recorded. */
+static void lf_produce_dead_letters(lf_pipe_t *p)
 {
-    size_t n = 0;
     for (size_t i = 0; i < p->nitems; i++) {
         lf_item_t *it = &p->items[i];
         if (it->state != LF_ITEM_DEAD) {
@@ -304,10 +305,14 @@ static int lf_send_dead_letters(lf_pipe_t *p)
         }
         if (it->dlq_sent) continue;
         it->dlq_sent = 1;
-        it->dlq_done = -1; /* "failed": lf_wait_deliveries produces it */
-        n++;
+        it->dlq_done = 0;
+        lf_dlq_retry(p, i);
     }
-    if (n == 0) return LF_OK;
+}
+
+static int lf_await_dead_letters(lf_pipe_t *p)
+{
+    if (p->nitems == 0) return LF_OK;
     return lf_wait_deliveries(p, &p->items[0].dlq_done, p->nitems, sizeof(lf_item_t),
                               lf_dlq_retry);
 }
@@ -883,7 +888,7 @@ static int lf_batch_process(lf_pipe_t *p)
         if (p->revoked) lf_batch_drop_revoked(p);
         if (p->nitems == 0) return LF_OK;
         int64_t t0 = lf_now_ms();
-        if (lf_send_dead_letters(p) != LF_OK) return LF_ERR;
+        lf_produce_dead_letters(p);
         int64_t t1 = lf_now_ms();
         int pending = 1, attempts = 0, rc = LF_OK;
         while (pending && rc == LF_OK) {
@@ -901,10 +906,12 @@ static int lf_batch_process(lf_pipe_t *p)
             lf_pause_all(p, 0);
         }
         if (rc == LF_OK && lf_publish(p) != LF_OK) return LF_ERR;
+        if (rc == LF_OK && lf_await_dead_letters(p) != LF_OK) return LF_ERR;
         int64_t t3 = lf_now_ms();
         if (rc == LF_OK) rc = lf_finish_batch(p, &err);
         if (getenv("LF_TRACE_BATCH"))
-            lf_log("trace", "batch %zu events: dead letters %lld ms, leads %lld ms, publish %zu %lld ms, finish %lld ms",
+            lf_log("trace", "batch %zu events: produce dead letters %lld ms, leads %lld ms, publish %zu + await "
+                   "dead letters %lld ms, finish %lld ms",
                    p->nitems, (long long)(t1 - t0), (long long)(t2 - t1), p->npubs, (long long)(t3 - t2),
                    (long long)(lf_now_ms() - t3));
         if (rc == LF_OK) {

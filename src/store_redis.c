@@ -88,6 +88,15 @@ static int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
     return LF_OK;
 }
 
+/* Send what is queued so far, so Redis works on it while the next commands are built. */
+#define LF_FLUSH_EVERY 64
+static void lf_sr_flush(lf_store_redis_t *s)
+{
+    int done = 0;
+    while (!done && s->c && !s->c->err)
+        if (redisBufferWrite(s->c, &done) != REDIS_OK) break;
+}
+
 /* Read n pipelined replies; keep them in replies[] (caller frees) or fail on the first
  * broken one (the connection is then dropped so the next call reconnects). */
 static int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const char *what,
@@ -120,6 +129,7 @@ static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n,
         const char *argv[2] = {"HGETALL", key};
         size_t lens[2] = {7, (size_t)kl};
         redisAppendCommandArgv(s->c, 2, argv, lens);
+        if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
     }
     redisReply **replies = lf_malloc(n * sizeof(*replies));
     if (lf_sr_replies(s, n, replies, "HGETALL", err)) {
@@ -214,16 +224,19 @@ static void lf_sr_append_write(lf_store_redis_t *s, const lf_store_write_t *w)
     else lf_argv_add_double(a, w->stage_score);
     lf_argv_add_i64(a, s->history_cap);
     lf_argv_add_i64(a, (long long)w->fields->n);
+    /* The caller's lists stay alive until the write returns: reference, don't copy. */
     for (size_t i = 0; i < w->fields->n; i++)
-        lf_argv_add(a, w->fields->argv[i], w->fields->lens[i]);
+        lf_argv_add_ref(a, w->fields->argv[i], w->fields->lens[i]);
     size_t nd = w->deleted ? w->deleted->n : 0;
     lf_argv_add_i64(a, (long long)nd);
-    for (size_t i = 0; i < nd; i++) lf_argv_add(a, w->deleted->argv[i], w->deleted->lens[i]);
+    for (size_t i = 0; i < nd; i++) lf_argv_add_ref(a, w->deleted->argv[i], w->deleted->lens[i]);
     lf_argv_add_i64(a, (long long)(w->trans->n / 3));
-    for (size_t i = 0; i < w->trans->n; i++) lf_argv_add(a, w->trans->argv[i], w->trans->lens[i]);
+    for (size_t i = 0; i < w->trans->n; i++)
+        lf_argv_add_ref(a, w->trans->argv[i], w->trans->lens[i]);
     size_t nc = w->counters ? w->counters->n : 0;
     lf_argv_add_i64(a, (long long)nc);
-    for (size_t i = 0; i < nc; i++) lf_argv_add(a, w->counters->argv[i], w->counters->lens[i]);
+    for (size_t i = 0; i < nc; i++)
+        lf_argv_add_ref(a, w->counters->argv[i], w->counters->lens[i]);
     for (size_t i = 0; i < w->nmerged; i++) lf_argv_adds(a, w->merged_visitors[i]);
     redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
 }
@@ -238,6 +251,7 @@ static int lf_sr_write_leads(lf_store_t *base, const lf_store_write_t *w, size_t
         for (size_t i = 0; i < n; i++) {
             lf_sr_append_write(s, &w[i]);
             lf_arena_reset(&s->arena);
+            if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
         }
         redisReply **replies = lf_malloc(n * sizeof(*replies));
         if (lf_sr_replies(s, n, replies, "EVALSHA write-lead", err)) {

@@ -17,6 +17,8 @@ typedef struct {
 void lf_argv_init(lf_argv_t *a, lf_arena_t *arena);
 void lf_argv_reset(lf_argv_t *a); /* forget the arguments, keep the arrays */
 void lf_argv_free(lf_argv_t *a);
+/* Adds s without copying: it must outlive the list's use. */
+void lf_argv_add_ref(lf_argv_t *a, const char *s, size_t len);
 /* Copies s into the arena. */
 void lf_argv_add(lf_argv_t *a, const char *s, size_t len);
 void lf_argv_adds(lf_argv_t *a, const char *s);

@@ -17,6 +17,7 @@
 #define LF_LEAD_CAPS_MAX 16  /* capped rules with a live window per lead */
 #define LF_CAP_WINDOWS 4     /* windows remembered per capped rule (late events) */
 #define LF_DEDUP_MAX 64      /* upper bound of processing.dedup_window */
+#define LF_DEDUP_MASK 0xFFFFFFFFFFFFULL /* messageId hashes are compared on 48 bits */
 #define LF_TRANSITIONS_MAX 8 /* transitions one event can cause at most */
 #define LF_LEAD_SRC_MAX 4    /* source partitions remembered per lead */
 

@@ -5,7 +5,8 @@
  *   n.<kind> (event counters, non-zero only)   ft.source ft.medium ft.campaign ft.at
  *   lt.source lt.medium lt.campaign lt.at      tr.<trait> (traits the rules use)
  *   cap (capped rules' windows: "rule:k=granted,k=granted;rule2:...")
- *   dd (recent messageId hashes, 16 hex digits each)   anon ("1" for a visitor)
+ *   dd (recent messageId hashes, 48 bits in 8 base64url characters each)
+ *   anon ("1" for a visitor)   rq ("1": recycled by sales, must requalify)
  *   v (write version)   o (last applied offset per partition: "p:offset,p:offset") */
 #ifndef LEADFLOW_LEAD_CODEC_H
 #define LEADFLOW_LEAD_CODEC_H
