@@ -12,6 +12,12 @@ void lf_argv_init(lf_argv_t *a, lf_arena_t *arena)
     a->arena = arena;
 }
 
+void lf_argv_init_scratch(lf_argv_t *a, lf_arena_t *arena)
+{
+    lf_argv_init(a, arena);
+    a->scratch = 1;
+}
+
 void lf_argv_reset(lf_argv_t *a)
 {
     a->n = 0;
@@ -19,17 +25,31 @@ void lf_argv_reset(lf_argv_t *a)
 
 void lf_argv_free(lf_argv_t *a)
 {
-    lf_free(a->argv);
-    lf_free(a->lens);
+    if (!a->scratch) {
+        lf_free(a->argv);
+        lf_free(a->lens);
+    }
     memset(a, 0, sizeof(*a));
 }
 
 static void lf_argv_push(lf_argv_t *a, const char *p, size_t len)
 {
     if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 64;
-        a->argv = lf_realloc(a->argv, a->cap * sizeof(*a->argv));
-        a->lens = lf_realloc(a->lens, a->cap * sizeof(*a->lens));
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        if (a->scratch) {
+            const char **argv = lf_arena_alloc(a->arena, cap * sizeof(*argv));
+            size_t *lens = lf_arena_alloc(a->arena, cap * sizeof(*lens));
+            if (a->n) {
+                memcpy(argv, a->argv, a->n * sizeof(*argv));
+                memcpy(lens, a->lens, a->n * sizeof(*lens));
+            }
+            a->argv = argv;
+            a->lens = lens;
+        } else {
+            a->argv = lf_realloc(a->argv, cap * sizeof(*a->argv));
+            a->lens = lf_realloc(a->lens, cap * sizeof(*a->lens));
+        }
+        a->cap = cap;
     }
     a->argv[a->n] = p;
     a->lens[a->n] = len;

@@ -368,7 +368,7 @@ static void lf_slot_add_transitions(lf_pipe_t *p, lf_slot_t *s, const lf_transit
         int pl = lf_transition_encode(t, s->lead_ptr->id, p->cfg->model.version,
                                       p->cfg->transitions_json, payload, sizeof(payload));
         int hl = lf_transition_history_entry(t, hist, sizeof(hist));
-        if (!s->trans.arena) lf_argv_init(&s->trans, a);
+        if (!s->trans.arena) lf_argv_init_scratch(&s->trans, a);
         lf_argv_add(&s->trans, id, (size_t)idl);
         lf_argv_add(&s->trans, payload, pl > 0 ? (size_t)pl : 0);
         lf_argv_add(&s->trans, hist, (size_t)hl);
@@ -518,7 +518,7 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         lf_slot_t *sl_k = &slots[missed[k]];
         if (!p->leads[missed[k]].exists) continue;
         lf_argv_t before;
-        lf_argv_init(&before, a);
+        lf_argv_init_scratch(&before, a);
         lf_lead_encode(&p->leads[missed[k]], m, &before);
         lf_str_t *bf = lf_arena_alloc(a, (before.n / 2 + 1) * sizeof(*bf));
         lf_str_t *bv = lf_arena_alloc(a, (before.n / 2 + 1) * sizeof(*bv));
@@ -529,8 +529,6 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         sl_k->bf = bf;
         sl_k->bv = bv;
         sl_k->bn = before.n / 2;
-        lf_free(before.argv);
-        lf_free(before.lens);
     }
     int64_t tt2 = lf_now_ms();
     for (size_t i = 0; i < nslots; i++) {
@@ -635,18 +633,18 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     int *wslot = lf_arena_alloc(a, (nslots + 1) * sizeof(*wslot));
     size_t nw = 0;
     lf_argv_t empty;
-    lf_argv_init(&empty, a);
+    lf_argv_init_scratch(&empty, a);
     for (size_t i = 0; i < nslots; i++) {
         lf_slot_t *s = &slots[i];
         if (!s->dirty || s->merged_into >= 0 || !s->lead_ptr->exists) continue;
         s->lead_ptr->version = s->loaded_version + 1;
         s->after = lf_arena_alloc(a, sizeof(*s->after));
-        lf_argv_init(s->after, a);
+        lf_argv_init_scratch(s->after, a);
         lf_lead_encode(s->lead_ptr, m, s->after);
         lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
         lf_argv_t *deleted = lf_arena_alloc(a, sizeof(*deleted));
-        lf_argv_init(fields, a);
-        lf_argv_init(deleted, a);
+        lf_argv_init_scratch(fields, a);
+        lf_argv_init_scratch(deleted, a);
         lf_fields_diff(s->bf, s->bv, s->bn, s->after, fields, deleted);
         lf_store_write_t *x = &w[nw];
         memset(x, 0, sizeof(*x));
@@ -666,7 +664,7 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         x->stage_score = s->lead_ptr->stage == LF_STAGE_MQL ? (double)lf_lead_exit_time(s->lead_ptr, m)
                                                        : (double)s->lead_ptr->stage_at_ms;
         x->counters = lf_arena_alloc(a, sizeof(*x->counters));
-        lf_argv_init(x->counters, a);
+        lf_argv_init_scratch(x->counters, a);
         lf_count_items(p, head[i], next, x->counters);
         if (s->trans.n) {
             lf_argv_addf(x->counters, "%d.transitions", (int)s->partition);
@@ -1008,7 +1006,7 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
     lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
     size_t nw = 0;
     lf_argv_t empty;
-    lf_argv_init(&empty, a);
+    lf_argv_init_scratch(&empty, a);
     for (size_t i = 0; i < n; i++) {
         lf_lead_t *l = &p->leads[i];
         if (!l->exists || l->stage != LF_STAGE_MQL || l->nsrc == 0 ||
@@ -1023,7 +1021,7 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         slot.lead_ptr = l;
         lf_slot_add_transitions(p, &slot, &tr, a);
         lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
-        lf_argv_init(fields, a);
+        lf_argv_init_scratch(fields, a);
         lf_lead_encode(l, m, fields);
         lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
         *trans = slot.trans;
@@ -1039,7 +1037,7 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         x->stage_score = (double)l->stage_at_ms;
         x->stage_touched = 1;
         x->counters = lf_arena_alloc(a, sizeof(*x->counters));
-        lf_argv_init(x->counters, a);
+        lf_argv_init_scratch(x->counters, a);
         lf_argv_addf(x->counters, "%d.transitions", (int)x->partition);
         lf_argv_add_i64(x->counters, tr.n);
     }

@@ -12,9 +12,13 @@ typedef struct {
     size_t *lens;
     size_t n, cap;
     lf_arena_t *arena;
+    int scratch; /* the arrays live in the arena too: nothing to free */
 } lf_argv_t;
 
+/* A list whose arrays are reused across resets (free it with lf_argv_free). */
 void lf_argv_init(lf_argv_t *a, lf_arena_t *arena);
+/* A short-lived list: everything in the arena, gone with its reset; no lf_argv_free. */
+void lf_argv_init_scratch(lf_argv_t *a, lf_arena_t *arena);
 void lf_argv_reset(lf_argv_t *a); /* forget the arguments, keep the arrays */
 void lf_argv_free(lf_argv_t *a);
 /* Adds s without copying: it must outlive the list's use. */
