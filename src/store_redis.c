@@ -10,54 +10,75 @@
 #include "leadflow/redis.h"
 #include "leadflow/store.h"
 
-/* KEYS: 1 lead hash, 2 top, 3 old stage set, 4 new stage set, 5 history, 6 outbox,
- *       7 watermark hash (progress counters), then per merged visitor: its hash, its alias
- *       key, its stage set.
- * ARGV: 1 expected version, 2 lead id, 3 top score, 4 stage score ("-": leave the stage
- *       sets alone), 5 history cap, 6 number of field/value args, the pairs; the number of
- *       fields to delete and their names; the number of transitions and
- *       (transition_id, payload, history entry) triples; the number of counter args and
- *       (field, increment) pairs; then the visitors' ids.
- * Returns 1, or -1 when the stored version is not the expected one (nothing written). */
+/* Writes up to LF_LEADS_PER_CALL leads in one call; each lead is all-or-nothing.
+ * KEYS: 1 lf:top, 2 the watermark hash (progress counters), then per lead: its hash, its old
+ *       stage set, its new stage set, its history, its partition's outbox, and per merged
+ *       visitor: the visitor's hash, its alias key, its stage set.
+ * ARGV: 1 number of leads, 2 history cap, then per lead: expected version, lead id, top
+ *       score, stage score ("-": leave the stage sets alone), number of merged visitors,
+ *       number of field/value args and the pairs, number of fields to delete and their
+ *       names, number of transitions and (transition_id, payload, history entry) triples,
+ *       number of counter args and (field, increment) pairs, the visitors' ids.
+ * Returns one integer per lead: 1 written, -1 its stored version was not the expected one
+ * (nothing of it written). The counters of the written leads are added once per call. */
 static const char lf_write_lead_lua[] =
-    "local v = redis.call('HGET', KEYS[1], 'v')\n"
-    "if (v or '0') ~= ARGV[1] then return -1 end\n"
-    "local i = 6\n"
-    "local nf = tonumber(ARGV[i])\n"
-    "if nf > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + nf)) end\n"
-    "i = i + nf + 1\n"
-    "local nd = tonumber(ARGV[i])\n"
-    "if nd > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, i + 1, i + nd)) end\n"
-    "i = i + nd + 1\n"
-    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
-    "if ARGV[4] ~= '-' then\n"
-    "  if KEYS[3] ~= KEYS[4] then redis.call('ZREM', KEYS[3], ARGV[2]) end\n"
-    "  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])\n"
-    "end\n"
-    "local nt = tonumber(ARGV[i])\n"
-    "i = i + 1\n"
-    "for k = 1, nt do\n"
-    "  redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])\n"
-    "  redis.call('RPUSH', KEYS[5], ARGV[i + 2])\n"
-    "  i = i + 3\n"
-    "end\n"
-    "if nt > 0 then redis.call('LTRIM', KEYS[5], -tonumber(ARGV[5]), -1) end\n"
-    "local nc = tonumber(ARGV[i])\n"
-    "i = i + 1\n"
-    "for k = 1, nc, 2 do\n"
-    "  redis.call('HINCRBY', KEYS[7], ARGV[i], ARGV[i + 1])\n"
-    "  i = i + 2\n"
-    "end\n"
-    "local k = 8\n"
-    "while k + 2 <= #KEYS do\n"
-    "  redis.call('DEL', KEYS[k])\n"
-    "  redis.call('ZREM', KEYS[2], ARGV[i])\n"
-    "  redis.call('ZREM', KEYS[k + 2], ARGV[i])\n"
-    "  redis.call('SET', KEYS[k + 1], ARGV[2])\n"
-    "  k = k + 3\n"
+    "local nl = tonumber(ARGV[1])\n"
+    "local hcap = tonumber(ARGV[2])\n"
+    "local i, k = 3, 3\n"
+    "local res, inc = {}, {}\n"
+    "for l = 1, nl do\n"
+    "  local ver, id, top, sscore = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
+    "  local nv = tonumber(ARGV[i + 4])\n"
+    "  i = i + 5\n"
+    "  local kh, kold, knew, khist, kout = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]\n"
+    "  local ok = (redis.call('HGET', kh, 'v') or '0') == ver\n"
+    "  local nf = tonumber(ARGV[i])\n"
+    "  if ok and nf > 0 then redis.call('HSET', kh, unpack(ARGV, i + 1, i + nf)) end\n"
+    "  i = i + nf + 1\n"
+    "  local nd = tonumber(ARGV[i])\n"
+    "  if ok and nd > 0 then redis.call('HDEL', kh, unpack(ARGV, i + 1, i + nd)) end\n"
+    "  i = i + nd + 1\n"
+    "  if ok then\n"
+    "    redis.call('ZADD', KEYS[1], top, id)\n"
+    "    if sscore ~= '-' then\n"
+    "      if kold ~= knew then redis.call('ZREM', kold, id) end\n"
+    "      redis.call('ZADD', knew, sscore, id)\n"
+    "    end\n"
+    "  end\n"
+    "  local nt = tonumber(ARGV[i])\n"
     "  i = i + 1\n"
+    "  for t = 1, nt do\n"
+    "    if ok then\n"
+    "      redis.call('HSET', kout, ARGV[i], ARGV[i + 1])\n"
+    "      redis.call('RPUSH', khist, ARGV[i + 2])\n"
+    "    end\n"
+    "    i = i + 3\n"
+    "  end\n"
+    "  if ok and nt > 0 then redis.call('LTRIM', khist, -hcap, -1) end\n"
+    "  local nc = tonumber(ARGV[i])\n"
+    "  i = i + 1\n"
+    "  for c = 1, nc, 2 do\n"
+    "    if ok then inc[ARGV[i]] = (inc[ARGV[i]] or 0) + tonumber(ARGV[i + 1]) end\n"
+    "    i = i + 2\n"
+    "  end\n"
+    "  k = k + 5\n"
+    "  for v = 1, nv do\n"
+    "    if ok then\n"
+    "      redis.call('DEL', KEYS[k])\n"
+    "      redis.call('ZREM', KEYS[1], ARGV[i])\n"
+    "      redis.call('ZREM', KEYS[k + 2], ARGV[i])\n"
+    "      redis.call('SET', KEYS[k + 1], id)\n"
+    "    end\n"
+    "    k = k + 3\n"
+    "    i = i + 1\n"
+    "  end\n"
+    "  res[l] = ok and 1 or -1\n"
     "end\n"
-    "return 1\n";
+    "for f, n in pairs(inc) do redis.call('HINCRBY', KEYS[2], f, n) end\n"
+    "return res\n";
+
+/* Leads per script call: amortises the call's own cost without blocking Redis for long. */
+#define LF_LEADS_PER_CALL 64
 
 typedef struct {
     lf_store_t base;
@@ -187,57 +208,75 @@ static int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t
     return LF_OK;
 }
 
-static void lf_sr_append_write(lf_store_redis_t *s, const lf_store_write_t *w)
+/* One lead's keys and arguments, appended to the call being built. */
+static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_argv_t *keys,
+                           lf_argv_t *args)
 {
     const char *p = LF_PREFIX(s);
     const lf_lead_t *l = w->lead;
     size_t idlen = strlen(l->id);
     char key[LF_KEY_MAX];
+    lf_argv_add(keys, key, (size_t)lf_key_lead(key, sizeof(key), p, l->id, idlen));
+    lf_argv_add(keys, key,
+                (size_t)lf_key_stage(key, sizeof(key), p, w->old_exists ? w->old_stage : l->stage));
+    lf_argv_add(keys, key, (size_t)lf_key_stage(key, sizeof(key), p, l->stage));
+    lf_argv_add(keys, key, (size_t)lf_key_hist(key, sizeof(key), p, l->id, idlen));
+    lf_argv_add(keys, key,
+                (size_t)lf_key_outbox(key, sizeof(key), p, s->base.cfg->topic_transitions,
+                                      w->partition));
+    for (size_t i = 0; i < w->nmerged; i++) {
+        const char *v = w->merged_visitors[i];
+        lf_argv_add(keys, key, (size_t)lf_key_lead(key, sizeof(key), p, v, strlen(v)));
+        lf_argv_add(keys, key, (size_t)lf_key_alias(key, sizeof(key), p, v, strlen(v)));
+        lf_argv_add(keys, key, (size_t)lf_key_stage(key, sizeof(key), p, w->merged_stages[i]));
+    }
+    lf_argv_add_i64(args, (long long)w->expected_version);
+    lf_argv_add_ref(args, l->id, idlen);
+    lf_argv_add_double(args, l->fit + l->eng);
+    if (!w->stage_touched) lf_argv_adds(args, "-");
+    else if (w->stage_score >= 9.0e15) lf_argv_adds(args, "+inf");
+    else lf_argv_add_double(args, w->stage_score);
+    lf_argv_add_i64(args, (long long)w->nmerged);
+    /* The caller's lists stay alive until the write returns: reference, don't copy. */
+    lf_argv_add_i64(args, (long long)w->fields->n);
+    for (size_t i = 0; i < w->fields->n; i++)
+        lf_argv_add_ref(args, w->fields->argv[i], w->fields->lens[i]);
+    size_t nd = w->deleted ? w->deleted->n : 0;
+    lf_argv_add_i64(args, (long long)nd);
+    for (size_t i = 0; i < nd; i++) lf_argv_add_ref(args, w->deleted->argv[i], w->deleted->lens[i]);
+    lf_argv_add_i64(args, (long long)(w->trans->n / 3));
+    for (size_t i = 0; i < w->trans->n; i++)
+        lf_argv_add_ref(args, w->trans->argv[i], w->trans->lens[i]);
+    size_t nc = w->counters ? w->counters->n : 0;
+    lf_argv_add_i64(args, (long long)nc);
+    for (size_t i = 0; i < nc; i++)
+        lf_argv_add_ref(args, w->counters->argv[i], w->counters->lens[i]);
+    for (size_t i = 0; i < w->nmerged; i++) lf_argv_add_ref(args, w->merged_visitors[i], strlen(w->merged_visitors[i]));
+}
+
+/* Queue one EVALSHA for leads [from, to). */
+static void lf_sr_append_call(lf_store_redis_t *s, const lf_store_write_t *w, size_t from,
+                              size_t to)
+{
+    const char *p = LF_PREFIX(s);
+    char key[LF_KEY_MAX];
+    lf_argv_t keys, args;
+    lf_argv_init_scratch(&keys, &s->arena);
+    lf_argv_init_scratch(&args, &s->arena);
+    lf_argv_add(&keys, key, (size_t)lf_key_top(key, sizeof(key), p));
+    lf_argv_add(&keys, key,
+                (size_t)lf_key_watermarks(key, sizeof(key), p, s->base.group,
+                                          s->base.cfg->topic_events));
+    lf_argv_add_i64(&args, (long long)(to - from));
+    lf_argv_add_i64(&args, s->history_cap);
+    for (size_t i = from; i < to; i++) lf_sr_add_lead(s, &w[i], &keys, &args);
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
     lf_argv_adds(a, "EVALSHA");
     lf_argv_adds(a, s->sha);
-    lf_argv_add_i64(a, (long long)(7 + 3 * w->nmerged));
-    lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, l->id, idlen));
-    lf_argv_add(a, key, (size_t)lf_key_top(key, sizeof(key), p));
-    lf_argv_add(a, key,
-                (size_t)lf_key_stage(key, sizeof(key), p, w->old_exists ? w->old_stage : l->stage));
-    lf_argv_add(a, key, (size_t)lf_key_stage(key, sizeof(key), p, l->stage));
-    lf_argv_add(a, key, (size_t)lf_key_hist(key, sizeof(key), p, l->id, idlen));
-    lf_argv_add(a, key,
-                (size_t)lf_key_outbox(key, sizeof(key), p, s->base.cfg->topic_transitions,
-                                      w->partition));
-    lf_argv_add(a, key,
-                (size_t)lf_key_watermarks(key, sizeof(key), p, s->base.group,
-                                          s->base.cfg->topic_events));
-    for (size_t i = 0; i < w->nmerged; i++) {
-        const char *v = w->merged_visitors[i];
-        lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, v, strlen(v)));
-        lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, v, strlen(v)));
-        lf_argv_add(a, key, (size_t)lf_key_stage(key, sizeof(key), p, w->merged_stages[i]));
-    }
-    lf_argv_add_i64(a, (long long)w->expected_version);
-    lf_argv_add(a, l->id, idlen);
-    lf_argv_add_double(a, l->fit + l->eng);
-    if (!w->stage_touched) lf_argv_adds(a, "-");
-    else if (w->stage_score >= 9.0e15) lf_argv_adds(a, "+inf");
-    else lf_argv_add_double(a, w->stage_score);
-    lf_argv_add_i64(a, s->history_cap);
-    lf_argv_add_i64(a, (long long)w->fields->n);
-    /* The caller's lists stay alive until the write returns: reference, don't copy. */
-    for (size_t i = 0; i < w->fields->n; i++)
-        lf_argv_add_ref(a, w->fields->argv[i], w->fields->lens[i]);
-    size_t nd = w->deleted ? w->deleted->n : 0;
-    lf_argv_add_i64(a, (long long)nd);
-    for (size_t i = 0; i < nd; i++) lf_argv_add_ref(a, w->deleted->argv[i], w->deleted->lens[i]);
-    lf_argv_add_i64(a, (long long)(w->trans->n / 3));
-    for (size_t i = 0; i < w->trans->n; i++)
-        lf_argv_add_ref(a, w->trans->argv[i], w->trans->lens[i]);
-    size_t nc = w->counters ? w->counters->n : 0;
-    lf_argv_add_i64(a, (long long)nc);
-    for (size_t i = 0; i < nc; i++)
-        lf_argv_add_ref(a, w->counters->argv[i], w->counters->lens[i]);
-    for (size_t i = 0; i < w->nmerged; i++) lf_argv_adds(a, w->merged_visitors[i]);
+    lf_argv_add_i64(a, (long long)keys.n);
+    for (size_t i = 0; i < keys.n; i++) lf_argv_add_ref(a, keys.argv[i], keys.lens[i]);
+    for (size_t i = 0; i < args.n; i++) lf_argv_add_ref(a, args.argv[i], args.lens[i]);
     redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
 }
 
@@ -247,28 +286,38 @@ static int lf_sr_write_leads(lf_store_t *base, const lf_store_write_t *w, size_t
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
+    size_t ncalls = (n + LF_LEADS_PER_CALL - 1) / LF_LEADS_PER_CALL;
     for (int attempt = 0; attempt < 2; attempt++) {
-        for (size_t i = 0; i < n; i++) {
-            lf_sr_append_write(s, &w[i]);
+        for (size_t c = 0; c < ncalls; c++) {
+            size_t from = c * LF_LEADS_PER_CALL;
+            size_t to = from + LF_LEADS_PER_CALL < n ? from + LF_LEADS_PER_CALL : n;
+            lf_sr_append_call(s, w, from, to);
             lf_arena_reset(&s->arena);
-            if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
+            lf_sr_flush(s); /* Redis runs this call while the next one is built */
         }
-        redisReply **replies = lf_malloc(n * sizeof(*replies));
-        if (lf_sr_replies(s, n, replies, "EVALSHA write-lead", err)) {
+        redisReply **replies = lf_malloc(ncalls * sizeof(*replies));
+        if (lf_sr_replies(s, ncalls, replies, "EVALSHA write-leads", err)) {
             lf_free(replies);
             return LF_ERR;
         }
         int noscript = 0, rc = LF_OK;
-        for (size_t i = 0; i < n; i++) {
-            redisReply *r = replies[i];
-            if (r->type == REDIS_REPLY_INTEGER) {
-                results[i] = r->integer == 1 ? LF_WRITE_OK : LF_WRITE_CONFLICT;
+        for (size_t c = 0; c < ncalls; c++) {
+            redisReply *r = replies[c];
+            size_t from = c * LF_LEADS_PER_CALL;
+            size_t cnt = (from + LF_LEADS_PER_CALL < n ? LF_LEADS_PER_CALL : n - from);
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == cnt) {
+                for (size_t j = 0; j < cnt; j++)
+                    results[from + j] = r->element[j]->type == REDIS_REPLY_INTEGER &&
+                                                r->element[j]->integer == 1
+                                            ? LF_WRITE_OK
+                                            : LF_WRITE_CONFLICT;
             } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
                 noscript = 1;
-                results[i] = LF_WRITE_CONFLICT;
+                for (size_t j = 0; j < cnt; j++) results[from + j] = LF_WRITE_CONFLICT;
             } else {
-                lf_err_set(err, LF_ERR, "writing lead %s failed: %.*s", w[i].lead->id,
-                           (int)r->len, r->str ? r->str : "unexpected reply");
+                lf_err_set(err, LF_ERR, "writing leads failed: %.*s",
+                           r->type == REDIS_REPLY_ERROR ? (int)r->len : 16,
+                           r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
                 rc = LF_ERR;
             }
             freeReplyObject(r);
@@ -282,7 +331,7 @@ static int lf_sr_write_leads(lf_store_t *base, const lf_store_write_t *w, size_t
         s->c = NULL;
         if (lf_sr_connect(s, err)) return LF_ERR;
     }
-    lf_err_set(err, LF_ERR, "Redis keeps answering NOSCRIPT for the write-lead script");
+    lf_err_set(err, LF_ERR, "Redis keeps answering NOSCRIPT for the write-leads script");
     return LF_ERR;
 }
 
