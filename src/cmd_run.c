@@ -44,14 +44,15 @@ static int lf_override_redis(lf_config_t *cfg, const char *hostport)
 
 static void lf_run_usage(FILE *out)
 {
-    fprintf(out, "usage: leadflow run [-c FILE] [--instance ID] [--exit-idle-ms N]\n"
-                 "  -c, --config FILE     rules file (default: $LEADFLOW_CONFIG, else leadflow.yaml)\n"
-                 "  --instance ID         instance id shown by `leadflow stats` (default host-pid)\n"
-                 "  --exit-idle-ms N      exit once no event arrived for N ms (tests, benchmarks)\n"
-                 "  --brokers LIST        override kafka.bootstrap_servers\n"
-                 "  --redis HOST:PORT     override redis.host and redis.port\n"
-                 "  --group ID            override kafka.group_id\n"
-                 "SIGTERM/SIGINT: finish the batch in flight, commit, leave the group, exit 0.\n");
+    fprintf(out,
+            "usage: leadflow run [-c FILE] [--instance ID] [--exit-idle-ms N]\n"
+            "  -c, --config FILE     rules file (default: $LEADFLOW_CONFIG, else leadflow.yaml)\n"
+            "  --instance ID         instance id shown by `leadflow stats` (default host-pid)\n"
+            "  --exit-idle-ms N      exit once no event arrived for N ms (tests, benchmarks)\n"
+            "  --brokers LIST        override kafka.bootstrap_servers\n"
+            "  --redis HOST:PORT     override redis.host and redis.port\n"
+            "  --group ID            override kafka.group_id\n"
+            "SIGTERM/SIGINT: finish the batch in flight, commit, leave the group, exit 0.\n");
 }
 
 int lf_cmd_run(int argc, char **argv)
@@ -75,14 +76,30 @@ int lf_cmd_run(int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'c': path = optarg; break;
-        case 'i': opts.instance = optarg; break;
-        case 'x': opts.exit_idle_ms = atoi(optarg); break;
-        case 'b': brokers = optarg; break;
-        case 'r': redis = optarg; break;
-        case 'g': group = optarg; break;
-        case 'h': lf_run_usage(stdout); return 0;
-        default: lf_run_usage(stderr); return 2;
+        case 'c':
+            path = optarg;
+            break;
+        case 'i':
+            opts.instance = optarg;
+            break;
+        case 'x':
+            opts.exit_idle_ms = atoi(optarg);
+            break;
+        case 'b':
+            brokers = optarg;
+            break;
+        case 'r':
+            redis = optarg;
+            break;
+        case 'g':
+            group = optarg;
+            break;
+        case 'h':
+            lf_run_usage(stdout);
+            return 0;
+        default:
+            lf_run_usage(stderr);
+            return 2;
         }
     }
     if (!path) path = "leadflow.yaml";

@@ -18,24 +18,54 @@ static int lf_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, lf_e
 /* librdkafka warns when a client gets a property of the other side: keep the shared
  * kafka.properties list quiet by giving each side only what it uses. Prefixes. */
 static const char *const lf_consumer_only[] = {
-    "group.", "session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy",
-    "max.poll.interval.ms", "enable.auto.", "auto.commit.", "auto.offset.reset", "fetch.",
-    "queued.", "isolation.level", "check.crcs", "enable.partition.eof", "offset.store.",
-    "consume.callback.max.messages", "allow.auto.create.topics", "coordinator.query.",
+    "group.",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "partition.assignment.strategy",
+    "max.poll.interval.ms",
+    "enable.auto.",
+    "auto.commit.",
+    "auto.offset.reset",
+    "fetch.",
+    "queued.",
+    "isolation.level",
+    "check.crcs",
+    "enable.partition.eof",
+    "offset.store.",
+    "consume.callback.max.messages",
+    "allow.auto.create.topics",
+    "coordinator.query.",
 };
 static const char *const lf_producer_only[] = {
-    "acks", "request.required.acks", "linger.ms", "queue.buffering.", "batch.", "compression.",
-    "compression.codec", "enable.idempotence", "enable.gapless.guarantee", "message.timeout.ms",
-    "delivery.timeout.ms", "transactional.id", "transaction.timeout.ms", "retries",
-    "message.send.max.retries", "retry.backoff.ms", "partitioner", "sticky.partitioning.",
-    "max.in.flight", "queuing.strategy", "request.timeout.ms", "delivery.report.only.error",
+    "acks",
+    "request.required.acks",
+    "linger.ms",
+    "queue.buffering.",
+    "batch.",
+    "compression.",
+    "compression.codec",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "transactional.id",
+    "transaction.timeout.ms",
+    "retries",
+    "message.send.max.retries",
+    "retry.backoff.ms",
+    "partitioner",
+    "sticky.partitioning.",
+    "max.in.flight",
+    "queuing.strategy",
+    "request.timeout.ms",
+    "delivery.report.only.error",
 };
 
 static int lf_prop_for_other_side(const char *key, lf_kafka_role_t role)
 {
     const char *const *list = role == LF_KAFKA_CONSUMER ? lf_producer_only : lf_consumer_only;
     size_t n = role == LF_KAFKA_CONSUMER ? sizeof(lf_producer_only) / sizeof(*lf_producer_only)
-                                          : sizeof(lf_consumer_only) / sizeof(*lf_consumer_only);
+                                         : sizeof(lf_consumer_only) / sizeof(*lf_consumer_only);
     for (size_t i = 0; i < n; i++)
         if (strncmp(key, list[i], strlen(list[i])) == 0) return 1;
     return 0;
@@ -69,20 +99,18 @@ rd_kafka_conf_t *lf_kafka_conf(const lf_config_t *cfg, lf_kafka_role_t role, lf_
     if (role == LF_KAFKA_CONSUMER) {
         if (lf_conf_set(conf, "group.id", cfg->kafka_group, err)) goto fail;
         for (size_t i = 0; i < sizeof(consumer_defaults) / sizeof(consumer_defaults[0]); i++)
-            if (lf_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err))
-                goto fail;
+            if (lf_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err)) goto fail;
     } else {
         for (size_t i = 0; i < sizeof(producer_defaults) / sizeof(producer_defaults[0]); i++)
-            if (lf_conf_set(conf, producer_defaults[i][0], producer_defaults[i][1], err))
-                goto fail;
+            if (lf_conf_set(conf, producer_defaults[i][0], producer_defaults[i][1], err)) goto fail;
     }
     for (size_t i = 0; i < cfg->nkafka_props; i++) {
         const char *k = cfg->kafka_props[i].key;
         if (lf_prop_for_other_side(k, role)) continue;
         char errstr[256];
         /* A property only one side knows is fine on the other: skip it there. */
-        rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, k, cfg->kafka_props[i].value, errstr,
-                                                  sizeof(errstr));
+        rd_kafka_conf_res_t r =
+            rd_kafka_conf_set(conf, k, cfg->kafka_props[i].value, errstr, sizeof(errstr));
         if (r == RD_KAFKA_CONF_INVALID) {
             lf_err_set(err, LF_ERR, "kafka property %s: %s", k, errstr);
             goto fail;
@@ -107,8 +135,7 @@ int lf_kafka_dead_letter(rd_kafka_t *producer, const char *topic, const rd_kafka
         RD_KAFKA_V_HEADER("lf.reason", reason, -1), RD_KAFKA_V_HEADER("lf.error", error, -1),
         RD_KAFKA_V_HEADER("lf.source.topic", src_topic, -1),
         RD_KAFKA_V_HEADER("lf.source.partition", part, -1),
-        RD_KAFKA_V_HEADER("lf.source.offset", off, -1), RD_KAFKA_V_OPAQUE(opaque),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADER("lf.source.offset", off, -1), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (e) {
         lf_err_set(err, LF_ERR, "dead-letter produce to %s: %s", topic, rd_kafka_err2str(e));
         return LF_ERR;

@@ -236,8 +236,7 @@ static void lf_touch_set(lf_touch_t *t, const lf_event_t *ev)
 
 static void lf_lead_touch(lf_lead_t *lead, const lf_event_t *ev)
 {
-    if (!ev->utm[LF_UTM_SOURCE].len && !ev->utm[LF_UTM_MEDIUM].len &&
-        !ev->utm[LF_UTM_CAMPAIGN].len)
+    if (!ev->utm[LF_UTM_SOURCE].len && !ev->utm[LF_UTM_MEDIUM].len && !ev->utm[LF_UTM_CAMPAIGN].len)
         return;
     if (lead->first_touch.at_ms == 0 || ev->ts_ms < lead->first_touch.at_ms)
         lf_touch_set(&lead->first_touch, ev);
@@ -328,7 +327,8 @@ void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *v, const lf_model_t
     }
     /* The visitor's engagement is worth v->eng at v->t: add it as points at that time. */
     if (v->eng != 0) lf_decay_add(&lead->eng, &lead->t_ms, v->eng, v->t_ms, m->half_life_ms);
-    for (int k = 0; k < LF_KIND__COUNT; k++) lead->counters[k] += v->counters[k];
+    for (int k = 0; k < LF_KIND__COUNT; k++)
+        lead->counters[k] += v->counters[k];
     lead->events += v->events;
     if (v->first_seen_ms && v->first_seen_ms < lead->first_seen_ms)
         lead->first_seen_ms = v->first_seen_ms;

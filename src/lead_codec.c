@@ -88,10 +88,10 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
             for (int i = 0; i < l->ncaps; i++)
                 if (l->caps[i].rule == r) c = &l->caps[i];
             if (!c || n >= sizeof(cap) - 64) continue;
-            n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%s:", n ? ";" : "",
-                                  m->eng[r].name);
+            n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%s:", n ? ";" : "", m->eng[r].name);
             int order[LF_CAP_WINDOWS];
-            for (int w = 0; w < c->n; w++) order[w] = w;
+            for (int w = 0; w < c->n; w++)
+                order[w] = w;
             for (int x = 1; x < c->n; x++)
                 for (int y = x; y > 0 && c->window[order[y]] < c->window[order[y - 1]]; y--) {
                     int t = order[y];
@@ -101,8 +101,8 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
             for (int w = 0; w < c->n && n < sizeof(cap) - 48; w++) {
                 char g[40];
                 lf_fmt_double(g, sizeof(g), c->granted[order[w]]);
-                n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%" PRId64 "=%s",
-                                      w ? "," : "", c->window[order[w]], g);
+                n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%" PRId64 "=%s", w ? "," : "",
+                                      c->window[order[w]], g);
             }
         }
         lf_put_str(out, "cap", cap);
@@ -113,7 +113,8 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
         size_t n = 0;
         for (int i = 0; i < l->ndedup; i++) {
             uint64_t h = l->dedup[(l->dedup_pos + i) % l->ndedup] & LF_DEDUP_MASK;
-            for (int k = 7; k >= 0; k--) buf[n++] = lf_b64[(h >> (6 * k)) & 63];
+            for (int k = 7; k >= 0; k--)
+                buf[n++] = lf_b64[(h >> (6 * k)) & 63];
         }
         buf[n] = '\0';
         lf_put_str(out, "dd", buf);
@@ -167,9 +168,12 @@ static void lf_copy_val(char *dst, size_t cap, lf_str_t v)
 static int lf_decode_touch(lf_touch_t *t, lf_str_t sub, lf_str_t v)
 {
     int64_t x;
-    if (lf_str_eq(sub, "source")) lf_copy_val(t->source, sizeof(t->source), v);
-    else if (lf_str_eq(sub, "medium")) lf_copy_val(t->medium, sizeof(t->medium), v);
-    else if (lf_str_eq(sub, "campaign")) lf_copy_val(t->campaign, sizeof(t->campaign), v);
+    if (lf_str_eq(sub, "source"))
+        lf_copy_val(t->source, sizeof(t->source), v);
+    else if (lf_str_eq(sub, "medium"))
+        lf_copy_val(t->medium, sizeof(t->medium), v);
+    else if (lf_str_eq(sub, "campaign"))
+        lf_copy_val(t->campaign, sizeof(t->campaign), v);
     else if (lf_str_eq(sub, "at")) {
         if (lf_parse_i64(v, &x)) return LF_ERR;
         t->at_ms = x;
@@ -180,8 +184,7 @@ static int lf_decode_touch(lf_touch_t *t, lf_str_t sub, lf_str_t v)
 static int lf_rule_index(const lf_model_t *m, const char *name, size_t len)
 {
     for (size_t i = 0; i < m->neng; i++)
-        if (strlen(m->eng[i].name) == len && memcmp(m->eng[i].name, name, len) == 0)
-            return (int)i;
+        if (strlen(m->eng[i].name) == len && memcmp(m->eng[i].name, name, len) == 0) return (int)i;
     return -1;
 }
 
@@ -265,21 +268,39 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
         lf_str_t f = fields[i], v = values[i];
         int64_t x = 0;
         int rc = LF_OK;
-        if (lf_str_eq(f, "stage")) rc = lf_stage_from_name(v.ptr, v.len, &l->stage);
-        else if (lf_str_eq(f, "seq")) { rc = lf_parse_i64(v, &x); l->seq = (uint64_t)x; }
-        else if (lf_str_eq(f, "fit")) rc = lf_parse_double(v, &l->fit);
-        else if (lf_str_eq(f, "eng")) rc = lf_parse_double(v, &l->eng);
-        else if (lf_str_eq(f, "t")) rc = lf_parse_i64(v, &l->t_ms);
-        else if (lf_str_eq(f, "first_seen")) rc = lf_parse_i64(v, &l->first_seen_ms);
-        else if (lf_str_eq(f, "last_seen")) rc = lf_parse_i64(v, &l->last_seen_ms);
-        else if (lf_str_eq(f, "stage_at")) rc = lf_parse_i64(v, &l->stage_at_ms);
-        else if (lf_str_eq(f, "events")) { rc = lf_parse_i64(v, &x); l->events = (uint64_t)x; }
-        else if (lf_str_eq(f, "v")) { rc = lf_parse_i64(v, &x); l->version = (uint64_t)x; }
-        else if (lf_str_eq(f, "anon")) l->anonymous = lf_str_eq(v, "1");
-        else if (lf_str_eq(f, "rq")) l->requalify = lf_str_eq(v, "1");
-        else if (lf_str_eq(f, "cap")) rc = lf_decode_caps(l, v, m);
-        else if (lf_str_eq(f, "dd")) rc = lf_decode_dedup(l, v);
-        else if (lf_str_eq(f, "o")) rc = lf_decode_offsets(l, v);
+        if (lf_str_eq(f, "stage"))
+            rc = lf_stage_from_name(v.ptr, v.len, &l->stage);
+        else if (lf_str_eq(f, "seq")) {
+            rc = lf_parse_i64(v, &x);
+            l->seq = (uint64_t)x;
+        } else if (lf_str_eq(f, "fit"))
+            rc = lf_parse_double(v, &l->fit);
+        else if (lf_str_eq(f, "eng"))
+            rc = lf_parse_double(v, &l->eng);
+        else if (lf_str_eq(f, "t"))
+            rc = lf_parse_i64(v, &l->t_ms);
+        else if (lf_str_eq(f, "first_seen"))
+            rc = lf_parse_i64(v, &l->first_seen_ms);
+        else if (lf_str_eq(f, "last_seen"))
+            rc = lf_parse_i64(v, &l->last_seen_ms);
+        else if (lf_str_eq(f, "stage_at"))
+            rc = lf_parse_i64(v, &l->stage_at_ms);
+        else if (lf_str_eq(f, "events")) {
+            rc = lf_parse_i64(v, &x);
+            l->events = (uint64_t)x;
+        } else if (lf_str_eq(f, "v")) {
+            rc = lf_parse_i64(v, &x);
+            l->version = (uint64_t)x;
+        } else if (lf_str_eq(f, "anon"))
+            l->anonymous = lf_str_eq(v, "1");
+        else if (lf_str_eq(f, "rq"))
+            l->requalify = lf_str_eq(v, "1");
+        else if (lf_str_eq(f, "cap"))
+            rc = lf_decode_caps(l, v, m);
+        else if (lf_str_eq(f, "dd"))
+            rc = lf_decode_dedup(l, v);
+        else if (lf_str_eq(f, "o"))
+            rc = lf_decode_offsets(l, v);
         else if (lf_str_has_prefix(f, "n.")) {
             lf_str_t kname = {f.ptr + 2, f.len - 2};
             lf_kind_t k = lf_kind_from_name(kname);

@@ -63,7 +63,8 @@ size_t lf_leadcache_bytes(const lf_leadcache_t *c)
 static lf_lc_entry_t **lf_lc_find(lf_leadcache_t *c, const char *id, uint64_t h)
 {
     lf_lc_entry_t **pp = &c->buckets[h & (c->nbuckets - 1)];
-    while (*pp && ((*pp)->hash != h || strcmp((*pp)->id, id) != 0)) pp = &(*pp)->next;
+    while (*pp && ((*pp)->hash != h || strcmp((*pp)->id, id) != 0))
+        pp = &(*pp)->next;
     return pp;
 }
 
@@ -130,7 +131,8 @@ void lf_leadcache_put(lf_leadcache_t *c, const char *id, const lf_argv_t *pairs)
     lf_lc_entry_t **pp = lf_lc_find(c, id, h);
     if (*pp) lf_lc_unlink(c, pp);
     size_t n = pairs->n / 2, data = 0, idlen = strlen(id);
-    for (size_t i = 0; i < pairs->n; i++) data += pairs->lens[i];
+    for (size_t i = 0; i < pairs->n; i++)
+        data += pairs->lens[i];
     size_t bytes = sizeof(lf_lc_entry_t) + idlen + 1;
     bytes = (bytes + 7) & ~(size_t)7;
     size_t arrays = 2 * n * sizeof(lf_str_t);
@@ -150,7 +152,8 @@ void lf_leadcache_put(lf_leadcache_t *c, const char *id, const lf_argv_t *pairs)
         e->values[i] = (lf_str_t){p, (uint32_t)pairs->lens[2 * i + 1]};
         p += pairs->lens[2 * i + 1];
     }
-    while (c->size >= c->max) lf_lc_evict_one(c);
+    while (c->size >= c->max)
+        lf_lc_evict_one(c);
     pp = &c->buckets[h & (c->nbuckets - 1)];
     e->next = *pp;
     *pp = e;

@@ -27,8 +27,9 @@ static const lf_command_t lf_commands[] = {
 
 static void lf_usage(FILE *out)
 {
-    fprintf(out, "leadflow %s — B2B lead scoring on Kafka and Redis\n\nusage: leadflow COMMAND "
-                 "[options]   (leadflow COMMAND --help for its options)\n\n",
+    fprintf(out,
+            "leadflow %s — B2B lead scoring on Kafka and Redis\n\nusage: leadflow COMMAND "
+            "[options]   (leadflow COMMAND --help for its options)\n\n",
             LF_VERSION);
     for (size_t i = 0; i < sizeof(lf_commands) / sizeof(lf_commands[0]); i++)
         fprintf(out, "  %-13s %s\n", lf_commands[i].name, lf_commands[i].help);

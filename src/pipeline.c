@@ -131,8 +131,10 @@ static void lf_log(const char *level, const char *fmt, ...)
 static void lf_set_state(lf_pipe_t *p, const char *state, const char *reason)
 {
     if (strcmp(p->state, state) != 0 || strcmp(p->reason, reason) != 0) {
-        if (strcmp(state, "ok") == 0) lf_log("info", "back to normal");
-        else lf_log("warn", "%s: %s", state, reason);
+        if (strcmp(state, "ok") == 0)
+            lf_log("info", "back to normal");
+        else
+            lf_log("warn", "%s: %s", state, reason);
     }
     snprintf(p->state, sizeof(p->state), "%s", state);
     snprintf(p->reason, sizeof(p->reason), "%s", reason);
@@ -156,9 +158,10 @@ static int lf_positions_from_store(lf_pipe_t *p, rd_kafka_topic_partition_list_t
 {
     int32_t *ids = lf_malloc(sizeof(*ids) * (size_t)(parts->cnt + 1));
     int64_t *next = lf_malloc(sizeof(*next) * (size_t)(parts->cnt + 1));
-    for (int i = 0; i < parts->cnt; i++) ids[i] = parts->elems[i].partition;
-    int rc = p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids,
-                                            (size_t)parts->cnt, next, err);
+    for (int i = 0; i < parts->cnt; i++)
+        ids[i] = parts->elems[i].partition;
+    int rc = p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids, (size_t)parts->cnt,
+                                            next, err);
     if (rc == LF_OK)
         for (int i = 0; i < parts->cnt; i++)
             parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_BEGINNING;
@@ -184,7 +187,8 @@ static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
              * partitions but fetch nothing until the main loop can read the positions. */
             lf_set_state(p, "degraded", e.msg);
             /* Parked at the end and paused: no offset lookup that could fail, nothing read. */
-            for (int i = 0; i < parts->cnt; i++) parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+            for (int i = 0; i < parts->cnt; i++)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_END;
             rd_kafka_assign(rk, parts);
             rd_kafka_pause_partitions(rk, parts);
             p->positions_pending = 1;
@@ -225,7 +229,8 @@ typedef struct {
 static void lf_idmap_init(lf_idmap_t *m, size_t n, lf_arena_t *a)
 {
     m->cap = 16;
-    while (m->cap < n * 2) m->cap *= 2;
+    while (m->cap < n * 2)
+        m->cap *= 2;
     m->keys = lf_arena_alloc(a, m->cap * sizeof(*m->keys));
     m->vals = lf_arena_alloc(a, m->cap * sizeof(*m->vals));
     memset(m->keys, 0, m->cap * sizeof(*m->keys));
@@ -313,8 +318,7 @@ static void lf_produce_dead_letters(lf_pipe_t *p)
 static int lf_await_dead_letters(lf_pipe_t *p)
 {
     if (p->nitems == 0) return LF_OK;
-    return lf_wait_deliveries(p, &p->items[0].dlq_done, p->nitems, sizeof(lf_item_t),
-                              lf_dlq_retry);
+    return lf_wait_deliveries(p, &p->items[0].dlq_done, p->nitems, sizeof(lf_item_t), lf_dlq_retry);
 }
 
 /*---- One attempt at applying the batch -----------------------------------------------*/
@@ -421,7 +425,8 @@ static void lf_count_items(const lf_pipe_t *p, int first, const int *next, lf_ar
     for (int i = first; i >= 0; i = next[i]) {
         const lf_item_t *it = &p->items[i];
         int k = 0;
-        while (k < nacc && acc[k].part != it->msg->partition) k++;
+        while (k < nacc && acc[k].part != it->msg->partition)
+            k++;
         if (k == nacc) {
             if (nacc == 8) { /* flush: more partitions than expected for one lead */
                 for (int j = 0; j < nacc; j++)
@@ -438,9 +443,12 @@ static void lf_count_items(const lf_pipe_t *p, int first, const int *next, lf_ar
             nacc++;
         }
         acc[k].c[0]++;
-        if (it->tentative == LF_ITEM_APPLIED) acc[k].c[1]++;
-        else if (it->tentative == LF_ITEM_DUPLICATE) acc[k].c[2]++;
-        else if (it->tentative == LF_ITEM_FILTERED) acc[k].c[1]++, acc[k].c[3]++;
+        if (it->tentative == LF_ITEM_APPLIED)
+            acc[k].c[1]++;
+        else if (it->tentative == LF_ITEM_DUPLICATE)
+            acc[k].c[2]++;
+        else if (it->tentative == LF_ITEM_FILTERED)
+            acc[k].c[1]++, acc[k].c[3]++;
     }
     for (int j = 0; j < nacc; j++)
         for (int c = 0; c < 4; c++)
@@ -554,7 +562,8 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
             li = *lf_idmap_slot(&leads_map, to ? to : anon, 0);
         }
         lf_slot_t *s = &slots[li];
-        while (s->merged_into >= 0) s = &slots[s->merged_into];
+        while (s->merged_into >= 0)
+            s = &slots[s->merged_into];
         li = (int)(s - slots);
         it->slot = li;
         if (lf_lead_offset_applied(s->lead_ptr, part, off)) {
@@ -617,12 +626,14 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
      * by the lead that absorbed it), in the same atomic call as its effect. */
     int *head = lf_arena_alloc(a, (nslots + 1) * sizeof(*head));
     int *next = lf_arena_alloc(a, (p->nitems + 1) * sizeof(*next));
-    for (size_t i = 0; i < nslots; i++) head[i] = -1;
+    for (size_t i = 0; i < nslots; i++)
+        head[i] = -1;
     for (size_t i = 0; i < p->nitems; i++) {
         lf_item_t *it = &p->items[i];
         if (it->state != LF_ITEM_PENDING || it->tentative == LF_ITEM_REPLAYED) continue;
         int fs = it->slot;
-        while (slots[fs].merged_into >= 0) fs = slots[fs].merged_into;
+        while (slots[fs].merged_into >= 0)
+            fs = slots[fs].merged_into;
         it->slot = fs;
         next[i] = head[fs];
         head[fs] = (int)i;
@@ -661,8 +672,9 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         x->merged_visitors = s->merged;
         x->merged_stages = s->merged_stages;
         x->nmerged = s->nmerged;
-        x->stage_score = s->lead_ptr->stage == LF_STAGE_MQL ? (double)lf_lead_exit_time(s->lead_ptr, m)
-                                                       : (double)s->lead_ptr->stage_at_ms;
+        x->stage_score = s->lead_ptr->stage == LF_STAGE_MQL
+                             ? (double)lf_lead_exit_time(s->lead_ptr, m)
+                             : (double)s->lead_ptr->stage_at_ms;
         x->counters = lf_arena_alloc(a, sizeof(*x->counters));
         lf_argv_init_scratch(x->counters, a);
         lf_count_items(p, head[i], next, x->counters);
@@ -676,14 +688,16 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     int64_t tt3 = lf_now_ms();
     if (p->store->ops->write_leads(p->store, w, nw, results, err)) goto done;
     if (getenv("LF_TRACE_BATCH"))
-        lf_log("trace", "  attempt: %zu leads, aliases %lld ms, load %lld ms, apply+encode %lld ms, "
-                        "write %zu %lld ms",
+        lf_log("trace",
+               "  attempt: %zu leads, aliases %lld ms, load %lld ms, apply+encode %lld ms, "
+               "write %zu %lld ms",
                nslots, (long long)(tt1 - tt0), (long long)(tt2 - tt1), (long long)(tt3 - tt2), nw,
                (long long)(lf_now_ms() - tt3));
 
     /* Which slots are final: written, or not needing a write. */
     int *final = lf_arena_alloc(a, (nslots + 1) * sizeof(*final));
-    for (size_t i = 0; i < nslots; i++) final[i] = 1;
+    for (size_t i = 0; i < nslots; i++)
+        final[i] = 1;
     for (size_t k = 0; k < nw; k++) {
         lf_slot_t *s = &slots[wslot[k]];
         if (results[k] != LF_WRITE_OK) {
@@ -692,8 +706,10 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
             continue;
         }
         lf_leadcache_put(p->cache, s->lead_ptr->id, s->after);
-        for (size_t v = 0; v < s->nmerged; v++) lf_leadcache_drop(p->cache, s->merged[v]);
-        for (int it = head[wslot[k]]; it >= 0; it = next[it]) p->items[it].counted = 1;
+        for (size_t v = 0; v < s->nmerged; v++)
+            lf_leadcache_drop(p->cache, s->merged[v]);
+        for (int it = head[wslot[k]]; it >= 0; it = next[it])
+            p->items[it].counted = 1;
         for (size_t t = 0; t + 2 < s->trans.n; t += 3)
             lf_pub_add(p, s->partition, s->lead_ptr->id, s->trans.argv[t], s->trans.argv[t + 1],
                        s->trans.lens[t + 1]);
@@ -702,8 +718,10 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     for (size_t i = 0; i < p->nitems; i++) {
         lf_item_t *it = &p->items[i];
         if (it->state != LF_ITEM_PENDING) continue;
-        if (final[it->slot]) it->state = it->tentative;
-        else pending++;
+        if (final[it->slot])
+            it->state = it->tentative;
+        else
+            pending++;
     }
     *pending_out = pending;
     rc = LF_OK;
@@ -720,13 +738,13 @@ static int lf_pub_produce(lf_pipe_t *p, size_t i)
 {
     lf_pub_t *pub = &p->pubs[i];
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            p->producer, RD_KAFKA_V_TOPIC(p->cfg->topic_transitions),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(pub->lead_id, strlen(pub->lead_id)),
-            RD_KAFKA_V_VALUE(pub->payload, pub->len),
-            RD_KAFKA_V_HEADER("lf.transition_id", pub->id, -1), RD_KAFKA_V_OPAQUE(&pub->done),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(p->cfg->topic_transitions),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_KEY(pub->lead_id, strlen(pub->lead_id)),
+                              RD_KAFKA_V_VALUE(pub->payload, pub->len),
+                              RD_KAFKA_V_HEADER("lf.transition_id", pub->id, -1),
+                              RD_KAFKA_V_OPAQUE(&pub->done), RD_KAFKA_V_END);
         if (!e) return LF_OK;
         /* Queue full: let deliveries drain. */
         rd_kafka_poll(p->producer, 100);
@@ -737,7 +755,8 @@ static int lf_pub_produce(lf_pipe_t *p, size_t i)
 static int lf_publish(lf_pipe_t *p)
 {
     if (p->npubs == 0) return LF_OK;
-    for (size_t i = 0; i < p->npubs; i++) p->pubs[i].done = -1;
+    for (size_t i = 0; i < p->npubs; i++)
+        p->pubs[i].done = -1;
     return lf_wait_deliveries(p, &p->pubs[0].done, p->npubs, sizeof(lf_pub_t), lf_pub_produce);
 }
 
@@ -781,12 +800,21 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
         if (it->counted || it->state == LF_ITEM_REPLAYED) continue;
         g->consumed++;
         switch (it->state) {
-        case LF_ITEM_APPLIED: g->applied++; break;
-        case LF_ITEM_FILTERED: g->applied++, g->filtered++; break;
-        case LF_ITEM_DUPLICATE: g->duplicates++; break;
-        case LF_ITEM_DEAD: g->dead++; break;
+        case LF_ITEM_APPLIED:
+            g->applied++;
+            break;
+        case LF_ITEM_FILTERED:
+            g->applied++, g->filtered++;
+            break;
+        case LF_ITEM_DUPLICATE:
+            g->duplicates++;
+            break;
+        case LF_ITEM_DEAD:
+            g->dead++;
+            break;
         case LF_ITEM_REPLAYED:
-        case LF_ITEM_PENDING: break;
+        case LF_ITEM_PENDING:
+            break;
         }
     }
     if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog, err))
@@ -795,12 +823,21 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
     for (size_t i = 0; i < p->nitems; i++) {
         p->events_in++;
         switch (p->items[i].state) {
-        case LF_ITEM_APPLIED: p->applied++; break;
-        case LF_ITEM_FILTERED: p->applied++, p->filtered++; break;
+        case LF_ITEM_APPLIED:
+            p->applied++;
+            break;
+        case LF_ITEM_FILTERED:
+            p->applied++, p->filtered++;
+            break;
         case LF_ITEM_DUPLICATE:
-        case LF_ITEM_REPLAYED: p->duplicates++; break;
-        case LF_ITEM_DEAD: p->dead++; break;
-        case LF_ITEM_PENDING: break;
+        case LF_ITEM_REPLAYED:
+            p->duplicates++;
+            break;
+        case LF_ITEM_DEAD:
+            p->dead++;
+            break;
+        case LF_ITEM_PENDING:
+            break;
         }
     }
     p->transitions_out += p->npubs;
@@ -819,7 +856,8 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
 
 static void lf_batch_clear(lf_pipe_t *p)
 {
-    for (size_t i = 0; i < p->nitems; i++) rd_kafka_message_destroy(p->items[i].msg);
+    for (size_t i = 0; i < p->nitems; i++)
+        rd_kafka_message_destroy(p->items[i].msg);
     p->nitems = 0;
     p->npubs = 0;
     lf_arena_reset(&p->batch_arena);
@@ -837,8 +875,8 @@ static void lf_batch_drop_revoked(lf_pipe_t *p)
             rd_kafka_message_destroy(p->items[i].msg);
         }
     }
-    if (k != p->nitems) lf_log("info", "dropped %zu in-flight event(s) of revoked partitions",
-                               p->nitems - k);
+    if (k != p->nitems)
+        lf_log("info", "dropped %zu in-flight event(s) of revoked partitions", p->nitems - k);
     p->nitems = k;
     p->revoked = 0;
 }
@@ -857,8 +895,10 @@ static void lf_batch_decode(lf_pipe_t *p)
 static void lf_pause_all(lf_pipe_t *p, int pause)
 {
     if (!p->assignment) return;
-    if (pause) rd_kafka_pause_partitions(p->consumer, p->assignment);
-    else rd_kafka_resume_partitions(p->consumer, p->assignment);
+    if (pause)
+        rd_kafka_pause_partitions(p->consumer, p->assignment);
+    else
+        rd_kafka_resume_partitions(p->consumer, p->assignment);
 }
 
 /* Sleep for the backoff while serving the consumer (heartbeats, rebalances): partitions
@@ -891,8 +931,9 @@ static int lf_batch_process(lf_pipe_t *p)
         int pending = 1, attempts = 0, rc = LF_OK;
         while (pending && rc == LF_OK) {
             if (++attempts > LF_MAX_ATTEMPTS) {
-                lf_err_set(&err, LF_ERR, "leads keep changing under this instance (another "
-                                         "instance writing the same leads?)");
+                lf_err_set(&err, LF_ERR,
+                           "leads keep changing under this instance (another "
+                           "instance writing the same leads?)");
                 rc = LF_ERR;
                 break;
             }
@@ -908,10 +949,12 @@ static int lf_batch_process(lf_pipe_t *p)
         int64_t t3 = lf_now_ms();
         if (rc == LF_OK) rc = lf_finish_batch(p, &err);
         if (getenv("LF_TRACE_BATCH"))
-            lf_log("trace", "batch %zu events: produce dead letters %lld ms, leads %lld ms, publish %zu + await "
+            lf_log("trace",
+                   "batch %zu events: produce dead letters %lld ms, leads %lld ms, publish %zu + "
+                   "await "
                    "dead letters %lld ms, finish %lld ms",
-                   p->nitems, (long long)(t1 - t0), (long long)(t2 - t1), p->npubs, (long long)(t3 - t2),
-                   (long long)(lf_now_ms() - t3));
+                   p->nitems, (long long)(t1 - t0), (long long)(t2 - t1), p->npubs,
+                   (long long)(t3 - t2), (long long)(lf_now_ms() - t3));
         if (rc == LF_OK) {
             if (strcmp(p->state, "ok") != 0) {
                 lf_set_state(p, "ok", "");
@@ -950,10 +993,11 @@ static int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
             }
             int rc = lf_publish(p);
             const char **ids = lf_arena_alloc(&p->batch_arena, n * sizeof(*ids));
-            for (size_t k = 0; k < n; k++) ids[k] = p->pubs[k].id;
+            for (size_t k = 0; k < n; k++)
+                ids[k] = p->pubs[k].id;
             if (rc == LF_OK)
-                rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, part, ids,
-                                                  n, err);
+                rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, part, ids, n,
+                                                  err);
             p->transitions_out += n;
             p->npubs = 0;
             lf_arena_reset(&p->batch_arena);
@@ -1000,7 +1044,8 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         p->leads = lf_malloc(n * sizeof(*p->leads));
     }
     lf_lead_t **outs = lf_arena_alloc(a, n * sizeof(*outs));
-    for (size_t i = 0; i < n; i++) outs[i] = &p->leads[i];
+    for (size_t i = 0; i < n; i++)
+        outs[i] = &p->leads[i];
     if (p->store->ops->load_leads(p->store, (const char *const *)ids, n, outs, m, err))
         return LF_ERR;
     lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
@@ -1059,8 +1104,8 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
     int rc = lf_publish(p);
     for (size_t i = 0; rc == LF_OK && i < p->npubs; i++) {
         const char *id = p->pubs[i].id;
-        rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions,
-                                          p->pubs[i].partition, &id, 1, err);
+        rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, p->pubs[i].partition,
+                                          &id, 1, err);
     }
     p->transitions_out += p->npubs;
     p->npubs = 0;
@@ -1093,8 +1138,8 @@ static void lf_heartbeat(lf_pipe_t *p, int force)
     int64_t now = lf_now_ms();
     if (!force && now - p->last_heartbeat_ms < 1000) return;
     if (now - p->rate_base_ms >= 1000) {
-        p->events_per_s = (double)(p->events_in - p->rate_base_events) * 1000.0 /
-                          (double)(now - p->rate_base_ms);
+        p->events_per_s =
+            (double)(p->events_in - p->rate_base_events) * 1000.0 / (double)(now - p->rate_base_ms);
         p->rate_base_ms = now;
         p->rate_base_events = p->events_in;
     }
@@ -1163,7 +1208,8 @@ static int lf_consumer_error(lf_pipe_t *p, rd_kafka_message_t *m)
                "%s [%d]: the position is outside the retained log (%s): events were deleted "
                "by retention before leadflow read them. Refusing to skip them silently; "
                "restore the data, or reset this partition's progress deliberately.",
-               m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition, rd_kafka_message_errstr(m));
+               m->rkt ? rd_kafka_topic_name(m->rkt) : "?", m->partition,
+               rd_kafka_message_errstr(m));
         return LF_ERR;
     }
     if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -1234,9 +1280,9 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
 
     /* In flight: one batch in the application, plus what librdkafka prefetches (bounded by
      * queued.max.messages.kbytes); consumption is paused while a batch cannot be stored. */
-    size_t batch_cap = (size_t)(cfg->batch_max_events < cfg->max_inflight_events
-                                    ? cfg->batch_max_events
-                                    : cfg->max_inflight_events);
+    size_t batch_cap =
+        (size_t)(cfg->batch_max_events < cfg->max_inflight_events ? cfg->batch_max_events
+                                                                  : cfg->max_inflight_events);
     int delay = 100;
     while (!*opts->stop) {
         if (p->positions_pending && p->assignment) {
@@ -1313,8 +1359,9 @@ stop:
     /* Finish (or abandon) the in-flight batch: nothing of it was committed. */
     lf_batch_clear(p);
     if (rc == 0) lf_heartbeat(p, 1);
-    lf_log("info", "shutting down: %" PRIu64 " events in, %" PRIu64 " applied, %" PRIu64
-                   " duplicates, %" PRIu64 " dead-lettered, %" PRIu64 " transitions out",
+    lf_log("info",
+           "shutting down: %" PRIu64 " events in, %" PRIu64 " applied, %" PRIu64
+           " duplicates, %" PRIu64 " dead-lettered, %" PRIu64 " transitions out",
            p->events_in, p->applied, p->duplicates, p->dead, p->transitions_out);
     if (p->consumer) rd_kafka_consumer_close(p->consumer); /* leaves the group */
     goto cleanup;

@@ -106,8 +106,10 @@ int lf_rule_matches(const lf_engagement_rule_t *r, const lf_event_t *ev)
         const lf_cond_t *c = &r->utm[i];
         int idx = lf_utm_index(c->field);
         lf_str_t v = LF_STR_NULL;
-        if (idx >= 0) v = ev->utm[idx];
-        else if (strcasecmp(c->field, "click_id") == 0) v = ev->click_id;
+        if (idx >= 0)
+            v = ev->utm[idx];
+        else if (strcasecmp(c->field, "click_id") == 0)
+            v = ev->click_id;
         if (!lf_cond_holds(c, v.len ? v.ptr : NULL, v.len, 0, 0)) return 0;
     }
     for (size_t i = 0; i < r->nprops; i++) {

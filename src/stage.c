@@ -51,14 +51,29 @@ int lf_stage_sales_move(lf_stage_t from, int kind, lf_stage_t *to)
 {
     lf_stage_t target;
     switch (kind) {
-    case LF_KIND_SALES_ACCEPT: target = LF_STAGE_SAL; break;
-    case LF_KIND_SALES_QUALIFY: target = LF_STAGE_SQL; break;
-    case LF_KIND_OPPORTUNITY_CREATED: target = LF_STAGE_OPPORTUNITY; break;
-    case LF_KIND_DEAL_WON: target = LF_STAGE_CUSTOMER; break;
-    case LF_KIND_SALES_REJECT: target = LF_STAGE_NURTURE; break;
-    case LF_KIND_DEAL_LOST: target = LF_STAGE_NURTURE; break;
-    case LF_KIND_DISQUALIFY: target = LF_STAGE_DISQUALIFIED; break;
-    default: return 0;
+    case LF_KIND_SALES_ACCEPT:
+        target = LF_STAGE_SAL;
+        break;
+    case LF_KIND_SALES_QUALIFY:
+        target = LF_STAGE_SQL;
+        break;
+    case LF_KIND_OPPORTUNITY_CREATED:
+        target = LF_STAGE_OPPORTUNITY;
+        break;
+    case LF_KIND_DEAL_WON:
+        target = LF_STAGE_CUSTOMER;
+        break;
+    case LF_KIND_SALES_REJECT:
+        target = LF_STAGE_NURTURE;
+        break;
+    case LF_KIND_DEAL_LOST:
+        target = LF_STAGE_NURTURE;
+        break;
+    case LF_KIND_DISQUALIFY:
+        target = LF_STAGE_DISQUALIFIED;
+        break;
+    default:
+        return 0;
     }
     /* Sales work with known leads, not anonymous visitors. */
     if (from == LF_STAGE_VISITOR) return 0;

@@ -30,7 +30,8 @@ static const char lf_write_lead_lua[] =
     "  local ver, id, top, sscore = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
     "  local nv = tonumber(ARGV[i + 4])\n"
     "  i = i + 5\n"
-    "  local kh, kold, knew, khist, kout = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]\n"
+    "  local kh, kold, knew, khist, kout = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k "
+    "+ 4]\n"
     "  local ok = (redis.call('HGET', kh, 'v') or '0') == ver\n"
     "  local nf = tonumber(ARGV[i])\n"
     "  if ok and nf > 0 then redis.call('HSET', kh, unpack(ARGV, i + 1, i + nf)) end\n"
@@ -128,7 +129,8 @@ static int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, co
         void *r = NULL;
         if (redisGetReply(s->c, &r) != REDIS_OK || !r) {
             lf_redis_reply_ok(s->c, NULL, what, err);
-            for (size_t j = 0; j < i; j++) freeReplyObject(replies[j]);
+            for (size_t j = 0; j < i; j++)
+                freeReplyObject(replies[j]);
             redisFree(s->c);
             s->c = NULL;
             return LF_ERR;
@@ -170,8 +172,8 @@ static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n,
             size_t np = r->elements / 2;
             for (size_t k = 0; k < np; k++) {
                 fields[k] = (lf_str_t){r->element[2 * k]->str, (uint32_t)r->element[2 * k]->len};
-                values[k] = (lf_str_t){r->element[2 * k + 1]->str,
-                                       (uint32_t)r->element[2 * k + 1]->len};
+                values[k] =
+                    (lf_str_t){r->element[2 * k + 1]->str, (uint32_t)r->element[2 * k + 1]->len};
             }
             rc = lf_lead_decode(out[i], lf_str_from(ids[i]), fields, values, np, m, err);
         }
@@ -221,9 +223,9 @@ static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_ar
                 (size_t)lf_key_stage(key, sizeof(key), p, w->old_exists ? w->old_stage : l->stage));
     lf_argv_add(keys, key, (size_t)lf_key_stage(key, sizeof(key), p, l->stage));
     lf_argv_add(keys, key, (size_t)lf_key_hist(key, sizeof(key), p, l->id, idlen));
-    lf_argv_add(keys, key,
-                (size_t)lf_key_outbox(key, sizeof(key), p, s->base.cfg->topic_transitions,
-                                      w->partition));
+    lf_argv_add(
+        keys, key,
+        (size_t)lf_key_outbox(key, sizeof(key), p, s->base.cfg->topic_transitions, w->partition));
     for (size_t i = 0; i < w->nmerged; i++) {
         const char *v = w->merged_visitors[i];
         lf_argv_add(keys, key, (size_t)lf_key_lead(key, sizeof(key), p, v, strlen(v)));
@@ -233,9 +235,12 @@ static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_ar
     lf_argv_add_i64(args, (long long)w->expected_version);
     lf_argv_add_ref(args, l->id, idlen);
     lf_argv_add_double(args, l->fit + l->eng);
-    if (!w->stage_touched) lf_argv_adds(args, "-");
-    else if (w->stage_score >= 9.0e15) lf_argv_adds(args, "+inf");
-    else lf_argv_add_double(args, w->stage_score);
+    if (!w->stage_touched)
+        lf_argv_adds(args, "-");
+    else if (w->stage_score >= 9.0e15)
+        lf_argv_adds(args, "+inf");
+    else
+        lf_argv_add_double(args, w->stage_score);
     lf_argv_add_i64(args, (long long)w->nmerged);
     /* The caller's lists stay alive until the write returns: reference, don't copy. */
     lf_argv_add_i64(args, (long long)w->fields->n);
@@ -243,7 +248,8 @@ static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_ar
         lf_argv_add_ref(args, w->fields->argv[i], w->fields->lens[i]);
     size_t nd = w->deleted ? w->deleted->n : 0;
     lf_argv_add_i64(args, (long long)nd);
-    for (size_t i = 0; i < nd; i++) lf_argv_add_ref(args, w->deleted->argv[i], w->deleted->lens[i]);
+    for (size_t i = 0; i < nd; i++)
+        lf_argv_add_ref(args, w->deleted->argv[i], w->deleted->lens[i]);
     lf_argv_add_i64(args, (long long)(w->trans->n / 3));
     for (size_t i = 0; i < w->trans->n; i++)
         lf_argv_add_ref(args, w->trans->argv[i], w->trans->lens[i]);
@@ -251,7 +257,8 @@ static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_ar
     lf_argv_add_i64(args, (long long)nc);
     for (size_t i = 0; i < nc; i++)
         lf_argv_add_ref(args, w->counters->argv[i], w->counters->lens[i]);
-    for (size_t i = 0; i < w->nmerged; i++) lf_argv_add_ref(args, w->merged_visitors[i], strlen(w->merged_visitors[i]));
+    for (size_t i = 0; i < w->nmerged; i++)
+        lf_argv_add_ref(args, w->merged_visitors[i], strlen(w->merged_visitors[i]));
 }
 
 /* Queue one EVALSHA for leads [from, to). */
@@ -264,19 +271,22 @@ static void lf_sr_append_call(lf_store_redis_t *s, const lf_store_write_t *w, si
     lf_argv_init_scratch(&keys, &s->arena);
     lf_argv_init_scratch(&args, &s->arena);
     lf_argv_add(&keys, key, (size_t)lf_key_top(key, sizeof(key), p));
-    lf_argv_add(&keys, key,
-                (size_t)lf_key_watermarks(key, sizeof(key), p, s->base.group,
-                                          s->base.cfg->topic_events));
+    lf_argv_add(
+        &keys, key,
+        (size_t)lf_key_watermarks(key, sizeof(key), p, s->base.group, s->base.cfg->topic_events));
     lf_argv_add_i64(&args, (long long)(to - from));
     lf_argv_add_i64(&args, s->history_cap);
-    for (size_t i = from; i < to; i++) lf_sr_add_lead(s, &w[i], &keys, &args);
+    for (size_t i = from; i < to; i++)
+        lf_sr_add_lead(s, &w[i], &keys, &args);
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
     lf_argv_adds(a, "EVALSHA");
     lf_argv_adds(a, s->sha);
     lf_argv_add_i64(a, (long long)keys.n);
-    for (size_t i = 0; i < keys.n; i++) lf_argv_add_ref(a, keys.argv[i], keys.lens[i]);
-    for (size_t i = 0; i < args.n; i++) lf_argv_add_ref(a, args.argv[i], args.lens[i]);
+    for (size_t i = 0; i < keys.n; i++)
+        lf_argv_add_ref(a, keys.argv[i], keys.lens[i]);
+    for (size_t i = 0; i < args.n; i++)
+        lf_argv_add_ref(a, args.argv[i], args.lens[i]);
     redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
 }
 
@@ -307,13 +317,14 @@ static int lf_sr_write_leads(lf_store_t *base, const lf_store_write_t *w, size_t
             size_t cnt = (from + LF_LEADS_PER_CALL < n ? LF_LEADS_PER_CALL : n - from);
             if (r->type == REDIS_REPLY_ARRAY && r->elements == cnt) {
                 for (size_t j = 0; j < cnt; j++)
-                    results[from + j] = r->element[j]->type == REDIS_REPLY_INTEGER &&
-                                                r->element[j]->integer == 1
-                                            ? LF_WRITE_OK
-                                            : LF_WRITE_CONFLICT;
+                    results[from + j] =
+                        r->element[j]->type == REDIS_REPLY_INTEGER && r->element[j]->integer == 1
+                            ? LF_WRITE_OK
+                            : LF_WRITE_CONFLICT;
             } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
                 noscript = 1;
-                for (size_t j = 0; j < cnt; j++) results[from + j] = LF_WRITE_CONFLICT;
+                for (size_t j = 0; j < cnt; j++)
+                    results[from + j] = LF_WRITE_CONFLICT;
             } else {
                 lf_err_set(err, LF_ERR, "writing leads failed: %.*s",
                            r->type == REDIS_REPLY_ERROR ? (int)r->len : 16,
@@ -344,9 +355,10 @@ static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int3
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
     lf_argv_adds(a, "HMGET");
-    lf_argv_add(a, key, (size_t)lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group,
-                                                  topic));
-    for (size_t i = 0; i < n; i++) lf_argv_add_i64(a, parts[i]);
+    lf_argv_add(a, key,
+                (size_t)lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group, topic));
+    for (size_t i = 0; i < n; i++)
+        lf_argv_add_i64(a, parts[i]);
     redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
     lf_arena_reset(&s->arena);
     if (!lf_redis_reply_ok(s->c, r, "HMGET watermarks", err) || r->type != REDIS_REPLY_ARRAY ||
@@ -406,7 +418,8 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
                    exec->type == REDIS_REPLY_ERROR ? exec->str : "transaction aborted");
         rc = LF_ERR;
     }
-    for (size_t i = 0; i < cmds; i++) freeReplyObject(replies[i]);
+    for (size_t i = 0; i < cmds; i++)
+        freeReplyObject(replies[i]);
     lf_free(replies);
     return rc;
 }
@@ -459,7 +472,8 @@ static int lf_sr_outbox_delete(lf_store_t *base, const char *topic, int32_t part
     lf_argv_reset(a);
     lf_argv_adds(a, "HDEL");
     lf_argv_add(a, key, (size_t)lf_key_outbox(key, sizeof(key), LF_PREFIX(s), topic, part));
-    for (size_t i = 0; i < n; i++) lf_argv_adds(a, ids[i]);
+    for (size_t i = 0; i < n; i++)
+        lf_argv_adds(a, ids[i]);
     redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
     lf_arena_reset(&s->arena);
     int ok = lf_redis_reply_ok(s->c, r, "HDEL outbox", err);
@@ -479,7 +493,8 @@ static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv
     lf_argv_reset(a);
     lf_argv_adds(a, "HSET");
     lf_argv_add(a, key, (size_t)kl);
-    for (size_t i = 0; i < fields->n; i++) lf_argv_add(a, fields->argv[i], fields->lens[i]);
+    for (size_t i = 0; i < fields->n; i++)
+        lf_argv_add(a, fields->argv[i], fields->lens[i]);
     redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
     redisAppendCommand(s->c, "EXPIRE %b %d", key, (size_t)kl, ttl_s);
     redisAppendCommand(s->c, "SADD %b %s", set, (size_t)sl, instance);
@@ -488,7 +503,8 @@ static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv
     if (lf_sr_replies(s, 3, replies, "heartbeat", err)) return LF_ERR;
     int ok = 1;
     for (int i = 0; i < 3; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) ok = lf_redis_reply_ok(s->c, replies[i], "heartbeat", err);
+        if (replies[i]->type == REDIS_REPLY_ERROR)
+            ok = lf_redis_reply_ok(s->c, replies[i], "heartbeat", err);
         freeReplyObject(replies[i]);
     }
     return ok ? LF_OK : LF_ERR;

@@ -42,8 +42,8 @@ static const char *lf_grade_name(int grade)
     return grade == 1 ? "L1" : grade == 2 ? "L2" : "L3";
 }
 
-int lf_transition_encode(const lf_transition_t *t, const char *lead_id,
-                         const char *rules_version, int json, char *buf, size_t cap)
+int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const char *rules_version,
+                         int json, char *buf, size_t cap)
 {
     char id[LF_ID_MAX + 32];
     lf_transition_id(t, lead_id, id, sizeof(id));
@@ -61,8 +61,10 @@ int lf_transition_encode(const lf_transition_t *t, const char *lead_id,
         cJSON_AddNumberToObject(o, "engagement", t->engagement);
         cJSON_AddStringToObject(o, "grade", lf_grade_name(t->grade));
         cJSON_AddNumberToObject(o, "at", (double)t->at_ms);
-        if (t->trigger[0]) cJSON_AddStringToObject(o, "trigger", t->trigger);
-        else cJSON_AddNullToObject(o, "trigger");
+        if (t->trigger[0])
+            cJSON_AddStringToObject(o, "trigger", t->trigger);
+        else
+            cJSON_AddNullToObject(o, "trigger");
         cJSON_AddStringToObject(o, "rules_version", rules_version ? rules_version : "");
         int ok = cJSON_PrintPreallocated(o, buf, (int)cap, 0);
         cJSON_Delete(o);
@@ -95,8 +97,10 @@ int lf_transition_encode(const lf_transition_t *t, const char *lead_id,
     lf_pack_str(&pk, "at");
     msgpack_pack_int64(&pk, t->at_ms);
     lf_pack_str(&pk, "trigger");
-    if (t->trigger[0]) lf_pack_str(&pk, t->trigger);
-    else msgpack_pack_nil(&pk);
+    if (t->trigger[0])
+        lf_pack_str(&pk, t->trigger);
+    else
+        msgpack_pack_nil(&pk);
     lf_pack_str(&pk, "rules_version");
     lf_pack_str(&pk, rules_version ? rules_version : "");
     return fb.overflow ? -1 : (int)fb.len;

@@ -18,30 +18,30 @@ typedef struct {
 
 typedef struct {
     /* kafka: */
-    char *kafka_brokers;         /* kafka.bootstrap_servers, default "127.0.0.1:9092" */
-    char *kafka_group;           /* kafka.group_id, default "leadflow" */
-    char *topic_events;          /* kafka.topics.events, default "leadflow.events" */
-    char *topic_transitions;     /* kafka.topics.transitions, "leadflow.stage-transitions" */
-    char *topic_dead_letter;     /* kafka.topics.dead_letter, "leadflow.dead-letter" */
-    lf_prop_t *kafka_props;      /* kafka.properties: passed to librdkafka as they are */
+    char *kafka_brokers;     /* kafka.bootstrap_servers, default "127.0.0.1:9092" */
+    char *kafka_group;       /* kafka.group_id, default "leadflow" */
+    char *topic_events;      /* kafka.topics.events, default "leadflow.events" */
+    char *topic_transitions; /* kafka.topics.transitions, "leadflow.stage-transitions" */
+    char *topic_dead_letter; /* kafka.topics.dead_letter, "leadflow.dead-letter" */
+    lf_prop_t *kafka_props;  /* kafka.properties: passed to librdkafka as they are */
     size_t nkafka_props;
     /* redis: */
-    char *redis_host;            /* redis.host, default "127.0.0.1" */
-    int redis_port;              /* redis.port, default 6379 */
-    char *redis_password;        /* redis.password, default none */
-    char *redis_user;            /* redis.user (ACL), default none */
-    int redis_db;                /* redis.db, default 0 */
-    char *redis_prefix;          /* redis.prefix, default "lf:" */
-    int redis_timeout_ms;        /* redis.timeout_ms, default 2000 */
+    char *redis_host;     /* redis.host, default "127.0.0.1" */
+    int redis_port;       /* redis.port, default 6379 */
+    char *redis_password; /* redis.password, default none */
+    char *redis_user;     /* redis.user (ACL), default none */
+    int redis_db;         /* redis.db, default 0 */
+    char *redis_prefix;   /* redis.prefix, default "lf:" */
+    int redis_timeout_ms; /* redis.timeout_ms, default 2000 */
     /* processing: */
-    int batch_max_events;        /* processing.batch_max_events, default 5000 */
-    int batch_max_ms;            /* processing.batch_max_ms, default 50 */
-    int max_inflight_events;     /* processing.max_inflight_events, default 100000 */
-    int dedup_window;            /* processing.dedup_window: messageIds kept per lead, 16 */
-    int cache_leads;             /* processing.cache_leads: leads kept in memory, 200000 */
-    int transitions_json;        /* processing.transitions_format: msgpack (0) or json (1) */
-    int heartbeat_ttl_s;         /* processing.heartbeat_ttl_s, default 15 */
-    lf_event_limits_t limits;    /* limits.max_event_bytes, limits.min_timestamp, ... */
+    int batch_max_events;     /* processing.batch_max_events, default 5000 */
+    int batch_max_ms;         /* processing.batch_max_ms, default 50 */
+    int max_inflight_events;  /* processing.max_inflight_events, default 100000 */
+    int dedup_window;         /* processing.dedup_window: messageIds kept per lead, 16 */
+    int cache_leads;          /* processing.cache_leads: leads kept in memory, 200000 */
+    int transitions_json;     /* processing.transitions_format: msgpack (0) or json (1) */
+    int heartbeat_ttl_s;      /* processing.heartbeat_ttl_s, default 15 */
+    lf_event_limits_t limits; /* limits.max_event_bytes, limits.min_timestamp, ... */
     /* the model: */
     lf_model_t model;
     char *path; /* the file it came from */

@@ -12,16 +12,16 @@
 /* Why an event is bad. Each becomes the dead-letter header `lf.reason` (lf_bad_name). */
 typedef enum {
     LF_BAD_NONE = 0,
-    LF_BAD_NOT_DECODABLE,      /* neither valid MessagePack nor valid JSON */
-    LF_BAD_NOT_A_MAP,          /* decodes, but the top level is not a map/object */
-    LF_BAD_BATCH_ENVELOPE,     /* a Segment {"batch": [...]} envelope: one event per message */
-    LF_BAD_MISSING_FIELD,      /* messageId, type, event (for track), both ids, a timestamp */
-    LF_BAD_WRONG_TYPE,         /* a field of the wrong type (e.g. userId a number) */
-    LF_BAD_ID_TOO_LONG,        /* messageId/userId/anonymousId/previousId over LF_ID_MAX bytes */
+    LF_BAD_NOT_DECODABLE,  /* neither valid MessagePack nor valid JSON */
+    LF_BAD_NOT_A_MAP,      /* decodes, but the top level is not a map/object */
+    LF_BAD_BATCH_ENVELOPE, /* a Segment {"batch": [...]} envelope: one event per message */
+    LF_BAD_MISSING_FIELD,  /* messageId, type, event (for track), both ids, a timestamp */
+    LF_BAD_WRONG_TYPE,     /* a field of the wrong type (e.g. userId a number) */
+    LF_BAD_ID_TOO_LONG,    /* messageId/userId/anonymousId/previousId over LF_ID_MAX bytes */
     LF_BAD_TIMESTAMP_UNPARSABLE,
-    LF_BAD_TIMESTAMP_RANGE,    /* outside [limits.min_ts, limits.max_ts] */
-    LF_BAD_TOO_LARGE,          /* the value is over limits.max_event_bytes */
-    LF_BAD_TOO_COMPLEX,        /* nesting deeper than LF_EVENT_MAX_DEPTH */
+    LF_BAD_TIMESTAMP_RANGE, /* outside [limits.min_ts, limits.max_ts] */
+    LF_BAD_TOO_LARGE,       /* the value is over limits.max_event_bytes */
+    LF_BAD_TOO_COMPLEX,     /* nesting deeper than LF_EVENT_MAX_DEPTH */
     LF_BAD__COUNT
 } lf_bad_t;
 
@@ -79,25 +79,25 @@ typedef struct {
     uint8_t is_num;
 } lf_kv_t;
 
-#define LF_EVENT_MAX_DEPTH 16   /* deeper nesting is LF_BAD_TOO_COMPLEX */
-#define LF_EVENT_MAX_PROPS 64   /* properties beyond this are ignored (not an error) */
-#define LF_EVENT_MAX_TRAITS 64  /* same for traits (top-level traits + context.traits) */
+#define LF_EVENT_MAX_DEPTH 16  /* deeper nesting is LF_BAD_TOO_COMPLEX */
+#define LF_EVENT_MAX_PROPS 64  /* properties beyond this are ignored (not an error) */
+#define LF_EVENT_MAX_TRAITS 64 /* same for traits (top-level traits + context.traits) */
 
 typedef struct {
     lf_str_t message_id;
-    lf_str_t type;         /* as sent: "page", "track", "identify", "alias", or a kind */
-    lf_str_t kind_name;    /* canonical kind name when built in, else the name as sent */
+    lf_str_t type;      /* as sent: "page", "track", "identify", "alias", or a kind */
+    lf_str_t kind_name; /* canonical kind name when built in, else the name as sent */
     lf_kind_t kind;
-    lf_str_t user_id;      /* empty when absent (or JSON null) */
+    lf_str_t user_id; /* empty when absent (or JSON null) */
     lf_str_t anonymous_id;
-    lf_str_t previous_id;  /* alias only */
-    int64_t ts_ms;         /* event time, UTC epoch milliseconds */
+    lf_str_t previous_id; /* alias only */
+    int64_t ts_ms;        /* event time, UTC epoch milliseconds */
 
     lf_str_t url, path, referrer, title, user_agent; /* context.page.* / properties.* */
     lf_str_t utm[LF_UTM__COUNT]; /* context.campaign first, then utm_* from the url query */
     lf_str_t click_id_name;      /* "gclid", "msclkid", "dclid" or "fbclid", when present */
     lf_str_t click_id;
-    uint8_t has_campaign;        /* any utm field or click id present */
+    uint8_t has_campaign; /* any utm field or click id present */
 
     lf_kv_t *props;
     uint32_t nprops;
@@ -117,8 +117,8 @@ void lf_event_limits_default(lf_event_limits_t *lim);
  * MessagePack. On success returns LF_OK and fills *ev (strings in *arena). On bad input
  * returns LF_ERR with err->code = an lf_bad_t and err->msg a sentence naming the field.
  * Never reads outside [buf, buf+len), whatever the bytes. */
-int lf_event_decode(const void *buf, size_t len, const lf_event_limits_t *lim,
-                    lf_arena_t *arena, lf_event_t *ev, lf_err_t *err);
+int lf_event_decode(const void *buf, size_t len, const lf_event_limits_t *lim, lf_arena_t *arena,
+                    lf_event_t *ev, lf_err_t *err);
 
 /* The lead key of an event: userId, else anonymousId. */
 lf_str_t lf_event_key(const lf_event_t *ev);

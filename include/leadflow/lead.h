@@ -11,15 +11,15 @@
 #include "leadflow/model.h"
 #include "leadflow/stage.h"
 
-#define LF_TOUCH_MAX 64      /* touch values (source/medium/campaign) are cut to this */
-#define LF_TRAIT_VAL_MAX 64  /* kept trait values are cut to this */
+#define LF_TOUCH_MAX 64     /* touch values (source/medium/campaign) are cut to this */
+#define LF_TRAIT_VAL_MAX 64 /* kept trait values are cut to this */
 #define LF_LEAD_TRAITS_MAX 16
-#define LF_LEAD_CAPS_MAX 16  /* capped rules with a live window per lead */
-#define LF_CAP_WINDOWS 4     /* windows remembered per capped rule (late events) */
-#define LF_DEDUP_MAX 64      /* upper bound of processing.dedup_window */
+#define LF_LEAD_CAPS_MAX 16             /* capped rules with a live window per lead */
+#define LF_CAP_WINDOWS 4                /* windows remembered per capped rule (late events) */
+#define LF_DEDUP_MAX 64                 /* upper bound of processing.dedup_window */
 #define LF_DEDUP_MASK 0xFFFFFFFFFFFFULL /* messageId hashes are compared on 48 bits */
-#define LF_TRANSITIONS_MAX 8 /* transitions one event can cause at most */
-#define LF_LEAD_SRC_MAX 4    /* source partitions remembered per lead */
+#define LF_TRANSITIONS_MAX 8            /* transitions one event can cause at most */
+#define LF_LEAD_SRC_MAX 4               /* source partitions remembered per lead */
 
 typedef struct {
     char source[LF_TOUCH_MAX + 1];
@@ -48,10 +48,10 @@ typedef struct {
     uint8_t exists;    /* 0 for a lead never seen before */
     uint8_t anonymous; /* known only by an anonymousId so far */
     lf_stage_t stage;
-    uint64_t seq;      /* transitions so far */
+    uint64_t seq; /* transitions so far */
     double fit;
-    double eng;        /* engagement at time t */
-    int64_t t_ms;      /* time of eng */
+    double eng;   /* engagement at time t */
+    int64_t t_ms; /* time of eng */
     int64_t first_seen_ms, last_seen_ms, stage_at_ms;
     uint32_t counters[LF_KIND__COUNT]; /* events applied, by kind (LF_KIND_OTHER = others) */
     uint64_t events;
@@ -97,8 +97,7 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
 
 /* Let time pass to now_ms: if the lead is an MQL whose score fell below the exit threshold
  * by then, move it to nurture at the crossing time. Returns the number of transitions. */
-int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m,
-                    lf_transitions_t *out);
+int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m, lf_transitions_t *out);
 
 /* Merge a visitor's state into the lead it identified as (CONTRACT §4 Identity):
  * engagement decay-aligned, counters added, first touch the earlier one, dedup merged. */

@@ -10,8 +10,8 @@
 #include "leadflow/config.h"
 
 typedef struct {
-    const char *instance;     /* instance id for lf:ops:instance:<id>; default host-pid */
-    int exit_idle_ms;         /* > 0: exit once no event arrived for this long (tests, bench) */
+    const char *instance; /* instance id for lf:ops:instance:<id>; default host-pid */
+    int exit_idle_ms;     /* > 0: exit once no event arrived for this long (tests, bench) */
     volatile sig_atomic_t *stop;
     volatile sig_atomic_t *reload; /* SIGHUP: reserved for hot reload (roadmap) */
 } lf_run_opts_t;

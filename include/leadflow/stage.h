@@ -27,8 +27,8 @@ typedef enum {
     LF_REASON_IDENTIFY = 0, /* visitor -> lead: an identify (or first event with a userId) */
     LF_REASON_FIRST_SEEN,   /* a new lead known by userId from its first event */
     LF_REASON_SCORE_THRESHOLD,
-    LF_REASON_SCORE_DECAY,  /* the score decayed below the exit threshold (time, not event) */
-    LF_REASON_SCORE_DROP,   /* a negative-points event took it below the exit threshold */
+    LF_REASON_SCORE_DECAY, /* the score decayed below the exit threshold (time, not event) */
+    LF_REASON_SCORE_DROP,  /* a negative-points event took it below the exit threshold */
     LF_REASON_SALES_EVENT,
     LF_REASON__COUNT
 } lf_reason_t;
@@ -41,8 +41,8 @@ typedef struct {
     lf_stage_t from, to;
     lf_reason_t reason;
     double score, fit, engagement;
-    int grade;              /* 1, 2, 3 for L1, L2, L3 */
-    int64_t at_ms;          /* event time of the change */
+    int grade;                   /* 1, 2, 3 for L1, L2, L3 */
+    int64_t at_ms;               /* event time of the change */
     char trigger[LF_ID_MAX + 1]; /* the messageId that caused it; "" for decay */
 } lf_transition_t;
 

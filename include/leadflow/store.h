@@ -26,11 +26,11 @@ typedef struct {
     uint64_t expected_version; /* what it was loaded with (0 = did not exist) */
     lf_stage_t old_stage;
     int old_exists;
-    int32_t partition;         /* whose outbox takes its transitions */
+    int32_t partition; /* whose outbox takes its transitions */
     lf_argv_t *fields;
     lf_argv_t *deleted; /* may be NULL */
     lf_argv_t *trans;
-    int stage_touched;  /* 0: the stage sets need no update (same stage, not mql) */
+    int stage_touched;            /* 0: the stage sets need no update (same stage, not mql) */
     const char **merged_visitors; /* anonymousIds whose visitor state was merged in */
     size_t nmerged;
     const lf_stage_t *merged_stages;

@@ -13,7 +13,7 @@
 int lf_transition_id(const lf_transition_t *t, const char *lead_id, char *buf, size_t cap);
 
 /* Encode into buf (cap >= LF_TRANSITION_MAX_BYTES). Returns the length, or -1. */
-int lf_transition_encode(const lf_transition_t *t, const char *lead_id,
-                         const char *rules_version, int json, char *buf, size_t cap);
+int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const char *rules_version,
+                         int json, char *buf, size_t cap);
 
 #endif

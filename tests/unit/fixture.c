@@ -30,8 +30,8 @@ void lf_test_model_free(lf_model_t *m)
     lf_free(m);
 }
 
-lf_engagement_rule_t *lf_test_rule(lf_model_t *m, const char *name, const char *kind,
-                                   double points, double cap_points, int64_t cap_per_ms)
+lf_engagement_rule_t *lf_test_rule(lf_model_t *m, const char *name, const char *kind, double points,
+                                   double cap_points, int64_t cap_per_ms)
 {
     m->eng = lf_realloc(m->eng, (m->neng + 1) * sizeof(*m->eng));
     lf_engagement_rule_t *r = &m->eng[m->neng++];

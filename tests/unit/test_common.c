@@ -7,8 +7,17 @@
 
 static void test_fmt_double_round_trips(void)
 {
-    double vals[] = {0, 1, -1, 0.1, 1.0 / 3, 123456.789, 1e-300, 1.7976931348623157e308,
-                     19.999999999999996, 60.0, 44.99999999999999};
+    double vals[] = {0,
+                     1,
+                     -1,
+                     0.1,
+                     1.0 / 3,
+                     123456.789,
+                     1e-300,
+                     1.7976931348623157e308,
+                     19.999999999999996,
+                     60.0,
+                     44.99999999999999};
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         char buf[40];
         lf_fmt_double(buf, sizeof(buf), vals[i]);

@@ -82,8 +82,7 @@ static void test_duplicate_message_id_not_applied(void)
     for (int i = 0; i < 16; i++) {
         char mid[16];
         snprintf(mid, sizeof(mid), "x%d", i);
-        CHECK_INT(lf_apply(&l, lf_test_event(mid, LF_KIND_OTHER, "u1", NULL, T0 + 10 + i), m,
-                           &out),
+        CHECK_INT(lf_apply(&l, lf_test_event(mid, LF_KIND_OTHER, "u1", NULL, T0 + 10 + i), m, &out),
                   LF_APPLY_APPLIED);
     }
     CHECK_INT(lf_apply(&l, lf_test_event("x15", LF_KIND_OTHER, "u1", NULL, T0 + 99), m, &out),
@@ -101,9 +100,12 @@ static void test_cap_window_edges(void)
     lf_lead_init(&l, lf_str_from("u1"));
     lf_transitions_t out = {0};
     int64_t day = T0 + 5 * LF_DAY_MS;
-    int64_t times[] = {day, day + 1, day + LF_DAY_MS - 1, /* 4 + 4 + 2 (capped) */
-                       day + LF_DAY_MS, day + LF_DAY_MS + 1, /* next window: 4 + 4 */
-                       day - 1};                              /* previous window: 4 */
+    int64_t times[] = {day,
+                       day + 1,
+                       day + LF_DAY_MS - 1, /* 4 + 4 + 2 (capped) */
+                       day + LF_DAY_MS,
+                       day + LF_DAY_MS + 1, /* next window: 4 + 4 */
+                       day - 1};            /* previous window: 4 */
     for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
         char mid[16];
         snprintf(mid, sizeof(mid), "v%zu", i);
@@ -251,8 +253,7 @@ static void test_decay_exit_found_by_later_event(void)
     lf_apply(&l, lf_test_event("f", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out);
     out.n = 0;
     /* No sweep ran; an event two days later finds the exit first, at its own time. */
-    lf_apply(&l, lf_test_event("e", LF_KIND_EMAIL_OPEN, "u1", NULL, T0 + 2 * LF_DAY_MS), m,
-             &out);
+    lf_apply(&l, lf_test_event("e", LF_KIND_EMAIL_OPEN, "u1", NULL, T0 + 2 * LF_DAY_MS), m, &out);
     CHECK_INT(out.n, 1);
     CHECK_INT(out.t[0].to, LF_STAGE_NURTURE);
     CHECK_INT(out.t[0].reason, LF_REASON_SCORE_DECAY);
@@ -305,9 +306,9 @@ static void test_sales_feedback_path_and_forbidden_backwards(void)
     lf_lead_t l;
     lf_lead_init(&l, lf_str_from("u1"));
     lf_transitions_t out = {0};
-    lf_kind_t seq[] = {LF_KIND_SALES_ACCEPT, LF_KIND_SALES_QUALIFY, LF_KIND_SALES_ACCEPT,
-                       LF_KIND_OPPORTUNITY_CREATED, LF_KIND_DEAL_WON, LF_KIND_DEAL_LOST};
-    lf_stage_t expect[] = {LF_STAGE_SAL, LF_STAGE_SQL, LF_STAGE_SQL,
+    lf_kind_t seq[] = {LF_KIND_SALES_ACCEPT,        LF_KIND_SALES_QUALIFY, LF_KIND_SALES_ACCEPT,
+                       LF_KIND_OPPORTUNITY_CREATED, LF_KIND_DEAL_WON,      LF_KIND_DEAL_LOST};
+    lf_stage_t expect[] = {LF_STAGE_SAL,         LF_STAGE_SQL,      LF_STAGE_SQL,
                            LF_STAGE_OPPORTUNITY, LF_STAGE_CUSTOMER, LF_STAGE_CUSTOMER};
     lf_apply(&l, lf_test_event("m0", LF_KIND_OTHER, "u1", NULL, T0), m, &out);
     for (int i = 0; i < 6; i++) {

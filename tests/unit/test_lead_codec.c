@@ -114,16 +114,15 @@ static void test_codec_round_trip(void)
 static void test_codec_refuses_malformed(void)
 {
     lf_model_t *m = lf_codec_model();
-    const char *bad[][2] = {{"seq", "x1"}, {"eng", "nan"}, {"t", ""}, {"dd", "abc"},
-                            {"dd", "********"}, {"o", "3-17"}, {"cap", "views:nope"},
-                            {"stage", "promoted"}};
+    const char *bad[][2] = {{"seq", "x1"},         {"eng", "nan"},       {"t", ""},
+                            {"dd", "abc"},         {"dd", "********"},   {"o", "3-17"},
+                            {"cap", "views:nope"}, {"stage", "promoted"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         lf_str_t f = lf_str_from(bad[i][0]), v = lf_str_from(bad[i][1]);
         lf_lead_t l;
         lf_err_t err = {0};
         if (lf_lead_decode(&l, lf_str_from("u1"), &f, &v, 1, m, &err) != LF_ERR) {
-            lf_test_fail(__FILE__, __LINE__, "field %s=\"%s\" was accepted", bad[i][0],
-                         bad[i][1]);
+            lf_test_fail(__FILE__, __LINE__, "field %s=\"%s\" was accepted", bad[i][0], bad[i][1]);
             break;
         }
         CHECK(strstr(err.msg, bad[i][0]) != NULL);

@@ -49,9 +49,11 @@ static void test_decay_order_independent(void)
     }
     int64_t T = tmax + 3 * LF_DAY_MS;
     double expect = 0;
-    for (int i = 0; i < N; i++) expect += pts[i] * exp2(-(double)(T - ts[i]) / h);
+    for (int i = 0; i < N; i++)
+        expect += pts[i] * exp2(-(double)(T - ts[i]) / h);
     int idx[N];
-    for (int i = 0; i < N; i++) idx[i] = i;
+    for (int i = 0; i < N; i++)
+        idx[i] = i;
     for (int o = 0; o < ORDERS; o++) {
         for (int i = N - 1; i > 0; i--) { /* Fisher-Yates */
             int j = (int)(lf_rng() % (uint64_t)(i + 1));
@@ -61,7 +63,8 @@ static void test_decay_order_independent(void)
         }
         double e = 0;
         int64_t t = 0;
-        for (int i = 0; i < N; i++) lf_decay_add(&e, &t, pts[idx[i]], ts[idx[i]], h);
+        for (int i = 0; i < N; i++)
+            lf_decay_add(&e, &t, pts[idx[i]], ts[idx[i]], h);
         CHECK_INT(t, tmax);
         double at_T = e * lf_decay_factor(T - t, h);
         CHECK_NEAR(at_T, expect, 1e-9);
@@ -73,8 +76,8 @@ static void test_decay_extremes_never_nan(void)
     const double h = LF_DAY_MS;
     double e = 0;
     int64_t t = 0;
-    lf_decay_add(&e, &t, 100, 946684800000LL, h);  /* 2000 */
-    lf_decay_add(&e, &t, 5, 4102444800000LL, h);   /* 2100: 100 years later */
+    lf_decay_add(&e, &t, 100, 946684800000LL, h); /* 2000 */
+    lf_decay_add(&e, &t, 5, 4102444800000LL, h);  /* 2100: 100 years later */
     CHECK(isfinite(e));
     CHECK_NEAR(e, 5, 1e-12);
     lf_decay_add(&e, &t, 7, 946684800000LL, h); /* a century late: worth nothing now */
@@ -97,10 +100,14 @@ static void test_cond_holds(void)
     c->negate = 1;
     CHECK(lf_cond_holds(c, NULL, 0, 0, 0));
     c->negate = 0;
-    lf_cond_t range = {.field = "employees", .op = LF_MATCH_RANGE, .min = 100, .max = 1000,
-                       .has_min = 1, .has_max = 1};
-    CHECK(lf_cond_holds(&range, "100", 3, 0, 0));   /* min inclusive */
-    CHECK(!lf_cond_holds(&range, "1000", 4, 0, 0)); /* max exclusive */
+    lf_cond_t range = {.field = "employees",
+                       .op = LF_MATCH_RANGE,
+                       .min = 100,
+                       .max = 1000,
+                       .has_min = 1,
+                       .has_max = 1};
+    CHECK(lf_cond_holds(&range, "100", 3, 0, 0));         /* min inclusive */
+    CHECK(!lf_cond_holds(&range, "1000", 4, 0, 0));       /* max exclusive */
     CHECK(lf_cond_holds(&range, NULL, 0, 999.5, 1) == 0); /* absent */
     CHECK(lf_cond_holds(&range, "x", 1, 999.5, 1));       /* numeric value wins */
     CHECK(!lf_cond_holds(&range, "lots", 4, 0, 0));
@@ -119,8 +126,7 @@ static void test_rule_matching(void)
     lf_model_t *m = lf_test_model();
     lf_test_rule_path(lf_test_rule(m, "pricing", "page_view", 10, 0, 0), "/pricing");
     lf_test_rule_utm(lf_test_rule(m, "linkedin", "utm_click", 5, 0, 0), "source", "linkedin");
-    lf_test_rule_prop(lf_test_rule(m, "demo", "form_submit", 40, 0, 0), "form_id",
-                      "demo-request");
+    lf_test_rule_prop(lf_test_rule(m, "demo", "form_submit", 40, 0, 0), "form_id", "demo-request");
     lf_test_rule(m, "any", NULL, 1, 0, 0);
     /* Rules live in a growing array: take pointers once it is complete. */
     lf_engagement_rule_t *li = &m->eng[1], *demo = &m->eng[2], *any = &m->eng[3];

@@ -25,8 +25,7 @@ static void test_every_move_allowed_or_forbidden(void)
             int got = lf_stage_move_allowed((lf_stage_t)f, (lf_stage_t)t);
             if (want != got) {
                 lf_test_fail(__FILE__, __LINE__, "%s -> %s: allowed=%d, expected %d",
-                             lf_stage_name((lf_stage_t)f), lf_stage_name((lf_stage_t)t), got,
-                             want);
+                             lf_stage_name((lf_stage_t)f), lf_stage_name((lf_stage_t)t), got, want);
                 return;
             }
         }
