@@ -85,6 +85,11 @@ typedef struct {
     int revoked; /* a revoke happened: drop items of partitions no longer owned */
     int ever_assigned;
     int positions_pending; /* assigned, but the start offsets are not known yet */
+    int paused;            /* lf_pause_all(1), or a parked assignment, is in force */
+    /* Next offset per partition as this instance knows it (set on assignment and with each
+     * progress write): anything below it was already processed, whatever librdkafka
+     * redelivers. -1 = unknown. */
+    int64_t part_next[LF_MAX_PARTITIONS];
     /* the batch */
     lf_item_t *items;
     size_t nitems, capitems;
@@ -163,8 +168,10 @@ static int lf_positions_from_store(lf_pipe_t *p, rd_kafka_topic_partition_list_t
     int rc = p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids, (size_t)parts->cnt,
                                             next, err);
     if (rc == LF_OK)
-        for (int i = 0; i < parts->cnt; i++)
+        for (int i = 0; i < parts->cnt; i++) {
             parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_BEGINNING;
+            if (ids[i] >= 0 && ids[i] < LF_MAX_PARTITIONS) p->part_next[ids[i]] = next[i];
+        }
     lf_free(ids);
     lf_free(next);
     return rc;
@@ -180,7 +187,8 @@ static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         lf_err_t e = {0};
         if (lf_positions_from_store(p, parts, &e) == LF_OK) {
             rd_kafka_assign(rk, parts);
-            rd_kafka_resume_partitions(rk, parts); /* a pause outlives (re)assignment */
+            if (p->paused) rd_kafka_resume_partitions(rk, parts); /* a pause outlives assign */
+            p->paused = 0;
             p->positions_pending = 0;
         } else {
             /* Redis is the truth for where to start, and it is not reachable: take the
@@ -191,6 +199,7 @@ static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 parts->elems[i].offset = RD_KAFKA_OFFSET_END;
             rd_kafka_assign(rk, parts);
             rd_kafka_pause_partitions(rk, parts);
+            p->paused = 1;
             p->positions_pending = 1;
         }
         p->outbox_flush_pending = 1;
@@ -199,11 +208,15 @@ static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         lf_log("info", "assigned %d partition(s)%s", parts->cnt,
                p->positions_pending ? " (waiting for Redis to know where to start)" : "");
     } else {
+        /* The pause flag outlives the assignment: lift ours before letting go. */
+        if (p->paused && p->assignment) rd_kafka_resume_partitions(rk, p->assignment);
         rd_kafka_assign(rk, NULL);
         if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
         p->assignment = NULL;
         p->revoked = 1;
         p->positions_pending = 0;
+        p->paused = 0;
+        for (int i = 0; i < LF_MAX_PARTITIONS; i++) p->part_next[i] = -1;
         lf_leadcache_clear(p->cache); /* the next owner may change them */
         lf_log("info", "revoked %d partition(s)", parts->cnt);
     }
@@ -666,8 +679,10 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         x->partition = s->partition;
         x->fields = fields;
         x->deleted = deleted;
+        /* Any transition touches the stage sets (a lead may leave and come back in one
+         * batch: same stage, new entry time). */
         x->stage_touched = !s->loaded_exists || s->loaded_stage != s->lead_ptr->stage ||
-                           s->lead_ptr->stage == LF_STAGE_MQL || s->nmerged;
+                           s->lead_ptr->stage == LF_STAGE_MQL || s->nmerged || s->trans.n;
         x->trans = s->trans.arena ? &s->trans : &empty;
         x->merged_visitors = s->merged;
         x->merged_stages = s->merged_stages;
@@ -819,6 +834,10 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
     }
     if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog, err))
         return LF_ERR;
+    for (size_t k = 0; k < nprog; k++)
+        if (prog[k].partition >= 0 && prog[k].partition < LF_MAX_PARTITIONS &&
+            prog[k].next_offset > p->part_next[prog[k].partition])
+            p->part_next[prog[k].partition] = prog[k].next_offset;
     /* Instance counters (this process's view; a redelivery counts as a duplicate here). */
     for (size_t i = 0; i < p->nitems; i++) {
         p->events_in++;
@@ -892,13 +911,16 @@ static void lf_batch_decode(lf_pipe_t *p)
     }
 }
 
+/* Pause or resume the assigned partitions. Only what this code paused is resumed:
+ * librdkafka 2.0.2 rewinds a partition that is resumed without having been paused. */
 static void lf_pause_all(lf_pipe_t *p, int pause)
 {
-    if (!p->assignment) return;
+    if (!p->assignment || pause == p->paused) return;
     if (pause)
         rd_kafka_pause_partitions(p->consumer, p->assignment);
     else
         rd_kafka_resume_partitions(p->consumer, p->assignment);
+    p->paused = pause;
 }
 
 /* Sleep for the backoff while serving the consumer (heartbeats, rebalances): partitions
@@ -1230,6 +1252,7 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
     p->opts = opts;
     p->started_ms = p->rate_base_ms = p->last_event_ms = lf_now_ms();
     snprintf(p->state, sizeof(p->state), "ok");
+    for (int i = 0; i < LF_MAX_PARTITIONS; i++) p->part_next[i] = -1;
     if (opts->instance) {
         snprintf(p->instance, sizeof(p->instance), "%s", opts->instance);
     } else {
@@ -1296,7 +1319,8 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
             }
             rd_kafka_assign(p->consumer, parts);
             /* librdkafka keeps a partition's pause flag across assignments. */
-            rd_kafka_resume_partitions(p->consumer, parts);
+            if (p->paused) rd_kafka_resume_partitions(p->consumer, parts);
+            p->paused = 0;
             rd_kafka_topic_partition_list_destroy(parts);
             p->positions_pending = 0;
             p->last_event_ms = lf_now_ms();
@@ -1333,6 +1357,12 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
                     rc = 3;
                     goto stop;
                 }
+                continue;
+            }
+            if (m->partition >= 0 && m->partition < LF_MAX_PARTITIONS &&
+                m->offset < p->part_next[m->partition]) {
+                /* Already processed and recorded: a redelivery (e.g. a rewind). */
+                rd_kafka_message_destroy(m);
                 continue;
             }
             lf_item_push(p, m);

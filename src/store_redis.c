@@ -28,11 +28,12 @@ static const char lf_write_lead_lua[] =
     "local res, inc = {}, {}\n"
     "for l = 1, nl do\n"
     "  local ver, id, top, sscore = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
-    "  local nv = tonumber(ARGV[i + 4])\n"
-    "  i = i + 5\n"
-    "  local kh, kold, knew, khist, kout = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k "
-    "+ 4]\n"
+    "  local anon, nv = ARGV[i + 4], tonumber(ARGV[i + 5])\n"
+    "  i = i + 6\n"
+    "  local kh, kold, knew = KEYS[k], KEYS[k + 1], KEYS[k + 2]\n"
+    "  local khist, kout, kalias = KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]\n"
     "  local ok = (redis.call('HGET', kh, 'v') or '0') == ver\n"
+    "  if ok and anon == '1' and redis.call('EXISTS', kalias) == 1 then ok = false end\n"
     "  local nf = tonumber(ARGV[i])\n"
     "  if ok and nf > 0 then redis.call('HSET', kh, unpack(ARGV, i + 1, i + nf)) end\n"
     "  i = i + nf + 1\n"
@@ -62,7 +63,7 @@ static const char lf_write_lead_lua[] =
     "    if ok then inc[ARGV[i]] = (inc[ARGV[i]] or 0) + tonumber(ARGV[i + 1]) end\n"
     "    i = i + 2\n"
     "  end\n"
-    "  k = k + 5\n"
+    "  k = k + 6\n"
     "  for v = 1, nv do\n"
     "    if ok then\n"
     "      redis.call('DEL', KEYS[k])\n"
@@ -226,6 +227,7 @@ static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_ar
     lf_argv_add(
         keys, key,
         (size_t)lf_key_outbox(key, sizeof(key), p, s->base.cfg->topic_transitions, w->partition));
+    lf_argv_add(keys, key, (size_t)lf_key_alias(key, sizeof(key), p, l->id, idlen));
     for (size_t i = 0; i < w->nmerged; i++) {
         const char *v = w->merged_visitors[i];
         lf_argv_add(keys, key, (size_t)lf_key_lead(key, sizeof(key), p, v, strlen(v)));
@@ -241,6 +243,7 @@ static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_ar
         lf_argv_adds(args, "+inf");
     else
         lf_argv_add_double(args, w->stage_score);
+    lf_argv_adds(args, l->anonymous ? "1" : "0");
     lf_argv_add_i64(args, (long long)w->nmerged);
     /* The caller's lists stay alive until the write returns: reference, don't copy. */
     lf_argv_add_i64(args, (long long)w->fields->n);
@@ -378,6 +381,25 @@ static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int3
     return LF_OK;
 }
 
+/* Progress: a partition's next offset only moves forward (a late or repeated write from an
+ * instance that lost the partition cannot rewind it); counters are added.
+ * KEYS[1] the watermark hash; ARGV: number of partitions, then per partition: its number,
+ * its next offset, the number of counter args and (field, increment) pairs. */
+static const char lf_progress_lua[] =
+    "local i = 2\n"
+    "for p = 1, tonumber(ARGV[1]) do\n"
+    "  local part, nxt = ARGV[i], tonumber(ARGV[i + 1])\n"
+    "  local cur = tonumber(redis.call('HGET', KEYS[1], part) or '-1')\n"
+    "  if nxt > cur then redis.call('HSET', KEYS[1], part, nxt) end\n"
+    "  local nc = tonumber(ARGV[i + 2])\n"
+    "  i = i + 3\n"
+    "  for c = 1, nc, 2 do\n"
+    "    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+    "    i = i + 2\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
 static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_progress_t *p,
                                size_t n, lf_err_t *err)
 {
@@ -385,9 +407,14 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
     if (n == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
     char key[LF_KEY_MAX];
-    int kl = lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group, topic);
-    size_t cmds = 2;
-    redisAppendCommand(s->c, "MULTI");
+    lf_argv_t *a = &s->argv;
+    lf_argv_reset(a);
+    lf_argv_adds(a, "EVAL");
+    lf_argv_adds(a, lf_progress_lua);
+    lf_argv_adds(a, "1");
+    lf_argv_add(a, key,
+                (size_t)lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group, topic));
+    lf_argv_add_i64(a, (long long)n);
     for (size_t i = 0; i < n; i++) {
         const struct {
             const char *name;
@@ -395,33 +422,28 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
         } counters[] = {{"consumed", p[i].consumed},     {"applied", p[i].applied},
                         {"duplicates", p[i].duplicates}, {"dead", p[i].dead},
                         {"filtered", p[i].filtered},     {"transitions", p[i].transitions}};
-        redisAppendCommand(s->c, "HSET %b %d %lld", key, (size_t)kl, p[i].partition,
-                           (long long)p[i].next_offset);
-        cmds++;
+        lf_argv_add_i64(a, p[i].partition);
+        lf_argv_add_i64(a, (long long)p[i].next_offset);
+        size_t nc_at = a->n;
+        lf_argv_add_i64(a, 0);
+        long long nc = 0;
         for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
             if (!counters[k].v) continue;
-            redisAppendCommand(s->c, "HINCRBY %b %d.%s %lld", key, (size_t)kl, p[i].partition,
-                               counters[k].name, (long long)counters[k].v);
-            cmds++;
+            lf_argv_addf(a, "%d.%s", (int)p[i].partition, counters[k].name);
+            lf_argv_add_i64(a, (long long)counters[k].v);
+            nc += 2;
         }
+        lf_argv_set_i64(a, nc_at, nc);
     }
-    redisAppendCommand(s->c, "EXEC");
-    redisReply **replies = lf_malloc(cmds * sizeof(*replies));
-    if (lf_sr_replies(s, cmds, replies, "progress MULTI/EXEC", err)) {
-        lf_free(replies);
-        return LF_ERR;
+    redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+    lf_arena_reset(&s->arena);
+    int ok = lf_redis_reply_ok(s->c, r, "saving progress", err);
+    if (r) freeReplyObject(r);
+    if (!ok && s->c && s->c->err) {
+        redisFree(s->c);
+        s->c = NULL;
     }
-    int rc = LF_OK;
-    redisReply *exec = replies[cmds - 1];
-    if (exec->type != REDIS_REPLY_ARRAY) {
-        lf_err_set(err, LF_ERR, "saving progress failed: %s",
-                   exec->type == REDIS_REPLY_ERROR ? exec->str : "transaction aborted");
-        rc = LF_ERR;
-    }
-    for (size_t i = 0; i < cmds; i++)
-        freeReplyObject(replies[i]);
-    lf_free(replies);
-    return rc;
+    return ok ? LF_OK : LF_ERR;
 }
 
 void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n)

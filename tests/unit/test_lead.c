@@ -428,6 +428,26 @@ static void test_merge_visitor_equals_single_history(void)
     lf_test_model_free(m);
 }
 
+/* Regression (fault suite, kill -9): a visitor's applied offsets move to the lead with its
+ * state, so its events replayed after a crash and resolved through the alias are skipped. */
+static void test_merge_visitor_carries_offsets(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t visitor, lead;
+    lf_lead_init(&visitor, lf_str_from("a1"));
+    lf_lead_init(&lead, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_apply(&visitor, lf_test_event("v1", LF_KIND_PAGE_VIEW, NULL, "a1", T0), m, &out);
+    lf_lead_offset_record(&visitor, 7, 3);
+    lf_apply(&lead, lf_test_event("u1", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 1), m, &out);
+    lf_lead_offset_record(&lead, 1, 7115);
+    lf_lead_merge_visitor(&lead, &visitor, m, 16);
+    CHECK(lf_lead_offset_applied(&lead, 7, 3));
+    CHECK(lf_lead_offset_applied(&lead, 1, 7115));
+    CHECK(!lf_lead_offset_applied(&lead, 7, 4));
+    lf_test_model_free(m);
+}
+
 static void test_touches_first_and_last_out_of_order(void)
 {
     lf_model_t *m = lf_funnel_model();
@@ -470,5 +490,6 @@ void suite_lead(void)
     LF_RUN(test_sales_recycle_needs_requalifying);
     LF_RUN(test_bot_events_ignored);
     LF_RUN(test_merge_visitor_equals_single_history);
+    LF_RUN(test_merge_visitor_carries_offsets);
     LF_RUN(test_touches_first_and_last_out_of_order);
 }
