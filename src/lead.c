@@ -368,7 +368,8 @@ void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *v, const lf_model_t
         if (!lf_lead_seen(lead, v->dedup[i])) lf_lead_remember(lead, v->dedup[i], dedup_window);
     /* The visitor's applied offsets come along: a replay of its events, now resolved to the
      * lead through the alias, must be recognised as already applied. */
-    for (int i = 0; i < v->nsrc; i++) lf_lead_offset_record(lead, v->src[i].partition, v->src[i].offset);
+    for (int i = 0; i < v->nsrc; i++)
+        lf_lead_offset_record(lead, v->src[i].partition, v->src[i].offset);
     lf_lead_compute_fit(lead, m);
 }
 

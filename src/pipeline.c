@@ -62,6 +62,7 @@ typedef struct {
     lf_argv_t *after; /* its full encoding after the batch, for the cache */
     const char **merged;
     lf_stage_t *merged_stages;
+    uint64_t *merged_versions;
     size_t nmerged;
 } lf_slot_t;
 
@@ -216,7 +217,8 @@ static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         p->revoked = 1;
         p->positions_pending = 0;
         p->paused = 0;
-        for (int i = 0; i < LF_MAX_PARTITIONS; i++) p->part_next[i] = -1;
+        for (int i = 0; i < LF_MAX_PARTITIONS; i++)
+            p->part_next[i] = -1;
         lf_leadcache_clear(p->cache); /* the next owner may change them */
         lf_log("info", "revoked %d partition(s)", parts->cnt);
     }
@@ -606,12 +608,16 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
                     /* Grow by copying: merges per lead and batch are few. */
                     const char **nm = lf_arena_alloc(a, sizeof(*nm) * (s->nmerged + 1));
                     lf_stage_t *ns = lf_arena_alloc(a, sizeof(*ns) * (s->nmerged + 1));
+                    uint64_t *nv = lf_arena_alloc(a, sizeof(*nv) * (s->nmerged + 1));
                     if (s->nmerged) {
                         memcpy(nm, s->merged, sizeof(*nm) * s->nmerged);
                         memcpy(ns, s->merged_stages, sizeof(*ns) * s->nmerged);
+                        memcpy(nv, s->merged_versions, sizeof(*nv) * s->nmerged);
                     }
                     s->merged = nm;
                     s->merged_stages = ns;
+                    s->merged_versions = nv;
+                    nv[s->nmerged] = v->loaded_version;
                     s->merged[s->nmerged] = anon;
                     s->merged_stages[s->nmerged] =
                         v->loaded_exists ? v->loaded_stage : LF_STAGE_VISITOR;
@@ -686,6 +692,7 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         x->trans = s->trans.arena ? &s->trans : &empty;
         x->merged_visitors = s->merged;
         x->merged_stages = s->merged_stages;
+        x->merged_versions = s->merged_versions;
         x->nmerged = s->nmerged;
         x->stage_score = s->lead_ptr->stage == LF_STAGE_MQL
                              ? (double)lf_lead_exit_time(s->lead_ptr, m)
@@ -1252,7 +1259,8 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
     p->opts = opts;
     p->started_ms = p->rate_base_ms = p->last_event_ms = lf_now_ms();
     snprintf(p->state, sizeof(p->state), "ok");
-    for (int i = 0; i < LF_MAX_PARTITIONS; i++) p->part_next[i] = -1;
+    for (int i = 0; i < LF_MAX_PARTITIONS; i++)
+        p->part_next[i] = -1;
     if (opts->instance) {
         snprintf(p->instance, sizeof(p->instance), "%s", opts->instance);
     } else {

@@ -12,13 +12,16 @@
 
 /* Writes up to LF_LEADS_PER_CALL leads in one call; each lead is all-or-nothing.
  * KEYS: 1 lf:top, 2 the watermark hash (progress counters), then per lead: its hash, its old
- *       stage set, its new stage set, its history, its partition's outbox, and per merged
- *       visitor: the visitor's hash, its alias key, its stage set.
+ *       stage set, its new stage set, its history, its partition's outbox, the alias key of
+ *       its own id, and per merged visitor: the visitor's hash, its alias key, its stage set.
  * ARGV: 1 number of leads, 2 history cap, then per lead: expected version, lead id, top
- *       score, stage score ("-": leave the stage sets alone), number of merged visitors,
+ *       score, stage score ("-": leave the stage sets alone), "1" for an anonymous visitor
+ *       (refused once its alias exists: another instance linked it), the number of merged
+ *       visitors and their (id, version merged) pairs (refused if a visitor changed since,
+ *       or its alias points elsewhere: the lead is then reloaded and merged again),
  *       number of field/value args and the pairs, number of fields to delete and their
  *       names, number of transitions and (transition_id, payload, history entry) triples,
- *       number of counter args and (field, increment) pairs, the visitors' ids.
+ *       number of counter args and (field, increment) pairs.
  * Returns one integer per lead: 1 written, -1 its stored version was not the expected one
  * (nothing of it written). The counters of the written leads are added once per call. */
 static const char lf_write_lead_lua[] =
@@ -34,6 +37,15 @@ static const char lf_write_lead_lua[] =
     "  local khist, kout, kalias = KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]\n"
     "  local ok = (redis.call('HGET', kh, 'v') or '0') == ver\n"
     "  if ok and anon == '1' and redis.call('EXISTS', kalias) == 1 then ok = false end\n"
+    "  local vids, vk = {}, k + 6\n"
+    "  for v = 1, nv do\n"
+    "    vids[v] = ARGV[i]\n"
+    "    if ok and (redis.call('HGET', KEYS[vk], 'v') or '0') ~= ARGV[i + 1] then ok = false end\n"
+    "    local linked = ok and redis.call('GET', KEYS[vk + 1])\n"
+    "    if linked and linked ~= id then ok = false end\n"
+    "    i = i + 2\n"
+    "    vk = vk + 3\n"
+    "  end\n"
     "  local nf = tonumber(ARGV[i])\n"
     "  if ok and nf > 0 then redis.call('HSET', kh, unpack(ARGV, i + 1, i + nf)) end\n"
     "  i = i + nf + 1\n"
@@ -67,12 +79,11 @@ static const char lf_write_lead_lua[] =
     "  for v = 1, nv do\n"
     "    if ok then\n"
     "      redis.call('DEL', KEYS[k])\n"
-    "      redis.call('ZREM', KEYS[1], ARGV[i])\n"
-    "      redis.call('ZREM', KEYS[k + 2], ARGV[i])\n"
+    "      redis.call('ZREM', KEYS[1], vids[v])\n"
+    "      redis.call('ZREM', KEYS[k + 2], vids[v])\n"
     "      redis.call('SET', KEYS[k + 1], id)\n"
     "    end\n"
     "    k = k + 3\n"
-    "    i = i + 1\n"
     "  end\n"
     "  res[l] = ok and 1 or -1\n"
     "end\n"
@@ -245,6 +256,10 @@ static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_ar
         lf_argv_add_double(args, w->stage_score);
     lf_argv_adds(args, l->anonymous ? "1" : "0");
     lf_argv_add_i64(args, (long long)w->nmerged);
+    for (size_t i = 0; i < w->nmerged; i++) {
+        lf_argv_add_ref(args, w->merged_visitors[i], strlen(w->merged_visitors[i]));
+        lf_argv_add_i64(args, (long long)(w->merged_versions ? w->merged_versions[i] : 0));
+    }
     /* The caller's lists stay alive until the write returns: reference, don't copy. */
     lf_argv_add_i64(args, (long long)w->fields->n);
     for (size_t i = 0; i < w->fields->n; i++)
@@ -260,8 +275,6 @@ static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_ar
     lf_argv_add_i64(args, (long long)nc);
     for (size_t i = 0; i < nc; i++)
         lf_argv_add_ref(args, w->counters->argv[i], w->counters->lens[i]);
-    for (size_t i = 0; i < w->nmerged; i++)
-        lf_argv_add_ref(args, w->merged_visitors[i], strlen(w->merged_visitors[i]));
 }
 
 /* Queue one EVALSHA for leads [from, to). */

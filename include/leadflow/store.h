@@ -34,7 +34,8 @@ typedef struct {
     const char **merged_visitors; /* anonymousIds whose visitor state was merged in */
     size_t nmerged;
     const lf_stage_t *merged_stages;
-    double stage_score; /* lf:stage:<stage> score */
+    const uint64_t *merged_versions; /* the visitor versions that were merged (0 = none) */
+    double stage_score;              /* lf:stage:<stage> score */
     /* Progress counters this write accounts for, as field/increment pairs of the watermark
      * hash ("3.applied", 2): counted in the same atomic call as the effect, so a replayed
      * event is never counted twice and a crash never loses a count. */
