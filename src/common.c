@@ -58,3 +58,17 @@ int lf_fmt_double(char *buf, size_t cap, double v)
     if (n > 0 && (size_t)n < cap && strtod(buf, NULL) == v) return n;
     return snprintf(buf, cap, "%.17g", v);
 }
+
+const char *lf_opt_value(int argc, char **argv, int *i, const char *name, int *missing)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0) return NULL;
+    if (a[n] == '=') return a + n + 1;
+    if (a[n] != '\0') return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}

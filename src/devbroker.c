@@ -184,22 +184,6 @@ static const char db_help[] =
     "  - all brokers share one thread; fetch returns one message set per partition and\n"
     "    slows down as the log grows; the replication factor is ignored.\n";
 
-/* Value of option `name` at argv[*i], as `--name V` or `--name=V`; NULL when argv[*i] is not
- * that option. Sets *missing when the value is absent. */
-static const char *db_optval(int argc, char **argv, int *i, const char *name, int *missing)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 static int db_parse_int(const char *s, long lo, long hi, int *out)
 {
     char *end;
@@ -258,15 +242,15 @@ static int db_parse_args(int argc, char **argv, db_opts_t *o)
             o->verbose = 1;
         } else if (strcmp(a, "--retention-check") == 0) {
             o->retention_check = 1;
-        } else if ((v = db_optval(argc, argv, &i, "--port", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--port", &missing))) {
             if (db_parse_int(v, 0, 65535, &o->port)) goto bad;
-        } else if ((v = db_optval(argc, argv, &i, "--partitions", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--partitions", &missing))) {
             if (db_parse_int(v, 1, 10000, &o->partitions)) goto bad;
-        } else if ((v = db_optval(argc, argv, &i, "--brokers", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--brokers", &missing))) {
             if (db_parse_int(v, 1, 64, &o->brokers)) goto bad;
-        } else if ((v = db_optval(argc, argv, &i, "--control-port", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--control-port", &missing))) {
             if (db_parse_int(v, 0, 65535, &o->control_port)) goto bad;
-        } else if ((v = db_optval(argc, argv, &i, "--topics", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--topics", &missing))) {
             lf_free(o->topics_buf);
             o->topics_buf = lf_strdup(v);
             char *save = NULL;

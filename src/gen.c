@@ -1704,20 +1704,6 @@ static void gen_on_signal(int sig)
     gen_stop = 1;
 }
 
-static const char *gen_optval(int argc, char **argv, int *i, const char *name, int *missing)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 static int gen_parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -1762,43 +1748,43 @@ int lf_cmd_gen(int argc, char **argv)
             lines = 1;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = 1;
-        } else if ((v = gen_optval(argc, argv, &i, "--leads", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--leads", &missing))) {
             bad = gen_parse_u64(v, &o.leads);
-        } else if ((v = gen_optval(argc, argv, &i, "--events", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--events", &missing))) {
             bad = gen_parse_u64(v, &o.events);
-        } else if ((v = gen_optval(argc, argv, &i, "--seed", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--seed", &missing))) {
             bad = gen_parse_u64(v, &o.seed);
-        } else if ((v = gen_optval(argc, argv, &i, "--format", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--format", &missing))) {
             if (strcmp(v, "msgpack") == 0)
                 o.format = LF_GEN_MSGPACK;
             else if (strcmp(v, "json") == 0)
                 o.format = LF_GEN_JSON;
             else
                 bad = 1;
-        } else if ((v = gen_optval(argc, argv, &i, "--dup-rate", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--dup-rate", &missing))) {
             bad = gen_parse_double(v, &o.dup_rate);
-        } else if ((v = gen_optval(argc, argv, &i, "--bad-rate", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--bad-rate", &missing))) {
             bad = gen_parse_double(v, &o.bad_rate);
-        } else if ((v = gen_optval(argc, argv, &i, "--anon-rate", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--anon-rate", &missing))) {
             bad = gen_parse_double(v, &o.anon_rate);
-        } else if ((v = gen_optval(argc, argv, &i, "--rate", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--rate", &missing))) {
             bad = gen_parse_double(v, &o.rate_eps);
-        } else if ((v = gen_optval(argc, argv, &i, "--start-ms", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--start-ms", &missing))) {
             bad = gen_parse_u64(v, &u);
             o.start_ms = (int64_t)u;
-        } else if ((v = gen_optval(argc, argv, &i, "--span-days", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--span-days", &missing))) {
             bad = gen_parse_double(v, &o.span_days);
-        } else if ((v = gen_optval(argc, argv, &i, "--zipf", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--zipf", &missing))) {
             bad = gen_parse_double(v, &o.zipf);
-        } else if ((v = gen_optval(argc, argv, &i, "--out", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--out", &missing))) {
             out = v;
-        } else if ((v = gen_optval(argc, argv, &i, "--brokers", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--brokers", &missing))) {
             brokers = v;
-        } else if ((v = gen_optval(argc, argv, &i, "--topic", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--topic", &missing))) {
             topic = v;
-        } else if ((v = gen_optval(argc, argv, &i, "--stats", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "--stats", &missing))) {
             stats = v;
-        } else if ((v = gen_optval(argc, argv, &i, "-X", &missing))) {
+        } else if ((v = lf_opt_value(argc, argv, &i, "-X", &missing))) {
             props[nprops++] = v;
         } else if (!missing) {
             fprintf(stderr, "leadflow gen: unknown option %s (try --help)\n", a);

@@ -152,25 +152,36 @@ static int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, co
     return rc;
 }
 
+/* One `CMD key` per id (the key named by keyfn), pipelined; the n replies (caller frees
+ * each and the array), or NULL with err set. */
+typedef int (*lf_keyfn_t)(char *buf, size_t cap, const char *prefix, const char *id, size_t len);
+static redisReply **lf_sr_per_key(lf_store_redis_t *s, const char *cmd, lf_keyfn_t keyfn,
+                                  const char *const *ids, size_t n, lf_err_t *err)
+{
+    char key[LF_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        int kl = keyfn(key, sizeof(key), LF_PREFIX(s), ids[i], strlen(ids[i]));
+        const char *argv[2] = {cmd, key};
+        size_t lens[2] = {strlen(cmd), (size_t)kl};
+        redisAppendCommandArgv(s->c, 2, argv, lens);
+        if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
+    }
+    redisReply **replies = lf_malloc(n * sizeof(*replies));
+    if (lf_sr_replies(s, n, replies, cmd, err)) {
+        lf_free(replies);
+        return NULL;
+    }
+    return replies;
+}
+
 static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n,
                             lf_lead_t *const *out, const lf_model_t *m, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
-    char key[LF_KEY_MAX];
-    for (size_t i = 0; i < n; i++) {
-        int kl = lf_key_lead(key, sizeof(key), LF_PREFIX(s), ids[i], strlen(ids[i]));
-        const char *argv[2] = {"HGETALL", key};
-        size_t lens[2] = {7, (size_t)kl};
-        redisAppendCommandArgv(s->c, 2, argv, lens);
-        if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
-    }
-    redisReply **replies = lf_malloc(n * sizeof(*replies));
-    if (lf_sr_replies(s, n, replies, "HGETALL", err)) {
-        lf_free(replies);
-        return LF_ERR;
-    }
+    redisReply **replies = lf_sr_per_key(s, "HGETALL", lf_key_lead, ids, n, err);
+    if (!replies) return LF_ERR;
     int rc = LF_OK;
     lf_str_t fields[256], values[256];
     for (size_t i = 0; i < n; i++) {
@@ -201,18 +212,8 @@ static int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
-    char key[LF_KEY_MAX];
-    for (size_t i = 0; i < n; i++) {
-        int kl = lf_key_alias(key, sizeof(key), LF_PREFIX(s), anons[i], strlen(anons[i]));
-        const char *argv[2] = {"GET", key};
-        size_t lens[2] = {3, (size_t)kl};
-        redisAppendCommandArgv(s->c, 2, argv, lens);
-    }
-    redisReply **replies = lf_malloc(n * sizeof(*replies));
-    if (lf_sr_replies(s, n, replies, "GET alias", err)) {
-        lf_free(replies);
-        return LF_ERR;
-    }
+    redisReply **replies = lf_sr_per_key(s, "GET", lf_key_alias, anons, n, err);
+    if (!replies) return LF_ERR;
     for (size_t i = 0; i < n; i++) {
         redisReply *r = replies[i];
         out[i] = r->type == REDIS_REPLY_STRING ? lf_arena_strndup(arena, r->str, r->len) : NULL;

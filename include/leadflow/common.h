@@ -39,6 +39,10 @@ lf_str_t lf_str_from(const char *s);
 /* 64-bit FNV-1a: stable across runs and machines (used for dedup and versions). */
 uint64_t lf_hash64(const void *data, size_t len);
 
+/* Value of option `name` at argv[*i], as "--name V" or "--name=V"; NULL when argv[*i] is
+ * not that option (*i moves past a separate value). Sets *missing when the value is absent. */
+const char *lf_opt_value(int argc, char **argv, int *i, const char *name, int *missing);
+
 /* Shortest of %.15g / %.17g that reads back to the same double. Returns length. */
 int lf_fmt_double(char *buf, size_t cap, double v);
 
