@@ -54,10 +54,11 @@ GEN_PID=$!
 PIDS="$PIDS $GEN_PID"
 
 progress() {
-    r() { redis-cli -p "$REDIS_PORT" HGET lf:ops:instance:demo "$1" 2>/dev/null; }
+    # One HMGET: all figures from the same heartbeat.
+    set -- $(redis-cli -p "$REDIS_PORT" --raw HMGET lf:ops:instance:demo events_in applied \
+        duplicates dead_lettered events_per_s lag transitions_out state 2>/dev/null | tr '\n' ' ')
     printf '\r  events %-9s applied %-9s dup %-6s dead %-6s  %7s ev/s  lag %-7s transitions %-7s  %s   ' \
-        "$(r events_in)" "$(r applied)" "$(r duplicates)" "$(r dead_lettered)" "$(r events_per_s)" \
-        "$(r lag)" "$(r transitions_out)" "$(r state)"
+        "${1:-0}" "${2:-0}" "${3:-0}" "${4:-0}" "${5:-0}" "${6:-0}" "${7:-0}" "${8:-}"
 }
 while kill -0 "$GEN_PID" 2>/dev/null; do
     progress
