@@ -1270,16 +1270,27 @@ static void lf_cap_parse(lf_loader_t *ld, const lf_node_t *n, const char *ctx,
     }
 }
 
+/* The start of every rule: its node, line and name, and the words messages use for it
+ * ("fit rule \"x\"", or "fit rule at line 12" while it has no name). */
+static const lf_node_t *lf_rule_begin(lf_loader_t *ld, const lf_node_t *n, const char *what,
+                                      char **name, int *line, char *ctx, size_t cap)
+{
+    const lf_node_t *rule = lf_deref(n);
+    *line = rule->line;
+    lf_rule_name(ld, rule, what, name);
+    if (*name)
+        lf_fmt(ctx, cap, "%s rule \"%s\"", what, *name);
+    else
+        lf_fmt(ctx, cap, "%s rule at line %d", what, rule->line);
+    return rule;
+}
+
 static void lf_eng_parse(lf_loader_t *ld, const lf_node_t *n, lf_engagement_rule_t *r)
 {
-    const lf_node_t *rule = lf_deref(n), *at_points = NULL, *at_cap = NULL;
+    const lf_node_t *at_points = NULL, *at_cap = NULL;
     char ctx[160], sub[200];
-    r->line = rule->line;
-    lf_rule_name(ld, rule, "engagement", &r->name);
-    if (r->name)
-        lf_fmt(ctx, sizeof(ctx), "engagement rule \"%s\"", r->name);
-    else
-        lf_fmt(ctx, sizeof(ctx), "engagement rule at line %d", rule->line);
+    const lf_node_t *rule =
+        lf_rule_begin(ld, n, "engagement", &r->name, &r->line, ctx, sizeof(ctx));
     LF_MAP_EACH(rule, k, v)
     {
         const lf_node_t *key = lf_key(ld, k);
@@ -1329,14 +1340,9 @@ static void lf_eng_parse(lf_loader_t *ld, const lf_node_t *n, lf_engagement_rule
 
 static void lf_fit_parse(lf_loader_t *ld, const lf_node_t *n, lf_fit_rule_t *r)
 {
-    const lf_node_t *rule = lf_deref(n), *at_points = NULL, *at_traits = NULL;
+    const lf_node_t *at_points = NULL, *at_traits = NULL;
     char ctx[160], sub[200];
-    r->line = rule->line;
-    lf_rule_name(ld, rule, "fit", &r->name);
-    if (r->name)
-        lf_fmt(ctx, sizeof(ctx), "fit rule \"%s\"", r->name);
-    else
-        lf_fmt(ctx, sizeof(ctx), "fit rule at line %d", rule->line);
+    const lf_node_t *rule = lf_rule_begin(ld, n, "fit", &r->name, &r->line, ctx, sizeof(ctx));
     LF_MAP_EACH(rule, k, v)
     {
         const lf_node_t *key = lf_key(ld, k);
