@@ -39,16 +39,12 @@ import lfharness as H  # noqa: E402  (re-executes under /usr/bin/python3 when ne
 
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import random  # noqa: E402
 import re  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 
-from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 
 TestFailure = H.TestFailure
 check = H.check
@@ -618,33 +614,5 @@ def tail_logs(env, lines=40):
 
 
 def main(tests):
-    only = os.environ.get("LF_ONLY")
-    passed = failed = 0
-    for fn in tests:
-        name = fn.__name__
-        if only and only not in name:
-            continue
-        t0 = time.monotonic()
-        del H._CURRENT_ENVS[:]
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print("not ok %s (%.1f s): %s" % (name, time.monotonic() - t0, e), flush=True)
-            if not isinstance(e, TestFailure):
-                traceback.print_exc(file=sys.stdout)
-            for env in H._CURRENT_ENVS:
-                print(tail_logs(env), flush=True)
-        else:
-            passed += 1
-            print("ok %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
-            if os.environ.get("LF_VERBOSE"):
-                for env in H._CURRENT_ENVS:
-                    print(tail_logs(env), flush=True)
-        finally:
-            for env in H._CURRENT_ENVS:
-                env.close()
-            del H._CURRENT_ENVS[:]
-    H._stop_all()
-    print("%d passed, %d failed" % (passed, failed), flush=True)
-    sys.exit(1 if failed else 0)
+    """The harness's runner, with the fault suite's longer log tails on failure."""
+    H.main(tests, env_logs=tail_logs)

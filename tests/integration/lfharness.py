@@ -723,8 +723,10 @@ def new_env(name):
     return e
 
 
-def main(tests):
-    """Run test functions; print ok / not ok lines and "N passed, N failed" last."""
+def main(tests, env_logs=None):
+    """Run test functions; print ok / not ok lines and "N passed, N failed" last.
+    env_logs(env) renders an environment's logs for a failure (default: env.logs())."""
+    env_logs = env_logs or (lambda env: env.logs())
     only = os.environ.get("LF_ONLY")
     passed = failed = 0
     for fn in tests:
@@ -741,13 +743,13 @@ def main(tests):
             if not isinstance(e, TestFailure):
                 traceback.print_exc(file=sys.stdout)
             for env in _CURRENT_ENVS:
-                print(env.logs(), flush=True)
+                print(env_logs(env), flush=True)
         else:
             passed += 1
             print("ok %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
             if os.environ.get("LF_VERBOSE"):
                 for env in _CURRENT_ENVS:
-                    print(env.logs(), flush=True)
+                    print(env_logs(env), flush=True)
         finally:
             for env in _CURRENT_ENVS:
                 env.close()
