@@ -78,6 +78,7 @@ struct lf_arena_chunk {
 void lf_arena_init(lf_arena_t *a, size_t chunk_size)
 {
     a->head = NULL;
+    a->spare = NULL;
     a->chunk_size = chunk_size ? chunk_size : 64 * 1024;
     a->total = 0;
 }
@@ -87,9 +88,14 @@ void *lf_arena_alloc(lf_arena_t *a, size_t n)
     n = (n + 7) & ~(size_t)7;
     lf_arena_chunk_t *c = a->head;
     if (!c || c->size - c->used < n) {
-        size_t size = n > a->chunk_size ? n : a->chunk_size;
-        c = lf_malloc(sizeof(*c) + size);
-        c->size = size;
+        if (n <= a->chunk_size && a->spare) {
+            c = a->spare;
+            a->spare = c->next;
+        } else {
+            size_t size = n > a->chunk_size ? n : a->chunk_size;
+            c = lf_malloc(sizeof(*c) + size);
+            c->size = size;
+        }
         c->used = 0;
         c->next = a->head;
         a->head = c;
@@ -110,30 +116,35 @@ char *lf_arena_strndup(lf_arena_t *a, const char *s, size_t n)
 
 void lf_arena_reset(lf_arena_t *a)
 {
-    /* Keep the oldest chunk (the last in the list): steady-state batches reuse it. */
-    lf_arena_chunk_t *c = a->head, *keep = NULL;
+    /* Keep the standard chunks for the next round: a steady stream of batches then
+     * allocates nothing (no malloc, no fresh pages to fault in). Oversized ones go. */
+    lf_arena_chunk_t *c = a->head;
     while (c) {
         lf_arena_chunk_t *next = c->next;
-        if (next == NULL && c->size == a->chunk_size) {
-            keep = c;
+        if (c->size == a->chunk_size) {
+            c->next = a->spare;
+            a->spare = c;
         } else {
             lf_free(c);
         }
         c = next;
     }
-    if (keep) keep->used = 0;
-    a->head = keep;
+    a->head = NULL;
     a->total = 0;
 }
 
 void lf_arena_free(lf_arena_t *a)
 {
-    lf_arena_chunk_t *c = a->head;
-    while (c) {
-        lf_arena_chunk_t *next = c->next;
-        lf_free(c);
-        c = next;
+    lf_arena_chunk_t *lists[2] = {a->head, a->spare};
+    for (int i = 0; i < 2; i++) {
+        lf_arena_chunk_t *c = lists[i];
+        while (c) {
+            lf_arena_chunk_t *next = c->next;
+            lf_free(c);
+            c = next;
+        }
     }
     a->head = NULL;
+    a->spare = NULL;
     a->total = 0;
 }

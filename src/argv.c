@@ -92,7 +92,9 @@ void lf_argv_addf(lf_argv_t *a, const char *fmt, ...)
 
 void lf_argv_add_i64(lf_argv_t *a, long long v)
 {
-    lf_argv_addf(a, "%lld", v);
+    char buf[24];
+    size_t n = lf_fmt_i64(buf, v);
+    lf_argv_add(a, buf, n);
 }
 
 void lf_argv_add_double(lf_argv_t *a, double v)
@@ -104,8 +106,8 @@ void lf_argv_add_double(lf_argv_t *a, double v)
 
 void lf_argv_set_i64(lf_argv_t *a, size_t i, long long v)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%lld", v);
-    a->argv[i] = lf_arena_strndup(a->arena, buf, (size_t)n);
-    a->lens[i] = (size_t)n;
+    char buf[24];
+    size_t n = lf_fmt_i64(buf, v);
+    a->argv[i] = lf_arena_strndup(a->arena, buf, n);
+    a->lens[i] = n;
 }

@@ -1,5 +1,6 @@
 /* Small shared helpers: errors, string views, hashing, number formatting. */
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,28 @@ uint64_t lf_hash64(const void *data, size_t len)
     return h;
 }
 
+size_t lf_fmt_i64(char *buf, long long v)
+{
+    /* Hot: every lead write formats a dozen integers; snprintf costs ~10x this. */
+    char tmp[24];
+    size_t n = 0, k = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) buf[k++] = '-';
+    while (n)
+        buf[k++] = tmp[--n];
+    buf[k] = '\0';
+    return k;
+}
+
 int lf_fmt_double(char *buf, size_t cap, double v)
 {
+    /* Integral values (fit points, most scores) print as integers, exactly as %.15g would. */
+    if (cap >= 24 && v > -1e15 && v < 1e15 && v == (double)(long long)v && (v != 0 || !signbit(v)))
+        return (int)lf_fmt_i64(buf, (long long)v);
     int n = snprintf(buf, cap, "%.15g", v);
     if (n > 0 && (size_t)n < cap && strtod(buf, NULL) == v) return n;
     return snprintf(buf, cap, "%.17g", v);

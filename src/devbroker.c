@@ -342,6 +342,12 @@ static rd_kafka_conf_t *db_conf_new(db_opts_t *o)
     rd_kafka_conf_set_log_cb(conf, db_log_cb);
     rd_kafka_conf_set_error_cb(conf, db_error_cb);
     if (o->verbose) rd_kafka_conf_set(conf, "debug", "mock", errstr, sizeof(errstr));
+    /* The mock brokers' sockets take their options from this client's configuration
+     * (rd_kafka_transport_post_connect_setup). With Nagle on, a response written while the
+     * previous one on the same connection is not yet acknowledged waited for the client's
+     * delayed ACK: ~40 ms on Linux loopback, seen as ProduceResponse rtt 41.9 ms next to
+     * 0.07 ms ones whenever a producer had two requests in flight. */
+    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr, sizeof(errstr));
     return conf;
 }
 

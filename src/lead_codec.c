@@ -12,21 +12,30 @@ static const char lf_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 /*---- Encoding --------------------------------------------------------------------------*/
 
+/* Field names below are string literals (or the model's, which outlives every list): they
+ * are referenced, not copied. Values are copied unless they are literals too. */
+
 static void lf_put_str(lf_argv_t *out, const char *field, const char *val)
 {
-    lf_argv_adds(out, field);
+    lf_argv_add_ref(out, field, strlen(field));
     lf_argv_adds(out, val);
+}
+
+static void lf_put_const(lf_argv_t *out, const char *field, const char *val)
+{
+    lf_argv_add_ref(out, field, strlen(field));
+    lf_argv_add_ref(out, val, strlen(val));
 }
 
 static void lf_put_i64(lf_argv_t *out, const char *field, long long v)
 {
-    lf_argv_adds(out, field);
+    lf_argv_add_ref(out, field, strlen(field));
     lf_argv_add_i64(out, v);
 }
 
 static void lf_put_double(lf_argv_t *out, const char *field, double v)
 {
-    lf_argv_adds(out, field);
+    lf_argv_add_ref(out, field, strlen(field));
     lf_argv_add_double(out, v);
 }
 
@@ -35,13 +44,17 @@ static void lf_put_touch(lf_argv_t *out, const char *prefix, const lf_touch_t *t
     char f[32];
     if (!t->at_ms) return;
     snprintf(f, sizeof(f), "%s.source", prefix);
-    lf_put_str(out, f, t->source);
+    lf_argv_adds(out, f);
+    lf_argv_adds(out, t->source);
     snprintf(f, sizeof(f), "%s.medium", prefix);
-    lf_put_str(out, f, t->medium);
+    lf_argv_adds(out, f);
+    lf_argv_adds(out, t->medium);
     snprintf(f, sizeof(f), "%s.campaign", prefix);
-    lf_put_str(out, f, t->campaign);
+    lf_argv_adds(out, f);
+    lf_argv_adds(out, t->campaign);
     snprintf(f, sizeof(f), "%s.at", prefix);
-    lf_put_i64(out, f, t->at_ms);
+    lf_argv_adds(out, f);
+    lf_argv_add_i64(out, t->at_ms);
 }
 
 void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
@@ -50,9 +63,9 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
     static const char *const grades[] = {"L1", "L1", "L2", "L3"};
     double score = l->fit + l->eng;
 
-    lf_put_str(out, "stage", lf_stage_name(l->stage));
+    lf_put_const(out, "stage", lf_stage_name(l->stage));
     lf_put_i64(out, "seq", (long long)l->seq);
-    lf_put_str(out, "grade", grades[lf_grade(score, m)]);
+    lf_put_const(out, "grade", grades[lf_grade(score, m)]);
     lf_put_double(out, "score", score);
     lf_put_double(out, "fit", l->fit);
     lf_put_double(out, "eng", l->eng);
@@ -61,14 +74,15 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
     lf_put_i64(out, "last_seen", l->last_seen_ms);
     lf_put_i64(out, "stage_at", l->stage_at_ms);
     lf_put_i64(out, "events", (long long)l->events);
-    lf_put_str(out, "rules_version", m->version ? m->version : "");
-    if (l->anonymous) lf_put_str(out, "anon", "1");
-    if (l->requalify) lf_put_str(out, "rq", "1");
+    lf_put_const(out, "rules_version", m->version ? m->version : "");
+    if (l->anonymous) lf_put_const(out, "anon", "1");
+    if (l->requalify) lf_put_const(out, "rq", "1");
     for (int k = 0; k < LF_KIND__COUNT; k++) {
         if (!l->counters[k]) continue;
         char f[48];
         snprintf(f, sizeof(f), "n.%s", lf_kind_name((lf_kind_t)k));
-        lf_put_i64(out, f, l->counters[k]);
+        lf_argv_adds(out, f); /* a name built here: copied */
+        lf_argv_add_i64(out, l->counters[k]);
     }
     lf_put_touch(out, "ft", &l->first_touch);
     lf_put_touch(out, "lt", &l->last_touch);

@@ -1,5 +1,5 @@
-/* The standalone Redis back end of lf_store_t: pipelined reads, one atomic Lua call per
- * lead write (EVALSHA, reloaded on NOSCRIPT), progress in a MULTI/EXEC. */
+/* The standalone Redis back end of lf_store_t: pipelined reads; lead writes as optimistic
+ * transactions (WATCH, check versions, MULTI, plain commands, EXEC); progress in one script. */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,93 +10,15 @@
 #include "leadflow/redis.h"
 #include "leadflow/store.h"
 
-/* Writes up to LF_LEADS_PER_CALL leads in one call; each lead is all-or-nothing.
- * KEYS: 1 lf:top, 2 the watermark hash (progress counters), then per lead: its hash, its old
- *       stage set, its new stage set, its history, its partition's outbox, the alias key of
- *       its own id, and per merged visitor: the visitor's hash, its alias key, its stage set.
- * ARGV: 1 number of leads, 2 history cap, then per lead: expected version, lead id, top
- *       score, stage score ("-": leave the stage sets alone), "1" for an anonymous visitor
- *       (refused once its alias exists: another instance linked it), the number of merged
- *       visitors and their (id, version merged) pairs (refused if a visitor changed since,
- *       or its alias points elsewhere: the lead is then reloaded and merged again),
- *       number of field/value args and the pairs, number of fields to delete and their
- *       names, number of transitions and (transition_id, payload, history entry) triples,
- *       number of counter args and (field, increment) pairs.
- * Returns one integer per lead: 1 written, -1 its stored version was not the expected one
- * (nothing of it written). The counters of the written leads are added once per call. */
-static const char lf_write_lead_lua[] =
-    "local nl = tonumber(ARGV[1])\n"
-    "local hcap = tonumber(ARGV[2])\n"
-    "local i, k = 3, 3\n"
-    "local res, inc = {}, {}\n"
-    "for l = 1, nl do\n"
-    "  local ver, id, top, sscore = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
-    "  local anon, nv = ARGV[i + 4], tonumber(ARGV[i + 5])\n"
-    "  i = i + 6\n"
-    "  local kh, kold, knew = KEYS[k], KEYS[k + 1], KEYS[k + 2]\n"
-    "  local khist, kout, kalias = KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]\n"
-    "  local ok = (redis.call('HGET', kh, 'v') or '0') == ver\n"
-    "  if ok and anon == '1' and redis.call('EXISTS', kalias) == 1 then ok = false end\n"
-    "  local vids, vk = {}, k + 6\n"
-    "  for v = 1, nv do\n"
-    "    vids[v] = ARGV[i]\n"
-    "    if ok and (redis.call('HGET', KEYS[vk], 'v') or '0') ~= ARGV[i + 1] then ok = false end\n"
-    "    local linked = ok and redis.call('GET', KEYS[vk + 1])\n"
-    "    if linked and linked ~= id then ok = false end\n"
-    "    i = i + 2\n"
-    "    vk = vk + 3\n"
-    "  end\n"
-    "  local nf = tonumber(ARGV[i])\n"
-    "  if ok and nf > 0 then redis.call('HSET', kh, unpack(ARGV, i + 1, i + nf)) end\n"
-    "  i = i + nf + 1\n"
-    "  local nd = tonumber(ARGV[i])\n"
-    "  if ok and nd > 0 then redis.call('HDEL', kh, unpack(ARGV, i + 1, i + nd)) end\n"
-    "  i = i + nd + 1\n"
-    "  if ok then\n"
-    "    redis.call('ZADD', KEYS[1], top, id)\n"
-    "    if sscore ~= '-' then\n"
-    "      if kold ~= knew then redis.call('ZREM', kold, id) end\n"
-    "      redis.call('ZADD', knew, sscore, id)\n"
-    "    end\n"
-    "  end\n"
-    "  local nt = tonumber(ARGV[i])\n"
-    "  i = i + 1\n"
-    "  for t = 1, nt do\n"
-    "    if ok then\n"
-    "      redis.call('HSET', kout, ARGV[i], ARGV[i + 1])\n"
-    "      redis.call('RPUSH', khist, ARGV[i + 2])\n"
-    "    end\n"
-    "    i = i + 3\n"
-    "  end\n"
-    "  if ok and nt > 0 then redis.call('LTRIM', khist, -hcap, -1) end\n"
-    "  local nc = tonumber(ARGV[i])\n"
-    "  i = i + 1\n"
-    "  for c = 1, nc, 2 do\n"
-    "    if ok then inc[ARGV[i]] = (inc[ARGV[i]] or 0) + tonumber(ARGV[i + 1]) end\n"
-    "    i = i + 2\n"
-    "  end\n"
-    "  k = k + 6\n"
-    "  for v = 1, nv do\n"
-    "    if ok then\n"
-    "      redis.call('DEL', KEYS[k])\n"
-    "      redis.call('ZREM', KEYS[1], vids[v])\n"
-    "      redis.call('ZREM', KEYS[k + 2], vids[v])\n"
-    "      redis.call('SET', KEYS[k + 1], id)\n"
-    "    end\n"
-    "    k = k + 3\n"
-    "  end\n"
-    "  res[l] = ok and 1 or -1\n"
-    "end\n"
-    "for f, n in pairs(inc) do redis.call('HINCRBY', KEYS[2], f, n) end\n"
-    "return res\n";
-
-/* Leads per script call: amortises the call's own cost without blocking Redis for long. */
-#define LF_LEADS_PER_CALL 64
+/* Leads per transaction: big enough to amortise the two round trips, small enough that
+ * one EXEC does not block Redis for long and a conflict re-does little. */
+#define LF_LEADS_PER_TX 64
 
 typedef struct {
     lf_store_t base;
-    redisContext *c;
-    char sha[41];
+    redisContext *c;  /* the connection in use */
+    redisContext *c2; /* the other one: lead writes alternate between the two */
+    int cur;          /* which of the two s->c is (they swap) */
     lf_arena_t arena;
     lf_argv_t argv;
     int history_cap;
@@ -109,17 +31,27 @@ static int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
     if (s->c && !s->c->err) return LF_OK;
     if (s->c) redisFree(s->c);
     s->c = lf_redis_connect(s->base.cfg, err);
-    if (!s->c) return LF_ERR;
-    redisReply *r = redisCommand(s->c, "SCRIPT LOAD %s", lf_write_lead_lua);
-    if (!lf_redis_reply_ok(s->c, r, "SCRIPT LOAD", err) || r->type != REDIS_REPLY_STRING) {
-        if (r) freeReplyObject(r);
-        redisFree(s->c);
-        s->c = NULL;
-        return LF_ERR;
+    return s->c ? LF_OK : LF_ERR;
+}
+
+/* Make connection `which` (0 or 1) the one in use, connecting it if needed. */
+static int lf_sr_use(lf_store_redis_t *s, int which, lf_err_t *err)
+{
+    if (s->cur != which) {
+        redisContext *t = s->c;
+        s->c = s->c2;
+        s->c2 = t;
+        s->cur = which;
     }
-    snprintf(s->sha, sizeof(s->sha), "%s", r->str);
-    freeReplyObject(r);
-    return LF_OK;
+    return lf_sr_connect(s, err);
+}
+
+/* After a failure halfway through the alternating writes: start both afresh. */
+static void lf_sr_drop_all(lf_store_redis_t *s)
+{
+    if (s->c) redisFree(s->c);
+    if (s->c2) redisFree(s->c2);
+    s->c = s->c2 = NULL;
 }
 
 /* Send what is queued so far, so Redis works on it while the next commands are built. */
@@ -223,144 +155,418 @@ static int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t
     return LF_OK;
 }
 
-/* One lead's keys and arguments, appended to the call being built. */
-static void lf_sr_add_lead(lf_store_redis_t *s, const lf_store_write_t *w, lf_argv_t *keys,
-                           lf_argv_t *args)
-{
-    const char *p = LF_PREFIX(s);
-    const lf_lead_t *l = w->lead;
-    size_t idlen = strlen(l->id);
-    char key[LF_KEY_MAX];
-    lf_argv_add(keys, key, (size_t)lf_key_lead(key, sizeof(key), p, l->id, idlen));
-    lf_argv_add(keys, key,
-                (size_t)lf_key_stage(key, sizeof(key), p, w->old_exists ? w->old_stage : l->stage));
-    lf_argv_add(keys, key, (size_t)lf_key_stage(key, sizeof(key), p, l->stage));
-    lf_argv_add(keys, key, (size_t)lf_key_hist(key, sizeof(key), p, l->id, idlen));
-    lf_argv_add(
-        keys, key,
-        (size_t)lf_key_outbox(key, sizeof(key), p, s->base.cfg->topic_transitions, w->partition));
-    lf_argv_add(keys, key, (size_t)lf_key_alias(key, sizeof(key), p, l->id, idlen));
-    for (size_t i = 0; i < w->nmerged; i++) {
-        const char *v = w->merged_visitors[i];
-        lf_argv_add(keys, key, (size_t)lf_key_lead(key, sizeof(key), p, v, strlen(v)));
-        lf_argv_add(keys, key, (size_t)lf_key_alias(key, sizeof(key), p, v, strlen(v)));
-        lf_argv_add(keys, key, (size_t)lf_key_stage(key, sizeof(key), p, w->merged_stages[i]));
-    }
-    lf_argv_add_i64(args, (long long)w->expected_version);
-    lf_argv_add_ref(args, l->id, idlen);
-    lf_argv_add_double(args, l->fit + l->eng);
-    if (!w->stage_touched)
-        lf_argv_adds(args, "-");
-    else if (w->stage_score >= 9.0e15)
-        lf_argv_adds(args, "+inf");
-    else
-        lf_argv_add_double(args, w->stage_score);
-    lf_argv_adds(args, l->anonymous ? "1" : "0");
-    lf_argv_add_i64(args, (long long)w->nmerged);
-    for (size_t i = 0; i < w->nmerged; i++) {
-        lf_argv_add_ref(args, w->merged_visitors[i], strlen(w->merged_visitors[i]));
-        lf_argv_add_i64(args, (long long)(w->merged_versions ? w->merged_versions[i] : 0));
-    }
-    /* The caller's lists stay alive until the write returns: reference, don't copy. */
-    lf_argv_add_i64(args, (long long)w->fields->n);
-    for (size_t i = 0; i < w->fields->n; i++)
-        lf_argv_add_ref(args, w->fields->argv[i], w->fields->lens[i]);
-    size_t nd = w->deleted ? w->deleted->n : 0;
-    lf_argv_add_i64(args, (long long)nd);
-    for (size_t i = 0; i < nd; i++)
-        lf_argv_add_ref(args, w->deleted->argv[i], w->deleted->lens[i]);
-    lf_argv_add_i64(args, (long long)(w->trans->n / 3));
-    for (size_t i = 0; i < w->trans->n; i++)
-        lf_argv_add_ref(args, w->trans->argv[i], w->trans->lens[i]);
-    size_t nc = w->counters ? w->counters->n : 0;
-    lf_argv_add_i64(args, (long long)nc);
-    for (size_t i = 0; i < nc; i++)
-        lf_argv_add_ref(args, w->counters->argv[i], w->counters->lens[i]);
-}
+/*---- Writing leads: WATCH, check, MULTI ... EXEC -----------------------------------------*/
 
-/* Queue one EVALSHA for leads [from, to). */
-static void lf_sr_append_call(lf_store_redis_t *s, const lf_store_write_t *w, size_t from,
-                              size_t to)
+/* A lead write is computed from the versions it loaded. Round 1 WATCHes every key whose
+ * value decides the write (the lead, its alias if it is a visitor, each merged visitor and
+ * its alias) and reads those values; leads whose values moved are left out (conflict: the
+ * pipeline reloads them). Round 2 sends the others' writes in one MULTI/EXEC: Redis runs it
+ * only if no watched key changed in between, so each lead is all-or-nothing with its
+ * counters and outbox entries, as a script would do, without a script's per-call cost.
+ * The indexes, outboxes and counters of a chunk are written with one command each. */
+
+static void lf_sr_append_argv(lf_store_redis_t *s, lf_argv_t *a, size_t *queued)
 {
-    const char *p = LF_PREFIX(s);
-    char key[LF_KEY_MAX];
-    lf_argv_t keys, args;
-    lf_argv_init_scratch(&keys, &s->arena);
-    lf_argv_init_scratch(&args, &s->arena);
-    lf_argv_add(&keys, key, (size_t)lf_key_top(key, sizeof(key), p));
-    lf_argv_add(
-        &keys, key,
-        (size_t)lf_key_watermarks(key, sizeof(key), p, s->base.group, s->base.cfg->topic_events));
-    lf_argv_add_i64(&args, (long long)(to - from));
-    lf_argv_add_i64(&args, s->history_cap);
-    for (size_t i = from; i < to; i++)
-        lf_sr_add_lead(s, &w[i], &keys, &args);
-    lf_argv_t *a = &s->argv;
-    lf_argv_reset(a);
-    lf_argv_adds(a, "EVALSHA");
-    lf_argv_adds(a, s->sha);
-    lf_argv_add_i64(a, (long long)keys.n);
-    for (size_t i = 0; i < keys.n; i++)
-        lf_argv_add_ref(a, keys.argv[i], keys.lens[i]);
-    for (size_t i = 0; i < args.n; i++)
-        lf_argv_add_ref(a, args.argv[i], args.lens[i]);
     redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+    lf_argv_reset(a);
+    if (++*queued % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
 }
 
+static uint64_t lf_sr_version(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
+}
+
+static void lf_sr_free_replies(redisReply **r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        freeReplyObject(r[i]);
+    lf_free(r);
+}
+
+/* Round 1, sent: WATCH and the reads; returns the number of replies to read. */
+static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, size_t n)
+{
+    const char *p = LF_PREFIX(s);
+    char key[LF_KEY_MAX];
+    lf_argv_t *a = &s->argv;
+    size_t queued = 0, nreads = 0;
+    lf_argv_reset(a);
+    lf_argv_adds(a, "WATCH");
+    for (size_t i = 0; i < n; i++) {
+        const lf_lead_t *l = w[i].lead;
+        size_t idlen = strlen(l->id);
+        lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, l->id, idlen));
+        if (l->anonymous)
+            lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, l->id, idlen));
+        for (size_t v = 0; v < w[i].nmerged; v++) {
+            const char *vid = w[i].merged_visitors[v];
+            lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, vid, strlen(vid)));
+            lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, vid, strlen(vid)));
+        }
+    }
+    lf_sr_append_argv(s, a, &queued);
+    for (size_t i = 0; i < n; i++) {
+        const lf_lead_t *l = w[i].lead;
+        size_t idlen = strlen(l->id);
+        int kl = lf_key_lead(key, sizeof(key), p, l->id, idlen);
+        redisAppendCommand(s->c, "HGET %b v", key, (size_t)kl);
+        nreads++;
+        if (l->anonymous) {
+            kl = lf_key_alias(key, sizeof(key), p, l->id, idlen);
+            redisAppendCommand(s->c, "EXISTS %b", key, (size_t)kl);
+            nreads++;
+        }
+        for (size_t v = 0; v < w[i].nmerged; v++) {
+            const char *vid = w[i].merged_visitors[v];
+            kl = lf_key_lead(key, sizeof(key), p, vid, strlen(vid));
+            redisAppendCommand(s->c, "HGET %b v", key, (size_t)kl);
+            kl = lf_key_alias(key, sizeof(key), p, vid, strlen(vid));
+            redisAppendCommand(s->c, "GET %b", key, (size_t)kl);
+            nreads += 2;
+        }
+        if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
+    }
+    lf_sr_flush(s);
+    return nreads + 1;
+}
+
+/* One chunk of the write in flight. */
+typedef struct {
+    const lf_store_write_t *w;
+    size_t n;
+    int *ok, *results;
+    size_t nreplies; /* of the round in flight */
+    int committing;  /* round 2 sent as MULTI/EXEC (else as UNWATCH) */
+} lf_sr_chunk_t;
+
+/* Round 1, read: ok[i] = 1 if lead i's write still applies. */
+static int lf_sr_read_check(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *err)
+{
+    const lf_store_write_t *w = ch->w;
+    size_t n = ch->n;
+    int *ok = ch->ok;
+    size_t nreads = ch->nreplies - 1;
+    redisReply **r = lf_malloc((nreads + 1) * sizeof(*r));
+    if (lf_sr_replies(s, nreads + 1, r, "WATCH and check versions", err)) {
+        lf_free(r);
+        return LF_ERR;
+    }
+    if (r[0]->type == REDIS_REPLY_ERROR) {
+        lf_err_set(err, LF_ERR, "WATCH failed: %.*s", (int)r[0]->len, r[0]->str);
+        lf_sr_free_replies(r, nreads + 1);
+        return LF_ERR;
+    }
+    size_t k = 1;
+    for (size_t i = 0; i < n; i++) {
+        const lf_store_write_t *x = &w[i];
+        ok[i] = lf_sr_version(r[k++]) == x->expected_version;
+        if (x->lead->anonymous && r[k++]->integer != 0) ok[i] = 0; /* linked meanwhile */
+        for (size_t v = 0; v < x->nmerged; v++) {
+            uint64_t merged = x->merged_versions ? x->merged_versions[v] : 0;
+            if (lf_sr_version(r[k++]) != merged) ok[i] = 0;
+            const redisReply *linked = r[k++];
+            if (linked->type == REDIS_REPLY_STRING &&
+                (linked->len != strlen(x->lead->id) ||
+                 memcmp(linked->str, x->lead->id, linked->len) != 0))
+                ok[i] = 0; /* another lead took the visitor */
+        }
+    }
+    lf_sr_free_replies(r, nreads + 1);
+    return LF_OK;
+}
+
+typedef struct {
+    const char *field;
+    size_t len;
+    long long sum;
+} lf_sr_counter_t;
+
+/* Sum the chunk's counter increments per field (few distinct fields: partitions x kinds). */
+static size_t lf_sr_sum_counters(const lf_store_write_t *w, size_t n, const int *ok,
+                                 lf_sr_counter_t *c, size_t cap)
+{
+    size_t nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lf_argv_t *x = w[i].counters;
+        if (!ok[i] || !x) continue;
+        for (size_t j = 0; j + 1 < x->n; j += 2) {
+            size_t k = 0;
+            while (k < nc && !(c[k].len == x->lens[j] && !memcmp(c[k].field, x->argv[j], c[k].len)))
+                k++;
+            if (k == nc) {
+                if (nc == cap) continue; /* cannot happen: cap is the number of pairs */
+                c[nc++] = (lf_sr_counter_t){x->argv[j], x->lens[j], 0};
+            }
+            c[k].sum += strtoll(x->argv[j + 1], NULL, 10);
+        }
+    }
+    return nc;
+}
+
+static void lf_sr_add_stage_score(lf_argv_t *a, double score)
+{
+    if (score >= 9.0e15)
+        lf_argv_adds(a, "+inf");
+    else
+        lf_argv_add_double(a, score);
+}
+
+/* Round 2: queue MULTI, the writes of the leads with ok[i], EXEC; the number of commands
+ * queued between MULTI and EXEC goes to *nq. */
+static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, size_t n,
+                              const int *ok, size_t *nq)
+{
+    const lf_config_t *cfg = s->base.cfg;
+    const char *p = LF_PREFIX(s);
+    char key[LF_KEY_MAX];
+    lf_argv_t *a = &s->argv;
+    size_t queued = 0;
+    lf_argv_reset(a);
+    lf_argv_adds(a, "MULTI");
+    lf_sr_append_argv(s, a, &queued);
+    /* Each lead's own keys. The caller's lists stay alive until the write returns:
+     * reference them, don't copy. */
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        const lf_store_write_t *x = &w[i];
+        const char *id = x->lead->id;
+        size_t idlen = strlen(id);
+        int kl = lf_key_lead(key, sizeof(key), p, id, idlen);
+        if (x->fields->n) {
+            lf_argv_adds(a, "HSET");
+            lf_argv_add(a, key, (size_t)kl);
+            for (size_t j = 0; j < x->fields->n; j++)
+                lf_argv_add_ref(a, x->fields->argv[j], x->fields->lens[j]);
+            lf_sr_append_argv(s, a, &queued);
+        }
+        if (x->deleted && x->deleted->n) {
+            lf_argv_adds(a, "HDEL");
+            lf_argv_add(a, key, (size_t)kl);
+            for (size_t j = 0; j < x->deleted->n; j++)
+                lf_argv_add_ref(a, x->deleted->argv[j], x->deleted->lens[j]);
+            lf_sr_append_argv(s, a, &queued);
+        }
+        if (x->trans->n >= 3) {
+            kl = lf_key_hist(key, sizeof(key), p, id, idlen);
+            lf_argv_adds(a, "RPUSH");
+            lf_argv_add(a, key, (size_t)kl);
+            for (size_t t = 0; t + 2 < x->trans->n; t += 3)
+                lf_argv_add_ref(a, x->trans->argv[t + 2], x->trans->lens[t + 2]);
+            lf_sr_append_argv(s, a, &queued);
+            lf_argv_adds(a, "LTRIM");
+            lf_argv_add(a, key, (size_t)kl);
+            lf_argv_add_i64(a, -(long long)s->history_cap);
+            lf_argv_adds(a, "-1");
+            lf_sr_append_argv(s, a, &queued);
+        }
+        for (size_t v = 0; v < x->nmerged; v++) {
+            const char *vid = x->merged_visitors[v];
+            kl = lf_key_lead(key, sizeof(key), p, vid, strlen(vid));
+            lf_argv_adds(a, "DEL");
+            lf_argv_add(a, key, (size_t)kl);
+            lf_sr_append_argv(s, a, &queued);
+            kl = lf_key_alias(key, sizeof(key), p, vid, strlen(vid));
+            lf_argv_adds(a, "SET");
+            lf_argv_add(a, key, (size_t)kl);
+            lf_argv_add_ref(a, id, idlen);
+            lf_sr_append_argv(s, a, &queued);
+        }
+    }
+    /* lf:top: every written lead's score; merged visitors leave it. */
+    lf_argv_adds(a, "ZADD");
+    lf_argv_add(a, key, (size_t)lf_key_top(key, sizeof(key), p));
+    size_t base = a->n;
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        lf_argv_add_double(a, w[i].lead->fit + w[i].lead->eng);
+        lf_argv_add_ref(a, w[i].lead->id, strlen(w[i].lead->id));
+    }
+    if (a->n > base) lf_sr_append_argv(s, a, &queued);
+    lf_argv_reset(a);
+    lf_argv_adds(a, "ZREM");
+    lf_argv_add(a, key, (size_t)lf_key_top(key, sizeof(key), p));
+    base = a->n;
+    for (size_t i = 0; i < n; i++)
+        for (size_t v = 0; ok[i] && v < w[i].nmerged; v++)
+            lf_argv_add_ref(a, w[i].merged_visitors[v], strlen(w[i].merged_visitors[v]));
+    if (a->n > base) lf_sr_append_argv(s, a, &queued);
+    lf_argv_reset(a);
+    /* The stage sets: leave the old stage first, then enter the new one. */
+    for (int st = 0; st < LF_STAGE__COUNT; st++) {
+        lf_argv_adds(a, "ZREM");
+        lf_argv_add(a, key, (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st));
+        base = a->n;
+        for (size_t i = 0; i < n; i++) {
+            const lf_store_write_t *x = &w[i];
+            if (!ok[i]) continue;
+            if (x->stage_touched && x->old_exists && (int)x->old_stage == st &&
+                x->old_stage != x->lead->stage)
+                lf_argv_add_ref(a, x->lead->id, strlen(x->lead->id));
+            for (size_t v = 0; v < x->nmerged; v++)
+                if ((int)x->merged_stages[v] == st)
+                    lf_argv_add_ref(a, x->merged_visitors[v], strlen(x->merged_visitors[v]));
+        }
+        if (a->n > base) lf_sr_append_argv(s, a, &queued);
+        lf_argv_reset(a);
+    }
+    for (int st = 0; st < LF_STAGE__COUNT; st++) {
+        lf_argv_adds(a, "ZADD");
+        lf_argv_add(a, key, (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st));
+        base = a->n;
+        for (size_t i = 0; i < n; i++) {
+            const lf_store_write_t *x = &w[i];
+            if (!ok[i] || !x->stage_touched || (int)x->lead->stage != st) continue;
+            lf_sr_add_stage_score(a, x->stage_score);
+            lf_argv_add_ref(a, x->lead->id, strlen(x->lead->id));
+        }
+        if (a->n > base) lf_sr_append_argv(s, a, &queued);
+        lf_argv_reset(a);
+    }
+    /* Outboxes: one HSET per partition. */
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i] || w[i].trans->n < 3) continue;
+        int32_t part = w[i].partition;
+        size_t first = 0;
+        while (!(ok[first] && w[first].trans->n >= 3 && w[first].partition == part))
+            first++;
+        if (first != i) continue; /* this partition's HSET was built already */
+        lf_argv_adds(a, "HSET");
+        lf_argv_add(a, key,
+                    (size_t)lf_key_outbox(key, sizeof(key), p, cfg->topic_transitions, part));
+        for (size_t j = i; j < n; j++) {
+            const lf_argv_t *t = w[j].trans;
+            if (!ok[j] || w[j].partition != part) continue;
+            for (size_t e = 0; e + 2 < t->n; e += 3) {
+                lf_argv_add_ref(a, t->argv[e], t->lens[e]);
+                lf_argv_add_ref(a, t->argv[e + 1], t->lens[e + 1]);
+            }
+        }
+        lf_sr_append_argv(s, a, &queued);
+    }
+    /* Progress counters of the events these writes account for. */
+    size_t npairs = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ok[i] && w[i].counters) npairs += w[i].counters->n / 2;
+    lf_sr_counter_t *c = lf_arena_alloc(&s->arena, (npairs + 1) * sizeof(*c));
+    size_t nc = lf_sr_sum_counters(w, n, ok, c, npairs);
+    int kl = lf_key_watermarks(key, sizeof(key), p, s->base.group, cfg->topic_events);
+    for (size_t k = 0; k < nc; k++) {
+        lf_argv_adds(a, "HINCRBY");
+        lf_argv_add(a, key, (size_t)kl);
+        lf_argv_add_ref(a, c[k].field, c[k].len);
+        lf_argv_add_i64(a, c[k].sum);
+        lf_sr_append_argv(s, a, &queued);
+    }
+    lf_argv_adds(a, "EXEC");
+    lf_sr_append_argv(s, a, &queued);
+    *nq = queued - 2;
+}
+
+/* Round 2 sent: the transaction, or only UNWATCH when no lead of the chunk still applies. */
+static void lf_sr_send_commit(lf_store_redis_t *s, lf_sr_chunk_t *ch)
+{
+    size_t nok = 0;
+    for (size_t i = 0; i < ch->n; i++) {
+        nok += ch->ok[i] != 0;
+        ch->results[i] = LF_WRITE_CONFLICT; /* until its EXEC succeeds */
+    }
+    ch->committing = nok > 0;
+    if (!ch->committing) {
+        redisAppendCommand(s->c, "UNWATCH");
+        ch->nreplies = 1;
+    } else {
+        size_t nq = 0;
+        lf_sr_queue_chunk(s, ch->w, ch->n, ch->ok, &nq);
+        ch->nreplies = nq + 2;
+    }
+    lf_sr_flush(s);
+}
+
+/* Round 2 read: results[] of the chunk. */
+static int lf_sr_finish_chunk(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *err)
+{
+    size_t nr = ch->nreplies;
+    redisReply **r = lf_malloc(nr * sizeof(*r));
+    if (lf_sr_replies(s, nr, r, "MULTI/EXEC write leads", err)) {
+        lf_free(r);
+        return LF_ERR;
+    }
+    const redisReply *last = r[nr - 1];
+    int rc = LF_OK;
+    if (!ch->committing) {
+        if (last->type == REDIS_REPLY_ERROR) {
+            lf_err_set(err, LF_ERR, "UNWATCH failed: %.*s", (int)last->len, last->str);
+            rc = LF_ERR;
+        }
+    } else if (last->type == REDIS_REPLY_ARRAY) {
+        for (size_t k = 0; k < last->elements && rc == LF_OK; k++)
+            if (last->element[k]->type == REDIS_REPLY_ERROR) {
+                lf_err_set(err, LF_ERR, "writing leads failed: %.*s", (int)last->element[k]->len,
+                           last->element[k]->str);
+                rc = LF_ERR;
+            }
+        for (size_t i = 0; i < ch->n && rc == LF_OK; i++)
+            if (ch->ok[i]) ch->results[i] = LF_WRITE_OK;
+    } else if (last->type != REDIS_REPLY_NIL) {
+        /* EXECABORT: a queued command was refused (its error came back instead of QUEUED). */
+        const redisReply *why = last;
+        for (size_t k = 1; k + 1 < nr; k++)
+            if (r[k]->type == REDIS_REPLY_ERROR) why = r[k];
+        lf_err_set(err, LF_ERR, "writing leads failed: %.*s",
+                   why->type == REDIS_REPLY_ERROR ? (int)why->len : 16,
+                   why->type == REDIS_REPLY_ERROR ? why->str : "unexpected reply");
+        rc = LF_ERR;
+    } /* NIL: a watched key changed after the check; the chunk's leads are reloaded. */
+    lf_sr_free_replies(r, nr);
+    return rc;
+}
+
+/* Chunks alternate between two connections, so that Redis runs chunk c's EXEC while this
+ * process reads chunk c+1's check and builds its transaction. Order of a step c:
+ *   read check(c) [conn c%2]; send check(c+1) [other conn, ahead of EXEC(c) on the wire];
+ *   build and send MULTI..EXEC(c) [conn c%2]; read the replies of EXEC(c-1) [other conn]. */
 static int lf_sr_write_leads(lf_store_t *base, const lf_store_write_t *w, size_t n, int *results,
                              lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
-    if (lf_sr_connect(s, err)) return LF_ERR;
-    size_t ncalls = (n + LF_LEADS_PER_CALL - 1) / LF_LEADS_PER_CALL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        for (size_t c = 0; c < ncalls; c++) {
-            size_t from = c * LF_LEADS_PER_CALL;
-            size_t to = from + LF_LEADS_PER_CALL < n ? from + LF_LEADS_PER_CALL : n;
-            lf_sr_append_call(s, w, from, to);
-            lf_arena_reset(&s->arena);
-            lf_sr_flush(s); /* Redis runs this call while the next one is built */
-        }
-        redisReply **replies = lf_malloc(ncalls * sizeof(*replies));
-        if (lf_sr_replies(s, ncalls, replies, "EVALSHA write-leads", err)) {
-            lf_free(replies);
-            return LF_ERR;
-        }
-        int noscript = 0, rc = LF_OK;
-        for (size_t c = 0; c < ncalls; c++) {
-            redisReply *r = replies[c];
-            size_t from = c * LF_LEADS_PER_CALL;
-            size_t cnt = (from + LF_LEADS_PER_CALL < n ? LF_LEADS_PER_CALL : n - from);
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == cnt) {
-                for (size_t j = 0; j < cnt; j++)
-                    results[from + j] =
-                        r->element[j]->type == REDIS_REPLY_INTEGER && r->element[j]->integer == 1
-                            ? LF_WRITE_OK
-                            : LF_WRITE_CONFLICT;
-            } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-                noscript = 1;
-                for (size_t j = 0; j < cnt; j++)
-                    results[from + j] = LF_WRITE_CONFLICT;
-            } else {
-                lf_err_set(err, LF_ERR, "writing leads failed: %.*s",
-                           r->type == REDIS_REPLY_ERROR ? (int)r->len : 16,
-                           r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-                rc = LF_ERR;
-            }
-            freeReplyObject(r);
-        }
-        lf_free(replies);
-        if (rc != LF_OK) return rc;
-        if (!noscript) return LF_OK;
-        /* The script cache was flushed (restart without persistence, SCRIPT FLUSH): load it
-         * again. Writes that did go through now report a conflict and are reloaded. */
-        redisFree(s->c);
-        s->c = NULL;
-        if (lf_sr_connect(s, err)) return LF_ERR;
+    size_t nch = (n + LF_LEADS_PER_TX - 1) / LF_LEADS_PER_TX;
+    lf_sr_chunk_t *ch = lf_arena_alloc(&s->arena, nch * sizeof(*ch));
+    int *ok = lf_arena_alloc(&s->arena, n * sizeof(*ok));
+    for (size_t c = 0; c < nch; c++) {
+        size_t from = c * LF_LEADS_PER_TX;
+        ch[c].w = w + from;
+        ch[c].n = n - from < LF_LEADS_PER_TX ? n - from : LF_LEADS_PER_TX;
+        ch[c].ok = ok + from;
+        ch[c].results = results + from;
+        ch[c].nreplies = 0;
+        ch[c].committing = 0;
     }
-    lf_err_set(err, LF_ERR, "Redis keeps answering NOSCRIPT for the write-leads script");
-    return LF_ERR;
+    int rc = LF_ERR;
+    if (lf_sr_use(s, 0, err)) goto done;
+    ch[0].nreplies = lf_sr_send_check(s, ch[0].w, ch[0].n);
+    for (size_t c = 0; c < nch; c++) {
+        int mine = (int)(c % 2), other = 1 - mine;
+        if (lf_sr_use(s, mine, err) || lf_sr_read_check(s, &ch[c], err)) goto done;
+        if (c + 1 < nch) {
+            if (lf_sr_use(s, other, err)) goto done;
+            ch[c + 1].nreplies = lf_sr_send_check(s, ch[c + 1].w, ch[c + 1].n);
+        }
+        if (lf_sr_use(s, mine, err)) goto done;
+        lf_sr_send_commit(s, &ch[c]);
+        if (c > 0 && (lf_sr_use(s, other, err) || lf_sr_finish_chunk(s, &ch[c - 1], err)))
+            goto done;
+    }
+    if (lf_sr_use(s, (int)((nch - 1) % 2), err) || lf_sr_finish_chunk(s, &ch[nch - 1], err))
+        goto done;
+    rc = LF_OK;
+done:
+    /* A half-read pipeline cannot be resumed. */
+    if (rc != LF_OK) lf_sr_drop_all(s);
+    lf_argv_reset(&s->argv);
+    lf_arena_reset(&s->arena);
+    return rc;
 }
 
 static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int32_t *parts,
@@ -576,7 +782,7 @@ static int lf_sr_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char **
 static void lf_sr_close(lf_store_t *base)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
-    if (s->c) redisFree(s->c);
+    lf_sr_drop_all(s);
     lf_argv_free(&s->argv);
     lf_arena_free(&s->arena);
     lf_free(s);

@@ -18,6 +18,7 @@ size_t lf_alloc_used(void);
 typedef struct lf_arena_chunk lf_arena_chunk_t;
 typedef struct {
     lf_arena_chunk_t *head;
+    lf_arena_chunk_t *spare; /* standard chunks kept by lf_arena_reset for the next round */
     size_t chunk_size;
     size_t total;
 } lf_arena_t;

@@ -45,5 +45,7 @@ const char *lf_opt_value(int argc, char **argv, int *i, const char *name, int *m
 
 /* Shortest of %.15g / %.17g that reads back to the same double. Returns length. */
 int lf_fmt_double(char *buf, size_t cap, double v);
+/* v in decimal, NUL-terminated; buf holds at least 21 bytes. Returns the length. */
+size_t lf_fmt_i64(char *buf, long long v);
 
 #endif
