@@ -1,21 +1,38 @@
 /* Redis key names; see include/leadflow/keys.h. */
 #include <stdio.h>
+#include <string.h>
 
 #include "leadflow/keys.h"
 
+/* <prefix><kind>{<id>}: built for every lead of every batch, several times; snprintf is
+ * most of the cost, so copy. Returns what snprintf would (the full length). */
+static int lf_key_tagged(char *buf, size_t cap, const char *prefix, const char *kind,
+                         size_t kindlen, const char *id, size_t idlen)
+{
+    size_t pl = strlen(prefix), n = pl + kindlen + idlen + 2;
+    if (n >= cap) return snprintf(buf, cap, "%s%s{%.*s}", prefix, kind, (int)idlen, id);
+    memcpy(buf, prefix, pl);
+    memcpy(buf + pl, kind, kindlen);
+    buf[pl + kindlen] = '{';
+    memcpy(buf + pl + kindlen + 1, id, idlen);
+    buf[n - 1] = '}';
+    buf[n] = '\0';
+    return (int)n;
+}
+
 int lf_key_lead(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen)
 {
-    return snprintf(buf, cap, "%slead:{%.*s}", prefix, (int)idlen, id);
+    return lf_key_tagged(buf, cap, prefix, "lead:", 5, id, idlen);
 }
 
 int lf_key_alias(char *buf, size_t cap, const char *prefix, const char *anon, size_t len)
 {
-    return snprintf(buf, cap, "%salias:{%.*s}", prefix, (int)len, anon);
+    return lf_key_tagged(buf, cap, prefix, "alias:", 6, anon, len);
 }
 
 int lf_key_hist(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen)
 {
-    return snprintf(buf, cap, "%shist:{%.*s}", prefix, (int)idlen, id);
+    return lf_key_tagged(buf, cap, prefix, "hist:", 5, id, idlen);
 }
 
 int lf_key_top(char *buf, size_t cap, const char *prefix)

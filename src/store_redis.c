@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leadflow/cmdbuf.h"
 #include "leadflow/keys.h"
 #include "leadflow/lead_codec.h"
 #include "leadflow/redis.h"
@@ -19,6 +20,7 @@ typedef struct {
     redisContext *c;  /* the connection in use */
     redisContext *c2; /* the other one: lead writes alternate between the two */
     int cur;          /* which of the two s->c is (they swap) */
+    lf_cmdbuf_t out;  /* commands formatted for s->c, not yet handed to hiredis */
     lf_arena_t arena;
     lf_argv_t argv;
     int history_cap;
@@ -34,10 +36,34 @@ static int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
     return s->c ? LF_OK : LF_ERR;
 }
 
+/* Hand the formatted commands to hiredis (one copy into its output buffer). */
+static void lf_sr_push(lf_store_redis_t *s)
+{
+    if (s->out.len && s->c) redisAppendFormattedCommand(s->c, s->out.buf, s->out.len);
+    lf_cmdbuf_reset(&s->out);
+}
+
+/* Queue one command on s->c. */
+static void lf_sr_append(lf_store_redis_t *s, size_t argc, const char *const *argv,
+                         const size_t *lens)
+{
+    lf_cmdbuf_add(&s->out, argc, argv, lens);
+}
+
+/* Queue `CMD key [arg]`. */
+static void lf_sr_append_key(lf_store_redis_t *s, const char *cmd, const char *key, size_t kl,
+                             const char *arg)
+{
+    const char *argv[3] = {cmd, key, arg};
+    size_t lens[3] = {strlen(cmd), kl, arg ? strlen(arg) : 0};
+    lf_sr_append(s, arg ? 3 : 2, argv, lens);
+}
+
 /* Make connection `which` (0 or 1) the one in use, connecting it if needed. */
 static int lf_sr_use(lf_store_redis_t *s, int which, lf_err_t *err)
 {
     if (s->cur != which) {
+        lf_sr_push(s);
         redisContext *t = s->c;
         s->c = s->c2;
         s->c2 = t;
@@ -49,6 +75,7 @@ static int lf_sr_use(lf_store_redis_t *s, int which, lf_err_t *err)
 /* After a failure halfway through the alternating writes: start both afresh. */
 static void lf_sr_drop_all(lf_store_redis_t *s)
 {
+    lf_cmdbuf_reset(&s->out);
     if (s->c) redisFree(s->c);
     if (s->c2) redisFree(s->c2);
     s->c = s->c2 = NULL;
@@ -58,6 +85,7 @@ static void lf_sr_drop_all(lf_store_redis_t *s)
 #define LF_FLUSH_EVERY 64
 static void lf_sr_flush(lf_store_redis_t *s)
 {
+    lf_sr_push(s);
     int done = 0;
     while (!done && s->c && !s->c->err)
         if (redisBufferWrite(s->c, &done) != REDIS_OK) break;
@@ -69,6 +97,7 @@ static int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, co
                          lf_err_t *err)
 {
     int rc = LF_OK;
+    lf_sr_push(s);
     for (size_t i = 0; i < n; i++) {
         void *r = NULL;
         if (redisGetReply(s->c, &r) != REDIS_OK || !r) {
@@ -77,6 +106,7 @@ static int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, co
                 freeReplyObject(replies[j]);
             redisFree(s->c);
             s->c = NULL;
+            lf_cmdbuf_reset(&s->out);
             return LF_ERR;
         }
         replies[i] = r;
@@ -95,7 +125,7 @@ static redisReply **lf_sr_per_key(lf_store_redis_t *s, const char *cmd, lf_keyfn
         int kl = keyfn(key, sizeof(key), LF_PREFIX(s), ids[i], strlen(ids[i]));
         const char *argv[2] = {cmd, key};
         size_t lens[2] = {strlen(cmd), (size_t)kl};
-        redisAppendCommandArgv(s->c, 2, argv, lens);
+        lf_sr_append(s, 2, argv, lens);
         if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
     }
     redisReply **replies = lf_malloc(n * sizeof(*replies));
@@ -167,7 +197,7 @@ static int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t
 
 static void lf_sr_append_argv(lf_store_redis_t *s, lf_argv_t *a, size_t *queued)
 {
-    redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+    lf_sr_append(s, a->n, a->argv, a->lens);
     lf_argv_reset(a);
     if (++*queued % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
 }
@@ -210,19 +240,19 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
         const lf_lead_t *l = w[i].lead;
         size_t idlen = strlen(l->id);
         int kl = lf_key_lead(key, sizeof(key), p, l->id, idlen);
-        redisAppendCommand(s->c, "HGET %b v", key, (size_t)kl);
+        lf_sr_append_key(s, "HGET", key, (size_t)kl, "v");
         nreads++;
         if (l->anonymous) {
             kl = lf_key_alias(key, sizeof(key), p, l->id, idlen);
-            redisAppendCommand(s->c, "EXISTS %b", key, (size_t)kl);
+            lf_sr_append_key(s, "EXISTS", key, (size_t)kl, NULL);
             nreads++;
         }
         for (size_t v = 0; v < w[i].nmerged; v++) {
             const char *vid = w[i].merged_visitors[v];
             kl = lf_key_lead(key, sizeof(key), p, vid, strlen(vid));
-            redisAppendCommand(s->c, "HGET %b v", key, (size_t)kl);
+            lf_sr_append_key(s, "HGET", key, (size_t)kl, "v");
             kl = lf_key_alias(key, sizeof(key), p, vid, strlen(vid));
-            redisAppendCommand(s->c, "GET %b", key, (size_t)kl);
+            lf_sr_append_key(s, "GET", key, (size_t)kl, NULL);
             nreads += 2;
         }
         if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
@@ -473,7 +503,9 @@ static void lf_sr_send_commit(lf_store_redis_t *s, lf_sr_chunk_t *ch)
     }
     ch->committing = nok > 0;
     if (!ch->committing) {
-        redisAppendCommand(s->c, "UNWATCH");
+        const char *unwatch = "UNWATCH";
+        size_t unwatch_len = 7;
+        lf_sr_append(s, 1, &unwatch, &unwatch_len);
         ch->nreplies = 1;
     } else {
         size_t nq = 0;
@@ -783,6 +815,7 @@ static void lf_sr_close(lf_store_t *base)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     lf_sr_drop_all(s);
+    lf_cmdbuf_free(&s->out);
     lf_argv_free(&s->argv);
     lf_arena_free(&s->arena);
     lf_free(s);

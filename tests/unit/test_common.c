@@ -1,7 +1,11 @@
 /* Common helpers and the arena. */
+#include <hiredis/hiredis.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "leadflow/alloc.h"
+#include "leadflow/cmdbuf.h"
 #include "leadflow/common.h"
 #include "test.h"
 
@@ -26,6 +30,56 @@ static void test_fmt_double_round_trips(void)
     char buf[40];
     lf_fmt_double(buf, sizeof(buf), 0.1);
     CHECK_STR(buf, "0.1");
+    /* The integer fast path prints exactly what %.15g prints. */
+    double ints[] = {0, 1, -1, 60, -45, 123456789012345.0, -99999999999999.0, 1e15, -0.0};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        char want[40];
+        snprintf(want, sizeof(want), "%.15g", ints[i]);
+        lf_fmt_double(buf, sizeof(buf), ints[i]);
+        CHECK_STR(buf, want);
+    }
+}
+
+static void test_fmt_i64_matches_printf(void)
+{
+    long long vals[] = {0, 7, -7, 10, 1767225600000LL, LLONG_MAX, LLONG_MIN, -1000000};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        char want[32], got[32];
+        snprintf(want, sizeof(want), "%lld", vals[i]);
+        size_t n = lf_fmt_i64(got, vals[i]);
+        CHECK_STR(got, want);
+        CHECK_INT(n, strlen(want));
+    }
+}
+
+static void test_cmdbuf_matches_hiredis(void)
+{
+    /* Byte for byte what hiredis formats, including empty and binary arguments. */
+    const char *argv[] = {"HSET", "lf:lead:{u-1}", "stage", "", "dd", "a\r\nb\0c"};
+    size_t lens[] = {4, 13, 5, 0, 2, 6};
+    lf_cmdbuf_t b = {0};
+    lf_cmdbuf_add(&b, 6, argv, lens);
+    lf_cmdbuf_add(&b, 2, argv, lens);
+    char *want1 = NULL, *want2 = NULL;
+    long long n1 = redisFormatCommandArgv(&want1, 6, argv, lens);
+    long long n2 = redisFormatCommandArgv(&want2, 2, argv, lens);
+    CHECK_INT((long long)b.len, n1 + n2);
+    CHECK(b.len == (size_t)(n1 + n2) && memcmp(b.buf, want1, (size_t)n1) == 0 &&
+          memcmp(b.buf + n1, want2, (size_t)n2) == 0);
+    /* Growth past the first allocation keeps what was there. */
+    char big[10000];
+    memset(big, 'x', sizeof(big));
+    const char *bargv[] = {"SET", "k", big};
+    size_t blens[] = {3, 1, sizeof(big)};
+    lf_cmdbuf_reset(&b);
+    lf_cmdbuf_add(&b, 3, bargv, blens);
+    char *want3 = NULL;
+    long long n3 = redisFormatCommandArgv(&want3, 3, bargv, blens);
+    CHECK(b.len == (size_t)n3 && memcmp(b.buf, want3, (size_t)n3) == 0);
+    redisFreeCommand(want1);
+    redisFreeCommand(want2);
+    redisFreeCommand(want3);
+    lf_cmdbuf_free(&b);
 }
 
 static void test_hash64_is_stable(void)
@@ -51,6 +105,19 @@ static void test_arena_alignment_and_reuse(void)
     CHECK_INT(a.total, 0);
     char *s = lf_arena_strndup(&a, "hello world", 5);
     CHECK_STR(s, "hello");
+    /* A reset keeps the standard chunks: the next round reuses them instead of allocating. */
+    size_t used = lf_alloc_used();
+    for (int i = 0; i < 100; i++)
+        lf_arena_alloc(&a, 64);
+    lf_arena_reset(&a);
+    size_t after_first = lf_alloc_used();
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 100; i++)
+            memset(lf_arena_alloc(&a, 64), 'y', 64);
+        lf_arena_reset(&a);
+    }
+    CHECK(lf_alloc_used() == after_first);
+    CHECK(after_first >= used);
     lf_arena_free(&a);
 }
 
@@ -67,6 +134,8 @@ static void test_str_helpers(void)
 void suite_common(void)
 {
     LF_RUN(test_fmt_double_round_trips);
+    LF_RUN(test_fmt_i64_matches_printf);
+    LF_RUN(test_cmdbuf_matches_hiredis);
     LF_RUN(test_hash64_is_stable);
     LF_RUN(test_arena_alignment_and_reuse);
     LF_RUN(test_str_helpers);
