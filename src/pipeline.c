@@ -473,6 +473,66 @@ static void lf_count_items(const lf_pipe_t *p, int first, const int *next, lf_ar
             }
 }
 
+/* What lf_prepare_writes needs of the attempt. */
+typedef struct {
+    lf_pipe_t *p;
+    lf_slot_t *slots;
+    const int *wslot; /* w[k] is the write of slots[wslot[k]] */
+    const int *head, *next;
+    lf_arena_t *a;
+    lf_argv_t empty;
+} lf_prep_t;
+
+/* Encode leads w[from..to): their changed fields, stage move, transitions and counters. */
+static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_t to)
+{
+    lf_prep_t *pr = ctx;
+    lf_pipe_t *p = pr->p;
+    const lf_model_t *m = &p->cfg->model;
+    lf_arena_t *a = pr->a;
+    for (size_t k = from; k < to; k++) {
+        int i = pr->wslot[k];
+        lf_slot_t *s = &pr->slots[i];
+        s->lead_ptr->version = s->loaded_version + 1;
+        s->after = lf_arena_alloc(a, sizeof(*s->after));
+        lf_argv_init_scratch(s->after, a);
+        lf_lead_encode(s->lead_ptr, m, s->after);
+        lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
+        lf_argv_t *deleted = lf_arena_alloc(a, sizeof(*deleted));
+        lf_argv_init_scratch(fields, a);
+        lf_argv_init_scratch(deleted, a);
+        lf_fields_diff(s->bf, s->bv, s->bn, s->after, fields, deleted);
+        lf_store_write_t *x = &w[k];
+        memset(x, 0, sizeof(*x));
+        x->lead = s->lead_ptr;
+        x->expected_version = s->loaded_version;
+        x->old_stage = s->loaded_stage;
+        x->old_exists = s->loaded_exists;
+        x->partition = s->partition;
+        x->fields = fields;
+        x->deleted = deleted;
+        /* Any transition touches the stage sets (a lead may leave and come back in one
+         * batch: same stage, new entry time). */
+        x->stage_touched = !s->loaded_exists || s->loaded_stage != s->lead_ptr->stage ||
+                           s->lead_ptr->stage == LF_STAGE_MQL || s->nmerged || s->trans.n;
+        x->trans = s->trans.arena ? &s->trans : &pr->empty;
+        x->merged_visitors = s->merged;
+        x->merged_stages = s->merged_stages;
+        x->merged_versions = s->merged_versions;
+        x->nmerged = s->nmerged;
+        x->stage_score = s->lead_ptr->stage == LF_STAGE_MQL
+                             ? (double)lf_lead_exit_time(s->lead_ptr, m)
+                             : (double)s->lead_ptr->stage_at_ms;
+        x->counters = lf_arena_alloc(a, sizeof(*x->counters));
+        lf_argv_init_scratch(x->counters, a);
+        lf_count_items(p, pr->head[i], pr->next, x->counters);
+        if (s->trans.n) {
+            lf_argv_addf(x->counters, "%d.transitions", (int)s->partition);
+            lf_argv_add_i64(x->counters, (long long)(s->trans.n / 3));
+        }
+    }
+}
+
 static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
 {
     const lf_config_t *cfg = p->cfg;
@@ -658,57 +718,22 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         head[fs] = (int)i;
     }
 
-    /* Write every changed lead, atomically each, pipelined. */
+    /* Write every changed lead, atomically each, pipelined; each chunk of leads is encoded
+     * (lf_prepare_writes) just before it is sent, while Redis works on the previous one. */
     lf_store_write_t *w = lf_arena_alloc(a, (nslots + 1) * sizeof(*w));
     int *wslot = lf_arena_alloc(a, (nslots + 1) * sizeof(*wslot));
     size_t nw = 0;
-    lf_argv_t empty;
-    lf_argv_init_scratch(&empty, a);
     for (size_t i = 0; i < nslots; i++) {
         lf_slot_t *s = &slots[i];
         if (!s->dirty || s->merged_into >= 0 || !s->lead_ptr->exists) continue;
-        s->lead_ptr->version = s->loaded_version + 1;
-        s->after = lf_arena_alloc(a, sizeof(*s->after));
-        lf_argv_init_scratch(s->after, a);
-        lf_lead_encode(s->lead_ptr, m, s->after);
-        lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
-        lf_argv_t *deleted = lf_arena_alloc(a, sizeof(*deleted));
-        lf_argv_init_scratch(fields, a);
-        lf_argv_init_scratch(deleted, a);
-        lf_fields_diff(s->bf, s->bv, s->bn, s->after, fields, deleted);
-        lf_store_write_t *x = &w[nw];
-        memset(x, 0, sizeof(*x));
-        x->lead = s->lead_ptr;
-        x->expected_version = s->loaded_version;
-        x->old_stage = s->loaded_stage;
-        x->old_exists = s->loaded_exists;
-        x->partition = s->partition;
-        x->fields = fields;
-        x->deleted = deleted;
-        /* Any transition touches the stage sets (a lead may leave and come back in one
-         * batch: same stage, new entry time). */
-        x->stage_touched = !s->loaded_exists || s->loaded_stage != s->lead_ptr->stage ||
-                           s->lead_ptr->stage == LF_STAGE_MQL || s->nmerged || s->trans.n;
-        x->trans = s->trans.arena ? &s->trans : &empty;
-        x->merged_visitors = s->merged;
-        x->merged_stages = s->merged_stages;
-        x->merged_versions = s->merged_versions;
-        x->nmerged = s->nmerged;
-        x->stage_score = s->lead_ptr->stage == LF_STAGE_MQL
-                             ? (double)lf_lead_exit_time(s->lead_ptr, m)
-                             : (double)s->lead_ptr->stage_at_ms;
-        x->counters = lf_arena_alloc(a, sizeof(*x->counters));
-        lf_argv_init_scratch(x->counters, a);
-        lf_count_items(p, head[i], next, x->counters);
-        if (s->trans.n) {
-            lf_argv_addf(x->counters, "%d.transitions", (int)s->partition);
-            lf_argv_add_i64(x->counters, (long long)(s->trans.n / 3));
-        }
         wslot[nw++] = (int)i;
     }
+    lf_prep_t prep = {p, slots, wslot, head, next, a, {0}};
+    lf_argv_init_scratch(&prep.empty, a);
     int *results = lf_arena_alloc(a, (nw + 1) * sizeof(*results));
     int64_t tt3 = lf_now_ms();
-    if (p->store->ops->write_leads(p->store, w, nw, results, err)) goto done;
+    if (p->store->ops->write_leads(p->store, w, nw, results, lf_prepare_writes, &prep, err))
+        goto done;
     if (getenv("LF_TRACE_BATCH"))
         lf_log("trace",
                "  attempt: %zu leads, aliases %lld ms, load %lld ms, apply+encode %lld ms, "
@@ -1117,7 +1142,7 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
     }
     if (nw == 0) return LF_OK;
     int *results = lf_arena_alloc(a, nw * sizeof(*results));
-    if (p->store->ops->write_leads(p->store, w, nw, results, err)) return LF_ERR;
+    if (p->store->ops->write_leads(p->store, w, nw, results, NULL, NULL, err)) return LF_ERR;
     p->npubs = 0;
     for (size_t k = 0; k < nw; k++) {
         if (results[k] != LF_WRITE_OK) { /* changed meanwhile: the next sweep sees it */

@@ -558,8 +558,8 @@ static int lf_sr_finish_chunk(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *
  * process reads chunk c+1's check and builds its transaction. Order of a step c:
  *   read check(c) [conn c%2]; send check(c+1) [other conn, ahead of EXEC(c) on the wire];
  *   build and send MULTI..EXEC(c) [conn c%2]; read the replies of EXEC(c-1) [other conn]. */
-static int lf_sr_write_leads(lf_store_t *base, const lf_store_write_t *w, size_t n, int *results,
-                             lf_err_t *err)
+static int lf_sr_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *results,
+                             lf_store_prepare_fn prepare, void *ctx, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
@@ -577,11 +577,15 @@ static int lf_sr_write_leads(lf_store_t *base, const lf_store_write_t *w, size_t
     }
     int rc = LF_ERR;
     if (lf_sr_use(s, 0, err)) goto done;
+    if (prepare) prepare(ctx, w, 0, ch[0].n);
     ch[0].nreplies = lf_sr_send_check(s, ch[0].w, ch[0].n);
     for (size_t c = 0; c < nch; c++) {
         int mine = (int)(c % 2), other = 1 - mine;
         if (lf_sr_use(s, mine, err) || lf_sr_read_check(s, &ch[c], err)) goto done;
         if (c + 1 < nch) {
+            /* Redis runs EXEC(c-1) meanwhile. */
+            size_t from = (size_t)(ch[c + 1].w - w);
+            if (prepare) prepare(ctx, w, from, from + ch[c + 1].n);
             if (lf_sr_use(s, other, err)) goto done;
             ch[c + 1].nreplies = lf_sr_send_check(s, ch[c + 1].w, ch[c + 1].n);
         }

@@ -42,6 +42,8 @@ typedef struct {
     lf_argv_t *counters;
 } lf_store_write_t;
 
+typedef void (*lf_store_prepare_fn)(void *ctx, lf_store_write_t *w, size_t from, size_t to);
+
 typedef enum {
     LF_WRITE_OK = 1,
     LF_WRITE_CONFLICT = -1, /* somebody else wrote the lead since it was loaded */
@@ -70,9 +72,11 @@ typedef struct {
     /* GET of many aliases; out[i] = lead id or NULL (strings in arena). */
     int (*load_aliases)(lf_store_t *s, const char *const *anons, size_t n, char **out,
                         lf_arena_t *arena, lf_err_t *err);
-    /* Write leads, pipelined; results[i] = lf_write_result_t. */
-    int (*write_leads)(lf_store_t *s, const lf_store_write_t *w, size_t n, int *results,
-                       lf_err_t *err);
+    /* Write leads, pipelined; results[i] = lf_write_result_t. If `prepare` is set, w[from..to)
+     * is filled in by prepare(ctx, w, from, to) just before those leads are sent, so the
+     * caller's encoding of later leads overlaps Redis's work on earlier ones. */
+    int (*write_leads)(lf_store_t *s, lf_store_write_t *w, size_t n, int *results,
+                       lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
     int (*load_watermarks)(lf_store_t *s, const char *topic, const int32_t *parts, size_t n,
                            int64_t *next_offsets, lf_err_t *err);
     int (*save_progress)(lf_store_t *s, const char *topic, const lf_progress_t *p, size_t n,
