@@ -49,10 +49,21 @@ CFG = {
     "lat_seconds": env_float("BENCH_LAT_SECONDS", 20),
     "lat_fractions": [float(x) for x in os.environ.get("BENCH_LAT_RATES", "0.25,0.5,0.9").split(",") if x.strip()],
     "lat_linger_ms": env_int("BENCH_LAT_LINGER_MS", 5),
-    "lat_probe_fetch_wait_ms": env_int("BENCH_LAT_FETCH_WAIT_MS", 10),
+    # 1: the mock parks an empty Fetch for the whole fetch.wait.max.ms (a real broker answers
+    # when data arrives); at 10 the probe's own consumer added ~5 ms on average
+    "lat_probe_fetch_wait_ms": env_int("BENCH_LAT_FETCH_WAIT_MS", 1),
     "preload_linger_ms": env_int("BENCH_PRELOAD_LINGER_MS", 100),
     "lat_partitions": env_int("BENCH_LAT_PARTITIONS", 8),
-    "lat_lf_fetch_wait_ms": env_int("BENCH_LAT_LF_FETCH_WAIT_MS", 0),
+    # 2: the mock parks an empty Fetch for the whole wait, a real broker answers as soon as
+    # data arrives; 2 ms makes the mock behave like the real one (0: leadflow's default)
+    "lat_lf_fetch_wait_ms": env_int("BENCH_LAT_LF_FETCH_WAIT_MS", 2),
+    # extra librdkafka properties for leadflow's live config (kafka.properties), "k=v,k=v"
+    "lat_lf_props": [x.strip() for x in os.environ.get("BENCH_LAT_LF_PROPS", "").split(",")
+                     if x.strip()],
+    # processing.batch_max_ms of leadflow's live config (0: as in deploy/leadflow.yaml)
+    "lat_lf_batch_max_ms": env_int("BENCH_LAT_LF_BATCH_MAX_MS", 0),
+    # seconds produced at the target rate before the measured BENCH_LAT_SECONDS (not counted)
+    "lat_warmup_s": env_float("BENCH_LAT_WARMUP_S", 3),
 }
 
 PIDS_FILE = None
@@ -237,15 +248,27 @@ def lf_progress(r, group, topic):
     return nxt, consumed
 
 
-def write_config(path, events_topic, transitions_topic, fetch_wait_ms=0):
+def write_config(path, events_topic, transitions_topic, fetch_wait_ms=0, props=(),
+                 batch_max_ms=0):
     with open(os.path.join(ROOT, "deploy", "leadflow.yaml")) as fh:
         text = fh.read()
+    props = list(props)
     if fetch_wait_ms > 0:
+        props.append("fetch.wait.max.ms=%d" % fetch_wait_ms)
+    for kv in props:
+        k, eq, v = kv.partition("=")
+        if not eq or not k.strip():
+            fail("BENCH_LAT_LF_PROPS: %r is not name=value" % kv)
         text, n0 = re.subn(r"(?m)^(\s+)properties:.*$",
-                           lambda m: m.group(0) + "\n" + m.group(1) + "  fetch.wait.max.ms: %d"
-                           % fetch_wait_ms, text, 1)
+                           lambda m: m.group(0) + "\n" + m.group(1) + "  %s: %s"
+                           % (k.strip(), v.strip()), text, 1)
         if n0 != 1:
-            fail("cannot add fetch.wait.max.ms to a copy of deploy/leadflow.yaml")
+            fail("cannot add %s to a copy of deploy/leadflow.yaml" % k)
+    if batch_max_ms > 0:
+        text, n3 = re.subn(r"(?m)^(\s+batch_max_ms:\s*)\S+",
+                           lambda m: m.group(1) + str(batch_max_ms), text, 1)
+        if n3 != 1:
+            fail("cannot set processing.batch_max_ms in a copy of deploy/leadflow.yaml")
     text, n1 = re.subn(r"(?m)^(\s+events:\s*)\S+", lambda m: m.group(1) + events_topic, text, 1)
     text, n2 = re.subn(r"(?m)^(\s+transitions:\s*)\S+", lambda m: m.group(1) + transitions_topic,
                        text, 1)
@@ -560,7 +583,7 @@ def run(lf, work, bindir, outdir, res):
     for i, frac in enumerate(C["lat_fractions"]):
         rate = max(50.0, frac * max_rate)
         topic = live[i]
-        n_in = int(rate * C["lat_seconds"] * 1.1) + 1000
+        n_in = int(rate * (C["lat_seconds"] + C["lat_warmup_s"]) * 1.1) + 1000
         inp = os.path.join(work, "live%d.bin" % i)
         log("latency at %.0f%% of %.0f = %.0f events/s for %ds ..." %
             (frac * 100, max_rate, rate, C["lat_seconds"]))
@@ -575,7 +598,8 @@ def run(lf, work, bindir, outdir, res):
             if not rep.startswith("ok"):
                 fail("devbroker topic-create %s: %s" % (t, rep))
         conf = os.path.join(work, "live%d.yaml" % i)
-        write_config(conf, topic + ".events", topic + ".transitions", C["lat_lf_fetch_wait_ms"])
+        write_config(conf, topic + ".events", topic + ".transitions", C["lat_lf_fetch_wait_ms"],
+                     C["lat_lf_props"], C["lat_lf_batch_max_ms"])
         lerr = os.path.join(work, "live%d.leadflow.err" % i)
         with open(os.path.join(work, "live%d.leadflow.out" % i), "w") as o, open(lerr, "w") as e:
             lp = spawn("leadflow", [lf, "run", "-c", conf, "--brokers", brokers, "--redis",
@@ -591,13 +615,19 @@ def run(lf, work, bindir, outdir, res):
             "latency_probe", [os.path.join(bindir, "latency_probe"), "--brokers", brokers,
                               "--topic", topic + ".events", "--transitions",
                               topic + ".transitions", "--input", inp, "--rate", "%.1f" % rate,
-                              "--duration", str(C["lat_seconds"]), "--linger-ms",
+                              "--duration", str(C["lat_seconds"]), "--warmup-s",
+                              str(C["lat_warmup_s"]), "--linger-ms",
                               str(C["lat_linger_ms"]), "--fetch-wait-ms",
                               str(C["lat_probe_fetch_wait_ms"]), "--samples",
                               os.path.join(work, "live%d.latencies.txt" % i)],
-            procs, "sent", C["lat_seconds"] + 90, os.path.join(work, "live%d.probe.out" % i),
+            procs, "sent", C["lat_seconds"] + C["lat_warmup_s"] + 90, os.path.join(work, "live%d.probe.out" % i),
             os.path.join(work, "live%d.probe.err" % i))
         one["fraction"] = frac
+        one["leadflow_live_settings"] = {
+            "kafka.properties": C["lat_lf_props"] + (
+                ["fetch.wait.max.ms=%d" % C["lat_lf_fetch_wait_ms"]]
+                if C["lat_lf_fetch_wait_ms"] > 0 else []),
+            "processing.batch_max_ms": C["lat_lf_batch_max_ms"] or "as deploy/leadflow.yaml"}
         one["leadflow_exit"] = lp.poll()
         stop(lp, 60)
         # The same rate through the mock broker alone (produce -> consume of the events
@@ -611,13 +641,15 @@ def run(lf, work, bindir, outdir, res):
                 "latency_probe", [os.path.join(bindir, "latency_probe"), "--brokers", brokers,
                                   "--topic", bt, "--transitions", bt, "--match-key", "messageId",
                                   "--input", inp, "--rate", "%.1f" % rate, "--duration",
-                                  str(C["lat_seconds"]), "--linger-ms", str(C["lat_linger_ms"]),
+                                  str(C["lat_seconds"]), "--warmup-s", str(C["lat_warmup_s"]),
+                                  "--linger-ms", str(C["lat_linger_ms"]),
                                   "--fetch-wait-ms", str(C["lat_probe_fetch_wait_ms"])],
-                servers, "sent", C["lat_seconds"] + 90,
+                servers, "sent", C["lat_seconds"] + C["lat_warmup_s"] + 90,
                 os.path.join(work, "live%d.brokeronly.out" % i),
                 os.path.join(work, "live%d.brokeronly.err" % i))
             one["broker_only"] = {k: floor.get(k) for k in ("samples", "p50_ms", "p99_ms",
-                                                            "p999_ms", "max_ms")}
+                                                            "p999_ms", "max_ms",
+                                                            "warmup_samples", "warmup_max_ms")}
         except SystemExit:
             one["broker_only"] = None
         with open(lerr, errors="replace") as fh:
@@ -634,8 +666,14 @@ def run(lf, work, bindir, outdir, res):
             one["cdf"] = []
         res["latency"].append(one)
         log("latency %.0f%%: sent %d at %.0f/s, %d samples, p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms"
+            " (warm-up %.0f s: %d samples, max %.1f ms)"
             % (frac * 100, one["sent"], one["achieved_rate"], one["samples"], one["p50_ms"],
-               one["p99_ms"], one["p999_ms"]))
+               one["p99_ms"], one["p999_ms"], C["lat_warmup_s"], one.get("warmup_samples", 0),
+               one.get("warmup_max_ms", -1)))
+        bo = one.get("broker_only") or {}
+        if bo:
+            log("latency %.0f%% mock broker alone: p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms"
+                % (frac * 100, bo.get("p50_ms", -1), bo.get("p99_ms", -1), bo.get("p999_ms", -1)))
         try:
             os.unlink(inp)
         except OSError:

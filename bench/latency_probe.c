@@ -7,17 +7,33 @@
  * transitions topic (MessagePack or JSON values) from offset 0 and records the receive time
  * of every transition together with its `trigger`. Latency = receive - send, for the
  * transitions whose trigger this probe sent (transitions of the decay sweep carry no trigger
- * and are not counted; a re-sent duplicate keeps its first send time).
+ * and are not counted; a re-sent duplicate keeps its first send time, and only the first
+ * receive of a trigger / messageId is a sample: with --match-key messageId the ~1 % re-sent
+ * duplicates of the input arrive again later, and timing that copy from the first send
+ * added the distance between the two sends, tens of ms, to the p99.9).
  *
  * Build (bench/run.sh does it):
  *   cc -O2 -pthread -o latency_probe bench/latency_probe.c \
  *      $(pkg-config --cflags --libs rdkafka msgpack)
  *
  * Usage: latency_probe --brokers B --topic T --transitions T2 --input FILE --rate R
- *                      --duration S [--drain-s S] [--linger-ms L] [--fetch-wait-ms W]
- *                      [--samples FILE] [--match-key trigger] [-X name=value ...]
- * (-X: producer properties; --match-key messageId with --transitions = --topic measures
- * the broker path alone: produce -> consume of the events themselves)
+ *                      --duration S [--warmup-s S] [--drain-s S] [--linger-ms L]
+ *                      [--fetch-wait-ms W] [--samples FILE] [--timeline FILE] [--match-key trigger]
+ *                      [-X name=value ...] [-C name=value ...]
+ * (-X: producer properties, -C: consumer properties; --match-key messageId with
+ * --transitions = --topic measures the broker path alone: produce -> consume of the events
+ * themselves; --timeline writes "send time since start (s) <TAB> latency (ms) <TAB>
+ * partition received from" per sample, in receive order)
+ *
+ * Before the clock starts, the producer fetches the metadata of --topic and the consumer's
+ * partitions are started. Without that, librdkafka 2.0.2 keeps every message produced to a
+ * topic it has no metadata for in its unassigned queue until its 1 s topic scan asks for
+ * the metadata: the first ~1 s of records then wait ~1 s, and at 8-20 s per rate that alone
+ * was the p99. --warmup-s S produces at the same rate for S seconds before the measured
+ * --duration; those records are reported apart (warmup_*), not in the percentiles: the
+ * process under test has its own startup (e.g. its output producer's first metadata
+ * request, the same 1 s scan). The JSON also reports the first measured second on its own
+ * (first_s_*).
  * Prints one JSON object on stdout. */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -65,6 +81,7 @@ static uint64_t hash_bytes(const void *p, size_t n)
 typedef struct {
     uint64_t key;
     int64_t sent;
+    int got; /* received already (set after the run, by the main thread) */
 } slot_t;
 static slot_t *tab;
 static size_t tabcap;
@@ -80,14 +97,14 @@ static void tab_put(uint64_t key, int64_t sent)
     tab[i].sent = sent;
 }
 
-static int64_t tab_get(uint64_t key)
+static slot_t *tab_get(uint64_t key)
 {
     size_t i = key & (tabcap - 1);
     while (tab[i].key) {
-        if (tab[i].key == key) return tab[i].sent;
+        if (tab[i].key == key) return &tab[i];
         i = (i + 1) & (tabcap - 1);
     }
-    return -1;
+    return NULL;
 }
 
 /* The messageId of a MessagePack map, found without a full decode: the fixstr key
@@ -122,6 +139,7 @@ static int find_msgid(const unsigned char *v, size_t n, const unsigned char **ou
 typedef struct {
     uint64_t key; /* hash of the trigger; 0 = no trigger */
     int64_t recv;
+    int32_t partition;
 } rx_t;
 
 static rx_t *rx;
@@ -133,6 +151,8 @@ static const char *match_key = "trigger"; /* --match-key: messageId measures the
 typedef struct {
     const char *brokers, *topic;
     int fetch_wait_ms;
+    const char **props; /* -C name=value */
+    int nprops;
 } cons_args_t;
 
 static void cset(rd_kafka_conf_t *c, const char *k, const char *v)
@@ -141,6 +161,22 @@ static void cset(rd_kafka_conf_t *c, const char *k, const char *v)
     if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
         fprintf(stderr, "latency_probe: %s=%s: %s\n", k, v, err);
         exit(2);
+    }
+}
+
+/* Sets "name=value" strings (-X, -C). */
+static void cset_list(rd_kafka_conf_t *c, const char **props, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[256];
+        const char *eq = strchr(props[i], '=');
+        if (!eq || (size_t)(eq - props[i]) >= sizeof(name)) {
+            fprintf(stderr, "latency_probe: -X/-C need name=value\n");
+            exit(2);
+        }
+        memcpy(name, props[i], (size_t)(eq - props[i]));
+        name[eq - props[i]] = 0;
+        cset(c, name, eq + 1);
     }
 }
 
@@ -178,6 +214,26 @@ static uint64_t trigger_key(const unsigned char *v, size_t n)
     return key;
 }
 
+/* Records one consumed message (the consumer thread only) and destroys it. */
+static void rx_add(rd_kafka_message_t *m)
+{
+    int64_t t = now_ns();
+    if (!m->err) {
+        if (nrx == caprx) {
+            caprx = caprx ? caprx * 2 : 1 << 16;
+            rx = realloc(rx, caprx * sizeof(*rx));
+            if (!rx) abort();
+        }
+        rx[nrx].key = trigger_key(m->payload, m->len);
+        rx[nrx].recv = t;
+        rx[nrx].partition = m->partition;
+        nrx++;
+        atomic_fetch_add(&rx_total, 1);
+        atomic_store(&rx_last_ns, (long)t);
+    }
+    rd_kafka_message_destroy(m);
+}
+
 static void *consumer_main(void *arg)
 {
     cons_args_t *a = arg;
@@ -190,6 +246,7 @@ static void *consumer_main(void *arg)
     snprintf(buf, sizeof(buf), "%d", a->fetch_wait_ms);
     cset(c, "fetch.wait.max.ms", buf);
     cset(c, "client.id", "bench-latency-probe");
+    cset_list(c, a->props, a->nprops);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
     if (!rk) {
         fprintf(stderr, "latency_probe: consumer: %s\n", err);
@@ -212,24 +269,15 @@ static void *consumer_main(void *arg)
     rd_kafka_topic_destroy(rkt);
     rd_kafka_assign(rk, as);
     rd_kafka_topic_partition_list_destroy(as);
+    /* Let the fetcher resolve BEGINNING (ListOffsets) and send its first Fetch. */
+    for (int i = 0; i < 4; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 25);
+        if (m) rx_add(m); /* a record already there: kept like any other */
+    }
     atomic_store(&consumer_ready, 1);
     while (!atomic_load(&consumer_stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
-        if (!m) continue;
-        int64_t t = now_ns();
-        if (!m->err) {
-            if (nrx == caprx) {
-                caprx = caprx ? caprx * 2 : 1 << 16;
-                rx = realloc(rx, caprx * sizeof(*rx));
-                if (!rx) abort();
-            }
-            rx[nrx].key = trigger_key(m->payload, m->len);
-            rx[nrx].recv = t;
-            nrx++;
-            atomic_fetch_add(&rx_total, 1);
-            atomic_store(&rx_last_ns, (long)t);
-        }
-        rd_kafka_message_destroy(m);
+        if (m) rx_add(m);
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
@@ -261,11 +309,12 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o)
 
 int main(int argc, char **argv)
 {
-    const char *brokers = NULL, *topic = NULL, *trans = NULL, *input = NULL, *samples = NULL;
-    double rate = 0, duration = 20, drain_s = 15;
+    const char *brokers = NULL, *topic = NULL, *trans = NULL, *input = NULL, *samples = NULL,
+               *timeline = NULL;
+    double rate = 0, duration = 20, drain_s = 15, warmup = 0;
     int linger = 5, fetch_wait = 10;
-    const char *props[64];
-    int nprops = 0;
+    const char *props[64], *cprops[64];
+    int nprops = 0, ncprops = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -278,22 +327,26 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--input")) input = v;
         else if (!strcmp(a, "--rate")) rate = atof(v);
         else if (!strcmp(a, "--duration")) duration = atof(v);
+        else if (!strcmp(a, "--warmup-s")) warmup = atof(v);
         else if (!strcmp(a, "--drain-s")) drain_s = atof(v);
         else if (!strcmp(a, "--linger-ms")) linger = atoi(v);
         else if (!strcmp(a, "--fetch-wait-ms")) fetch_wait = atoi(v);
         else if (!strcmp(a, "--samples")) samples = v;
+        else if (!strcmp(a, "--timeline")) timeline = v;
         else if (!strcmp(a, "--match-key")) match_key = v;
         else if (!strcmp(a, "-X") && nprops < 64) props[nprops++] = v;
+        else if (!strcmp(a, "-C") && ncprops < 64) cprops[ncprops++] = v;
         else {
             fprintf(stderr, "latency_probe: unknown option %s\n", a);
             return 2;
         }
         i++;
     }
-    if (!brokers || !topic || !trans || !input || rate <= 0 || duration <= 0) {
+    if (!brokers || !topic || !trans || !input || rate <= 0 || duration <= 0 || warmup < 0) {
         fprintf(stderr, "usage: latency_probe --brokers B --topic T --transitions T2 --input FILE "
-                        "--rate R --duration S [--drain-s S] [--linger-ms L] "
-                        "[--fetch-wait-ms W] [--samples FILE] [-X k=v]\n");
+                        "--rate R --duration S [--warmup-s S] [--drain-s S] [--linger-ms L] "
+                        "[--fetch-wait-ms W] [--samples FILE] [--timeline FILE] [-X k=v] "
+                        "[-C k=v]\n");
         return 2;
     }
     signal(SIGINT, on_sig);
@@ -311,7 +364,7 @@ int main(int argc, char **argv)
         return 2;
     }
     madvise((void *)data, (size_t)st.st_size, MADV_SEQUENTIAL);
-    size_t want = (size_t)(rate * duration) + 16;
+    size_t want = (size_t)(rate * (duration + warmup)) + 16;
     tabcap = 1024;
     while (tabcap < want * 2) tabcap *= 2;
     tab = calloc(tabcap, sizeof(*tab));
@@ -326,17 +379,7 @@ int main(int argc, char **argv)
     cset(pc, "compression.type", "zstd");
     cset(pc, "queue.buffering.max.messages", "1000000");
     cset(pc, "client.id", "bench-latency-probe");
-    for (int i = 0; i < nprops; i++) {
-        char name[256];
-        const char *eq = strchr(props[i], '=');
-        if (!eq || (size_t)(eq - props[i]) >= sizeof(name)) {
-            fprintf(stderr, "latency_probe: -X needs name=value\n");
-            return 2;
-        }
-        memcpy(name, props[i], (size_t)(eq - props[i]));
-        name[eq - props[i]] = 0;
-        cset(pc, name, eq + 1);
-    }
+    cset_list(pc, props, nprops);
     rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
     rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
     if (!prod) {
@@ -344,14 +387,28 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    cons_args_t ca = {brokers, trans, fetch_wait};
+    /* The producer learns the topic's partitions now, not at its 1 s topic scan (see the
+     * header comment). */
+    {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(prod, topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(prod, 0, rkt, &md, 10000) || md->topic_cnt != 1 ||
+            md->topics[0].err || md->topics[0].partition_cnt == 0) {
+            fprintf(stderr, "latency_probe: producer: no metadata for %s\n", topic);
+            return 2;
+        }
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+    }
+
+    cons_args_t ca = {brokers, trans, fetch_wait, cprops, ncprops};
     pthread_t th;
     pthread_create(&th, NULL, consumer_main, &ca);
     while (!atomic_load(&consumer_ready) && !stop) usleep(1000);
 
     /* Produce, paced: record i is due at t0 + i/rate. */
     size_t pos = 0, sent = 0, with_id = 0, queue_full = 0;
-    int64_t t0 = now_ns(), tend = t0 + (int64_t)(duration * 1e9);
+    int64_t t0 = now_ns(), tm = t0 + (int64_t)(warmup * 1e9), tend = tm + (int64_t)(duration * 1e9);
     double max_behind_ms = 0;
     while (!stop) {
         int64_t t = now_ns();
@@ -413,20 +470,36 @@ int main(int argc, char **argv)
     rd_kafka_destroy(prod);
 
     int64_t *lat = malloc((nrx + 1) * sizeof(*lat));
-    size_t nlat = 0, notrig = 0, unknown = 0;
+    int64_t *lat1 = malloc((nrx + 1) * sizeof(*lat1)); /* sent in the first measured second */
+    int64_t *latw = malloc((nrx + 1) * sizeof(*latw)); /* sent during the warm-up */
+    size_t nlat = 0, nlat1 = 0, nlatw = 0, notrig = 0, unknown = 0, repeated = 0;
+    FILE *tl = timeline ? fopen(timeline, "w") : NULL;
     for (size_t i = 0; i < nrx; i++) {
         if (!rx[i].key) {
             notrig++;
             continue;
         }
-        int64_t s = tab_get(rx[i].key);
-        if (s < 0) {
+        slot_t *sl = tab_get(rx[i].key);
+        if (!sl) {
             unknown++;
             continue;
         }
-        lat[nlat++] = rx[i].recv - s;
+        if (sl->got++) {
+            repeated++;
+            continue;
+        }
+        int64_t s = sl->sent;
+        if (s < tm) latw[nlatw++] = rx[i].recv - s;
+        else lat[nlat++] = rx[i].recv - s;
+        if (s >= tm && s - tm < 1000000000LL) lat1[nlat1++] = rx[i].recv - s;
+        if (tl)
+            fprintf(tl, "%.4f\t%.3f\t%d\n", (double)(s - t0) * 1e-9,
+                    (double)(rx[i].recv - s) / 1e6, (int)rx[i].partition);
     }
+    if (tl) fclose(tl);
     qsort(lat, nlat, sizeof(*lat), cmp_i64);
+    qsort(lat1, nlat1, sizeof(*lat1), cmp_i64);
+    qsort(latw, nlatw, sizeof(*latw), cmp_i64);
     if (samples) {
         FILE *f = fopen(samples, "w");
         if (f) {
@@ -439,14 +512,23 @@ int main(int argc, char **argv)
     printf("{\"target_rate\": %.1f, \"sent\": %zu, \"send_seconds\": %.3f, \"achieved_rate\": %.1f, "
            "\"with_message_id\": %zu, \"delivered\": %d, \"delivery_failed\": %d, "
            "\"queue_full\": %zu, \"max_behind_ms\": %.1f, \"transitions\": %zu, "
-           "\"no_trigger\": %zu, \"unknown_trigger\": %zu, \"samples\": %zu, "
+           "\"no_trigger\": %zu, \"unknown_trigger\": %zu, \"repeated_trigger\": %zu, "
+           "\"samples\": %zu, "
            "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, "
-           "\"max_ms\": %.3f, \"mean_ms\": %.3f, \"linger_ms\": %d, \"probe_fetch_wait_ms\": %d}\n",
+           "\"max_ms\": %.3f, \"mean_ms\": %.3f, \"first_s_samples\": %zu, \"first_s_p50_ms\": %.3f, "
+           "\"first_s_max_ms\": %.3f, \"warmup_s\": %.1f, \"warmup_samples\": %zu, "
+           "\"warmup_p50_ms\": %.3f, \"warmup_max_ms\": %.3f, \"linger_ms\": %d, "
+           "\"probe_fetch_wait_ms\": %d}\n",
            rate, sent, send_secs, (double)sent / send_secs, with_id, delivered, failed, queue_full,
-           max_behind_ms, nrx, notrig, unknown, nlat, pct(lat, nlat, 0.5), pct(lat, nlat, 0.9),
+           max_behind_ms, nrx, notrig, unknown, repeated, nlat, pct(lat, nlat, 0.5), pct(lat, nlat, 0.9),
            pct(lat, nlat, 0.99), pct(lat, nlat, 0.999), nlat ? (double)lat[nlat - 1] / 1e6 : -1,
-           nlat ? sum / (double)nlat / 1e6 : -1, linger, fetch_wait);
+           nlat ? sum / (double)nlat / 1e6 : -1, nlat1, pct(lat1, nlat1, 0.5),
+           nlat1 ? (double)lat1[nlat1 - 1] / 1e6 : -1, warmup, nlatw, pct(latw, nlatw, 0.5),
+           nlatw ? (double)latw[nlatw - 1] / 1e6 : -1, linger, fetch_wait);
     fflush(stdout);
+    free(lat);
+    free(lat1);
+    free(latw);
     munmap((void *)data, (size_t)st.st_size);
     close(fd);
     return nlat ? 0 : 1;

@@ -108,7 +108,7 @@ static const lf_setting_t lf_settings[] = {
      "connect and command timeout, ms"},
     {"processing.batch_max_events", LF_SET_INT, "5000", LF_AT(batch_max_events), 1, 1000000, 0,
      NULL, 0, "events per batch at most"},
-    {"processing.batch_max_ms", LF_SET_INT, "50", LF_AT(batch_max_ms), 1, 60000, 0, NULL, 0,
+    {"processing.batch_max_ms", LF_SET_INT, "10", LF_AT(batch_max_ms), 1, 60000, 0, NULL, 0,
      "a batch closes after this many ms"},
     {"processing.max_inflight_events", LF_SET_INT, "100000", LF_AT(max_inflight_events), 1,
      100000000, 0, NULL, 0, "consumed but not yet committed; consumption pauses above"},

@@ -90,7 +90,8 @@ rd_kafka_conf_t *lf_kafka_conf(const lf_config_t *cfg, lf_kafka_role_t role, lf_
     static const char *const producer_defaults[][2] = {
         {"enable.idempotence", "true"},
         {"acks", "all"},
-        {"linger.ms", "5"},
+        /* A batch's transitions are produced together and awaited: lingering only delays. */
+        {"linger.ms", "1"},
         {"reconnect.backoff.max.ms", "1000"},
         {"message.timeout.ms", "0"}, /* never give up: we wait for the broker */
     };

@@ -1276,6 +1276,25 @@ static int lf_consumer_error(lf_pipe_t *p, rd_kafka_message_t *m)
     return LF_OK;
 }
 
+/* librdkafka 2.0.2 holds messages for a topic it has no metadata for until its next
+ * once-a-second topic scan: ask now, so the first transitions and dead letters go out at
+ * once (measured: the first second of transitions otherwise waited ~1 s). Best effort. */
+static void lf_warm_producer_metadata(lf_pipe_t *p)
+{
+    const char *topics[] = {p->cfg->topic_transitions, p->cfg->topic_dead_letter};
+    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+        rd_kafka_topic_t *t = rd_kafka_topic_new(p->producer, topics[i], NULL);
+        if (!t) continue;
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(p->producer, 0, t, &md, 5000);
+        if (e)
+            lf_log("warn", "no metadata for %s yet (%s): its first messages may wait ~1 s",
+                   topics[i], rd_kafka_err2str(e));
+        if (md) rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(t);
+    }
+}
+
 int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
 {
     lf_pipe_t pp, *p = &pp;
@@ -1311,6 +1330,7 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
         lf_err_set(&err, LF_ERR, "cannot create the Kafka producer: %s", errstr);
         goto fatal;
     }
+    lf_warm_producer_metadata(p);
     rd_kafka_conf_t *cconf = lf_kafka_conf(cfg, LF_KAFKA_CONSUMER, &err);
     if (!cconf) goto fatal;
     rd_kafka_conf_set_rebalance_cb(cconf, lf_rebalance_cb);

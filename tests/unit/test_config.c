@@ -110,7 +110,7 @@ static void test_config_defaults(void)
     CHECK_STR(cfg.redis_prefix, "lf:");
     CHECK_INT(cfg.redis_timeout_ms, 2000);
     CHECK_INT(cfg.batch_max_events, 5000);
-    CHECK_INT(cfg.batch_max_ms, 50);
+    CHECK_INT(cfg.batch_max_ms, 10);
     CHECK_INT(cfg.max_inflight_events, 100000);
     CHECK_INT(cfg.dedup_window, 16);
     CHECK_INT(cfg.transitions_json, 0);
