@@ -1,6 +1,6 @@
 /* `leadflow inspect LEAD [--at TIME]`: one lead as the processor sees it — its score at a
  * time split into fit and decayed engagement, the rules behind both, its stage and history.
- * Read-only: GET lf:alias:{id}, HGETALL lf:lead:{id}, LRANGE lf:hist:{id}. */
+ * Read-only: GET lf:alias:{id}, HGETALL lf:lead:{id} (stage history included). */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,7 +32,6 @@ typedef struct {
     int linked;        /* query is an anonymousId linked to id */
     int visitor_left;  /* the linked visitor still has its own hash */
     redisReply *hash;  /* HGETALL */
-    redisReply *hist;  /* LRANGE */
     lf_lead_t lead;
     int64_t at_ms, now_ms; /* the time asked for, and wall clock */
     int at_given;
@@ -42,22 +41,19 @@ static const char *const lf_grade_names[] = {"L1", "L1", "L2", "L3"};
 
 /*---- Reading ------------------------------------------------------------------------------*/
 
-/* HGETALL and LRANGE of one lead, pipelined. replies[0] = hash, [1] = history. */
-static int lf_inspect_fetch(lf_cli_t *cli, const char *id, redisReply **replies)
+/* HGETALL of one lead. */
+static int lf_inspect_fetch(lf_cli_t *cli, const char *id, redisReply **reply)
 {
     char key[LF_KEY_MAX];
-    const char *p = cli->cfg.redis_prefix;
-    lf_key_lead(key, sizeof(key), p, id, strlen(id));
+    lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, id, strlen(id));
     redisAppendCommand(cli->redis, "HGETALL %s", key);
-    lf_key_hist(key, sizeof(key), p, id, strlen(id));
-    redisAppendCommand(cli->redis, "LRANGE %s 0 -1", key);
-    return lf_cli_replies(cli, replies, 2, "HGETALL/LRANGE of the lead");
+    return lf_cli_replies(cli, reply, 1, "HGETALL of the lead");
 }
 
 /* Resolve the id (alias first: a visitor that identified is shown as its lead) and read. */
 static int lf_inspect_load(lf_cli_t *cli, lf_inspect_t *in, char *target, size_t cap)
 {
-    redisReply *r[3];
+    redisReply *r[2];
     char key[LF_KEY_MAX];
     const char *p = cli->cfg.redis_prefix;
     int rc;
@@ -65,9 +61,7 @@ static int lf_inspect_load(lf_cli_t *cli, lf_inspect_t *in, char *target, size_t
     redisAppendCommand(cli->redis, "GET %s", key);
     lf_key_lead(key, sizeof(key), p, in->query, strlen(in->query));
     redisAppendCommand(cli->redis, "HGETALL %s", key);
-    lf_key_hist(key, sizeof(key), p, in->query, strlen(in->query));
-    redisAppendCommand(cli->redis, "LRANGE %s 0 -1", key);
-    if ((rc = lf_cli_replies(cli, r, 3, "reading the lead"))) return rc;
+    if ((rc = lf_cli_replies(cli, r, 2, "reading the lead"))) return rc;
 
     in->id = in->query;
     if (r[0]->type == REDIS_REPLY_STRING && r[0]->len > 0 &&
@@ -76,16 +70,11 @@ static int lf_inspect_load(lf_cli_t *cli, lf_inspect_t *in, char *target, size_t
         in->id = target;
         in->linked = 1;
         in->visitor_left = r[1]->elements > 0;
-        lf_cli_free_replies(r, 3);
-        redisReply *t[2];
-        if ((rc = lf_inspect_fetch(cli, target, t))) return rc;
-        in->hash = t[0];
-        in->hist = t[1];
-        return 0;
+        lf_cli_free_replies(r, 2);
+        return lf_inspect_fetch(cli, target, &in->hash);
     }
     freeReplyObject(r[0]);
     in->hash = r[1];
-    in->hist = r[2];
     return 0;
 }
 
@@ -149,11 +138,9 @@ static void lf_inspect_kinds(const lf_engagement_rule_t *r, char *buf, size_t ca
         o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? "," : "", r->kinds[i]);
 }
 
-/* "seq|from|to|reason|at|score|trigger": the trigger is last and may hold '|'. */
+/* A history field's value, "seq|from|to|reason|at|score" (lead_codec.h). */
 typedef struct {
     char seq[24], from[24], to[24], reason[32], at[24], score[40];
-    const char *trigger;
-    size_t trigger_len;
 } lf_hist_entry_t;
 
 static int lf_inspect_hist_parse(const redisReply *e, lf_hist_entry_t *h)
@@ -164,16 +151,36 @@ static int lf_inspect_hist_parse(const redisReply *e, lf_hist_entry_t *h)
     const char *p = e->str, *end = e->str + e->len;
     if (e->type != REDIS_REPLY_STRING) return LF_ERR;
     for (int i = 0; i < 6; i++) {
-        const char *bar = memchr(p, '|', (size_t)(end - p));
+        const char *bar = i < 5 ? memchr(p, '|', (size_t)(end - p)) : end;
         if (!bar) return LF_ERR;
         size_t n = (size_t)(bar - p) < caps[i] - 1 ? (size_t)(bar - p) : caps[i] - 1;
         memcpy(fields[i], p, n);
         fields[i][n] = '\0';
-        p = bar + 1;
+        p = bar < end ? bar + 1 : end;
     }
-    h->trigger = p;
-    h->trigger_len = (size_t)(end - p);
     return LF_OK;
+}
+
+static int lf_hist_cmp(const void *x, const void *y)
+{
+    unsigned long long a = strtoull(((const lf_hist_entry_t *)x)->seq, NULL, 10);
+    unsigned long long b = strtoull(((const lf_hist_entry_t *)y)->seq, NULL, 10);
+    return a < b ? -1 : a > b;
+}
+
+/* The history fields of the hash, oldest first; returns how many (at most LF_HISTORY_KEEP). */
+static size_t lf_inspect_history(const redisReply *hash, lf_hist_entry_t *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < hash->elements && n < LF_HISTORY_KEEP; i += 2) {
+        const redisReply *f = hash->element[i];
+        if (f->type != REDIS_REPLY_STRING ||
+            !lf_is_history_field((lf_str_t){f->str, (uint32_t)f->len}))
+            continue;
+        if (lf_inspect_hist_parse(hash->element[i + 1], &out[n]) == LF_OK) n++;
+    }
+    qsort(out, n, sizeof(*out), lf_hist_cmp);
+    return n;
 }
 
 /*---- Human output -------------------------------------------------------------------------*/
@@ -327,18 +334,17 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
     lf_table_free(&t);
 
     /* History. */
-    static const char *const hist_head[] = {"SEQ",    "AT",    "FROM",   "TO",
-                                            "REASON", "SCORE", "TRIGGER"};
-    lf_table_init(&t, 7, hist_head, (1u << 0) | (1u << 5));
-    for (size_t i = 0; i < in->hist->elements; i++) {
-        lf_hist_entry_t h;
-        char trig[LF_ID_MAX + 1], score[40];
-        if (lf_inspect_hist_parse(in->hist->element[i], &h) != LF_OK) continue;
-        int64_t at = strtoll(h.at, NULL, 10);
-        snprintf(trig, sizeof(trig), "%.*s", (int)h.trigger_len, h.trigger);
-        snprintf(score, sizeof(score), "%.2f", lf_cli_num(strtod(h.score, NULL)));
-        lf_table_add(&t, (const char *const[]){h.seq, lf_cli_fmt_time(at, a, sizeof(a)), h.from,
-                                               h.to, h.reason, score, trig[0] ? trig : "-"});
+    static const char *const hist_head[] = {"SEQ", "AT", "FROM", "TO", "REASON", "SCORE"};
+    lf_table_init(&t, 6, hist_head, (1u << 0) | (1u << 5));
+    lf_hist_entry_t hist[LF_HISTORY_KEEP];
+    size_t nhist = lf_inspect_history(in->hash, hist);
+    for (size_t i = 0; i < nhist; i++) {
+        const lf_hist_entry_t *h = &hist[i];
+        char score[40];
+        int64_t at = strtoll(h->at, NULL, 10);
+        snprintf(score, sizeof(score), "%.2f", lf_cli_num(strtod(h->score, NULL)));
+        lf_table_add(&t, (const char *const[]){h->seq, lf_cli_fmt_time(at, a, sizeof(a)), h->from,
+                                               h->to, h->reason, score});
     }
     printf("\nstage history\n");
     if (t.nrows)
@@ -480,23 +486,17 @@ static cJSON *lf_inspect_json(lf_cli_t *cli, const lf_inspect_t *in)
     }
 
     arr = cJSON_AddArrayToObject(o, "history");
-    for (size_t i = 0; i < in->hist->elements; i++) {
-        lf_hist_entry_t h;
-        if (lf_inspect_hist_parse(in->hist->element[i], &h) != LF_OK) continue;
+    lf_hist_entry_t hist[LF_HISTORY_KEEP];
+    size_t nhist = lf_inspect_history(in->hash, hist);
+    for (size_t i = 0; i < nhist; i++) {
+        const lf_hist_entry_t *h = &hist[i];
         x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "seq", strtod(h.seq, NULL));
-        cJSON_AddStringToObject(x, "from", h.from);
-        cJSON_AddStringToObject(x, "to", h.to);
-        cJSON_AddStringToObject(x, "reason", h.reason);
-        lf_cli_json_time(x, "at", strtoll(h.at, NULL, 10));
-        cJSON_AddNumberToObject(x, "score", strtod(h.score, NULL));
-        if (h.trigger_len) {
-            char trig[LF_ID_MAX + 1];
-            snprintf(trig, sizeof(trig), "%.*s", (int)h.trigger_len, h.trigger);
-            cJSON_AddStringToObject(x, "trigger", trig);
-        } else {
-            cJSON_AddNullToObject(x, "trigger");
-        }
+        cJSON_AddNumberToObject(x, "seq", strtod(h->seq, NULL));
+        cJSON_AddStringToObject(x, "from", h->from);
+        cJSON_AddStringToObject(x, "to", h->to);
+        cJSON_AddStringToObject(x, "reason", h->reason);
+        lf_cli_json_time(x, "at", strtoll(h->at, NULL, 10));
+        cJSON_AddNumberToObject(x, "score", strtod(h->score, NULL));
         cJSON_AddItemToArray(arr, x);
     }
     return o;
@@ -581,7 +581,6 @@ int lf_cmd_inspect(int argc, char **argv)
     rc = LF_CLI_EXIT_OK;
 out:
     if (in.hash) freeReplyObject(in.hash);
-    if (in.hist) freeReplyObject(in.hist);
     lf_cli_close(&cli);
     return rc;
 }

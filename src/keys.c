@@ -30,11 +30,6 @@ int lf_key_alias(char *buf, size_t cap, const char *prefix, const char *anon, si
     return lf_key_tagged(buf, cap, prefix, "alias:", 6, anon, len);
 }
 
-int lf_key_hist(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen)
-{
-    return lf_key_tagged(buf, cap, prefix, "hist:", 5, id, idlen);
-}
-
 int lf_key_top(char *buf, size_t cap, const char *prefix)
 {
     return snprintf(buf, cap, "%stop", prefix);

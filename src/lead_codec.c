@@ -39,6 +39,21 @@ static void lf_put_double(lf_argv_t *out, const char *field, double v)
     lf_argv_add_double(out, v);
 }
 
+#define LF_DEDUP_PER_FIELD 8 /* 8 ids x 8 characters: 64 bytes */
+#define LF_DEDUP_FIELDS ((LF_DEDUP_MAX + LF_DEDUP_PER_FIELD - 1) / LF_DEDUP_PER_FIELD)
+
+/* k-1 for field "dd<k>" (k = 2..LF_DEDUP_FIELDS), else 0 ("dd" itself is part 0). */
+static int lf_dedup_field_index(lf_str_t f)
+{
+    if (f.len < 3 || f.len > 4 || f.ptr[0] != 'd' || f.ptr[1] != 'd') return 0;
+    int k = 0;
+    for (uint32_t i = 2; i < f.len; i++) {
+        if (f.ptr[i] < '0' || f.ptr[i] > '9') return 0;
+        k = k * 10 + (f.ptr[i] - '0');
+    }
+    return k >= 2 && k <= LF_DEDUP_FIELDS ? k - 1 : 0;
+}
+
 static void lf_put_touch(lf_argv_t *out, const char *prefix, const lf_touch_t *t)
 {
     char f[32];
@@ -91,47 +106,51 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
         lf_argv_addf(out, "tr.%s", m->tracked_traits[l->traits[i].idx]);
         lf_argv_adds(out, l->traits[i].val);
     }
-    if (l->ncaps) {
-        /* "rule:k=g,k=g;rule:..." */
-        char cap[1024];
-        size_t n = 0;
-        /* Canonical order (rule order of the model, windows ascending), so equal states
-         * read the same whatever order events arrived in. */
-        for (size_t r = 0; r < m->neng; r++) {
-            const lf_cap_use_t *c = NULL;
-            for (int i = 0; i < l->ncaps; i++)
-                if (l->caps[i].rule == r) c = &l->caps[i];
-            if (!c || n >= sizeof(cap) - 64) continue;
-            n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%s:", n ? ";" : "", m->eng[r].name);
-            int order[LF_CAP_WINDOWS];
-            for (int w = 0; w < c->n; w++)
-                order[w] = w;
-            for (int x = 1; x < c->n; x++)
-                for (int y = x; y > 0 && c->window[order[y]] < c->window[order[y - 1]]; y--) {
-                    int t = order[y];
-                    order[y] = order[y - 1];
-                    order[y - 1] = t;
-                }
-            for (int w = 0; w < c->n && n < sizeof(cap) - 48; w++) {
-                char g[40];
-                lf_fmt_double(g, sizeof(g), c->granted[order[w]]);
-                n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%" PRId64 "=%s", w ? "," : "",
-                                      c->window[order[w]], g);
+    /* Field values stay <= 64 bytes where they can: Redis keeps such a hash in its compact
+     * encoding (listpack), ~4x smaller than the hashtable one larger values force. */
+    for (size_t r = 0; r < m->neng; r++) {
+        /* One field per capped rule: "cap.<rule>" = "window=granted,..." windows ascending,
+         * so equal states read the same whatever order events arrived in. */
+        const lf_cap_use_t *c = NULL;
+        for (int i = 0; i < l->ncaps; i++)
+            if (l->caps[i].rule == r) c = &l->caps[i];
+        if (!c || c->n == 0) continue;
+        int order[LF_CAP_WINDOWS];
+        for (int w = 0; w < c->n; w++)
+            order[w] = w;
+        for (int x = 1; x < c->n; x++)
+            for (int y = x; y > 0 && c->window[order[y]] < c->window[order[y - 1]]; y--) {
+                int t = order[y];
+                order[y] = order[y - 1];
+                order[y - 1] = t;
             }
-        }
-        lf_put_str(out, "cap", cap);
-    }
-    if (l->ndedup) {
-        /* Oldest first, so the ring order survives the round trip. 48 bits of each hash in
-         * 8 base64url characters: a collision among a lead's 16 recent ids is ~2^-44. */
+        char cap[LF_CAP_WINDOWS * 64];
         size_t n = 0;
-        for (int i = 0; i < l->ndedup; i++) {
+        for (int w = 0; w < c->n && n < sizeof(cap) - 64; w++) {
+            char g[40];
+            lf_fmt_double(g, sizeof(g), c->granted[order[w]]);
+            n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%" PRId64 "=%s", w ? "," : "",
+                                  c->window[order[w]], g);
+        }
+        lf_argv_addf(out, "cap.%s", m->eng[r].name);
+        lf_argv_add(out, cap, n);
+    }
+    /* Recent messageId hashes, oldest first (the ring order survives the round trip): 48 bits
+     * each in 8 base64url characters (a collision among a lead's recent ids is ~2^-44), 8 per
+     * field: "dd" holds the oldest 8, then "dd2", "dd3", ... */
+    for (int from = 0; from < l->ndedup; from += LF_DEDUP_PER_FIELD) {
+        size_t n = 0;
+        for (int i = from; i < l->ndedup && i < from + LF_DEDUP_PER_FIELD; i++) {
             uint64_t h = l->dedup[(l->dedup_pos + i) % l->ndedup] & LF_DEDUP_MASK;
             for (int k = 7; k >= 0; k--)
                 buf[n++] = lf_b64[(h >> (6 * k)) & 63];
         }
-        buf[n] = '\0';
-        lf_put_str(out, "dd", buf);
+        if (from == 0) {
+            lf_argv_add_ref(out, "dd", 2);
+        } else {
+            lf_argv_addf(out, "dd%d", from / LF_DEDUP_PER_FIELD + 1);
+        }
+        lf_argv_add(out, buf, n);
     }
     lf_put_i64(out, "v", (long long)l->version);
     if (l->nsrc) {
@@ -203,6 +222,39 @@ static int lf_rule_index(const lf_model_t *m, const char *name, size_t len)
 }
 
 /* "rule:k=g,k=g;rule:..." */
+/* "window=granted,..." of capped rule idx (a rule the model no longer caps is dropped). */
+static int lf_decode_cap_windows(lf_lead_t *l, int idx, char *list, const lf_model_t *m)
+{
+    if (idx < 0 || m->eng[idx].cap_per_ms <= 0 || l->ncaps >= LF_LEAD_CAPS_MAX) return LF_OK;
+    lf_cap_use_t *c = &l->caps[l->ncaps++];
+    memset(c, 0, sizeof(*c));
+    c->rule = (uint16_t)idx;
+    char *save = NULL;
+    for (char *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(w, '=');
+        if (!eq || c->n >= LF_CAP_WINDOWS) return LF_ERR;
+        char *end;
+        c->window[c->n] = strtoll(w, &end, 10);
+        if (end != eq) return LF_ERR;
+        c->granted[c->n] = strtod(eq + 1, &end);
+        if (*end) return LF_ERR;
+        c->n++;
+    }
+    return LF_OK;
+}
+
+/* "cap.<rule>" = "window=granted,...". */
+static int lf_decode_cap_field(lf_lead_t *l, lf_str_t f, lf_str_t v, const lf_model_t *m)
+{
+    char buf[1024];
+    if (v.len >= sizeof(buf)) return LF_ERR;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    return lf_decode_cap_windows(l, lf_rule_index(m, f.ptr + 4, f.len - 4), buf, m);
+}
+
+/* The layout before per-rule fields: "cap" = "rule:window=granted,...;rule:...". Still read
+ * (the next write replaces it with cap.<rule> fields). */
 static int lf_decode_caps(lf_lead_t *l, lf_str_t v, const lf_model_t *m)
 {
     char buf[1024];
@@ -214,21 +266,7 @@ static int lf_decode_caps(lf_lead_t *l, lf_str_t v, const lf_model_t *m)
         char *colon = strrchr(rule, ':');
         if (!colon) return LF_ERR;
         int idx = lf_rule_index(m, rule, (size_t)(colon - rule));
-        if (idx < 0 || m->eng[idx].cap_per_ms <= 0 || l->ncaps >= LF_LEAD_CAPS_MAX) continue;
-        lf_cap_use_t *c = &l->caps[l->ncaps++];
-        memset(c, 0, sizeof(*c));
-        c->rule = (uint16_t)idx;
-        char *save2 = NULL;
-        for (char *w = strtok_r(colon + 1, ",", &save2); w; w = strtok_r(NULL, ",", &save2)) {
-            char *eq = strchr(w, '=');
-            if (!eq || c->n >= LF_CAP_WINDOWS) return LF_ERR;
-            char *end;
-            c->window[c->n] = strtoll(w, &end, 10);
-            if (end != eq) return LF_ERR;
-            c->granted[c->n] = strtod(eq + 1, &end);
-            if (*end) return LF_ERR;
-            c->n++;
-        }
+        if (lf_decode_cap_windows(l, idx, colon + 1, m)) return LF_ERR;
     }
     return LF_OK;
 }
@@ -278,6 +316,7 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
     lf_lead_init(l, id);
     if (n == 0) return LF_OK;
     l->exists = 1;
+    lf_str_t dd[LF_DEDUP_FIELDS] = {{0}}; /* "dd", "dd2", ... in order */
     for (size_t i = 0; i < n; i++) {
         lf_str_t f = fields[i], v = values[i];
         int64_t x = 0;
@@ -311,8 +350,12 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
             l->requalify = lf_str_eq(v, "1");
         else if (lf_str_eq(f, "cap"))
             rc = lf_decode_caps(l, v, m);
+        else if (lf_str_has_prefix(f, "cap."))
+            rc = lf_decode_cap_field(l, f, v, m);
         else if (lf_str_eq(f, "dd"))
-            rc = lf_decode_dedup(l, v);
+            dd[0] = v;
+        else if (lf_dedup_field_index(f) > 0)
+            dd[lf_dedup_field_index(f)] = v;
         else if (lf_str_eq(f, "o"))
             rc = lf_decode_offsets(l, v);
         else if (lf_str_has_prefix(f, "n.")) {
@@ -344,14 +387,42 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
             return LF_ERR;
         }
     }
+    /* The dedup ring, oldest first across "dd", "dd2", ... */
+    char ring[LF_DEDUP_FIELDS * LF_DEDUP_PER_FIELD * 8 + 8];
+    size_t rl = 0;
+    int last = 0;
+    for (int k = 0; k < LF_DEDUP_FIELDS; k++) {
+        if (!dd[k].len) continue;
+        last = k + 1;
+        if (dd[k].len > sizeof(ring) - rl) break;
+        memcpy(ring + rl, dd[k].ptr, dd[k].len);
+        rl += dd[k].len;
+    }
+    /* A part missing before the last one (or a malformed one) is a broken ring. */
+    int broken = rl && lf_decode_dedup(l, (lf_str_t){ring, (uint32_t)rl}) != LF_OK;
+    for (int k = 0; k + 1 < last; k++)
+        if (!dd[k].len) broken = 1;
+    if (broken) {
+        lf_err_set(err, LF_ERR, "lead %.*s: fields dd..dd%d have a malformed value \"%.*s\"",
+                   (int)id.len, id.ptr, last, (int)(rl > 40 ? 40 : rl), ring);
+        return LF_ERR;
+    }
     return LF_OK;
 }
 
 int lf_transition_history_entry(const lf_transition_t *t, char *buf, size_t cap)
 {
-    char score[40];
-    lf_fmt_double(score, sizeof(score), t->score);
-    return snprintf(buf, cap, "%" PRIu64 "|%s|%s|%s|%" PRId64 "|%s|%s", t->seq,
+    return snprintf(buf, cap, "%" PRIu64 "|%s|%s|%s|%" PRId64 "|%.2f", t->seq,
                     lf_stage_name(t->from), lf_stage_name(t->to), lf_reason_name(t->reason),
-                    t->at_ms, score, t->trigger);
+                    t->at_ms, t->score);
+}
+
+int lf_history_field(uint64_t seq, char *buf, size_t cap)
+{
+    return snprintf(buf, cap, "h%d", (int)(seq % LF_HISTORY_KEEP));
+}
+
+int lf_is_history_field(lf_str_t f)
+{
+    return f.len == 2 && f.ptr[0] == 'h' && f.ptr[1] >= '0' && f.ptr[1] < '0' + LF_HISTORY_KEEP;
 }

@@ -380,7 +380,7 @@ static int lf_slot_of(lf_idmap_t *map, lf_slots_t *slots, const char *id)
 static void lf_slot_add_transitions(lf_pipe_t *p, lf_slot_t *s, const lf_transitions_t *tr,
                                     lf_arena_t *a)
 {
-    char id[LF_ID_MAX + 32], payload[LF_TRANSITION_MAX_BYTES], hist[512];
+    char id[LF_ID_MAX + 32], payload[LF_TRANSITION_MAX_BYTES], hist[128];
     for (int i = 0; i < tr->n; i++) {
         const lf_transition_t *t = &tr->t[i];
         int idl = lf_transition_id(t, s->lead_ptr->id, id, sizeof(id));
@@ -391,6 +391,18 @@ static void lf_slot_add_transitions(lf_pipe_t *p, lf_slot_t *s, const lf_transit
         lf_argv_add(&s->trans, id, (size_t)idl);
         lf_argv_add(&s->trans, payload, pl > 0 ? (size_t)pl : 0);
         lf_argv_add(&s->trans, hist, (size_t)hl);
+    }
+}
+
+/* Stage history: one hash field per transition (of a slot written twice, the later wins).
+ * trans holds (transition_id, payload, history entry) triples; an entry starts with seq. */
+static void lf_add_history_fields(lf_argv_t *fields, const lf_argv_t *trans)
+{
+    for (size_t t = 0; t + 2 < trans->n; t += 3) {
+        char hf[8];
+        int hl = lf_history_field(strtoull(trans->argv[t + 2], NULL, 10), hf, sizeof(hf));
+        lf_argv_add(fields, hf, (size_t)hl);
+        lf_argv_add_ref(fields, trans->argv[t + 2], trans->lens[t + 2]);
     }
 }
 
@@ -423,8 +435,8 @@ static void lf_fields_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn,
         lf_argv_add(changed, f.ptr, f.len);
         lf_argv_add(changed, v.ptr, v.len);
     }
-    for (size_t k = 0; k < bn; k++)
-        if (!seen[k]) lf_argv_add(deleted, bf[k].ptr, bf[k].len);
+    for (size_t k = 0; k < bn; k++) /* (history fields are not the encoder's) */
+        if (!seen[k] && !lf_is_history_field(bf[k])) lf_argv_add(deleted, bf[k].ptr, bf[k].len);
     if (seen != seen_small) lf_free(seen);
 }
 
@@ -502,6 +514,7 @@ static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_
         lf_argv_init_scratch(fields, a);
         lf_argv_init_scratch(deleted, a);
         lf_fields_diff(s->bf, s->bv, s->bn, s->after, fields, deleted);
+        lf_add_history_fields(fields, &s->trans);
         lf_store_write_t *x = &w[k];
         memset(x, 0, sizeof(*x));
         x->lead = s->lead_ptr;
@@ -1124,6 +1137,7 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         lf_lead_encode(l, m, fields);
         lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
         *trans = slot.trans;
+        lf_add_history_fields(fields, trans);
         lf_store_write_t *x = &w[nw++];
         memset(x, 0, sizeof(*x));
         x->lead = l;

@@ -23,7 +23,6 @@ typedef struct {
     lf_cmdbuf_t out;  /* commands formatted for s->c, not yet handed to hiredis */
     lf_arena_t arena;
     lf_argv_t argv;
-    int history_cap;
 } lf_store_redis_t;
 
 #define LF_PREFIX(s) ((s)->base.cfg->redis_prefix)
@@ -375,19 +374,6 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
             lf_argv_add(a, key, (size_t)kl);
             for (size_t j = 0; j < x->deleted->n; j++)
                 lf_argv_add_ref(a, x->deleted->argv[j], x->deleted->lens[j]);
-            lf_sr_append_argv(s, a, &queued);
-        }
-        if (x->trans->n >= 3) {
-            kl = lf_key_hist(key, sizeof(key), p, id, idlen);
-            lf_argv_adds(a, "RPUSH");
-            lf_argv_add(a, key, (size_t)kl);
-            for (size_t t = 0; t + 2 < x->trans->n; t += 3)
-                lf_argv_add_ref(a, x->trans->argv[t + 2], x->trans->lens[t + 2]);
-            lf_sr_append_argv(s, a, &queued);
-            lf_argv_adds(a, "LTRIM");
-            lf_argv_add(a, key, (size_t)kl);
-            lf_argv_add_i64(a, -(long long)s->history_cap);
-            lf_argv_adds(a, "-1");
             lf_sr_append_argv(s, a, &queued);
         }
         for (size_t v = 0; v < x->nmerged; v++) {
@@ -845,7 +831,6 @@ lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err)
     s->base.ops = &lf_store_redis_ops;
     s->base.cfg = cfg;
     s->base.group = cfg->kafka_group;
-    s->history_cap = 20;
     lf_arena_init(&s->arena, 64 * 1024);
     lf_argv_init(&s->argv, &s->arena);
     if (lf_sr_connect(s, err)) {

@@ -1,8 +1,7 @@
 /* Names of leadflow's Redis keys (CONTRACT §6), all under the configured prefix (default
  * "lf:"). Per-lead keys carry the lead id as a Redis Cluster hash tag.
- *   <p>lead:{<id>}              hash: the lead (see lead_codec.h)
+ *   <p>lead:{<id>}              hash: the lead, with its recent stage history (lead_codec.h)
  *   <p>alias:{<anonymousId>}    string: the lead id the visitor was linked to
- *   <p>hist:{<id>}              list: stage history, "seq|from|to|reason|at|score|trigger"
  *   <p>top                      sorted set: leads by score
  *   <p>stage:<stage>            sorted set: leads in a stage; score = entry time, except
  *                               mql: the time its score decays below the exit threshold
@@ -22,7 +21,6 @@
 
 int lf_key_lead(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen);
 int lf_key_alias(char *buf, size_t cap, const char *prefix, const char *anon, size_t len);
-int lf_key_hist(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen);
 int lf_key_top(char *buf, size_t cap, const char *prefix);
 int lf_key_stage(char *buf, size_t cap, const char *prefix, lf_stage_t stage);
 int lf_key_outbox(char *buf, size_t cap, const char *prefix, const char *topic, int partition);

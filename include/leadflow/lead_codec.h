@@ -24,7 +24,17 @@ void lf_lead_encode(const lf_lead_t *lead, const lf_model_t *m, lf_argv_t *out);
 int lf_lead_decode(lf_lead_t *lead, lf_str_t id, const lf_str_t *fields, const lf_str_t *values,
                    size_t n, const lf_model_t *m, lf_err_t *err);
 
-/* One stage-history entry, as kept in `lf:hist:{<id>}`: "seq|from|to|reason|at|score|trigger". */
+/* Stage history lives in the lead's hash: the last LF_HISTORY_KEEP transitions, transition
+ * `seq` in field "h<seq % LF_HISTORY_KEEP>" (a new one overwrites the oldest), each
+ * "seq|from|to|reason|at|score" (score to 2 decimals). Short enough (<= 64 bytes) for Redis
+ * to keep the hash in its compact encoding; the complete record, with the trigger, is the
+ * transition published to Kafka. The encoder never writes these fields: the pipeline adds
+ * them to the write of a transition, and leaves the stored ones alone. */
+#define LF_HISTORY_KEEP 8
 int lf_transition_history_entry(const lf_transition_t *t, char *buf, size_t cap);
+/* "h<seq % LF_HISTORY_KEEP>"; returns its length. */
+int lf_history_field(uint64_t seq, char *buf, size_t cap);
+/* Whether f names a history field. */
+int lf_is_history_field(lf_str_t f);
 
 #endif

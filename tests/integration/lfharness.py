@@ -267,6 +267,13 @@ def decode_transition(value):
 
 #---- Events ---------------------------------------------------------------------------------
 
+def history(lead_hash):
+    """A lead's stage history from its hash: the values of fields h0..h7, "seq|from|to|
+    reason|at|score", oldest first."""
+    hs = [v for k, v in lead_hash.items() if re.fullmatch(r"h[0-7]", k)]
+    return sorted(hs, key=lambda x: int(x.split("|")[0]))
+
+
 def iso(ms):
     t = time.gmtime(ms // 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % (ms % 1000)

@@ -71,10 +71,11 @@ def test_inspect_top_stats():
              3, "inspect counters form_submit")
     check_eq(j.get("rules_version"), VERSION, "inspect rules_version")
     hist = j.get("history") or []
-    check_eq([(x["seq"], x["from"], x["to"]) for x in hist],
-             [(n, *x.split("|")[1:3]) for n, x in
-              zip([int(x.split("|")[0]) for x in env.r.lrange("lf:hist:{u-3}", 0, -1)],
-                  env.r.lrange("lf:hist:{u-3}", 0, -1))], "inspect history vs lf:hist")
+    stored = H.history(env.r.hgetall("lf:lead:{u-3}"))
+    check(len(stored) > 0, "u-3 has a stage history in its hash")
+    check_eq([(x["seq"], x["from"], x["to"], x["reason"]) for x in hist],
+             [(int(x.split("|")[0]), *x.split("|")[1:4]) for x in stored],
+             "inspect history vs the hash's h* fields")
     # inspect: an anonymousId linked to its lead.
     j = cli_json(env, ["inspect", "a-7"])
     check_eq((j.get("id"), j.get("linked_from")), ("u-7", "a-7"), "inspect a linked visitor")

@@ -194,11 +194,13 @@ def test_end_to_end_by_hand():
         sc = fit + eng
         check_eq(t["grade"], "L1" if sc >= 80 else "L2" if sc >= 40 else "L3", what + " grade")
     check(by[3]["score"] < 45 and by[3]["score"] > 44.99, "decay exit score just below 45")
-    # The stage history list agrees.
-    hist = env.r.lrange("lf:hist:{%s}" % L, 0, -1)
-    check_eq([x.split("|")[:3] for x in hist],
-             [["1", "visitor", "lead"], ["2", "lead", "mql"], ["3", "mql", "nurture"]],
-             "lf:hist entries")
+    # The stage history in the hash agrees.
+    hist = H.history(env.r.hgetall("lf:lead:{%s}" % L))
+    check_eq([x.split("|")[:4] for x in hist],
+             [["1", "visitor", "lead", "identify"], ["2", "lead", "mql", "score_threshold"],
+              ["3", "mql", "nurture", "score_decay"]], "history fields h1..h3")
+    check(all(len(x) <= 64 for x in hist), "history entries fit Redis's compact hash encoding")
+    check_eq(env.r.object("encoding", "lf:lead:{%s}" % L), "listpack", "lead hash encoding")
     check_eq(run.stop(), 0, "exit status after SIGTERM")
 
 

@@ -111,12 +111,64 @@ static void test_codec_round_trip(void)
     lf_test_model_free(m);
 }
 
+/* Every value fits Redis's compact hash encoding (<= 64 bytes): the 16 recent ids are split
+ * over "dd" and "dd2", caps are one field per rule. The layout before (one "cap" field, one
+ * long "dd") still reads. */
+static void test_codec_compact_fields(void)
+{
+    lf_model_t *m = lf_codec_model();
+    lf_lead_t l = lf_busy_lead(m);
+    lf_arena_t arena;
+    lf_arena_init(&arena, 4096);
+    lf_argv_t a;
+    lf_argv_init(&a, &arena);
+    lf_lead_encode(&l, m, &a);
+    int dd = 0, dd2 = 0, caps = 0;
+    char old_dd[256] = "", old_cap[256] = "";
+    for (size_t i = 0; i + 1 < a.n; i += 2) {
+        CHECK(a.lens[i + 1] <= 64);
+        if (a.lens[i] == 2 && !memcmp(a.argv[i], "dd", 2)) {
+            dd = 1;
+            strncat(old_dd, a.argv[i + 1], a.lens[i + 1]);
+        } else if (a.lens[i] == 3 && !memcmp(a.argv[i], "dd2", 3)) {
+            dd2 = 1;
+            strncat(old_dd, a.argv[i + 1], a.lens[i + 1]);
+        } else if (a.lens[i] > 4 && !memcmp(a.argv[i], "cap.", 4)) {
+            caps++;
+            snprintf(old_cap + strlen(old_cap), sizeof(old_cap) - strlen(old_cap), "%s%.*s:%.*s",
+                     old_cap[0] ? ";" : "", (int)a.lens[i] - 4, a.argv[i] + 4, (int)a.lens[i + 1],
+                     a.argv[i + 1]);
+        }
+    }
+    CHECK(dd && dd2);
+    CHECK_INT(caps, l.ncaps);
+    CHECK_INT(strlen(old_dd), 16 * 8);
+    /* The old layout decodes to the same lead. */
+    lf_str_t f[2] = {lf_str_from("dd"), lf_str_from("cap")};
+    lf_str_t v[2] = {lf_str_from(old_dd), lf_str_from(old_cap)};
+    lf_lead_t back;
+    lf_err_t err;
+    CHECK_INT(lf_lead_decode(&back, lf_str_from("u42"), f, v, 2, m, &err), LF_OK);
+    CHECK_INT(back.ndedup, 16);
+    CHECK(lf_lead_seen_message(&back, lf_str_from("m39")));
+    CHECK(lf_lead_seen_message(&back, lf_str_from("m24")));
+    CHECK(!lf_lead_seen_message(&back, lf_str_from("m23")));
+    CHECK_INT(back.ncaps, l.ncaps);
+    for (int i = 0; i < l.ncaps; i++) {
+        CHECK_INT(back.caps[i].rule, l.caps[i].rule);
+        CHECK_INT(back.caps[i].n, l.caps[i].n);
+    }
+    lf_argv_free(&a);
+    lf_arena_free(&arena);
+    lf_test_model_free(m);
+}
+
 static void test_codec_refuses_malformed(void)
 {
     lf_model_t *m = lf_codec_model();
-    const char *bad[][2] = {{"seq", "x1"},         {"eng", "nan"},       {"t", ""},
-                            {"dd", "abc"},         {"dd", "********"},   {"o", "3-17"},
-                            {"cap", "views:nope"}, {"stage", "promoted"}};
+    const char *bad[][2] = {{"seq", "x1"},         {"eng", "nan"},        {"t", ""},
+                            {"dd", "abc"},         {"dd", "********"},    {"o", "3-17"},
+                            {"cap", "views:nope"}, {"stage", "promoted"}, {"dd2", "abc"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         lf_str_t f = lf_str_from(bad[i][0]), v = lf_str_from(bad[i][1]);
         lf_lead_t l;
@@ -138,8 +190,41 @@ static void test_codec_refuses_malformed(void)
     lf_test_model_free(m);
 }
 
+static void test_history_fields(void)
+{
+    /* A realistic worst case (longest stage names and reason, a 4-digit score) stays within
+     * Redis's 64-byte limit for the compact hash encoding. */
+    lf_transition_t t;
+    memset(&t, 0, sizeof(t));
+    t.seq = 999;
+    t.from = LF_STAGE_OPPORTUNITY;
+    t.to = LF_STAGE_DISQUALIFIED;
+    t.reason = LF_REASON_SALES_EVENT;
+    t.at_ms = 1767225600123;
+    t.score = 1234.5678;
+    snprintf(t.trigger, sizeof(t.trigger), "%s", "5f0c8a9e-3b5d-4c1e-9a7b-2d4e6f8a0b1c");
+    char buf[128];
+    int n = lf_transition_history_entry(&t, buf, sizeof(buf));
+    CHECK_STR(buf, "999|opportunity|disqualified|sales_event|1767225600123|1234.57");
+    CHECK(n <= 64);
+    /* Field per seq, rotating over LF_HISTORY_KEEP slots. */
+    char f[8];
+    lf_history_field(1, f, sizeof(f));
+    CHECK_STR(f, "h1");
+    lf_history_field(LF_HISTORY_KEEP + 3, f, sizeof(f));
+    CHECK_STR(f, "h3");
+    CHECK(lf_is_history_field(lf_str_from("h0")));
+    CHECK(lf_is_history_field(lf_str_from("h7")));
+    CHECK(!lf_is_history_field(lf_str_from("h8")));
+    CHECK(!lf_is_history_field(lf_str_from("hx")));
+    CHECK(!lf_is_history_field(lf_str_from("h10")));
+    CHECK(!lf_is_history_field(lf_str_from("stage")));
+}
+
 void suite_lead_codec(void)
 {
     LF_RUN(test_codec_round_trip);
+    LF_RUN(test_history_fields);
+    LF_RUN(test_codec_compact_fields);
     LF_RUN(test_codec_refuses_malformed);
 }
