@@ -281,6 +281,7 @@ static lf_str_t lf_link_id(const lf_event_t *ev)
 static int lf_wait_deliveries(lf_pipe_t *p, int *flags, size_t n, size_t stride,
                               int (*retry)(lf_pipe_t *p, size_t i))
 {
+    int64_t since = lf_now_ms(), next_warn = since + 10000;
     for (;;) {
         size_t pending = 0;
         for (size_t i = 0; i < n; i++) {
@@ -292,6 +293,14 @@ static int lf_wait_deliveries(lf_pipe_t *p, int *flags, size_t n, size_t stride,
             if (*f == 0) pending++;
         }
         if (pending == 0) return LF_OK;
+        if (lf_now_ms() >= next_warn) {
+            /* Never silent: the wait has no end (message.timeout.ms=0) while Kafka is away. */
+            char why[160];
+            snprintf(why, sizeof(why), "Kafka has not acknowledged %zu message(s) for %lld s",
+                     pending, (long long)((lf_now_ms() - since) / 1000));
+            lf_set_state(p, "degraded", why);
+            next_warn += 10000;
+        }
         rd_kafka_poll(p->producer, 50);
         if (*p->opts->stop > 1) return LF_ERR;
     }

@@ -197,7 +197,7 @@ def test_end_to_end_by_hand():
     # The stage history in the hash agrees.
     hist = H.history(env.r.hgetall("lf:lead:{%s}" % L))
     check_eq([x.split("|")[:4] for x in hist],
-             [["1", "visitor", "lead", "identify"], ["2", "lead", "mql", "score_threshold"],
+             [["1", "visitor", "lead", "first_seen"], ["2", "lead", "mql", "score_threshold"],
               ["3", "mql", "nurture", "score_decay"]], "history fields h1..h3")
     check(all(len(x) <= 64 for x in hist), "history entries fit Redis's compact hash encoding")
     check_eq(env.r.object("encoding", "lf:lead:{%s}" % L), "listpack", "lead hash encoding")
