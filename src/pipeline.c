@@ -1039,6 +1039,10 @@ static int lf_batch_process(lf_pipe_t *p)
             return LF_OK;
         }
         lf_set_state(p, "degraded", err.msg);
+        /* A write whose reply was lost may have been applied, outbox entries included; its
+         * events then replay as no-ops and would not publish them: flush the outboxes once
+         * the batch is through. */
+        p->outbox_flush_pending = 1;
         if (*p->opts->stop > 1) return LF_ERR;
         lf_backoff(p, &delay);
         if (*p->opts->stop > 1) return LF_ERR;

@@ -103,9 +103,7 @@ static int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, co
             lf_redis_reply_ok(s->c, NULL, what, err);
             for (size_t j = 0; j < i; j++)
                 freeReplyObject(replies[j]);
-            redisFree(s->c);
-            s->c = NULL;
-            lf_cmdbuf_reset(&s->out);
+            lf_sr_drop_all(s); /* the other connection is likely as dead */
             return LF_ERR;
         }
         replies[i] = r;
@@ -609,10 +607,7 @@ static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int3
     if (!lf_redis_reply_ok(s->c, r, "HMGET watermarks", err) || r->type != REDIS_REPLY_ARRAY ||
         r->elements != n) {
         if (r) freeReplyObject(r);
-        if (s->c && s->c->err) {
-            redisFree(s->c);
-            s->c = NULL;
-        }
+        if (s->c && s->c->err) lf_sr_drop_all(s);
         return LF_ERR;
     }
     for (size_t i = 0; i < n; i++) {
@@ -681,10 +676,7 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
     lf_arena_reset(&s->arena);
     int ok = lf_redis_reply_ok(s->c, r, "saving progress", err);
     if (r) freeReplyObject(r);
-    if (!ok && s->c && s->c->err) {
-        redisFree(s->c);
-        s->c = NULL;
-    }
+    if (!ok && s->c && s->c->err) lf_sr_drop_all(s);
     return ok ? LF_OK : LF_ERR;
 }
 
@@ -787,10 +779,7 @@ static int lf_sr_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char **
                                  (long long)until_ms, (int)max);
     if (!lf_redis_reply_ok(s->c, r, "ZRANGEBYSCORE mql", err) || r->type != REDIS_REPLY_ARRAY) {
         if (r) freeReplyObject(r);
-        if (s->c && s->c->err) {
-            redisFree(s->c);
-            s->c = NULL;
-        }
+        if (s->c && s->c->err) lf_sr_drop_all(s);
         return LF_ERR;
     }
     *ids = lf_arena_alloc(arena, (r->elements + 1) * sizeof(**ids));
