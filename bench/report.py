@@ -4,8 +4,23 @@ Debian package python3-matplotlib; without it the chart is skipped with a note),
 the main table on stdout. Usage: report.py RESULTS_DIR"""
 import json
 import os
+import re
 import sys
 
+
+
+def _processing_settings():
+    """batch_max_events / batch_max_ms as deploy/leadflow.yaml has them (what the run used)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "leadflow.yaml")
+    try:
+        text = open(path).read()
+    except OSError:
+        return "(unreadable)"
+    out = []
+    for k in ("batch_max_events", "batch_max_ms", "cache_leads"):
+        m = re.search(r"(?m)^\s+%s:\s*(\S+)" % k, text)
+        out.append("%s %s" % (k, m.group(1) if m else "(default)"))
+    return ", ".join(out)
 
 def f(v, nd=0, unit=""):
     if v is None:
@@ -122,7 +137,7 @@ def main():
         w("| used_memory: empty → after | %s → %s bytes |" % (f(M["used_memory_empty"]),
                                                               f(M["used_memory_after"])))
         w("| **bytes per lead, used_memory delta / lead hashes** (everything: hashes, aliases, "
-          "history lists, indexes, outbox, progress) | **%s** |" % f(M["bytes_per_lead_used_memory"]))
+          "indexes, outbox, progress) | **%s** |" % f(M["bytes_per_lead_used_memory"]))
         w("| bytes per lead: its hash + its aliases + its index entries (MEMORY USAGE) | %s |"
           % f(M["bytes_per_lead_hash_alias_indexes"]))
         s = M["samples"].get("lf:lead:*", {})
@@ -133,7 +148,8 @@ def main():
             if s:
                 w("| %s, MEMORY USAGE avg (%s keys) | %s |" % (label, f(M["key_counts"][pat]),
                                                               f(s["avg_bytes"])))
-        w("| history lists per lead (bytes) | %s |" % f(M.get("bytes_per_lead_hist")))
+        if M.get("bytes_per_lead_hist"):  # builds that kept a history list per lead
+            w("| history lists per lead (bytes) | %s |" % f(M.get("bytes_per_lead_hist")))
         w("| index (zset) members per lead | %s |" % f(M.get("index_members_per_lead"), 2))
         w("")
         w("| sorted set | members | bytes | bytes/member | encoding |")
@@ -197,7 +213,7 @@ def main():
                        "preload)" % (C["partitions"], f(pre.get("max_partition_messages")))),
         ("preload producer", "leadflow gen: idempotent, zstd, linger.ms=%s, %s s" % (
             C["preload_linger_ms"], pre.get("seconds"))),
-        ("leadflow batches", "deploy/leadflow.yaml: batch_max_events 5000, batch_max_ms 50"),
+        ("leadflow batches", "deploy/leadflow.yaml: " + _processing_settings()),
         ("python baseline", "batches of 1000, one pipelined EVALSHA per event, budget %ss"
          % C["py_seconds"]),
         ("CPU", "%s, %s cores" % (C.get("cpu_model"), C.get("cores"))),
