@@ -331,6 +331,22 @@ static size_t lf_sr_sum_counters(const lf_store_write_t *w, size_t n, const int 
     return nc;
 }
 
+/* A multi-member command over one key: begin it (returns where the members start), then end
+ * it, which queues it only if members were added. */
+static size_t lf_sr_begin(lf_argv_t *a, const char *cmd, const char *key, size_t kl)
+{
+    lf_argv_reset(a);
+    lf_argv_adds(a, cmd);
+    lf_argv_add(a, key, kl);
+    return a->n;
+}
+
+static void lf_sr_end(lf_store_redis_t *s, lf_argv_t *a, size_t base, size_t *queued)
+{
+    if (a->n > base) lf_sr_append_argv(s, a, queued);
+    lf_argv_reset(a);
+}
+
 static void lf_sr_add_stage_score(lf_argv_t *a, double score)
 {
     if (score >= 9.0e15)
@@ -388,29 +404,23 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
         }
     }
     /* lf:top: every written lead's score; merged visitors leave it. */
-    lf_argv_adds(a, "ZADD");
-    lf_argv_add(a, key, (size_t)lf_key_top(key, sizeof(key), p));
-    size_t base = a->n;
+    int tkl = lf_key_top(key, sizeof(key), p);
+    size_t base = lf_sr_begin(a, "ZADD", key, (size_t)tkl);
     for (size_t i = 0; i < n; i++) {
         if (!ok[i]) continue;
         lf_argv_add_double(a, w[i].lead->fit + w[i].lead->eng);
         lf_argv_add_ref(a, w[i].lead->id, strlen(w[i].lead->id));
     }
-    if (a->n > base) lf_sr_append_argv(s, a, &queued);
-    lf_argv_reset(a);
-    lf_argv_adds(a, "ZREM");
-    lf_argv_add(a, key, (size_t)lf_key_top(key, sizeof(key), p));
-    base = a->n;
+    lf_sr_end(s, a, base, &queued);
+    base = lf_sr_begin(a, "ZREM", key, (size_t)tkl);
     for (size_t i = 0; i < n; i++)
         for (size_t v = 0; ok[i] && v < w[i].nmerged; v++)
             lf_argv_add_ref(a, w[i].merged_visitors[v], strlen(w[i].merged_visitors[v]));
-    if (a->n > base) lf_sr_append_argv(s, a, &queued);
-    lf_argv_reset(a);
+    lf_sr_end(s, a, base, &queued);
     /* The stage sets: leave the old stage first, then enter the new one. */
     for (int st = 0; st < LF_STAGE__COUNT; st++) {
-        lf_argv_adds(a, "ZREM");
-        lf_argv_add(a, key, (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st));
-        base = a->n;
+        base =
+            lf_sr_begin(a, "ZREM", key, (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st));
         for (size_t i = 0; i < n; i++) {
             const lf_store_write_t *x = &w[i];
             if (!ok[i]) continue;
@@ -421,21 +431,18 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
                 if ((int)x->merged_stages[v] == st)
                     lf_argv_add_ref(a, x->merged_visitors[v], strlen(x->merged_visitors[v]));
         }
-        if (a->n > base) lf_sr_append_argv(s, a, &queued);
-        lf_argv_reset(a);
+        lf_sr_end(s, a, base, &queued);
     }
     for (int st = 0; st < LF_STAGE__COUNT; st++) {
-        lf_argv_adds(a, "ZADD");
-        lf_argv_add(a, key, (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st));
-        base = a->n;
+        base =
+            lf_sr_begin(a, "ZADD", key, (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st));
         for (size_t i = 0; i < n; i++) {
             const lf_store_write_t *x = &w[i];
             if (!ok[i] || !x->stage_touched || (int)x->lead->stage != st) continue;
             lf_sr_add_stage_score(a, x->stage_score);
             lf_argv_add_ref(a, x->lead->id, strlen(x->lead->id));
         }
-        if (a->n > base) lf_sr_append_argv(s, a, &queued);
-        lf_argv_reset(a);
+        lf_sr_end(s, a, base, &queued);
     }
     /* Outboxes: one HSET per partition. */
     for (size_t i = 0; i < n; i++) {

@@ -52,15 +52,22 @@ static int lf_decode_argv(lf_lead_t *out, const char *id, const lf_argv_t *a, co
     return lf_lead_decode(out, lf_str_from(id), f, v, n, m, &err);
 }
 
+/* The busy lead of the codec model, and its encoding in *a (arena-backed). */
+static lf_lead_t lf_encoded_busy_lead(lf_model_t *m, lf_arena_t *arena, lf_argv_t *a)
+{
+    lf_lead_t l = lf_busy_lead(m);
+    lf_arena_init(arena, 4096);
+    lf_argv_init(a, arena);
+    lf_lead_encode(&l, m, a);
+    return l;
+}
+
 static void test_codec_round_trip(void)
 {
     lf_model_t *m = lf_codec_model();
-    lf_lead_t l = lf_busy_lead(m);
     lf_arena_t arena;
-    lf_arena_init(&arena, 4096);
     lf_argv_t a;
-    lf_argv_init(&a, &arena);
-    lf_lead_encode(&l, m, &a);
+    lf_lead_t l = lf_encoded_busy_lead(m, &arena, &a);
     lf_lead_t back;
     CHECK_INT(lf_decode_argv(&back, "u42", &a, m), LF_OK);
     CHECK_STR(back.id, "u42");
@@ -117,12 +124,9 @@ static void test_codec_round_trip(void)
 static void test_codec_compact_fields(void)
 {
     lf_model_t *m = lf_codec_model();
-    lf_lead_t l = lf_busy_lead(m);
     lf_arena_t arena;
-    lf_arena_init(&arena, 4096);
     lf_argv_t a;
-    lf_argv_init(&a, &arena);
-    lf_lead_encode(&l, m, &a);
+    lf_lead_t l = lf_encoded_busy_lead(m, &arena, &a);
     int dd = 0, dd2 = 0, caps = 0;
     char old_dd[256] = "", old_cap[256] = "";
     for (size_t i = 0; i + 1 < a.n; i += 2) {
