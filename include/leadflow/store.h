@@ -2,7 +2,7 @@
  * table of functions so a Redis Cluster back end can take the standalone one's place.
  *
  * Guarantees the pipeline builds on (CONTRACT §7):
- *  - a lead's write is one atomic call that checks the version it was computed from,
+ *  - a lead's write is atomic (one transaction) and checks the version it was computed from,
  *    writes the hash, its index entries, its stage history and its transitions into the
  *    partition's outbox, and (identify) removes a merged visitor and sets its alias;
  *  - progress (the next offset of each partition and its counters) is written after the
