@@ -317,6 +317,7 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
     if (n == 0) return LF_OK;
     l->exists = 1;
     lf_str_t dd[LF_DEDUP_FIELDS] = {{0}}; /* "dd", "dd2", ... in order */
+    int part;
     for (size_t i = 0; i < n; i++) {
         lf_str_t f = fields[i], v = values[i];
         int64_t x = 0;
@@ -354,8 +355,8 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
             rc = lf_decode_cap_field(l, f, v, m);
         else if (lf_str_eq(f, "dd"))
             dd[0] = v;
-        else if (lf_dedup_field_index(f) > 0)
-            dd[lf_dedup_field_index(f)] = v;
+        else if ((part = lf_dedup_field_index(f)) > 0)
+            dd[part] = v;
         else if (lf_str_eq(f, "o"))
             rc = lf_decode_offsets(l, v);
         else if (lf_str_has_prefix(f, "n.")) {

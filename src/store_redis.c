@@ -417,10 +417,11 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
         for (size_t v = 0; ok[i] && v < w[i].nmerged; v++)
             lf_argv_add_ref(a, w[i].merged_visitors[v], strlen(w[i].merged_visitors[v]));
     lf_sr_end(s, a, base, &queued);
-    /* The stage sets: leave the old stage first, then enter the new one. */
+    /* The stage sets: per set, the leads that left it, then those that entered it (a lead
+     * leaves one set and enters another, so the order across sets does not matter). */
     for (int st = 0; st < LF_STAGE__COUNT; st++) {
-        base =
-            lf_sr_begin(a, "ZREM", key, (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st));
+        size_t skl = (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st);
+        base = lf_sr_begin(a, "ZREM", key, skl);
         for (size_t i = 0; i < n; i++) {
             const lf_store_write_t *x = &w[i];
             if (!ok[i]) continue;
@@ -432,10 +433,7 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
                     lf_argv_add_ref(a, x->merged_visitors[v], strlen(x->merged_visitors[v]));
         }
         lf_sr_end(s, a, base, &queued);
-    }
-    for (int st = 0; st < LF_STAGE__COUNT; st++) {
-        base =
-            lf_sr_begin(a, "ZADD", key, (size_t)lf_key_stage(key, sizeof(key), p, (lf_stage_t)st));
+        base = lf_sr_begin(a, "ZADD", key, skl);
         for (size_t i = 0; i < n; i++) {
             const lf_store_write_t *x = &w[i];
             if (!ok[i] || !x->stage_touched || (int)x->lead->stage != st) continue;
