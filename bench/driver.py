@@ -280,7 +280,8 @@ def write_config(path, events_topic, transitions_topic, fetch_wait_ms=0, props=(
 
 def parse_trace(path):
     """Per-batch phase timings of LF_TRACE_BATCH=1 lines."""
-    pat = re.compile(r"batch (\d+) events: dead letters (\d+) ms, leads (\d+) ms, publish (\d+) (\d+) ms, finish (\d+) ms")
+    pat = re.compile(r"batch (\d+) events: produce dead letters (\d+) ms, leads (\d+) ms, "
+                     r"publish (\d+) \+ await dead letters (\d+) ms, finish (\d+) ms")
     n = ev = 0
     tot = {"dead_letters_ms": 0, "leads_ms": 0, "publish_ms": 0, "finish_ms": 0}
     pubs = 0
@@ -461,6 +462,7 @@ def run(lf, work, bindir, outdir, res):
     group = "bench-leadflow"
     lf_err = os.path.join(work, "leadflow.err")
     env = dict(os.environ, LF_TRACE_BATCH="1")
+    r.config_resetstat()
     m = Meter(servers).start()
     with open(os.path.join(work, "leadflow.out"), "w") as o, open(lf_err, "w") as e:
         lp = spawn("leadflow", [lf, "run", "-c", os.path.join(ROOT, "deploy", "leadflow.yaml"),
@@ -484,6 +486,7 @@ def run(lf, work, bindir, outdir, res):
         time.sleep(0.02)
     m.stop()
     lf_cpu = proc_cpu(lp.pid)
+    cmdstats = r.info("commandstats")
     complete = t_last is not None
     if lp.poll() is not None and not complete:
         with open(lf_err, errors="replace") as fh:
@@ -502,6 +505,9 @@ def run(lf, work, bindir, outdir, res):
              "exit": lp.returncode,
              "resources": m.result(nxt, {"leadflow": lf_cpu}),
              "trace": parse_trace(lf_err),
+             # what Redis spent its time on (EXEC's time includes the commands inside it)
+             "redis_commandstats": {k[len("cmdstat_"):]: {"calls": v["calls"], "usec": v["usec"]}
+                                    for k, v in cmdstats.items()},
              "note": "rate over the events after the first progress write (first batch "
                      "excluded), timed by polling lf:wm every 20 ms"}
     res["phases"]["leadflow"] = lfres
@@ -605,7 +611,8 @@ def run(lf, work, bindir, outdir, res):
             lp = spawn("leadflow", [lf, "run", "-c", conf, "--brokers", brokers, "--redis",
                                     "127.0.0.1:%d" % rport, "--group", "bench-live%d" % i,
                                     "--instance", "bench-live%d" % i, "--exit-idle-ms",
-                                    "3600000"], stdout=o, stderr=e)
+                                    "3600000"], stdout=o, stderr=e,
+                       env=dict(os.environ, LF_TRACE_BATCH="1"))
         if not wait_for_line(lerr, "assigned", 60, lp):
             stop(lp)
             fail("leadflow (live %d) did not get its partitions" % i)

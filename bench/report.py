@@ -105,17 +105,33 @@ def main():
             w("| phase | ms | share |")
             w("| --- | ---: | ---: |")
             names = {"dead_letters_ms": "dead letters (produce + wait for delivery)",
-                     "leads_ms": "leads: load aliases + HGETALL, apply, EVALSHA writes",
+                     "leads_ms": "leads: aliases + loads, apply, WATCH/MULTI/EXEC writes",
                      "publish_ms": "publish transitions (produce + wait for delivery)",
-                     "finish_ms": "finish: outbox HDEL, progress MULTI/EXEC, commit"}
+                     "finish_ms": "finish: outbox HDEL + progress (one round trip), commit"}
             for k, v in ph.items():
                 w("| %s | %s | %.0f %% |" % (names.get(k, k), f(v), 100.0 * v / tot))
             batch_s = tot / 1000.0
             if lf.get("seconds"):
                 w("")
                 w("Batch processing accounts for %.1f s of the %.1f s run; the rest is "
-                  "collecting the next batch from the consumer (up to batch_max_ms)."
-                  % (batch_s, lf["seconds"]))
+                  "collecting and decoding the next batch (what the consumer holds, at most "
+                  "batch_max_ms)." % (batch_s, lf["seconds"]))
+        cs = lf.get("redis_commandstats")
+        if cs and lf.get("events"):
+            tot_us = sum(v["usec"] for k, v in cs.items() if k != "exec")
+            w("")
+            w("What redis-server spent its command time on during the leadflow run (`INFO "
+              "commandstats`, µs per event of the run; the commands inside MULTI/EXEC are "
+              "counted on their own lines, EXEC itself only as the sum of them):")
+            w("")
+            w("| command | calls | µs per call | µs per event | share |")
+            w("| --- | ---: | ---: | ---: | ---: |")
+            for k, v in sorted(cs.items(), key=lambda kv: -kv[1]["usec"]):
+                if k == "exec" or v["usec"] * 200 < tot_us:
+                    continue
+                w("| %s | %s | %.2f | %.2f | %.0f %% |" % (
+                    k.upper(), f(v["calls"]), v["usec"] / max(1, v["calls"]),
+                    v["usec"] / lf["events"], 100.0 * v["usec"] / max(1, tot_us)))
         if lf.get("errors"):
             w("")
             w("leadflow logged errors: `%s`" % "`, `".join(lf["errors"]))

@@ -110,6 +110,8 @@ static const lf_setting_t lf_settings[] = {
      NULL, 0, "events per batch at most"},
     {"processing.batch_max_ms", LF_SET_INT, "10", LF_AT(batch_max_ms), 1, 60000, 0, NULL, 0,
      "a batch closes after this many ms"},
+    {"processing.batch_linger_ms", LF_SET_INT, "0", LF_AT(batch_linger_ms), 0, 60000, 0, NULL, 0,
+     "once no event is waiting, wait this long for more before closing a batch"},
     {"processing.max_inflight_events", LF_SET_INT, "100000", LF_AT(max_inflight_events), 1,
      100000000, 0, NULL, 0, "consumed but not yet committed; consumption pauses above"},
     {"processing.cache_leads", LF_SET_INT, "200000", LF_AT(cache_leads), 0, 100000000, 0, NULL, 0,

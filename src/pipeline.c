@@ -13,6 +13,7 @@
 #include "leadflow/event.h"
 #include "leadflow/kafka.h"
 #include "leadflow/lead_codec.h"
+#include "leadflow/log.h"
 #include "leadflow/leadcache.h"
 #include "leadflow/pipeline.h"
 #include "leadflow/store.h"
@@ -119,19 +120,6 @@ static int64_t lf_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void lf_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void lf_log(const char *level, const char *fmt, ...)
-{
-    char when[32];
-    lf_time_format_iso8601(lf_now_ms(), when, sizeof(when));
-    fprintf(stderr, "%s leadflow %s: ", when, level);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
 }
 
 static void lf_set_state(lf_pipe_t *p, const char *state, const char *reason)
@@ -829,37 +817,54 @@ static int lf_publish(lf_pipe_t *p)
     return lf_wait_deliveries(p, &p->pubs[0].done, p->npubs, sizeof(lf_pub_t), lf_pub_produce);
 }
 
-/* After delivery: forget the outbox entries, then record progress (next offsets and
- * counters per partition), then commit to Kafka for monitoring. */
-static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
+/* The ids of p->pubs grouped by partition (in order of first appearance), in the batch
+ * arena; returns the number of groups. */
+static size_t lf_pubs_by_partition(lf_pipe_t *p, lf_outbox_ids_t **out)
 {
-    /* Outbox entries per partition. */
+    lf_outbox_ids_t *g = lf_arena_alloc(&p->batch_arena, (p->npubs + 1) * sizeof(*g));
+    size_t *fill = lf_arena_alloc(&p->batch_arena, (p->npubs + 1) * sizeof(*fill));
+    int *group_of = lf_arena_alloc(&p->batch_arena, (p->npubs + 1) * sizeof(*group_of));
+    size_t ng = 0, last = 0;
     for (size_t i = 0; i < p->npubs; i++) {
         int32_t part = p->pubs[i].partition;
-        int first = 1;
-        for (size_t j = 0; j < i; j++)
-            if (p->pubs[j].partition == part) first = 0;
-        if (!first) continue;
-        const char **ids = lf_arena_alloc(&p->batch_arena, p->npubs * sizeof(*ids));
-        size_t n = 0;
-        for (size_t j = i; j < p->npubs; j++)
-            if (p->pubs[j].partition == part) ids[n++] = p->pubs[j].id;
-        if (p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, part, ids, n, err))
-            return LF_ERR;
+        if (!(ng && g[last].partition == part)) {
+            for (last = 0; last < ng && g[last].partition != part; last++)
+                ;
+            if (last == ng) g[ng++] = (lf_outbox_ids_t){part, NULL, 0};
+        }
+        g[last].n++;
+        group_of[i] = (int)last;
     }
-    lf_progress_t prog[64];
+    for (size_t k = 0; k < ng; k++) {
+        g[k].ids = lf_arena_alloc(&p->batch_arena, g[k].n * sizeof(*g[k].ids));
+        fill[k] = 0;
+    }
+    for (size_t i = 0; i < p->npubs; i++) {
+        lf_outbox_ids_t *x = &g[group_of[i]];
+        ((const char **)x->ids)[fill[group_of[i]]++] = p->pubs[i].id;
+    }
+    *out = g;
+    return ng;
+}
+
+/* After delivery: forget the outbox entries and record progress (next offsets and counters
+ * per partition) in one round trip, then commit to Kafka for monitoring. */
+static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
+{
+    lf_outbox_ids_t *done = NULL;
+    size_t ndone = lf_pubs_by_partition(p, &done);
+    size_t maxprog = p->nitems < LF_MAX_PARTITIONS ? p->nitems : LF_MAX_PARTITIONS;
+    lf_progress_t *prog = lf_arena_alloc(&p->batch_arena, (maxprog + 1) * sizeof(*prog));
     size_t nprog = 0;
+    lf_progress_t *g = NULL;
     for (size_t i = 0; i < p->nitems; i++) {
         lf_item_t *it = &p->items[i];
-        lf_progress_t *g = NULL;
-        for (size_t k = 0; k < nprog; k++)
-            if (prog[k].partition == it->msg->partition) g = &prog[k];
+        if (!g || g->partition != it->msg->partition) {
+            g = NULL;
+            for (size_t k = 0; k < nprog && !g; k++)
+                if (prog[k].partition == it->msg->partition) g = &prog[k];
+        }
         if (!g) {
-            if (nprog == sizeof(prog) / sizeof(prog[0])) {
-                if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog, err))
-                    return LF_ERR;
-                nprog = 0;
-            }
             g = &prog[nprog++];
             memset(g, 0, sizeof(*g));
             g->partition = it->msg->partition;
@@ -886,7 +891,8 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
             break;
         }
     }
-    if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog, err))
+    if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog,
+                                     p->cfg->topic_transitions, done, ndone, err))
         return LF_ERR;
     for (size_t k = 0; k < nprog; k++)
         if (prog[k].partition >= 0 && prog[k].partition < LF_MAX_PARTITIONS &&
@@ -1075,8 +1081,9 @@ static int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
             const char **ids = lf_arena_alloc(&p->batch_arena, n * sizeof(*ids));
             for (size_t k = 0; k < n; k++)
                 ids[k] = p->pubs[k].id;
+            lf_outbox_ids_t group = {part, ids, n};
             if (rc == LF_OK)
-                rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, part, ids, n,
+                rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, &group, 1,
                                                   err);
             p->transitions_out += n;
             p->npubs = 0;
@@ -1183,10 +1190,10 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
                        t->lens[j + 1]);
     }
     int rc = lf_publish(p);
-    for (size_t i = 0; rc == LF_OK && i < p->npubs; i++) {
-        const char *id = p->pubs[i].id;
-        rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, p->pubs[i].partition,
-                                          &id, 1, err);
+    if (rc == LF_OK) {
+        lf_outbox_ids_t *groups = NULL;
+        size_t ng = lf_pubs_by_partition(p, &groups);
+        rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err);
     }
     p->transitions_out += p->npubs;
     p->npubs = 0;
@@ -1416,19 +1423,23 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
             p->outbox_flush_pending = 0;
             delay = 100;
         }
-        /* Collect a batch: up to batch_max_events, or batch_max_ms after the first event. */
+        /* Collect a batch: what is waiting (plus batch_linger_ms), up to batch_max_events, and
+         * no longer than batch_max_ms after the first event. Under load the previous batch's
+         * processing time lets the next one grow (fewer round trips per event); at a low
+         * rate an event is not held back waiting for company. */
         int64_t deadline = 0;
         while (p->nitems < batch_cap && !*opts->stop) {
             int64_t now = lf_now_ms();
-            int wait = deadline ? (int)(deadline - now) : 100;
-            if (deadline && wait <= 0) break;
+            int wait = 100;
+            if (deadline) {
+                wait = (int)(deadline - now);
+                if (wait <= 0) break;
+                if (wait > cfg->batch_linger_ms) wait = cfg->batch_linger_ms;
+            }
             rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, wait);
             rd_kafka_poll(p->producer, 0);
             if (p->revoked) lf_batch_drop_revoked(p);
-            if (!m) {
-                if (!deadline) break; /* idle: heartbeat and check stop */
-                continue;
-            }
+            if (!m) break; /* nothing waiting (idle: heartbeat and check stop) */
             if (m->err) {
                 int fatal = lf_consumer_error(p, m) != LF_OK;
                 rd_kafka_message_destroy(m);

@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "leadflow/cmdbuf.h"
+#include "leadflow/hashdump.h"
 #include "leadflow/keys.h"
 #include "leadflow/lead_codec.h"
+#include "leadflow/log.h"
 #include "leadflow/redis.h"
 #include "leadflow/store.h"
 
@@ -23,15 +25,57 @@ typedef struct {
     lf_cmdbuf_t out;  /* commands formatted for s->c, not yet handed to hiredis */
     lf_arena_t arena;
     lf_argv_t argv;
+    /* New leads as RESTORE of a ready-made hash (hashdump.h): 1 yes, -1 no (the server
+     * refused the probe: HSET), 0 not probed yet. */
+    int restore;
+    unsigned char *dump;
+    size_t dumpcap;
 } lf_store_redis_t;
 
 #define LF_PREFIX(s) ((s)->base.cfg->redis_prefix)
+
+/* Can this server take a hash as RESTORE of our payload? Asked once, on a scratch key: a
+ * refusal (Redis < 7.0, an ACL without RESTORE, a renamed command) means HSET for good, so a
+ * transaction never holds a command that fails. A lost connection leaves it unknown. */
+static void lf_sr_probe_restore(lf_store_redis_t *s)
+{
+    static const char *const pairs[] = {"probe", "leadflow", "at", "1767225600000", "n", "7"};
+    const size_t lens[] = {5, 8, 2, 13, 1, 1};
+    unsigned char payload[256];
+    char key[LF_KEY_MAX];
+    int kl = snprintf(key, sizeof(key), "%sprobe:{restore}", LF_PREFIX(s));
+    size_t len = lf_hashdump_build(pairs, lens, 6, payload);
+    redisReply *r = redisCommand(s->c, "RESTORE %b 0 %b REPLACE", key, (size_t)kl, payload, len);
+    if (!r) return;
+    int ok = r->type == REDIS_REPLY_STATUS;
+    char why[160];
+    snprintf(why, sizeof(why), "%.*s", (int)(r->type == REDIS_REPLY_ERROR ? r->len : 0),
+             r->type == REDIS_REPLY_ERROR ? r->str : "");
+    freeReplyObject(r);
+    if (ok) {
+        r = redisCommand(s->c, "HGETALL %b", key, (size_t)kl);
+        if (!r) return;
+        ok = r->type == REDIS_REPLY_ARRAY && r->elements == 6;
+        for (size_t i = 0; ok && i < 6; i++)
+            ok = r->element[i]->len == lens[i] && !memcmp(r->element[i]->str, pairs[i], lens[i]);
+        freeReplyObject(r);
+        if (!ok) snprintf(why, sizeof(why), "the restored hash reads back differently");
+        r = redisCommand(s->c, "DEL %b", key, (size_t)kl);
+        if (!r) return;
+        freeReplyObject(r);
+    }
+    s->restore = ok ? 1 : -1;
+    if (!ok)
+        lf_log("info", "Redis refused RESTORE of a lead hash (%s): new leads are written with HSET",
+               why);
+}
 
 static int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
 {
     if (s->c && !s->c->err) return LF_OK;
     if (s->c) redisFree(s->c);
     s->c = lf_redis_connect(s->base.cfg, err);
+    if (s->c && s->restore == 0) lf_sr_probe_restore(s);
     return s->c ? LF_OK : LF_ERR;
 }
 
@@ -376,7 +420,29 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
         const char *id = x->lead->id;
         size_t idlen = strlen(id);
         int kl = lf_key_lead(key, sizeof(key), p, id, idlen);
-        if (x->fields->n) {
+        size_t dumped = 0;
+        if (s->restore > 0 && !x->old_exists && x->fields->n && !(x->deleted && x->deleted->n)) {
+            /* A new lead: the whole hash in one RESTORE (REPLACE: the WATCH made sure there
+             * is none, and REPLACE cannot fail on one that there is). */
+            size_t bytes = 0;
+            for (size_t j = 0; j < x->fields->n; j++)
+                bytes += x->fields->lens[j];
+            size_t need = lf_hashdump_bound(x->fields->n, bytes);
+            if (need > s->dumpcap) {
+                lf_free(s->dump);
+                s->dumpcap = need * 2;
+                s->dump = lf_malloc(s->dumpcap);
+            }
+            dumped = lf_hashdump_build(x->fields->argv, x->fields->lens, x->fields->n, s->dump);
+        }
+        if (dumped) {
+            lf_argv_adds(a, "RESTORE");
+            lf_argv_add(a, key, (size_t)kl);
+            lf_argv_add_ref(a, "0", 1);
+            lf_argv_add_ref(a, (const char *)s->dump, dumped);
+            lf_argv_add_ref(a, "REPLACE", 7);
+            lf_sr_append_argv(s, a, &queued);
+        } else if (x->fields->n) {
             lf_argv_adds(a, "HSET");
             lf_argv_add(a, key, (size_t)kl);
             for (size_t j = 0; j < x->fields->n; j++)
@@ -627,6 +693,46 @@ static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int3
  * instance that lost the partition cannot rewind it); counters are added.
  * KEYS[1] the watermark hash; ARGV: number of partitions, then per partition: its number,
  * its next offset, the number of counter args and (field, increment) pairs. */
+/* Queue one HDEL per group; returns how many were queued. */
+static size_t lf_sr_queue_outbox_deletes(lf_store_redis_t *s, const char *topic,
+                                         const lf_outbox_ids_t *groups, size_t n)
+{
+    char key[LF_KEY_MAX];
+    lf_argv_t *a = &s->argv;
+    size_t queued = 0;
+    for (size_t g = 0; g < n; g++) {
+        if (!groups[g].n) continue;
+        lf_argv_reset(a);
+        lf_argv_adds(a, "HDEL");
+        lf_argv_add(
+            a, key,
+            (size_t)lf_key_outbox(key, sizeof(key), LF_PREFIX(s), topic, groups[g].partition));
+        for (size_t i = 0; i < groups[g].n; i++)
+            lf_argv_add_ref(a, groups[g].ids[i], strlen(groups[g].ids[i]));
+        lf_sr_append(s, a->n, a->argv, a->lens);
+        queued++;
+    }
+    lf_arena_reset(&s->arena);
+    return queued;
+}
+
+/* Read `n` replies of a pipelined round and check each; frees them. */
+static int lf_sr_check_replies(lf_store_redis_t *s, size_t n, const char *what, lf_err_t *err)
+{
+    redisReply *one[8];
+    redisReply **r = n <= 8 ? one : lf_malloc(n * sizeof(*r));
+    int ok = 0;
+    if (lf_sr_replies(s, n, r, what, err) == LF_OK) { /* on failure it freed what it read */
+        ok = 1;
+        for (size_t i = 0; i < n; i++) {
+            if (ok && !lf_redis_reply_ok(s->c, r[i], what, err)) ok = 0;
+            freeReplyObject(r[i]);
+        }
+    }
+    if (r != one) lf_free(r);
+    return ok ? LF_OK : LF_ERR;
+}
+
 static const char lf_progress_lua[] =
     "local i = 2\n"
     "for p = 1, tonumber(ARGV[1]) do\n"
@@ -643,11 +749,14 @@ static const char lf_progress_lua[] =
     "return 1\n";
 
 static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_progress_t *p,
-                               size_t n, lf_err_t *err)
+                               size_t n, const char *outbox_topic, const lf_outbox_ids_t *done,
+                               size_t ndone, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
-    if (n == 0) return LF_OK;
+    if (n == 0 && ndone == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
+    size_t queued = lf_sr_queue_outbox_deletes(s, outbox_topic, done, ndone);
+    if (n == 0) return queued ? lf_sr_check_replies(s, queued, "HDEL outbox", err) : LF_OK;
     char key[LF_KEY_MAX];
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
@@ -677,12 +786,9 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
         }
         lf_argv_set_i64(a, nc_at, nc);
     }
-    redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+    lf_sr_append(s, a->n, a->argv, a->lens);
     lf_arena_reset(&s->arena);
-    int ok = lf_redis_reply_ok(s->c, r, "saving progress", err);
-    if (r) freeReplyObject(r);
-    if (!ok && s->c && s->c->err) lf_sr_drop_all(s);
-    return ok ? LF_OK : LF_ERR;
+    return lf_sr_check_replies(s, queued + 1, "saving progress", err);
 }
 
 void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n)
@@ -722,24 +828,13 @@ static int lf_sr_outbox_load(lf_store_t *base, const char *topic, int32_t part,
     return LF_OK;
 }
 
-static int lf_sr_outbox_delete(lf_store_t *base, const char *topic, int32_t part,
-                               const char *const *ids, size_t n, lf_err_t *err)
+static int lf_sr_outbox_delete(lf_store_t *base, const char *topic, const lf_outbox_ids_t *groups,
+                               size_t n, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
-    if (n == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
-    char key[LF_KEY_MAX];
-    lf_argv_t *a = &s->argv;
-    lf_argv_reset(a);
-    lf_argv_adds(a, "HDEL");
-    lf_argv_add(a, key, (size_t)lf_key_outbox(key, sizeof(key), LF_PREFIX(s), topic, part));
-    for (size_t i = 0; i < n; i++)
-        lf_argv_adds(a, ids[i]);
-    redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
-    lf_arena_reset(&s->arena);
-    int ok = lf_redis_reply_ok(s->c, r, "HDEL outbox", err);
-    if (r) freeReplyObject(r);
-    return ok ? LF_OK : LF_ERR;
+    size_t queued = lf_sr_queue_outbox_deletes(s, topic, groups, n);
+    return queued ? lf_sr_check_replies(s, queued, "HDEL outbox", err) : LF_OK;
 }
 
 static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv_t *fields,
@@ -800,6 +895,7 @@ static void lf_sr_close(lf_store_t *base)
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     lf_sr_drop_all(s);
     lf_cmdbuf_free(&s->out);
+    lf_free(s->dump);
     lf_argv_free(&s->argv);
     lf_arena_free(&s->arena);
     lf_free(s);

@@ -35,7 +35,8 @@ typedef struct {
     int redis_timeout_ms; /* redis.timeout_ms, default 2000 */
     /* processing: */
     int batch_max_events;     /* processing.batch_max_events, default 5000 */
-    int batch_max_ms;         /* processing.batch_max_ms, default 50 */
+    int batch_max_ms;         /* processing.batch_max_ms, default 10 */
+    int batch_linger_ms;      /* processing.batch_linger_ms, default 0 */
     int max_inflight_events;  /* processing.max_inflight_events, default 100000 */
     int dedup_window;         /* processing.dedup_window: messageIds kept per lead, 16 */
     int cache_leads;          /* processing.cache_leads: leads kept in memory, 200000 */

@@ -57,6 +57,13 @@ typedef struct {
     int64_t consumed, applied, duplicates, dead, filtered, transitions;
 } lf_progress_t;
 
+/* Delivered transitions of one partition's outbox, to forget. */
+typedef struct {
+    int32_t partition;
+    const char *const *ids;
+    size_t n;
+} lf_outbox_ids_t;
+
 /* A transition waiting in an outbox. */
 typedef struct {
     char *id;
@@ -79,12 +86,17 @@ typedef struct {
                        lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
     int (*load_watermarks)(lf_store_t *s, const char *topic, const int32_t *parts, size_t n,
                            int64_t *next_offsets, lf_err_t *err);
+    /* Forget the delivered outbox entries `done` (of `outbox_topic`), then record progress of
+     * `topic`: one pipelined round trip (the deletes first: a crash in between republishes,
+     * it never loses). */
     int (*save_progress)(lf_store_t *s, const char *topic, const lf_progress_t *p, size_t n,
+                         const char *outbox_topic, const lf_outbox_ids_t *done, size_t ndone,
                          lf_err_t *err);
     int (*outbox_load)(lf_store_t *s, const char *topic, int32_t part, lf_outbox_entry_t **out,
                        size_t *n, lf_err_t *err);
-    int (*outbox_delete)(lf_store_t *s, const char *topic, int32_t part, const char *const *ids,
-                         size_t n, lf_err_t *err);
+    /* HDEL of delivered entries, one pipelined round trip for every group. */
+    int (*outbox_delete)(lf_store_t *s, const char *topic, const lf_outbox_ids_t *groups, size_t n,
+                         lf_err_t *err);
     /* MQL leads whose score decays below the exit threshold at or before `until_ms` (event
      * time), at most `max`; ids in arena. */
     int (*due_mql)(lf_store_t *s, int64_t until_ms, size_t max, char ***ids, size_t *n,

@@ -455,6 +455,69 @@ def test_sigterm_restart_equals_one_run():
                  sorted(ref_env.r.zrange("lf:stage:" + s, 0, -1)), "lf:stage:%s members" % s)
 
 
+#---- 7a. Batches close when nothing more is waiting ------------------------------------------
+
+def test_a_lone_event_is_not_held_for_company():
+    """processing.batch_max_ms is only an upper bound: with batch_linger_ms 0 (the default) a
+    batch closes as soon as no more events are waiting, so a lone event is applied at once
+    even with batch_max_ms at a minute."""
+    env = H.new_env("lone")
+    env.start_redis()
+    env.start_broker(1)
+    env.deploy_rules(batch_max_ms=60000)
+    run = env.start_run()
+    H.wait_until(lambda: "assigned" in run.log_text(), 30, "partitions assigned")
+    for i in range(1, 3):
+        env.produce_events([(H.event("track", "lone-%d" % i, T0 + i * 60000, user="u-lone",
+                                     event="form_submit"), "msgpack")])
+        # 20 s < the 60 s a batch could stay open: only a batch closed early passes
+        env.wait_consumed(i, timeout=20, proc=run)
+    check_eq(env.lead("u-lone").get("n.form_submit"), "2", "form submits applied")
+    check_eq(run.stop(), 0, "exit status")
+
+
+#---- 7b. New leads by RESTORE or by HSET -------------------------------------------------------
+
+def test_restore_and_hset_write_the_same_leads():
+    """New leads go to Redis as one RESTORE of a ready-made listpack; a server that refuses
+    RESTORE (here an ACL) gets HSET. Both give the same hashes, byte for byte in memory."""
+    ref_env, ref, ref_p = fill_and_run_reference()
+    stats = ref_env.r.info("commandstats")
+    restores = stats.get("cmdstat_restore", {}).get("calls", 0)
+    check(restores >= 600, "new leads written with RESTORE: %d RESTORE calls" % restores)
+    env = H.new_env("hsetonly")
+    env.start_redis()
+    env.r.execute_command("ACL", "SETUSER", "default", "-restore")
+    env.start_broker(1)
+    env.deploy_rules(batch_max_events=200)
+    gen = env._proc("gen", [H.LF_BIN, "gen"] + GEN_SMALL + ["--brokers", env.brokers,
+                                                             "--quiet"])
+    check_eq(gen.p.wait(120), 0, "gen exit status")
+    run = env.start_run("hsetonly")
+    env.wait_consumed(8000, timeout=120, proc=run)
+    env.settle(run)
+    check_eq(run.stop(), 0, "exit status")
+    check("refused RESTORE" in run.log_text() and "written with HSET" in run.log_text(),
+          "the fallback to HSET is logged")
+    check_eq(env.r.info("commandstats").get("cmdstat_restore", {}).get("calls", 0), 0,
+             "RESTORE calls that ran on the server that refuses them")
+    p = env.progress()
+    for k in ("applied", "duplicates", "dead", "transitions"):
+        check_eq(p[k], ref_p[k], "progress %s, HSET vs RESTORE" % k)
+    got = env.all_leads()
+    compare_states(got, ref, "HSET vs RESTORE: ")
+    # Same field order, same encodings: the same bytes in Redis.
+    for lid in sorted(ref)[:200]:
+        k = "lf:lead:{%s}" % lid
+        check_eq(env.r.object("encoding", k), ref_env.r.object("encoding", k),
+                 "encoding of %s" % k)
+        check_eq(env.r.memory_usage(k, samples=0), ref_env.r.memory_usage(k, samples=0),
+                 "MEMORY USAGE of %s" % k)
+        check_eq(list(env.r.hgetall(k)), list(ref_env.r.hgetall(k)), "field order of %s" % k)
+    check_final_state(env)
+    check_final_state(ref_env)
+
+
 #---- 8. Redis down at start ---------------------------------------------------------------------
 
 def redis_down_scenario(name, outage_after_assign_s):
@@ -507,6 +570,8 @@ if __name__ == "__main__":
         test_duplicates,
         test_generated_stream,
         test_sigterm_restart_equals_one_run,
+        test_a_lone_event_is_not_held_for_company,
+        test_restore_and_hset_write_the_same_leads,
         test_redis_down_at_start_brief,
         test_redis_down_at_start_long,
     ])
