@@ -7,23 +7,43 @@
 #define LF_RDB_TYPE_HASH_LISTPACK 16
 #define LF_CRC64_POLY 0x95ac9329ac4bc9b5ULL /* Jones, reflected */
 
-static uint64_t lf_crc64_table[256];
+/* Slicing by 8 (eight bytes per step, 16 KiB of tables): the CRC covers every byte of every
+ * new lead's hash, and the byte-at-a-time loop was 5 % of leadflow's CPU. */
+static uint64_t lf_crc64_table[8][256];
 static int lf_crc64_ready;
+
+static void lf_crc64_init(void)
+{
+    for (int i = 0; i < 256; i++) {
+        uint64_t c = (uint64_t)i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ LF_CRC64_POLY : c >> 1;
+        lf_crc64_table[0][i] = c;
+    }
+    for (int i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++) {
+            uint64_t c = lf_crc64_table[t - 1][i];
+            lf_crc64_table[t][i] = (c >> 8) ^ lf_crc64_table[0][c & 0xff];
+        }
+    lf_crc64_ready = 1;
+}
 
 uint64_t lf_crc64(uint64_t crc, const void *data, size_t len)
 {
-    if (!lf_crc64_ready) {
-        for (int i = 0; i < 256; i++) {
-            uint64_t c = (uint64_t)i;
-            for (int k = 0; k < 8; k++)
-                c = (c & 1) ? (c >> 1) ^ LF_CRC64_POLY : c >> 1;
-            lf_crc64_table[i] = c;
-        }
-        lf_crc64_ready = 1;
-    }
+    if (!lf_crc64_ready) lf_crc64_init();
     const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++)
-        crc = lf_crc64_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    const uint64_t(*t)[256] = lf_crc64_table;
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t w = 0;
+        for (int k = 0; k < 8; k++) /* little-endian load, whatever the host */
+            w |= (uint64_t)p[k] << (8 * k);
+        crc ^= w;
+        crc = t[7][crc & 0xff] ^ t[6][(crc >> 8) & 0xff] ^ t[5][(crc >> 16) & 0xff] ^
+              t[4][(crc >> 24) & 0xff] ^ t[3][(crc >> 32) & 0xff] ^ t[2][(crc >> 40) & 0xff] ^
+              t[1][(crc >> 48) & 0xff] ^ t[0][crc >> 56];
+    }
+    for (; len; len--, p++)
+        crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
     return crc;
 }
 
