@@ -34,11 +34,14 @@ typedef struct {
 
 #define LF_PREFIX(s) ((s)->base.cfg->redis_prefix)
 
-/* Can this server take a hash as RESTORE of our payload? Asked once, on a scratch key: a
- * refusal (Redis < 7.0, an ACL without RESTORE, a renamed command) means HSET for good, so a
- * transaction never holds a command that fails. A lost connection leaves it unknown. */
+/* Can this server take a hash as RESTORE of our payload? Asked on a scratch key at every
+ * new connection (the server behind the address may have been replaced by an older one): a
+ * refusal (Redis < 7.0, an ACL without RESTORE, a renamed command) means HSET, so a
+ * transaction never holds a command that fails. A lost connection leaves it unknown (HSET). */
 static void lf_sr_probe_restore(lf_store_redis_t *s)
 {
+    int before = s->restore;
+    s->restore = 0;
     static const char *const pairs[] = {"probe", "leadflow", "at", "1767225600000", "n", "7"};
     const size_t lens[] = {5, 8, 2, 13, 1, 1};
     unsigned char payload[256];
@@ -65,7 +68,7 @@ static void lf_sr_probe_restore(lf_store_redis_t *s)
         freeReplyObject(r);
     }
     s->restore = ok ? 1 : -1;
-    if (!ok)
+    if (!ok && before != -1)
         lf_log("info", "Redis refused RESTORE of a lead hash (%s): new leads are written with HSET",
                why);
 }
@@ -75,7 +78,7 @@ static int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
     if (s->c && !s->c->err) return LF_OK;
     if (s->c) redisFree(s->c);
     s->c = lf_redis_connect(s->base.cfg, err);
-    if (s->c && s->restore == 0) lf_sr_probe_restore(s);
+    if (s->c) lf_sr_probe_restore(s);
     return s->c ? LF_OK : LF_ERR;
 }
 

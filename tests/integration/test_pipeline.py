@@ -518,6 +518,32 @@ def test_restore_and_hset_write_the_same_leads():
     check_final_state(ref_env)
 
 
+def test_restore_refused_after_a_reconnect():
+    """The probe is asked again on every new connection: a server that stops taking RESTORE
+    (here its ACL changes and the connections drop) gets HSET, and nothing stalls."""
+    env = start_small("reprobe", partitions=1)
+    run = env.start_run()
+
+    def batch(first, n):
+        env.produce_events([(H.event("track", "rp-%d" % i, T0 + i * 60000, user="u-rp-%d" % i,
+                                     event="form_submit"), "msgpack")
+                            for i in range(first, first + n)])
+
+    batch(0, 20)
+    env.wait_consumed(20, timeout=60, proc=run)
+    check(env.r.info("commandstats").get("cmdstat_restore", {}).get("calls", 0) >= 20,
+          "the first new leads were written with RESTORE")
+    env.r.execute_command("ACL", "SETUSER", "default", "-restore")
+    env.r.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    batch(20, 20)
+    p = env.wait_consumed(40, timeout=60, proc=run)
+    check_eq((p["applied"], p["duplicates"], p["dead"]), (40, 0, 0), "applied/dup/dead")
+    for i in range(40):
+        check_eq(env.lead("u-rp-%d" % i).get("n.form_submit"), "1", "lead u-rp-%d" % i)
+    check("refused RESTORE" in run.log_text(), "the switch to HSET is logged")
+    check_eq(run.stop(), 0, "exit status")
+
+
 #---- 8. Redis down at start ---------------------------------------------------------------------
 
 def redis_down_scenario(name, outage_after_assign_s):
@@ -572,6 +598,7 @@ if __name__ == "__main__":
         test_sigterm_restart_equals_one_run,
         test_a_lone_event_is_not_held_for_company,
         test_restore_and_hset_write_the_same_leads,
+        test_restore_refused_after_a_reconnect,
         test_redis_down_at_start_brief,
         test_redis_down_at_start_long,
     ])

@@ -1,5 +1,4 @@
 /* DUMP payloads of small hashes (src/hashdump.c), against bytes redis-server 7.0 produced. */
-#include <stdio.h>
 #include <string.h>
 
 #include "leadflow/hashdump.h"
@@ -94,7 +93,11 @@ static void test_hashdump_large_listpack_length(void)
     size_t lens[256];
     memset(value, 'v', 64);
     for (int i = 0; i < 128; i++) {
-        snprintf(names[i], sizeof(names[i]), "%061d%03d", 0, i);
+        memset(names[i], '0', 61); /* 61 zeros and the 3-digit index: 64 bytes */
+        names[i][61] = (char)('0' + i / 100);
+        names[i][62] = (char)('0' + i / 10 % 10);
+        names[i][63] = (char)('0' + i % 10);
+        names[i][64] = 0;
         argv[2 * i] = names[i];
         lens[2 * i] = strlen(names[i]);
         argv[2 * i + 1] = value;
