@@ -380,20 +380,23 @@ def test_generated_stream():
 GEN_SMALL = ["--leads", "600", "--events", "8000", "--seed", "11"]
 
 
-def fill_and_run_reference():
-    """One uninterrupted run over the generated stream; returns (leads, progress)."""
-    env = H.new_env("ref")
+def fill_and_run_reference(name="ref", prepare_redis=None):
+    """One uninterrupted run over the generated stream (prepare_redis(env) first, if given);
+    returns (env, leads, progress, the stopped run)."""
+    env = H.new_env(name)
     env.start_redis()
+    if prepare_redis:
+        prepare_redis(env)
     env.start_broker(1)
     env.deploy_rules(batch_max_events=200)
     gen = env._proc("gen", [H.LF_BIN, "gen"] + GEN_SMALL + ["--brokers", env.brokers,
                                                              "--quiet"])
     check_eq(gen.p.wait(120), 0, "gen exit status")
-    run = env.start_run("ref")
+    run = env.start_run(name)
     env.wait_consumed(8000, timeout=120, proc=run)
     env.settle(run)
-    check_eq(run.stop(), 0, "reference run exit status")
-    return env, env.all_leads(), env.progress()
+    check_eq(run.stop(), 0, "%s run exit status" % name)
+    return env, env.all_leads(), env.progress(), run
 
 
 def compare_states(got, want, label):
@@ -414,7 +417,7 @@ def compare_states(got, want, label):
 
 
 def test_sigterm_restart_equals_one_run():
-    ref_env, ref, ref_p = fill_and_run_reference()
+    ref_env, ref, ref_p, _ = fill_and_run_reference()
     env = H.new_env("restart")
     env.start_redis()
     env.start_broker(1)
@@ -481,30 +484,18 @@ def test_a_lone_event_is_not_held_for_company():
 def test_restore_and_hset_write_the_same_leads():
     """New leads go to Redis as one RESTORE of a ready-made listpack; a server that refuses
     RESTORE (here an ACL) gets HSET. Both give the same hashes, byte for byte in memory."""
-    ref_env, ref, ref_p = fill_and_run_reference()
+    ref_env, ref, ref_p, _ = fill_and_run_reference()
     stats = ref_env.r.info("commandstats")
     restores = stats.get("cmdstat_restore", {}).get("calls", 0)
     check(restores >= 600, "new leads written with RESTORE: %d RESTORE calls" % restores)
-    env = H.new_env("hsetonly")
-    env.start_redis()
-    env.r.execute_command("ACL", "SETUSER", "default", "-restore")
-    env.start_broker(1)
-    env.deploy_rules(batch_max_events=200)
-    gen = env._proc("gen", [H.LF_BIN, "gen"] + GEN_SMALL + ["--brokers", env.brokers,
-                                                             "--quiet"])
-    check_eq(gen.p.wait(120), 0, "gen exit status")
-    run = env.start_run("hsetonly")
-    env.wait_consumed(8000, timeout=120, proc=run)
-    env.settle(run)
-    check_eq(run.stop(), 0, "exit status")
+    env, got, p, run = fill_and_run_reference(
+        "hsetonly", lambda e: e.r.execute_command("ACL", "SETUSER", "default", "-restore"))
     check("refused RESTORE" in run.log_text() and "written with HSET" in run.log_text(),
           "the fallback to HSET is logged")
     check_eq(env.r.info("commandstats").get("cmdstat_restore", {}).get("calls", 0), 0,
              "RESTORE calls that ran on the server that refuses them")
-    p = env.progress()
     for k in ("applied", "duplicates", "dead", "transitions"):
         check_eq(p[k], ref_p[k], "progress %s, HSET vs RESTORE" % k)
-    got = env.all_leads()
     compare_states(got, ref, "HSET vs RESTORE: ")
     # Same field order, same encodings: the same bytes in Redis.
     for lid in sorted(ref)[:200]:
