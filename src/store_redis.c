@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "leadflow/cmdbuf.h"
 #include "leadflow/hashdump.h"
@@ -46,7 +48,11 @@ static void lf_sr_probe_restore(lf_store_redis_t *s)
     const size_t lens[] = {5, 8, 2, 13, 1, 1};
     unsigned char payload[256];
     char key[LF_KEY_MAX];
-    int kl = snprintf(key, sizeof(key), "%sprobe:{restore}", LF_PREFIX(s));
+    /* A key of this probe's own: instances starting together must not read each other's. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int kl = snprintf(key, sizeof(key), "%sprobe:{restore}:%ld:%ld.%09ld", LF_PREFIX(s),
+                      (long)getpid(), (long)ts.tv_sec, (long)ts.tv_nsec);
     size_t len = lf_hashdump_build(pairs, lens, 6, payload);
     redisReply *r = redisCommand(s->c, "RESTORE %b 0 %b REPLACE", key, (size_t)kl, payload, len);
     if (!r) return;
