@@ -54,22 +54,41 @@ static int lf_dedup_field_index(lf_str_t f)
     return k >= 2 && k <= LF_DEDUP_FIELDS ? k - 1 : 0;
 }
 
-static void lf_put_touch(lf_argv_t *out, const char *prefix, const lf_touch_t *t)
+/* Field names "<prefix>.source", ".medium", ".campaign", ".at" (names[0..3]). */
+static void lf_put_touch(lf_argv_t *out, const char *const names[4], const lf_touch_t *t)
 {
-    char f[32];
     if (!t->at_ms) return;
-    snprintf(f, sizeof(f), "%s.source", prefix);
-    lf_argv_adds(out, f);
-    lf_argv_adds(out, t->source);
-    snprintf(f, sizeof(f), "%s.medium", prefix);
-    lf_argv_adds(out, f);
-    lf_argv_adds(out, t->medium);
-    snprintf(f, sizeof(f), "%s.campaign", prefix);
-    lf_argv_adds(out, f);
-    lf_argv_adds(out, t->campaign);
-    snprintf(f, sizeof(f), "%s.at", prefix);
-    lf_argv_adds(out, f);
-    lf_argv_add_i64(out, t->at_ms);
+    lf_put_str(out, names[0], t->source);
+    lf_put_str(out, names[1], t->medium);
+    lf_put_str(out, names[2], t->campaign);
+    lf_put_i64(out, names[3], t->at_ms);
+}
+
+/* A field name "<a><b>" (e.g. "cap." + a rule's name), copied into the list. */
+static void lf_put_name2(lf_argv_t *out, const char *a, const char *b)
+{
+    char f[256];
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb > sizeof(f)) {
+        lf_argv_addf(out, "%s%s", a, b);
+        return;
+    }
+    memcpy(f, a, la);
+    memcpy(f + la, b, lb);
+    lf_argv_add(out, f, la + lb);
+}
+
+/* "n.<kind>" for every kind, built once: the counter field names. */
+static const char *lf_counter_field(lf_kind_t k)
+{
+    static char names[LF_KIND__COUNT][48];
+    static int ready;
+    if (!ready) {
+        for (int i = 0; i < LF_KIND__COUNT; i++)
+            snprintf(names[i], sizeof(names[i]), "n.%s", lf_kind_name((lf_kind_t)i));
+        ready = 1;
+    }
+    return names[k];
 }
 
 void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
@@ -94,16 +113,15 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
     if (l->requalify) lf_put_const(out, "rq", "1");
     for (int k = 0; k < LF_KIND__COUNT; k++) {
         if (!l->counters[k]) continue;
-        char f[48];
-        snprintf(f, sizeof(f), "n.%s", lf_kind_name((lf_kind_t)k));
-        lf_argv_adds(out, f); /* a name built here: copied */
-        lf_argv_add_i64(out, l->counters[k]);
+        lf_put_i64(out, lf_counter_field((lf_kind_t)k), l->counters[k]);
     }
-    lf_put_touch(out, "ft", &l->first_touch);
-    lf_put_touch(out, "lt", &l->last_touch);
+    static const char *const ft[4] = {"ft.source", "ft.medium", "ft.campaign", "ft.at"};
+    static const char *const lt[4] = {"lt.source", "lt.medium", "lt.campaign", "lt.at"};
+    lf_put_touch(out, ft, &l->first_touch);
+    lf_put_touch(out, lt, &l->last_touch);
     for (int i = 0; i < l->ntraits; i++) {
         if (l->traits[i].idx >= m->ntracked_traits) continue;
-        lf_argv_addf(out, "tr.%s", m->tracked_traits[l->traits[i].idx]);
+        lf_put_name2(out, "tr.", m->tracked_traits[l->traits[i].idx]);
         lf_argv_adds(out, l->traits[i].val);
     }
     /* Field values stay <= 64 bytes where they can: Redis keeps such a hash in its compact
@@ -127,12 +145,12 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
         char cap[LF_CAP_WINDOWS * 64];
         size_t n = 0;
         for (int w = 0; w < c->n && n < sizeof(cap) - 64; w++) {
-            char g[40];
-            lf_fmt_double(g, sizeof(g), c->granted[order[w]]);
-            n += (size_t)snprintf(cap + n, sizeof(cap) - n, "%s%" PRId64 "=%s", w ? "," : "",
-                                  c->window[order[w]], g);
+            if (w) cap[n++] = ',';
+            n += lf_fmt_i64(cap + n, (long long)c->window[order[w]]);
+            cap[n++] = '=';
+            n += (size_t)lf_fmt_double(cap + n, sizeof(cap) - n, c->granted[order[w]]);
         }
-        lf_argv_addf(out, "cap.%s", m->eng[r].name);
+        lf_put_name2(out, "cap.", m->eng[r].name);
         lf_argv_add(out, cap, n);
     }
     /* Recent messageId hashes, oldest first (the ring order survives the round trip): 48 bits
@@ -155,10 +173,14 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
     lf_put_i64(out, "v", (long long)l->version);
     if (l->nsrc) {
         size_t n = 0;
-        for (int i = 0; i < l->nsrc; i++)
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%d:%" PRId64, i ? "," : "",
-                                  l->src[i].partition, l->src[i].offset);
-        lf_put_str(out, "o", buf);
+        for (int i = 0; i < l->nsrc && n + 48 < sizeof(buf); i++) {
+            if (i) buf[n++] = ',';
+            n += lf_fmt_i64(buf + n, l->src[i].partition);
+            buf[n++] = ':';
+            n += lf_fmt_i64(buf + n, (long long)l->src[i].offset);
+        }
+        lf_argv_add_ref(out, "o", 1);
+        lf_argv_add(out, buf, n);
     }
 }
 
