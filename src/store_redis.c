@@ -698,10 +698,6 @@ static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int3
     return LF_OK;
 }
 
-/* Progress: a partition's next offset only moves forward (a late or repeated write from an
- * instance that lost the partition cannot rewind it); counters are added.
- * KEYS[1] the watermark hash; ARGV: number of partitions, then per partition: its number,
- * its next offset, the number of counter args and (field, increment) pairs. */
 /* Queue one HDEL per group; returns how many were queued. */
 static size_t lf_sr_queue_outbox_deletes(lf_store_redis_t *s, const char *topic,
                                          const lf_outbox_ids_t *groups, size_t n)
@@ -742,6 +738,10 @@ static int lf_sr_check_replies(lf_store_redis_t *s, size_t n, const char *what, 
     return ok ? LF_OK : LF_ERR;
 }
 
+/* Progress: a partition's next offset only moves forward (a late or repeated write from an
+ * instance that lost the partition cannot rewind it); counters are added.
+ * KEYS[1] the watermark hash; ARGV: number of partitions, then per partition: its number,
+ * its next offset, the number of counter args and (field, increment) pairs. */
 static const char lf_progress_lua[] =
     "local i = 2\n"
     "for p = 1, tonumber(ARGV[1]) do\n"
