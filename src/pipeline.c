@@ -429,11 +429,13 @@ static void lf_fields_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn,
             j = k + 1;
             if (bv[k].len == v.len && memcmp(bv[k].ptr, v.ptr, v.len) == 0) continue;
         }
-        lf_argv_add(changed, f.ptr, f.len);
-        lf_argv_add(changed, v.ptr, v.len);
+        /* Referenced, not copied: `after` lives in the attempt arena, the stored fields in
+         * the cache or the arena, both until the write is done. */
+        lf_argv_add_ref(changed, f.ptr, f.len);
+        lf_argv_add_ref(changed, v.ptr, v.len);
     }
     for (size_t k = 0; k < bn; k++) /* (history fields are not the encoder's) */
-        if (!seen[k] && !lf_is_history_field(bf[k])) lf_argv_add(deleted, bf[k].ptr, bf[k].len);
+        if (!seen[k] && !lf_is_history_field(bf[k])) lf_argv_add_ref(deleted, bf[k].ptr, bf[k].len);
     if (seen != seen_small) lf_free(seen);
 }
 
