@@ -43,6 +43,7 @@ typedef struct {
     int dlq_sent;
     int dlq_done; /* 1 delivered, -1 failed */
     int counted;  /* its counters went with its lead's atomic write */
+    int decoded;  /* ev (or bad) is set: it was decoded while it was prefetched */
     lf_err_t bad;
 } lf_item_t;
 
@@ -96,6 +97,16 @@ typedef struct {
     lf_item_t *items;
     size_t nitems, capitems;
     lf_arena_t batch_arena, attempt_arena;
+    /* The start of the next batch, polled and decoded (into pre_arena) while this batch's
+     * writes are in flight, so leadflow works while Redis does (lf_prefetch). */
+    lf_item_t *pre;
+    size_t npre, cappre, pre_max;
+    lf_arena_t pre_arena;
+    /* A rebalance that arrives while a write is in flight waits for its end: handling it
+     * reads Redis and empties the lead cache, which the write is using. */
+    int in_write;
+    rd_kafka_resp_err_t deferred_err;
+    rd_kafka_topic_partition_list_t *deferred_parts;
     lf_pub_t *pubs;
     size_t npubs, cappubs;
     lf_lead_t *leads; /* the loaded leads of an attempt: large structs, so kept and reused */
@@ -166,10 +177,9 @@ static int lf_positions_from_store(lf_pipe_t *p, rd_kafka_topic_partition_list_t
     return rc;
 }
 
-static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+static void lf_rebalance_apply(lf_pipe_t *p, rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *parts)
 {
-    lf_pipe_t *p = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
         p->assignment = rd_kafka_topic_partition_list_copy(parts);
@@ -209,6 +219,62 @@ static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             p->part_next[i] = -1;
         lf_leadcache_clear(p->cache); /* the next owner may change them */
         lf_log("info", "revoked %d partition(s)", parts->cnt);
+    }
+}
+
+static void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    lf_pipe_t *p = opaque;
+    if (p->in_write && !p->deferred_parts) {
+        /* librdkafka waits for the assign/unassign call: it comes when the write ends. */
+        p->deferred_err = err;
+        p->deferred_parts = rd_kafka_topic_partition_list_copy(parts);
+        lf_log("info", "rebalance during a write: handled when the write ends");
+        return;
+    }
+    lf_rebalance_apply(p, rk, err, parts);
+}
+
+/* Let go of the prefetched messages (shutting down). */
+static void lf_prefetch_drop(lf_pipe_t *p)
+{
+    for (size_t k = 0; k < p->npre; k++)
+        rd_kafka_message_destroy(p->pre[k].msg);
+    p->npre = 0;
+}
+
+/* After a write: the rebalance that arrived during it. */
+static void lf_rebalance_deferred(lf_pipe_t *p)
+{
+    if (!p->deferred_parts) return;
+    rd_kafka_topic_partition_list_t *parts = p->deferred_parts;
+    p->deferred_parts = NULL;
+    lf_rebalance_apply(p, p->consumer, p->deferred_err, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* While a batch's writes are in flight (called between chunks): poll and decode the next
+ * batch's first messages. Bounded per call, so the replies of the chunks in flight are read
+ * soon; stops at a rebalance (handled after the write) and when the next batch is full. */
+static void lf_prefetch(lf_pipe_t *p)
+{
+    if (!p->in_write || p->paused) return;
+    for (int k = 0; k < 128 && p->npre < p->pre_max && !p->deferred_parts; k++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 0);
+        if (!m) break;
+        if (p->npre == p->cappre) {
+            p->cappre = p->cappre ? p->cappre * 2 : 1024;
+            p->pre = lf_realloc(p->pre, p->cappre * sizeof(*p->pre));
+        }
+        lf_item_t *it = &p->pre[p->npre++];
+        memset(it, 0, sizeof(*it));
+        it->msg = m;
+        if (m->err) continue; /* handled when the next batch takes it */
+        it->decoded = 1;
+        if (lf_event_decode(m->payload, m->len, &p->cfg->limits, &p->pre_arena, &it->ev,
+                            &it->bad) != LF_OK)
+            it->state = LF_ITEM_DEAD;
     }
 }
 
@@ -543,6 +609,7 @@ static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_
             lf_argv_add_i64(x->counters, (long long)(s->trans.n / 3));
         }
     }
+    lf_prefetch(p); /* Redis works on the chunks sent before these */
 }
 
 static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
@@ -744,8 +811,10 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
     lf_argv_init_scratch(&prep.empty, a);
     int *results = lf_arena_alloc(a, (nw + 1) * sizeof(*results));
     int64_t tt3 = lf_now_ms();
-    if (p->store->ops->write_leads(p->store, w, nw, results, lf_prepare_writes, &prep, err))
-        goto done;
+    p->in_write = 1;
+    int wrc = p->store->ops->write_leads(p->store, w, nw, results, lf_prepare_writes, &prep, err);
+    p->in_write = 0;
+    if (wrc) goto done;
     if (getenv("LF_TRACE_BATCH"))
         lf_log("trace",
                "  attempt: %zu leads, aliases %lld ms, load %lld ms, apply+encode %lld ms, "
@@ -967,6 +1036,8 @@ static void lf_batch_decode(lf_pipe_t *p)
     for (size_t i = 0; i < p->nitems; i++) {
         lf_item_t *it = &p->items[i];
         const rd_kafka_message_t *m = it->msg;
+        if (it->decoded) continue;
+        it->decoded = 1;
         if (lf_event_decode(m->payload, m->len, &p->cfg->limits, &p->batch_arena, &it->ev,
                             &it->bad) != LF_OK)
             it->state = LF_ITEM_DEAD;
@@ -1022,6 +1093,7 @@ static int lf_batch_process(lf_pipe_t *p)
                 break;
             }
             rc = lf_attempt(p, &pending, &err);
+            lf_rebalance_deferred(p);
         }
         int64_t t2 = lf_now_ms();
         if (rc == LF_OK && strcmp(p->state, "ok") != 0) {
@@ -1315,6 +1387,29 @@ static int lf_consumer_error(lf_pipe_t *p, rd_kafka_message_t *m)
 /* librdkafka 2.0.2 holds messages for a topic it has no metadata for until its next
  * once-a-second topic scan: ask now, so the first transitions and dead letters go out at
  * once (measured: the first second of transitions otherwise waited ~1 s). Best effort. */
+/* One consumed message into the batch (`pre`: as prefetched and decoded). Returns 1 if
+ * it was added, 0 if it was not (an error event, a redelivery, a revoked partition's), -1
+ * if the input was lost to retention. The message is the batch's or destroyed. */
+static int lf_take_message(lf_pipe_t *p, rd_kafka_message_t *m, const lf_item_t *pre)
+{
+    if (m->err) {
+        int fatal = lf_consumer_error(p, m) != LF_OK;
+        rd_kafka_message_destroy(m);
+        return fatal ? -1 : 0;
+    }
+    if ((m->partition >= 0 && m->partition < LF_MAX_PARTITIONS &&
+         m->offset < p->part_next[m->partition]) ||
+        (pre && !lf_owned(p, m->partition))) {
+        /* Already processed and recorded (a redelivery, e.g. a rewind); or prefetched from
+         * a partition revoked since. */
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
+    lf_item_push(p, m);
+    if (pre) p->items[p->nitems - 1] = *pre;
+    return 1;
+}
+
 static void lf_warm_producer_metadata(lf_pipe_t *p)
 {
     const char *topics[] = {p->cfg->topic_transitions, p->cfg->topic_dead_letter};
@@ -1349,6 +1444,7 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
         snprintf(p->instance, sizeof(p->instance), "%s-%d", host, (int)getpid());
     }
     lf_arena_init(&p->batch_arena, 1 << 20);
+    lf_arena_init(&p->pre_arena, 1 << 20);
     lf_arena_init(&p->attempt_arena, 1 << 20);
     int rc = 1;
     lf_err_t err = {0};
@@ -1395,6 +1491,7 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
     size_t batch_cap =
         (size_t)(cfg->batch_max_events < cfg->max_inflight_events ? cfg->batch_max_events
                                                                   : cfg->max_inflight_events);
+    p->pre_max = batch_cap;
     int delay = 100;
     while (!*opts->stop) {
         if (p->positions_pending && p->assignment) {
@@ -1430,7 +1527,27 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
          * processing time lets the next one grow (fewer round trips per event); at a low
          * rate an event is not held back waiting for company. */
         int64_t deadline = 0;
-        while (p->nitems < batch_cap && !*opts->stop) {
+        /* What was prefetched during the last batch's writes comes first (decoded in
+         * pre_arena, which becomes this batch's arena). */
+        size_t npre = p->npre;
+        if (npre) {
+            lf_arena_t t = p->batch_arena;
+            p->batch_arena = p->pre_arena;
+            p->pre_arena = t;
+            lf_arena_reset(&p->pre_arena);
+            p->npre = 0;
+        }
+        int fatal = 0;
+        for (size_t k = 0; k < npre; k++) {
+            if (fatal) {
+                rd_kafka_message_destroy(p->pre[k].msg);
+                continue;
+            }
+            int r = lf_take_message(p, p->pre[k].msg, &p->pre[k]);
+            if (r < 0) fatal = 1;
+            if (r > 0 && !deadline) deadline = lf_now_ms() + cfg->batch_max_ms;
+        }
+        while (!fatal && p->nitems < batch_cap && !*opts->stop) {
             int64_t now = lf_now_ms();
             int wait = 100;
             if (deadline) {
@@ -1442,24 +1559,14 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
             rd_kafka_poll(p->producer, 0);
             if (p->revoked) lf_batch_drop_revoked(p);
             if (!m) break; /* nothing waiting (idle: heartbeat and check stop) */
-            if (m->err) {
-                int fatal = lf_consumer_error(p, m) != LF_OK;
-                rd_kafka_message_destroy(m);
-                if (fatal) {
-                    lf_err_set(&err, LF_ERR, "stopping: input lost to retention");
-                    rc = 3;
-                    goto stop;
-                }
-                continue;
-            }
-            if (m->partition >= 0 && m->partition < LF_MAX_PARTITIONS &&
-                m->offset < p->part_next[m->partition]) {
-                /* Already processed and recorded: a redelivery (e.g. a rewind). */
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            lf_item_push(p, m);
-            if (!deadline) deadline = lf_now_ms() + cfg->batch_max_ms;
+            int r = lf_take_message(p, m, NULL);
+            if (r < 0) fatal = 1;
+            if (r > 0 && !deadline) deadline = lf_now_ms() + cfg->batch_max_ms;
+        }
+        if (fatal) {
+            lf_err_set(&err, LF_ERR, "stopping: input lost to retention");
+            rc = 3;
+            goto stop;
         }
         if (p->nitems) {
             p->last_event_ms = lf_now_ms();
@@ -1481,6 +1588,7 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
 stop:
     /* Finish (or abandon) the in-flight batch: nothing of it was committed. */
     lf_batch_clear(p);
+    lf_prefetch_drop(p);
     if (rc == 0) lf_heartbeat(p, 1);
     lf_log("info",
            "shutting down: %" PRIu64 " events in, %" PRIu64 " applied, %" PRIu64
@@ -1492,6 +1600,8 @@ fatal:
     lf_log("error", "%s", err.msg);
     rc = 2;
 cleanup:
+    lf_prefetch_drop(p);
+    if (p->deferred_parts) rd_kafka_topic_partition_list_destroy(p->deferred_parts);
     if (p->consumer) rd_kafka_destroy(p->consumer);
     if (p->producer) {
         rd_kafka_flush(p->producer, 5000);
@@ -1503,7 +1613,9 @@ cleanup:
     lf_free(p->pubs);
     lf_free(p->leads);
     lf_leadcache_free(p->cache);
+    lf_free(p->pre);
     lf_arena_free(&p->batch_arena);
+    lf_arena_free(&p->pre_arena);
     lf_arena_free(&p->attempt_arena);
     return rc;
 }
