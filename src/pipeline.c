@@ -1384,9 +1384,6 @@ static int lf_consumer_error(lf_pipe_t *p, rd_kafka_message_t *m)
     return LF_OK;
 }
 
-/* librdkafka 2.0.2 holds messages for a topic it has no metadata for until its next
- * once-a-second topic scan: ask now, so the first transitions and dead letters go out at
- * once (measured: the first second of transitions otherwise waited ~1 s). Best effort. */
 /* One consumed message into the batch (`pre`: as prefetched and decoded). Returns 1 if
  * it was added, 0 if it was not (an error event, a redelivery, a revoked partition's), -1
  * if the input was lost to retention. The message is the batch's or destroyed. */
@@ -1410,6 +1407,9 @@ static int lf_take_message(lf_pipe_t *p, rd_kafka_message_t *m, const lf_item_t 
     return 1;
 }
 
+/* librdkafka 2.0.2 holds messages for a topic it has no metadata for until its next
+ * once-a-second topic scan: ask now, so the first transitions and dead letters go out at
+ * once (measured: the first second of transitions otherwise waited ~1 s). Best effort. */
 static void lf_warm_producer_metadata(lf_pipe_t *p)
 {
     const char *topics[] = {p->cfg->topic_transitions, p->cfg->topic_dead_letter};
