@@ -254,6 +254,19 @@ static void lf_rebalance_deferred(lf_pipe_t *p)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* A new item for message m at the end of an item array (the batch's or the prefetched). */
+static lf_item_t *lf_items_push(lf_item_t **items, size_t *n, size_t *cap, rd_kafka_message_t *m)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        *items = lf_realloc(*items, *cap * sizeof(**items));
+    }
+    lf_item_t *it = &(*items)[(*n)++];
+    memset(it, 0, sizeof(*it));
+    it->msg = m;
+    return it;
+}
+
 /* While a batch's writes are in flight (called between chunks): poll and decode the next
  * batch's first messages. Bounded per call, so the replies of the chunks in flight are read
  * soon; stops at a rebalance (handled after the write) and when the next batch is full. */
@@ -263,13 +276,7 @@ static void lf_prefetch(lf_pipe_t *p)
     for (int k = 0; k < 128 && p->npre < p->pre_max && !p->deferred_parts; k++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 0);
         if (!m) break;
-        if (p->npre == p->cappre) {
-            p->cappre = p->cappre ? p->cappre * 2 : 1024;
-            p->pre = lf_realloc(p->pre, p->cappre * sizeof(*p->pre));
-        }
-        lf_item_t *it = &p->pre[p->npre++];
-        memset(it, 0, sizeof(*it));
-        it->msg = m;
+        lf_item_t *it = lf_items_push(&p->pre, &p->npre, &p->cappre, m);
         if (m->err) continue; /* handled when the next batch takes it */
         it->decoded = 1;
         if (lf_event_decode(m->payload, m->len, &p->cfg->limits, &p->pre_arena, &it->ev,
@@ -1351,13 +1358,7 @@ static void lf_heartbeat(lf_pipe_t *p, int force)
 
 static void lf_item_push(lf_pipe_t *p, rd_kafka_message_t *m)
 {
-    if (p->nitems == p->capitems) {
-        p->capitems = p->capitems ? p->capitems * 2 : 1024;
-        p->items = lf_realloc(p->items, p->capitems * sizeof(*p->items));
-    }
-    lf_item_t *it = &p->items[p->nitems++];
-    memset(it, 0, sizeof(*it));
-    it->msg = m;
+    lf_items_push(&p->items, &p->nitems, &p->capitems, m);
 }
 
 /* A consumer error: transient ones are logged; falling below the log start means events
