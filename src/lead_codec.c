@@ -243,7 +243,6 @@ static int lf_rule_index(const lf_model_t *m, const char *name, size_t len)
     return -1;
 }
 
-/* "rule:k=g,k=g;rule:..." */
 /* "window=granted,..." of capped rule idx (a rule the model no longer caps is dropped). */
 static int lf_decode_cap_windows(lf_lead_t *l, int idx, char *list, const lf_model_t *m)
 {

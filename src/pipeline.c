@@ -900,7 +900,6 @@ static int lf_publish(lf_pipe_t *p)
 static size_t lf_pubs_by_partition(lf_pipe_t *p, lf_outbox_ids_t **out)
 {
     lf_outbox_ids_t *g = lf_arena_alloc(&p->batch_arena, (p->npubs + 1) * sizeof(*g));
-    size_t *fill = lf_arena_alloc(&p->batch_arena, (p->npubs + 1) * sizeof(*fill));
     int *group_of = lf_arena_alloc(&p->batch_arena, (p->npubs + 1) * sizeof(*group_of));
     size_t ng = 0, last = 0;
     for (size_t i = 0; i < p->npubs; i++) {
@@ -913,16 +912,32 @@ static size_t lf_pubs_by_partition(lf_pipe_t *p, lf_outbox_ids_t **out)
         g[last].n++;
         group_of[i] = (int)last;
     }
-    for (size_t k = 0; k < ng; k++) {
+    for (size_t k = 0; k < ng; k++) { /* sized by the count, then filled again from 0 */
         g[k].ids = lf_arena_alloc(&p->batch_arena, g[k].n * sizeof(*g[k].ids));
-        fill[k] = 0;
+        g[k].n = 0;
     }
     for (size_t i = 0; i < p->npubs; i++) {
         lf_outbox_ids_t *x = &g[group_of[i]];
-        ((const char **)x->ids)[fill[group_of[i]]++] = p->pubs[i].id;
+        ((const char **)x->ids)[x->n++] = p->pubs[i].id;
     }
     *out = g;
     return ng;
+}
+
+/* Outside a batch (outbox flush, decay sweep): publish p->pubs, forget them in their
+ * outboxes once delivered, count them, and clear the list. */
+static int lf_publish_and_forget(lf_pipe_t *p, lf_err_t *err)
+{
+    int rc = lf_publish(p);
+    if (rc == LF_OK) {
+        lf_outbox_ids_t *groups = NULL;
+        size_t ng = lf_pubs_by_partition(p, &groups);
+        rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err);
+    }
+    p->transitions_out += p->npubs;
+    p->npubs = 0;
+    lf_arena_reset(&p->batch_arena);
+    return rc;
 }
 
 /* After delivery: forget the outbox entries and record progress (next offsets and counters
@@ -1158,17 +1173,7 @@ static int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
                 snprintf(lead, sizeof(lead), "%.*s", (int)kl, e[k].id);
                 lf_pub_add(p, part, lead, e[k].id, e[k].payload, e[k].len);
             }
-            int rc = lf_publish(p);
-            const char **ids = lf_arena_alloc(&p->batch_arena, n * sizeof(*ids));
-            for (size_t k = 0; k < n; k++)
-                ids[k] = p->pubs[k].id;
-            lf_outbox_ids_t group = {part, ids, n};
-            if (rc == LF_OK)
-                rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, &group, 1,
-                                                  err);
-            p->transitions_out += n;
-            p->npubs = 0;
-            lf_arena_reset(&p->batch_arena);
+            int rc = lf_publish_and_forget(p, err);
             lf_outbox_entries_free(e, n);
             if (rc) return LF_ERR;
         }
@@ -1270,16 +1275,7 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
             lf_pub_add(p, w[k].partition, w[k].lead->id, t->argv[j], t->argv[j + 1],
                        t->lens[j + 1]);
     }
-    int rc = lf_publish(p);
-    if (rc == LF_OK) {
-        lf_outbox_ids_t *groups = NULL;
-        size_t ng = lf_pubs_by_partition(p, &groups);
-        rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err);
-    }
-    p->transitions_out += p->npubs;
-    p->npubs = 0;
-    lf_arena_reset(&p->batch_arena);
-    return rc;
+    return lf_publish_and_forget(p, err);
 }
 
 /*---- Heartbeat ---------------------------------------------------------------------------*/
