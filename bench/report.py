@@ -104,10 +104,12 @@ def main():
             w("")
             w("| phase | ms | share |")
             w("| --- | ---: | ---: |")
-            names = {"dead_letters_ms": "dead letters (produce + wait for delivery)",
+            names = {"dead_letters_ms": "dead letters: produce",
                      "leads_ms": "leads: aliases + loads, apply, WATCH/MULTI/EXEC writes",
-                     "publish_ms": "publish transitions (produce + wait for delivery)",
-                     "finish_ms": "finish: outbox HDEL + progress (one round trip), commit"}
+                     "publish_ms": "publish: wait for the previous batch's transitions, produce "
+                                   "this batch's; wait for its dead letters",
+                     "finish_ms": "finish: progress + the previous batch's outbox HDELs (one "
+                                  "round trip), commit"}
             for k, v in ph.items():
                 w("| %s | %s | %.0f %% |" % (names.get(k, k), f(v), 100.0 * v / tot))
             batch_s = tot / 1000.0

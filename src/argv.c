@@ -90,6 +90,19 @@ void lf_argv_addf(lf_argv_t *a, const char *fmt, ...)
     lf_argv_add(a, buf, (size_t)n);
 }
 
+void lf_argv_add_part_field(lf_argv_t *a, int32_t partition, const char *name)
+{
+    char buf[64];
+    size_t n = lf_fmt_i64(buf, partition), nl = strlen(name);
+    if (n + 1 + nl > sizeof(buf)) {
+        lf_argv_addf(a, "%d.%s", (int)partition, name);
+        return;
+    }
+    buf[n++] = '.';
+    memcpy(buf + n, name, nl);
+    lf_argv_add(a, buf, n + nl);
+}
+
 void lf_argv_add_i64(lf_argv_t *a, long long v)
 {
     char buf[24];

@@ -18,22 +18,10 @@ void lf_err_set(lf_err_t *err, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-int lf_str_eq(lf_str_t a, const char *s)
-{
-    size_t n = strlen(s);
-    return a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
-}
-
 int lf_str_eq_nocase(lf_str_t a, const char *s)
 {
     size_t n = strlen(s);
     return a.len == n && (n == 0 || strncasecmp(a.ptr, s, n) == 0);
-}
-
-int lf_str_has_prefix(lf_str_t a, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return a.len >= n && (n == 0 || memcmp(a.ptr, prefix, n) == 0);
 }
 
 lf_str_t lf_str_from(const char *s)

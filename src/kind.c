@@ -42,6 +42,10 @@ const char *lf_kind_name(lf_kind_t kind)
 lf_kind_t lf_kind_from_name(lf_str_t name)
 {
     if (name.len == 0 || !name.ptr) return LF_KIND_OTHER;
+    /* The canonical names first, exactly: what leadflow itself writes (the lead hash's
+     * counter fields) and what most producers send. */
+    for (int k = 1; k < LF_KIND__COUNT; k++)
+        if (kinds[k].name[0] == name.ptr[0] && lf_str_eq(name, kinds[k].name)) return (lf_kind_t)k;
     for (int k = 1; k < LF_KIND__COUNT; k++) {
         if (lf_str_eq_nocase(name, kinds[k].name)) return (lf_kind_t)k;
         for (int a = 0; a < LF_KIND_MAX_ALIASES && kinds[k].alias[a]; a++)

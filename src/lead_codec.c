@@ -166,7 +166,9 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
         if (from == 0) {
             lf_argv_add_ref(out, "dd", 2);
         } else {
-            lf_argv_addf(out, "dd%d", from / LF_DEDUP_PER_FIELD + 1);
+            char name[24] = "dd";
+            size_t nl = 2 + lf_fmt_i64(name + 2, from / LF_DEDUP_PER_FIELD + 1);
+            lf_argv_add(out, name, nl);
         }
         lf_argv_add(out, buf, n);
     }

@@ -75,8 +75,17 @@ typedef struct {
     char *id;
     char *payload;
     size_t len;
-    int done; /* 1 delivered, -1 failed */
+    int done; /* 1 delivered, -1 failed; librdkafka's delivery report writes it here */
 } lf_pub_t;
+
+/* Transitions to publish, their strings in their own arena. Lists swap, never copy: a
+ * produced pub's `done` is written through a pointer librdkafka holds. */
+typedef struct {
+    lf_pub_t *v;
+    size_t n, cap;
+    lf_arena_t arena;
+    int produced; /* handed to librdkafka already (a batch retried after a failed finish) */
+} lf_publist_t;
 
 typedef struct {
     const lf_config_t *cfg;
@@ -107,8 +116,10 @@ typedef struct {
     int in_write;
     rd_kafka_resp_err_t deferred_err;
     rd_kafka_topic_partition_list_t *deferred_parts;
-    lf_pub_t *pubs;
-    size_t npubs, cappubs;
+    /* This batch's transitions; and the previous batch's, produced but not yet known to be
+     * delivered or not yet forgotten in their outbox (with the next batch's progress, or
+     * when idle): a batch does not wait for its own deliveries. */
+    lf_publist_t pubs, sent;
     lf_lead_t *leads; /* the loaded leads of an attempt: large structs, so kept and reused */
     size_t capleads;
     lf_leadcache_t *cache;
@@ -125,6 +136,8 @@ typedef struct {
     char reason[256];
     char instance[128];
 } lf_pipe_t;
+
+static int lf_forget_sent(lf_pipe_t *p, lf_err_t *err);
 
 static int64_t lf_now_ms(void)
 {
@@ -163,17 +176,23 @@ static int lf_positions_from_store(lf_pipe_t *p, rd_kafka_topic_partition_list_t
 {
     int32_t *ids = lf_malloc(sizeof(*ids) * (size_t)(parts->cnt + 1));
     int64_t *next = lf_malloc(sizeof(*next) * (size_t)(parts->cnt + 1));
+    int64_t *ts = lf_malloc(sizeof(*ts) * (size_t)(parts->cnt + 1));
     for (int i = 0; i < parts->cnt; i++)
         ids[i] = parts->elems[i].partition;
     int rc = p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids, (size_t)parts->cnt,
-                                            next, err);
+                                            next, ts, err);
     if (rc == LF_OK)
         for (int i = 0; i < parts->cnt; i++) {
             parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_BEGINNING;
-            if (ids[i] >= 0 && ids[i] < LF_MAX_PARTITIONS) p->part_next[ids[i]] = next[i];
+            if (ids[i] < 0 || ids[i] >= LF_MAX_PARTITIONS) continue;
+            p->part_next[ids[i]] = next[i];
+            /* The partition's clock as the last owner left it: a new owner that sees no new
+             * event there still sweeps the leads it now owns. */
+            if (ts[i] > p->part_max_ts[ids[i]]) p->part_max_ts[ids[i]] = ts[i];
         }
     lf_free(ids);
     lf_free(next);
+    lf_free(ts);
     return rc;
 }
 
@@ -218,6 +237,13 @@ static void lf_rebalance_apply(lf_pipe_t *p, rd_kafka_t *rk, rd_kafka_resp_err_t
         for (int i = 0; i < LF_MAX_PARTITIONS; i++)
             p->part_next[i] = -1;
         lf_leadcache_clear(p->cache); /* the next owner may change them */
+        /* The next owner republishes what their outboxes hold: forget what was delivered. */
+        lf_err_t e = {0};
+        if (lf_forget_sent(p, &e) != LF_OK)
+            lf_log("warn",
+                   "transitions delivered before the revoke stay in their outboxes "
+                   "(the next owner publishes them again): %s",
+                   e.msg);
         lf_log("info", "revoked %d partition(s)", parts->cnt);
     }
 }
@@ -411,15 +437,16 @@ static int lf_await_dead_letters(lf_pipe_t *p)
 static void lf_pub_add(lf_pipe_t *p, int32_t partition, const char *lead_id, const char *id,
                        const char *payload, size_t len)
 {
-    if (p->npubs == p->cappubs) {
-        p->cappubs = p->cappubs ? p->cappubs * 2 : 256;
-        p->pubs = lf_realloc(p->pubs, p->cappubs * sizeof(*p->pubs));
+    lf_publist_t *l = &p->pubs;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->v = lf_realloc(l->v, l->cap * sizeof(*l->v));
     }
-    lf_pub_t *pub = &p->pubs[p->npubs++];
+    lf_pub_t *pub = &l->v[l->n++];
     pub->partition = partition;
-    pub->lead_id = lf_arena_strndup(&p->batch_arena, lead_id, strlen(lead_id));
-    pub->id = lf_arena_strndup(&p->batch_arena, id, strlen(id));
-    pub->payload = lf_arena_strndup(&p->batch_arena, payload, len);
+    pub->lead_id = lf_arena_strndup(&l->arena, lead_id, strlen(lead_id));
+    pub->id = lf_arena_strndup(&l->arena, id, strlen(id));
+    pub->payload = lf_arena_strndup(&l->arena, payload, len);
     pub->len = len;
     pub->done = 0;
 }
@@ -531,7 +558,7 @@ static void lf_count_items(const lf_pipe_t *p, int first, const int *next, lf_ar
                 for (int j = 0; j < nacc; j++)
                     for (int c = 0; c < 4; c++)
                         if (acc[j].c[c]) {
-                            lf_argv_addf(out, "%d.%s", (int)acc[j].part, names[c]);
+                            lf_argv_add_part_field(out, acc[j].part, names[c]);
                             lf_argv_add_i64(out, acc[j].c[c]);
                         }
                 nacc = 0;
@@ -552,7 +579,7 @@ static void lf_count_items(const lf_pipe_t *p, int first, const int *next, lf_ar
     for (int j = 0; j < nacc; j++)
         for (int c = 0; c < 4; c++)
             if (acc[j].c[c]) {
-                lf_argv_addf(out, "%d.%s", (int)acc[j].part, names[c]);
+                lf_argv_add_part_field(out, acc[j].part, names[c]);
                 lf_argv_add_i64(out, acc[j].c[c]);
             }
 }
@@ -612,7 +639,7 @@ static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_
         lf_argv_init_scratch(x->counters, a);
         lf_count_items(p, pr->head[i], pr->next, x->counters);
         if (s->trans.n) {
-            lf_argv_addf(x->counters, "%d.transitions", (int)s->partition);
+            lf_argv_add_part_field(x->counters, s->partition, "transitions");
             lf_argv_add_i64(x->counters, (long long)(s->trans.n / 3));
         }
     }
@@ -869,9 +896,8 @@ done:
 
 /*---- Publishing transitions --------------------------------------------------------------*/
 
-static int lf_pub_produce(lf_pipe_t *p, size_t i)
+static int lf_pub_send(lf_pipe_t *p, lf_pub_t *pub)
 {
-    lf_pub_t *pub = &p->pubs[i];
     for (;;) {
         rd_kafka_resp_err_t e =
             rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(p->cfg->topic_transitions),
@@ -887,23 +913,47 @@ static int lf_pub_produce(lf_pipe_t *p, size_t i)
     }
 }
 
-static int lf_publish(lf_pipe_t *p)
+static int lf_pubs_retry(lf_pipe_t *p, size_t i)
 {
-    if (p->npubs == 0) return LF_OK;
-    for (size_t i = 0; i < p->npubs; i++)
-        p->pubs[i].done = -1;
-    return lf_wait_deliveries(p, &p->pubs[0].done, p->npubs, sizeof(lf_pub_t), lf_pub_produce);
+    return lf_pub_send(p, &p->pubs.v[i]);
+}
+static int lf_sent_retry(lf_pipe_t *p, size_t i)
+{
+    return lf_pub_send(p, &p->sent.v[i]);
 }
 
-/* The ids of p->pubs grouped by partition (in order of first appearance), in the batch
- * arena; returns the number of groups. */
-static size_t lf_pubs_by_partition(lf_pipe_t *p, lf_outbox_ids_t **out)
+/* Wait until the previous batch's transitions are delivered (re-producing a failed one).
+ * Done before anything newer is produced, so a lead's transitions reach the topic in order
+ * even when a delivery fails. */
+static int lf_settle_sent(lf_pipe_t *p)
 {
-    lf_outbox_ids_t *g = lf_arena_alloc(&p->batch_arena, (p->npubs + 1) * sizeof(*g));
-    int *group_of = lf_arena_alloc(&p->batch_arena, (p->npubs + 1) * sizeof(*group_of));
+    if (p->sent.n == 0) return LF_OK;
+    return lf_wait_deliveries(p, &p->sent.v[0].done, p->sent.n, sizeof(lf_pub_t), lf_sent_retry);
+}
+
+/* Hand this batch's transitions to librdkafka, after the previous batch's are delivered;
+ * their own delivery is awaited by the next batch (or when idle). */
+static int lf_produce_pubs(lf_pipe_t *p)
+{
+    if (lf_settle_sent(p) != LF_OK) return LF_ERR;
+    if (p->pubs.produced) return LF_OK;
+    for (size_t i = 0; i < p->pubs.n; i++) {
+        p->pubs.v[i].done = 0;
+        if (lf_pub_send(p, &p->pubs.v[i]) != LF_OK) return LF_ERR;
+    }
+    p->pubs.produced = 1;
+    return LF_OK;
+}
+
+/* The ids of a list grouped by partition (in order of first appearance), in the list's
+ * arena; returns the number of groups. */
+static size_t lf_pubs_by_partition(lf_publist_t *l, lf_outbox_ids_t **out)
+{
+    lf_outbox_ids_t *g = lf_arena_alloc(&l->arena, (l->n + 1) * sizeof(*g));
+    int *group_of = lf_arena_alloc(&l->arena, (l->n + 1) * sizeof(*group_of));
     size_t ng = 0, last = 0;
-    for (size_t i = 0; i < p->npubs; i++) {
-        int32_t part = p->pubs[i].partition;
+    for (size_t i = 0; i < l->n; i++) {
+        int32_t part = l->v[i].partition;
         if (!(ng && g[last].partition == part)) {
             for (last = 0; last < ng && g[last].partition != part; last++)
                 ;
@@ -913,39 +963,63 @@ static size_t lf_pubs_by_partition(lf_pipe_t *p, lf_outbox_ids_t **out)
         group_of[i] = (int)last;
     }
     for (size_t k = 0; k < ng; k++) { /* sized by the count, then filled again from 0 */
-        g[k].ids = lf_arena_alloc(&p->batch_arena, g[k].n * sizeof(*g[k].ids));
+        g[k].ids = lf_arena_alloc(&l->arena, g[k].n * sizeof(*g[k].ids));
         g[k].n = 0;
     }
-    for (size_t i = 0; i < p->npubs; i++) {
+    for (size_t i = 0; i < l->n; i++) {
         lf_outbox_ids_t *x = &g[group_of[i]];
-        ((const char **)x->ids)[x->n++] = p->pubs[i].id;
+        ((const char **)x->ids)[x->n++] = l->v[i].id;
     }
     *out = g;
     return ng;
+}
+
+static void lf_publist_clear(lf_publist_t *l)
+{
+    l->n = 0;
+    l->produced = 0;
+    lf_arena_reset(&l->arena);
+}
+
+/* The previous batch's transitions: once delivered, forget them in their outboxes (idle,
+ * revoked partitions, shutting down, before the outboxes are read). */
+static int lf_forget_sent(lf_pipe_t *p, lf_err_t *err)
+{
+    if (p->sent.n == 0) return LF_OK;
+    if (lf_settle_sent(p) != LF_OK) return LF_ERR;
+    lf_outbox_ids_t *groups = NULL;
+    size_t ng = lf_pubs_by_partition(&p->sent, &groups);
+    if (p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err))
+        return LF_ERR;
+    lf_publist_clear(&p->sent);
+    return LF_OK;
 }
 
 /* Outside a batch (outbox flush, decay sweep): publish p->pubs, forget them in their
  * outboxes once delivered, count them, and clear the list. */
 static int lf_publish_and_forget(lf_pipe_t *p, lf_err_t *err)
 {
-    int rc = lf_publish(p);
+    int rc = lf_produce_pubs(p);
+    if (rc == LF_OK && p->pubs.n)
+        rc = lf_wait_deliveries(p, &p->pubs.v[0].done, p->pubs.n, sizeof(lf_pub_t), lf_pubs_retry);
     if (rc == LF_OK) {
         lf_outbox_ids_t *groups = NULL;
-        size_t ng = lf_pubs_by_partition(p, &groups);
+        size_t ng = lf_pubs_by_partition(&p->pubs, &groups);
         rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err);
     }
-    p->transitions_out += p->npubs;
-    p->npubs = 0;
-    lf_arena_reset(&p->batch_arena);
+    p->transitions_out += p->pubs.n;
+    lf_publist_clear(&p->pubs);
     return rc;
 }
 
-/* After delivery: forget the outbox entries and record progress (next offsets and counters
- * per partition) in one round trip, then commit to Kafka for monitoring. */
+/* Record progress (next offsets and counters per partition) and forget the previous
+ * batch's delivered transitions in their outboxes, in one round trip; then commit to Kafka
+ * for monitoring. This batch's transitions stay in the outbox until they are delivered, so
+ * progress need not wait for them. */
 static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
 {
     lf_outbox_ids_t *done = NULL;
-    size_t ndone = lf_pubs_by_partition(p, &done);
+    size_t ndone = lf_pubs_by_partition(&p->sent, &done);
     size_t maxprog = p->nitems < LF_MAX_PARTITIONS ? p->nitems : LF_MAX_PARTITIONS;
     lf_progress_t *prog = lf_arena_alloc(&p->batch_arena, (maxprog + 1) * sizeof(*prog));
     size_t nprog = 0;
@@ -961,6 +1035,8 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
             g = &prog[nprog++];
             memset(g, 0, sizeof(*g));
             g->partition = it->msg->partition;
+            if (g->partition >= 0 && g->partition < LF_MAX_PARTITIONS)
+                g->max_event_ms = p->part_max_ts[g->partition];
         }
         if (it->msg->offset + 1 > g->next_offset) g->next_offset = it->msg->offset + 1;
         /* Counted already by its lead's write, or (a redelivery) when it was first applied. */
@@ -1012,7 +1088,12 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
             break;
         }
     }
-    p->transitions_out += p->npubs;
+    p->transitions_out += p->pubs.n;
+    /* The previous batch's are forgotten; this batch's are the ones to settle next. */
+    lf_publist_t t = p->sent;
+    p->sent = p->pubs;
+    p->pubs = t;
+    lf_publist_clear(&p->pubs);
     /* Kafka's committed offsets follow Redis's watermark: for lag monitoring and tools. */
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)nprog);
     for (size_t k = 0; k < nprog; k++)
@@ -1031,7 +1112,6 @@ static void lf_batch_clear(lf_pipe_t *p)
     for (size_t i = 0; i < p->nitems; i++)
         rd_kafka_message_destroy(p->items[i].msg);
     p->nitems = 0;
-    p->npubs = 0;
     lf_arena_reset(&p->batch_arena);
 }
 
@@ -1122,16 +1202,17 @@ static int lf_batch_process(lf_pipe_t *p)
             lf_set_state(p, "ok", ""); /* Redis answers again */
             lf_pause_all(p, 0);
         }
-        if (rc == LF_OK && lf_publish(p) != LF_OK) return LF_ERR;
+        if (rc == LF_OK && lf_produce_pubs(p) != LF_OK) return LF_ERR;
         if (rc == LF_OK && lf_await_dead_letters(p) != LF_OK) return LF_ERR;
         int64_t t3 = lf_now_ms();
+        size_t npubs = p->pubs.n;
         if (rc == LF_OK) rc = lf_finish_batch(p, &err);
         if (getenv("LF_TRACE_BATCH"))
             lf_log("trace",
                    "batch %zu events: produce dead letters %lld ms, leads %lld ms, publish %zu + "
                    "await "
                    "dead letters %lld ms, finish %lld ms",
-                   p->nitems, (long long)(t1 - t0), (long long)(t2 - t1), p->npubs,
+                   p->nitems, (long long)(t1 - t0), (long long)(t2 - t1), npubs,
                    (long long)(t3 - t2), (long long)(lf_now_ms() - t3));
         if (rc == LF_OK) {
             if (strcmp(p->state, "ok") != 0) {
@@ -1155,6 +1236,8 @@ static int lf_batch_process(lf_pipe_t *p)
 static int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
 {
     if (!p->assignment) return LF_OK;
+    /* Not the ones this instance has just published. */
+    if (lf_forget_sent(p, err) != LF_OK) return LF_ERR;
     for (int i = 0; i < p->assignment->cnt; i++) {
         int32_t part = p->assignment->elems[i].partition;
         lf_outbox_entry_t *e = NULL;
@@ -1164,7 +1247,6 @@ static int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
         if (n) {
             lf_log("info", "publishing %zu transition(s) left in the outbox of partition %d", n,
                    part);
-            p->npubs = 0;
             for (size_t k = 0; k < n; k++) {
                 /* transition_id is "<lead id>:<seq>": the key is the part before the colon. */
                 char *colon = strrchr(e[k].id, ':');
@@ -1257,13 +1339,12 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         x->stage_touched = 1;
         x->counters = lf_arena_alloc(a, sizeof(*x->counters));
         lf_argv_init_scratch(x->counters, a);
-        lf_argv_addf(x->counters, "%d.transitions", (int)x->partition);
+        lf_argv_add_part_field(x->counters, x->partition, "transitions");
         lf_argv_add_i64(x->counters, tr.n);
     }
     if (nw == 0) return LF_OK;
     int *results = lf_arena_alloc(a, nw * sizeof(*results));
     if (p->store->ops->write_leads(p->store, w, nw, results, NULL, NULL, err)) return LF_ERR;
-    p->npubs = 0;
     for (size_t k = 0; k < nw; k++) {
         if (results[k] != LF_WRITE_OK) { /* changed meanwhile: the next sweep sees it */
             lf_leadcache_drop(p->cache, w[k].lead->id);
@@ -1443,6 +1524,8 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
     lf_arena_init(&p->batch_arena, 1 << 20);
     lf_arena_init(&p->pre_arena, 1 << 20);
     lf_arena_init(&p->attempt_arena, 1 << 20);
+    lf_arena_init(&p->pubs.arena, 1 << 16);
+    lf_arena_init(&p->sent.arena, 1 << 16);
     int rc = 1;
     lf_err_t err = {0};
     char errstr[512];
@@ -1570,6 +1653,8 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
             if (lf_batch_process(p) != LF_OK) break;
             lf_batch_clear(p);
         }
+        if (p->nitems == 0 && p->sent.n && lf_forget_sent(p, &err) != LF_OK)
+            lf_set_state(p, "degraded", err.msg); /* idle: clear the outboxes now */
         if (p->nitems == 0 && lf_now_ms() - p->last_sweep_ms >= 1000) {
             p->last_sweep_ms = lf_now_ms();
             if (lf_sweep(p, &err) != LF_OK) lf_set_state(p, "degraded", err.msg);
@@ -1586,6 +1671,11 @@ stop:
     /* Finish (or abandon) the in-flight batch: nothing of it was committed. */
     lf_batch_clear(p);
     lf_prefetch_drop(p);
+    if (rc == 0 && lf_forget_sent(p, &err) != LF_OK)
+        lf_log("warn",
+               "transitions delivered last stay in their outboxes (published again "
+               "by the next owner): %s",
+               err.msg);
     if (rc == 0) lf_heartbeat(p, 1);
     lf_log("info",
            "shutting down: %" PRIu64 " events in, %" PRIu64 " applied, %" PRIu64
@@ -1607,7 +1697,10 @@ cleanup:
     if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);
     if (p->store) p->store->ops->close(p->store);
     lf_free(p->items);
-    lf_free(p->pubs);
+    lf_free(p->pubs.v);
+    lf_free(p->sent.v);
+    lf_arena_free(&p->pubs.arena);
+    lf_arena_free(&p->sent.arena);
     lf_free(p->leads);
     lf_leadcache_free(p->cache);
     lf_free(p->pre);

@@ -670,7 +670,7 @@ done:
 }
 
 static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int32_t *parts,
-                                 size_t n, int64_t *next, lf_err_t *err)
+                                 size_t n, int64_t *next, int64_t *max_event_ms, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (lf_sr_connect(s, err)) return LF_ERR;
@@ -680,19 +680,22 @@ static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int3
     lf_argv_adds(a, "HMGET");
     lf_argv_add(a, key,
                 (size_t)lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group, topic));
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         lf_argv_add_i64(a, parts[i]);
+        lf_argv_add_part_field(a, parts[i], "ts");
+    }
     redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
     lf_arena_reset(&s->arena);
     if (!lf_redis_reply_ok(s->c, r, "HMGET watermarks", err) || r->type != REDIS_REPLY_ARRAY ||
-        r->elements != n) {
+        r->elements != 2 * n) {
         if (r) freeReplyObject(r);
         if (s->c && s->c->err) lf_sr_drop_all(s);
         return LF_ERR;
     }
     for (size_t i = 0; i < n; i++) {
-        redisReply *e = r->element[i];
+        const redisReply *e = r->element[2 * i], *t = r->element[2 * i + 1];
         next[i] = e->type == REDIS_REPLY_STRING ? strtoll(e->str, NULL, 10) : -1;
+        max_event_ms[i] = t->type == REDIS_REPLY_STRING ? strtoll(t->str, NULL, 10) : 0;
     }
     freeReplyObject(r);
     return LF_OK;
@@ -748,8 +751,12 @@ static const char lf_progress_lua[] =
     "  local part, nxt = ARGV[i], tonumber(ARGV[i + 1])\n"
     "  local cur = tonumber(redis.call('HGET', KEYS[1], part) or '-1')\n"
     "  if nxt > cur then redis.call('HSET', KEYS[1], part, nxt) end\n"
-    "  local nc = tonumber(ARGV[i + 2])\n"
-    "  i = i + 3\n"
+    "  local ts = tonumber(ARGV[i + 2])\n"
+    "  if ts > tonumber(redis.call('HGET', KEYS[1], part .. '.ts') or '0') then\n"
+    "    redis.call('HSET', KEYS[1], part .. '.ts', ts)\n"
+    "  end\n"
+    "  local nc = tonumber(ARGV[i + 3])\n"
+    "  i = i + 4\n"
     "  for c = 1, nc, 2 do\n"
     "    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])\n"
     "    i = i + 2\n"
@@ -784,12 +791,13 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
                         {"filtered", p[i].filtered},     {"transitions", p[i].transitions}};
         lf_argv_add_i64(a, p[i].partition);
         lf_argv_add_i64(a, (long long)p[i].next_offset);
+        lf_argv_add_i64(a, (long long)p[i].max_event_ms);
         size_t nc_at = a->n;
         lf_argv_add_i64(a, 0);
         long long nc = 0;
         for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
             if (!counters[k].v) continue;
-            lf_argv_addf(a, "%d.%s", (int)p[i].partition, counters[k].name);
+            lf_argv_add_part_field(a, p[i].partition, counters[k].name);
             lf_argv_add_i64(a, (long long)counters[k].v);
             nc += 2;
         }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define LF_OK 0
 #define LF_ERR (-1)
@@ -31,9 +32,21 @@ typedef struct {
 void lf_err_set(lf_err_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-int lf_str_eq(lf_str_t a, const char *s);
+/* Inline: called with literals on hot paths (field names of every lead decoded), where the
+ * compiler folds the strlen and the length test rejects most candidates. */
+static inline int lf_str_eq(lf_str_t a, const char *s)
+{
+    size_t n = strlen(s);
+    return a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
+}
+
+static inline int lf_str_has_prefix(lf_str_t a, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return a.len >= n && (n == 0 || memcmp(a.ptr, prefix, n) == 0);
+}
+
 int lf_str_eq_nocase(lf_str_t a, const char *s);
-int lf_str_has_prefix(lf_str_t a, const char *prefix);
 lf_str_t lf_str_from(const char *s);
 
 /* 64-bit FNV-1a: stable across runs and machines (used for dedup and versions). */

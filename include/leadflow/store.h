@@ -49,11 +49,13 @@ typedef enum {
     LF_WRITE_CONFLICT = -1, /* somebody else wrote the lead since it was loaded */
 } lf_write_result_t;
 
-/* Per-partition progress written after a batch: the next offset, and the counters of the
+/* Per-partition progress written after a batch: the next offset, the latest event time
+ * applied (the partition's clock for the decay sweep; 0 = none), and the counters of the
  * events no lead write accounted for (dead letters, bots with no lead). */
 typedef struct {
     int32_t partition;
     int64_t next_offset;
+    int64_t max_event_ms;
     int64_t consumed, applied, duplicates, dead, filtered, transitions;
 } lf_progress_t;
 
@@ -84,8 +86,10 @@ typedef struct {
      * caller's encoding of later leads overlaps Redis's work on earlier ones. */
     int (*write_leads)(lf_store_t *s, lf_store_write_t *w, size_t n, int *results,
                        lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
+    /* Per partition: the next offset (-1 = never processed) and the latest event time
+     * applied (0 = not known), as the last owner recorded them. */
     int (*load_watermarks)(lf_store_t *s, const char *topic, const int32_t *parts, size_t n,
-                           int64_t *next_offsets, lf_err_t *err);
+                           int64_t *next_offsets, int64_t *max_event_ms, lf_err_t *err);
     /* Forget the delivered outbox entries `done` (of `outbox_topic`), then record progress of
      * `topic`: one pipelined round trip (the deletes first: a crash in between republishes,
      * it never loses). */

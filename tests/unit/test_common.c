@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "leadflow/alloc.h"
+#include "leadflow/argv.h"
 #include "leadflow/cmdbuf.h"
 #include "leadflow/common.h"
 #include "test.h"
@@ -50,6 +51,29 @@ static void test_fmt_i64_matches_printf(void)
         CHECK_STR(got, want);
         CHECK_INT(n, strlen(want));
     }
+}
+
+static void test_part_field_matches_printf(void)
+{
+    /* "<partition>.<counter>" of lf:wm:..., formatted without printf on every lead write. */
+    lf_arena_t a;
+    lf_arena_init(&a, 256);
+    lf_argv_t v;
+    lf_argv_init_scratch(&v, &a);
+    const int32_t parts[] = {0, 7, 63, 4095, -1, INT32_MAX};
+    char long_name[80];
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    const char *names[] = {"consumed", "transitions", long_name};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        for (size_t k = 0; k < 3; k++) {
+            char want[128];
+            snprintf(want, sizeof(want), "%d.%s", (int)parts[i], names[k]);
+            lf_argv_add_part_field(&v, parts[i], names[k]);
+            CHECK_INT(v.lens[v.n - 1], strlen(want));
+            CHECK(memcmp(v.argv[v.n - 1], want, strlen(want)) == 0);
+        }
+    lf_arena_free(&a);
 }
 
 static void test_cmdbuf_matches_hiredis(void)
@@ -135,6 +159,7 @@ void suite_common(void)
 {
     LF_RUN(test_fmt_double_round_trips);
     LF_RUN(test_fmt_i64_matches_printf);
+    LF_RUN(test_part_field_matches_printf);
     LF_RUN(test_cmdbuf_matches_hiredis);
     LF_RUN(test_hash64_is_stable);
     LF_RUN(test_arena_alignment_and_reuse);
