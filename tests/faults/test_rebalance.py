@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -25,7 +26,33 @@ MEMBERS = 3
 CYCLE_S = 9.0
 
 
+# librdkafka 2.0.2's mock consumer group aborts now and then under this churn (a member
+# rejoining while the mock still holds an earlier group response for it). It takes the
+# devbroker down, not leadflow: such a run proves nothing either way, so it is run again once,
+# and the second run must pass on its own.
+MOCK_ABORT = "rd_kafka_mock_cgrp_member_add: Assertion"
+
+
+def _mock_aborted():
+    return any(p.name == "devbroker" and MOCK_ABORT in p.log_text()
+               for env in F.H._CURRENT_ENVS for p in env.procs)
+
+
 def test_rebalance_churn():
+    try:
+        _churn()
+    except F.TestFailure:
+        if not _mock_aborted():
+            raise
+        F.log("the devbroker aborted inside librdkafka's mock consumer group (%s...): a bug of "
+              "the mock, not of leadflow; running the churn test once more" % MOCK_ABORT)
+        for env in F.H._CURRENT_ENVS:
+            env.close()
+        del F.H._CURRENT_ENVS[:]
+        _churn()
+
+
+def _churn():
     args = F.gen_args(EVENTS, LEADS)
     ref = F.reference(args, PARTITIONS)
     rng = random.Random(int(os.environ.get("LF_SEED", "42")) * 31 + CHURN)
@@ -103,5 +130,58 @@ def wait_group_stable(env, members, timeout=60):
     F.wait_until(cond, timeout, "a stable group: every partition owned by one live member")
 
 
+def test_rebalance_during_a_write():
+    """A rebalance that arrives while a batch's writes are in flight is handled when the write
+    ends (the revoke reads Redis and empties the lead cache the write points into). Forced:
+    the input is preloaded, batches are large, and Redis holds every write command back 90 %
+    of the time (CLIENT PAUSE ... WRITE, 1.2 s at a time, under leadflow's 2 s command
+    timeout), so the first member spends nearly all its time inside a write, waiting for an
+    EXEC, and polls the group between chunks when the second one has joined."""
+    events, partitions = 40000, 8
+    args = F.gen_args(events, events // 10)
+    ref = F.reference(args, partitions)
+    env = F.new_env("inwrite")
+    F.start_redis(env)
+    F.start_broker(env, partitions)
+    F.write_rules(env, batch_max_events=10000)
+    st, _ = F.generate(env, args)
+    F.check_eq(st, ref["gen_stats"], "gen stats of this run vs the reference's")
+    first = F.start_run(env, "w01")
+    F.wait_until(lambda: "assigned 8 partition" in first.log_text(), 90, "w01 assigned")
+    stop = threading.Event()
+
+    def hold_writes():
+        r = F.H.redislib.Redis(host="127.0.0.1", port=env.redis_port, socket_timeout=10)
+        # Ended by UNPAUSE, not by the pause's own timeout: Redis notices that one only at
+        # its next cron tick, and a new pause can come first (leadflow's 2 s timeout fires).
+        while not stop.is_set():
+            r.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+            time.sleep(1.2)
+            r.execute_command("CLIENT", "UNPAUSE")
+            time.sleep(0.1)
+    holder = threading.Thread(target=hold_writes, daemon=True)
+    holder.start()
+    try:
+        # w01 is inside its first write once it has sent a WATCH (a read: not held back).
+        F.wait_until(lambda: env.r.info("commandstats").get("cmdstat_watch", {}).get("calls"),
+                     60, "w01 inside a write")
+        second = F.start_run(env, "w02")
+        F.wait_until(lambda: "rebalance during a write" in first.log_text(), 90,
+                     "w01 logging a rebalance that arrived during a write")
+    finally:
+        stop.set()
+        holder.join(5)
+
+    def handled():
+        text = first.log_text()
+        after = text[text.index("rebalance during a write"):]
+        return "revoked" in after or "assigned" in after
+    F.wait_until(handled, 60, "w01 handling the deferred rebalance once its write ended")
+    members = [first, second]
+    F.wait_all_consumed(env, st["events"], members)
+    wait_group_stable(env, members)
+    F.final_check(env, ref, st, members)
+
+
 if __name__ == "__main__":
-    F.main([test_rebalance_churn])
+    F.main([test_rebalance_churn, test_rebalance_during_a_write])

@@ -541,9 +541,9 @@ class Env:
         tot = {k: 0 for k in ("consumed", "applied", "duplicates", "dead", "filtered",
                               "transitions")}
         for k, v in h.items():
-            if "." in k:
+            if "." in k and k.split(".", 1)[1] in tot:  # not "<p>.ts", an event time
                 c = k.split(".", 1)[1]
-                tot[c] = tot.get(c, 0) + int(v)
+                tot[c] += int(v)
         return tot
 
     def wait_consumed(self, n, timeout=60, proc=None):

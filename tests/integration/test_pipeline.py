@@ -122,6 +122,10 @@ def test_end_to_end_by_hand():
     p = env.wait_consumed(len(seq), proc=run)
     check_eq((p["applied"], p["duplicates"], p["dead"]), (7, 0, 0), "applied/dup/dead")
     check_eq(p["transitions"], 3, "progress transitions")
+    # The partition's event-time clock is recorded with its progress: a new owner that gets
+    # no new event there still knows how far the stream went (and sweeps decayed MQLs).
+    clocks = {k: int(v) for k, v in env.r.hgetall(env.wm_key()).items() if k.endswith(".ts")}
+    check_eq(list(clocks.values()), [T0 + 3 * DAY_MS], "the partition clock <p>.ts in lf:wm")
 
     # By hand (CONTRACT §4): half-life 1 d, page views 5 points capped at 10 a day.
     E2 = 5 * decay(T[2] - T[1]) + 5                 # a3 is capped: no points, t stays T2
