@@ -1648,13 +1648,16 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
             rc = 3;
             goto stop;
         }
+        int idle = p->nitems == 0;
         if (p->nitems) {
             p->last_event_ms = lf_now_ms();
             if (lf_batch_process(p) != LF_OK) break;
             lf_batch_clear(p);
         }
-        if (p->nitems == 0 && p->sent.n && lf_forget_sent(p, &err) != LF_OK)
-            lf_set_state(p, "degraded", err.msg); /* idle: clear the outboxes now */
+        /* Nothing came in: clear the outboxes now rather than with the next batch. (Not
+         * after every batch: that would cost a round trip and a wait per batch.) */
+        if (idle && p->sent.n && lf_forget_sent(p, &err) != LF_OK)
+            lf_set_state(p, "degraded", err.msg);
         if (p->nitems == 0 && lf_now_ms() - p->last_sweep_ms >= 1000) {
             p->last_sweep_ms = lf_now_ms();
             if (lf_sweep(p, &err) != LF_OK) lf_set_state(p, "degraded", err.msg);
