@@ -981,16 +981,23 @@ static void lf_publist_clear(lf_publist_t *l)
     lf_arena_reset(&l->arena);
 }
 
-/* The previous batch's transitions: once delivered, forget them in their outboxes (idle,
- * revoked partitions, shutting down, before the outboxes are read). */
+/* Wait until every transition of a produced list is delivered (retry re-produces a failed
+ * one), then forget them in their outboxes: one pipelined round trip. */
+static int lf_forget_delivered(lf_pipe_t *p, lf_publist_t *l, int (*retry)(lf_pipe_t *p, size_t i),
+                               lf_err_t *err)
+{
+    if (l->n == 0) return LF_OK;
+    if (lf_wait_deliveries(p, &l->v[0].done, l->n, sizeof(lf_pub_t), retry) != LF_OK) return LF_ERR;
+    lf_outbox_ids_t *groups = NULL;
+    size_t ng = lf_pubs_by_partition(l, &groups);
+    return p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err);
+}
+
+/* The previous batch's transitions, forgotten now rather than with the next batch's
+ * progress (idle, revoked partitions, shutting down, before the outboxes are read). */
 static int lf_forget_sent(lf_pipe_t *p, lf_err_t *err)
 {
-    if (p->sent.n == 0) return LF_OK;
-    if (lf_settle_sent(p) != LF_OK) return LF_ERR;
-    lf_outbox_ids_t *groups = NULL;
-    size_t ng = lf_pubs_by_partition(&p->sent, &groups);
-    if (p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err))
-        return LF_ERR;
+    if (lf_forget_delivered(p, &p->sent, lf_sent_retry, err) != LF_OK) return LF_ERR;
     lf_publist_clear(&p->sent);
     return LF_OK;
 }
@@ -1000,13 +1007,7 @@ static int lf_forget_sent(lf_pipe_t *p, lf_err_t *err)
 static int lf_publish_and_forget(lf_pipe_t *p, lf_err_t *err)
 {
     int rc = lf_produce_pubs(p);
-    if (rc == LF_OK && p->pubs.n)
-        rc = lf_wait_deliveries(p, &p->pubs.v[0].done, p->pubs.n, sizeof(lf_pub_t), lf_pubs_retry);
-    if (rc == LF_OK) {
-        lf_outbox_ids_t *groups = NULL;
-        size_t ng = lf_pubs_by_partition(&p->pubs, &groups);
-        rc = p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err);
-    }
+    if (rc == LF_OK) rc = lf_forget_delivered(p, &p->pubs, lf_pubs_retry, err);
     p->transitions_out += p->pubs.n;
     lf_publist_clear(&p->pubs);
     return rc;
