@@ -212,12 +212,12 @@ static void lf_rebalance_apply(lf_pipe_t *p, rd_kafka_t *rk, rd_kafka_resp_err_t
             /* Redis is the truth for where to start, and it is not reachable: take the
              * partitions but fetch nothing until the main loop can read the positions. */
             lf_set_state(p, "degraded", e.msg);
-            /* Parked at the end and paused: no offset lookup that could fail, nothing read. */
-            for (int i = 0; i < parts->cnt; i++)
-                parts->elems[i].offset = RD_KAFKA_OFFSET_END;
-            rd_kafka_assign(rk, parts);
-            rd_kafka_pause_partitions(rk, parts);
-            p->paused = 1;
+            /* Owned in the group, but nothing assigned to the consumer yet: no offset lookup,
+             * no fetch, no pause flag. (Parking them at the log end, paused, lost the race
+             * with the later assign now and then: a partition then delivered nothing.) */
+            rd_kafka_assign(rk, NULL);
+            if (p->paused) rd_kafka_resume_partitions(rk, parts); /* a pause outlives assign */
+            p->paused = 0;
             p->positions_pending = 1;
         }
         p->outbox_flush_pending = 1;
@@ -1151,7 +1151,8 @@ static void lf_batch_decode(lf_pipe_t *p)
  * librdkafka 2.0.2 rewinds a partition that is resumed without having been paused. */
 static void lf_pause_all(lf_pipe_t *p, int pause)
 {
-    if (!p->assignment || pause == p->paused) return;
+    /* (Partitions waiting for their start positions are not assigned to the consumer.) */
+    if (!p->assignment || p->positions_pending || pause == p->paused) return;
     if (pause)
         rd_kafka_pause_partitions(p->consumer, p->assignment);
     else
