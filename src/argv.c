@@ -90,17 +90,26 @@ void lf_argv_addf(lf_argv_t *a, const char *fmt, ...)
     lf_argv_add(a, buf, (size_t)n);
 }
 
-void lf_argv_add_part_field(lf_argv_t *a, int32_t partition, const char *name)
+void lf_argv_add_concat(lf_argv_t *a, const char *x, const char *y)
 {
-    char buf[64];
-    size_t n = lf_fmt_i64(buf, partition), nl = strlen(name);
-    if (n + 1 + nl > sizeof(buf)) {
-        lf_argv_addf(a, "%d.%s", (int)partition, name);
+    char buf[256];
+    size_t lx = strlen(x), ly = strlen(y);
+    if (lx + ly > sizeof(buf)) {
+        lf_argv_addf(a, "%s%s", x, y);
         return;
     }
-    buf[n++] = '.';
-    memcpy(buf + n, name, nl);
-    lf_argv_add(a, buf, n + nl);
+    memcpy(buf, x, lx);
+    memcpy(buf + lx, y, ly);
+    lf_argv_add(a, buf, lx + ly);
+}
+
+void lf_argv_add_part_field(lf_argv_t *a, int32_t partition, const char *name)
+{
+    char part[24];
+    size_t n = lf_fmt_i64(part, partition);
+    part[n++] = '.';
+    part[n] = '\0';
+    lf_argv_add_concat(a, part, name);
 }
 
 void lf_argv_add_i64(lf_argv_t *a, long long v)

@@ -64,20 +64,6 @@ static void lf_put_touch(lf_argv_t *out, const char *const names[4], const lf_to
     lf_put_i64(out, names[3], t->at_ms);
 }
 
-/* A field name "<a><b>" (e.g. "cap." + a rule's name), copied into the list. */
-static void lf_put_name2(lf_argv_t *out, const char *a, const char *b)
-{
-    char f[256];
-    size_t la = strlen(a), lb = strlen(b);
-    if (la + lb > sizeof(f)) {
-        lf_argv_addf(out, "%s%s", a, b);
-        return;
-    }
-    memcpy(f, a, la);
-    memcpy(f + la, b, lb);
-    lf_argv_add(out, f, la + lb);
-}
-
 /* "n.<kind>" for every kind, built once: the counter field names. */
 static const char *lf_counter_field(lf_kind_t k)
 {
@@ -121,7 +107,7 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
     lf_put_touch(out, lt, &l->last_touch);
     for (int i = 0; i < l->ntraits; i++) {
         if (l->traits[i].idx >= m->ntracked_traits) continue;
-        lf_put_name2(out, "tr.", m->tracked_traits[l->traits[i].idx]);
+        lf_argv_add_concat(out, "tr.", m->tracked_traits[l->traits[i].idx]);
         lf_argv_adds(out, l->traits[i].val);
     }
     /* Field values stay <= 64 bytes where they can: Redis keeps such a hash in its compact
@@ -150,7 +136,7 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
             cap[n++] = '=';
             n += (size_t)lf_fmt_double(cap + n, sizeof(cap) - n, c->granted[order[w]]);
         }
-        lf_put_name2(out, "cap.", m->eng[r].name);
+        lf_argv_add_concat(out, "cap.", m->eng[r].name);
         lf_argv_add(out, cap, n);
     }
     /* Recent messageId hashes, oldest first (the ring order survives the round trip): 48 bits

@@ -293,6 +293,15 @@ static lf_item_t *lf_items_push(lf_item_t **items, size_t *n, size_t *cap, rd_ka
     return it;
 }
 
+/* Decode an item's message once (into arena): its event, or why it goes to the dead letters. */
+static void lf_item_decode(const lf_pipe_t *p, lf_item_t *it, lf_arena_t *arena)
+{
+    it->decoded = 1;
+    if (lf_event_decode(it->msg->payload, it->msg->len, &p->cfg->limits, arena, &it->ev,
+                        &it->bad) != LF_OK)
+        it->state = LF_ITEM_DEAD;
+}
+
 /* While a batch's writes are in flight (called between chunks): poll and decode the next
  * batch's first messages. Bounded per call, so the replies of the chunks in flight are read
  * soon; stops at a rebalance (handled after the write) and when the next batch is full. */
@@ -303,11 +312,7 @@ static void lf_prefetch(lf_pipe_t *p)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 0);
         if (!m) break;
         lf_item_t *it = lf_items_push(&p->pre, &p->npre, &p->cappre, m);
-        if (m->err) continue; /* handled when the next batch takes it */
-        it->decoded = 1;
-        if (lf_event_decode(m->payload, m->len, &p->cfg->limits, &p->pre_arena, &it->ev,
-                            &it->bad) != LF_OK)
-            it->state = LF_ITEM_DEAD;
+        if (!m->err) lf_item_decode(p, it, &p->pre_arena); /* an error: the batch handles it */
     }
 }
 
@@ -1136,15 +1141,8 @@ static void lf_batch_drop_revoked(lf_pipe_t *p)
 
 static void lf_batch_decode(lf_pipe_t *p)
 {
-    for (size_t i = 0; i < p->nitems; i++) {
-        lf_item_t *it = &p->items[i];
-        const rd_kafka_message_t *m = it->msg;
-        if (it->decoded) continue;
-        it->decoded = 1;
-        if (lf_event_decode(m->payload, m->len, &p->cfg->limits, &p->batch_arena, &it->ev,
-                            &it->bad) != LF_OK)
-            it->state = LF_ITEM_DEAD;
-    }
+    for (size_t i = 0; i < p->nitems; i++)
+        if (!p->items[i].decoded) lf_item_decode(p, &p->items[i], &p->batch_arena);
 }
 
 /* Pause or resume the assigned partitions. Only what this code paused is resumed:

@@ -28,6 +28,8 @@ void lf_argv_add(lf_argv_t *a, const char *s, size_t len);
 void lf_argv_adds(lf_argv_t *a, const char *s);
 void lf_argv_addf(lf_argv_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lf_argv_add_i64(lf_argv_t *a, long long v);
+/* "<x><y>" copied into the list (field names built per lead write: no printf). */
+void lf_argv_add_concat(lf_argv_t *a, const char *x, const char *y);
 /* "<partition>.<name>": a progress counter's field in lf:wm:... (per lead write: no printf). */
 void lf_argv_add_part_field(lf_argv_t *a, int32_t partition, const char *name);
 void lf_argv_add_double(lf_argv_t *a, double v);
