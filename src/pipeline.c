@@ -1600,6 +1600,11 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
                 continue;
             }
             p->outbox_flush_pending = 0;
+            /* The backoff paused the partitions, and only a batch that gets through resumes
+             * them: resume here, or no batch ever comes (seen when Redis dropped the
+             * connection under the flush that follows an assignment). */
+            lf_pause_all(p, 0);
+            if (delay > 100) lf_set_state(p, "ok", "");
             delay = 100;
         }
         /* Collect a batch: what is waiting (plus batch_linger_ms), up to batch_max_events, and

@@ -60,6 +60,9 @@ KAFKA_TEST_PROPS = {
     "heartbeat.interval.ms": "500",
     "reconnect.backoff.max.ms": "1000",
 }
+# LF_TEST_KAFKA_DEBUG=consumer,fetch,cgrp: librdkafka's debug log in every run's log.
+if os.environ.get("LF_TEST_KAFKA_DEBUG"):
+    KAFKA_TEST_PROPS["debug"] = os.environ["LF_TEST_KAFKA_DEBUG"]
 
 
 class TestFailure(AssertionError):
@@ -555,7 +558,16 @@ class Env:
             p = self.progress()
             check(p["consumed"] <= n, "consumed %d > %d events produced" % (p["consumed"], n))
             return p if p["consumed"] == n else None
-        return wait_until(cond, timeout, "progress consumed == %d" % n, interval=0.2)
+        try:
+            return wait_until(cond, timeout, "progress consumed == %d" % n, interval=0.2)
+        except TestFailure as e:
+            # Tell "the input never arrived" apart from "the processor stopped taking it".
+            try:
+                marks = self.high_watermarks(EVENTS_TOPIC)
+            except Exception as w:  # noqa: BLE001 (a diagnostic must not hide the failure)
+                marks = "unknown (%s)" % w
+            raise TestFailure("%s; progress %s; input topic high watermarks %s"
+                              % (e, self.progress(), marks))
 
     def settle(self, proc=None, quiet_s=3.0, timeout=60):
         """After the input is consumed the processor may still write (the decay sweep moves

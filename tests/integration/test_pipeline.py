@@ -539,6 +539,30 @@ def test_restore_refused_after_a_reconnect():
     check_eq(run.stop(), 0, "exit status")
 
 
+def test_consuming_resumes_after_a_failed_outbox_flush():
+    """After an assignment the outboxes are read and published before anything else; while
+    that fails, the partitions are paused for the backoff. Once it succeeds they must be
+    consumed again (they once stayed paused for good: only a batch resumed them, and no
+    batch could come). Forced with an ACL: positions (HMGET) are readable, the outbox
+    (HGETALL) is not, until the test allows it again."""
+    env = start_small("flushfail", partitions=1)
+    run = env.start_run()
+    H.wait_until(lambda: "consuming" in run.log_text(), 30, "the run connected")
+    env.r.execute_command("ACL", "SETUSER", "default", "-hgetall")
+    try:
+        H.wait_until(lambda: "HGETALL outbox" in run.log_text(), 30,
+                     "the outbox flush failing after the assignment")
+        time.sleep(0.5)  # a few backoff rounds, partitions paused
+    finally:
+        env.r.execute_command("ACL", "SETUSER", "default", "+hgetall")
+    env.produce_events([(H.event("track", "ff-%d" % i, T0 + i * 60000, user="u-ff-%d" % i,
+                                 event="form_submit"), "msgpack") for i in range(10)])
+    p = env.wait_consumed(10, timeout=30, proc=run)
+    check_eq((p["applied"], p["dead"]), (10, 0), "applied/dead")
+    check_eq(env.lead("u-ff-9").get("n.form_submit"), "1", "the last lead")
+    check_eq(run.stop(), 0, "exit status")
+
+
 #---- 8. Redis down at start ---------------------------------------------------------------------
 
 def redis_down_scenario(name, outage_after_assign_s):
@@ -594,6 +618,7 @@ if __name__ == "__main__":
         test_a_lone_event_is_not_held_for_company,
         test_restore_and_hset_write_the_same_leads,
         test_restore_refused_after_a_reconnect,
+        test_consuming_resumes_after_a_failed_outbox_flush,
         test_redis_down_at_start_brief,
         test_redis_down_at_start_long,
     ])
