@@ -360,13 +360,11 @@ static lf_kv_t *kv_keep(const ex_t *x, const lf_kv_t *tmp, uint32_t n)
 
 /*---- campaign ---------------------------------------------------------------------------*/
 
-/* The percent-decoded value of query parameter `name` in url, else in search; empty if none. */
-static lf_str_t query_value(const ex_t *x, lf_str_t url, lf_str_t search, const char *name)
+/* raw percent-decoded into the arena; empty when raw is. */
+static lf_str_t query_decode(const ex_t *x, lf_str_t raw)
 {
-    lf_str_t raw = LF_STR_NULL, r = LF_STR_NULL;
-    if (!(lf_url_query_param(url, name, &raw) && raw.len) &&
-        !(lf_url_query_param(search, name, &raw) && raw.len))
-        return r;
+    lf_str_t r = LF_STR_NULL;
+    if (!raw.len) return r;
     char *out = lf_arena_alloc(x->arena, raw.len + 1);
     r.len = (uint32_t)lf_url_decode(raw.ptr, raw.len, out, raw.len, 1);
     out[r.len] = '\0';
@@ -416,9 +414,12 @@ static const lf_str_t page_keys[P__COUNT] = {LF_STR_LIT("url"), LF_STR_LIT("path
 static const lf_str_t campaign_keys[LF_UTM__COUNT] = {LF_STR_LIT("source"), LF_STR_LIT("medium"),
                                                       LF_STR_LIT("name"), LF_STR_LIT("term"),
                                                       LF_STR_LIT("content")};
-static const char *const utm_params[LF_UTM__COUNT] = {"utm_source", "utm_medium", "utm_campaign",
-                                                      "utm_term", "utm_content"};
-static const char *const click_ids[] = {"gclid", "msclkid", "dclid", "fbclid"};
+/* The campaign's query parameters: the UTM fields (in lf_utm_t order), then the click ids in
+ * order of preference. */
+#define LF_QUERY_NAMES (LF_UTM__COUNT + 4)
+static const char *const query_names[LF_QUERY_NAMES] = {"utm_source", "utm_medium",  "utm_campaign",
+                                                        "utm_term",   "utm_content", "gclid",
+                                                        "msclkid",    "dclid",       "fbclid"};
 
 static int fail_missing(const ex_t *x, const char *what)
 {
@@ -531,12 +532,19 @@ int lf_event_extract(const lf_tree_ops_t *ops, const void *root, const lf_event_
     }
     lf_str_t search = pf[P_SEARCH];
     if (ev->url.len || search.len) {
+        /* Each parameter: its value in the URL, else in `search` (an empty one counts as
+         * none); the click id is the first one with a value. */
+        lf_str_t in_url[LF_QUERY_NAMES], in_search[LF_QUERY_NAMES];
+        lf_url_query_params(ev->url, query_names, LF_QUERY_NAMES, in_url);
+        lf_url_query_params(search, query_names, LF_QUERY_NAMES, in_search);
+        for (int i = 0; i < LF_QUERY_NAMES; i++)
+            if (!in_url[i].len) in_url[i] = in_search[i];
         for (int i = 0; i < LF_UTM__COUNT; i++)
-            if (!ev->utm[i].len) ev->utm[i] = query_value(&x, ev->url, search, utm_params[i]);
-        for (size_t i = 0; i < sizeof(click_ids) / sizeof(click_ids[0]); i++) {
-            lf_str_t id = query_value(&x, ev->url, search, click_ids[i]);
+            if (!ev->utm[i].len) ev->utm[i] = query_decode(&x, in_url[i]);
+        for (int i = LF_UTM__COUNT; i < LF_QUERY_NAMES; i++) {
+            lf_str_t id = query_decode(&x, in_url[i]);
             if (id.len) {
-                ev->click_id_name = lf_str_from(click_ids[i]);
+                ev->click_id_name = lf_str_from(query_names[i]);
                 ev->click_id = id;
                 break;
             }

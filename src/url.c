@@ -46,17 +46,21 @@ static int name_eq_nocase(const char *p, size_t n, const char *name)
 /* The query is what follows the first '?' that comes before any '#'. Parameters are split on
  * '&'; the name is compared case-insensitively (UTM_Source = utm_source); a name written
  * "amp;utm_source" (an HTML-escaped "&amp;" left in the URL) counts too. The first occurrence
- * wins. A parameter without '=' has an empty value. */
-int lf_url_query_param(lf_str_t url, const char *name, lf_str_t *val)
+ * wins. A parameter without '=' has an empty value. One pass finds several names: vals[k]
+ * gets the first occurrence of names[k] (ptr NULL when absent); returns how many were found.
+ * (The campaign fields ask for nine names per event: one pass, not nine.) */
+size_t lf_url_query_params(lf_str_t url, const char *const *names, size_t nnames, lf_str_t *vals)
 {
+    for (size_t k = 0; k < nnames; k++)
+        vals[k] = LF_STR_NULL;
     const char *s = url.ptr;
-    size_t n = url.len, i = 0;
+    size_t n = url.len, i = 0, found = 0;
     if (!s) return 0;
     while (i < n && s[i] != '?' && s[i] != '#')
         i++;
     if (i >= n || s[i] != '?') return 0;
     i++;
-    while (i < n && s[i] != '#') {
+    while (i < n && s[i] != '#' && found < nnames) {
         size_t start = i, eq = 0, has_eq = 0;
         while (i < n && s[i] != '&' && s[i] != '#') {
             if (s[i] == '=' && !has_eq) {
@@ -72,14 +76,21 @@ int lf_url_query_param(lf_str_t url, const char *name, lf_str_t *val)
             np += 4;
             nl -= 4;
         }
-        if (name_eq_nocase(np, nl, name)) {
-            val->ptr = has_eq ? s + eq + 1 : s + i;
-            val->len = has_eq ? (uint32_t)(i - eq - 1) : 0;
-            return 1;
+        for (size_t k = 0; k < nnames; k++) {
+            if (vals[k].ptr || !name_eq_nocase(np, nl, names[k])) continue;
+            vals[k].ptr = has_eq ? s + eq + 1 : s + i;
+            vals[k].len = has_eq ? (uint32_t)(i - eq - 1) : 0;
+            found++;
+            break;
         }
         if (i < n && s[i] == '&') i++;
     }
-    return 0;
+    return found;
+}
+
+int lf_url_query_param(lf_str_t url, const char *name, lf_str_t *val)
+{
+    return lf_url_query_params(url, &name, 1, val) == 1;
 }
 
 /* "https://x.com/pricing?a=1" -> "/pricing"; "https://x.com" -> "/"; "//x.com/a" -> "/a";

@@ -999,6 +999,18 @@ static void test_event_url_helpers(void)
     CHECK(lf_url_query_param(LF_STR_LIT("https://x/?x=a=b"), "x", &v));
     CHECK_SV(v, "a=b");
     CHECK(!lf_url_query_param(LF_STR_NULL, "x", &v));
+    /* Several names in one pass: each one's first occurrence, whatever the order asked. */
+    static const char *const names[] = {"c", "A", "b", "zz"};
+    lf_str_t vals[4];
+    CHECK_INT(
+        lf_url_query_params(LF_STR_LIT("https://x/?a=1&amp;B=2&a=3&c&b=4#&zz=5"), names, 4, vals),
+        3);
+    CHECK(vals[0].ptr && vals[0].len == 0);
+    CHECK_SV(vals[1], "1");
+    CHECK_SV(vals[2], "2");
+    CHECK(vals[3].ptr == NULL);
+    CHECK_INT(lf_url_query_params(LF_STR_LIT("https://x/#?a=1"), names, 4, vals), 0);
+    CHECK(vals[1].ptr == NULL);
     CHECK_SV(lf_url_path(LF_STR_LIT("https://x.com/pricing?a=1")), "/pricing");
     CHECK_SV(lf_url_path(LF_STR_LIT("https://x.com#top")), "/");
     CHECK_SV(lf_url_path(LF_STR_LIT("mailto:a@b.c")), "mailto:a@b.c");
