@@ -1600,13 +1600,13 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
                 continue;
             }
             p->outbox_flush_pending = 0;
-            /* The backoff paused the partitions, and only a batch that gets through resumes
-             * them: resume here, or no batch ever comes (seen when Redis dropped the
-             * connection under the flush that follows an assignment). */
-            lf_pause_all(p, 0);
-            if (delay > 100) lf_set_state(p, "ok", "");
+            if (delay > 100) lf_set_state(p, "ok", ""); /* Redis answers again */
             delay = 100;
         }
+        /* Nothing is being retried here: what a backoff paused is consumed again. (A batch
+         * that gets through resumes too, but after a failed outbox flush no batch could
+         * come: the partitions stayed paused for good.) */
+        lf_pause_all(p, 0);
         /* Collect a batch: what is waiting (plus batch_linger_ms), up to batch_max_events, and
          * no longer than batch_max_ms after the first event. Under load the previous batch's
          * processing time lets the next one grow (fewer round trips per event); at a low
