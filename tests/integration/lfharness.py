@@ -8,7 +8,9 @@ Everything started is stopped (SIGTERM, then SIGKILL after 5 s) when a test ends
 failed, and at interpreter exit; temporary directories are removed.
 
 Environment: LF_BIN = the leadflow binary (default build/leadflow); LF_KEEP_TMP=1 keeps the
-temporary directories; LF_VERBOSE=1 prints process logs even for passing tests.
+temporary directories; LF_VERBOSE=1 prints process logs even for passing tests;
+LF_ONLY=name runs one test of a file; LF_TEST_KAFKA_DEBUG=consumer,fetch,cgrp puts librdkafka's
+debug log into every run's log.
 
 Needs Debian's python3-confluent-kafka and python3-redis. MessagePack is encoded and decoded
 by the small codec below (python3-msgpack is not required).
@@ -60,7 +62,6 @@ KAFKA_TEST_PROPS = {
     "heartbeat.interval.ms": "500",
     "reconnect.backoff.max.ms": "1000",
 }
-# LF_TEST_KAFKA_DEBUG=consumer,fetch,cgrp: librdkafka's debug log in every run's log.
 if os.environ.get("LF_TEST_KAFKA_DEBUG"):
     KAFKA_TEST_PROPS["debug"] = os.environ["LF_TEST_KAFKA_DEBUG"]
 
