@@ -45,6 +45,8 @@ CFG = {
     "partitions": env_int("BENCH_PARTITIONS", 64),
     "seed": env_int("BENCH_SEED", 1),
     "py_seconds": env_float("BENCH_PY_SECONDS", 60),
+    # a second leadflow run with `--workers N` (0 or 1: none); default one per core
+    "lf_workers": env_int("BENCH_LF_WORKERS", os.cpu_count() or 1),
     "lf_timeout_s": env_float("BENCH_LF_TIMEOUT_S", 420),
     "lat_seconds": env_float("BENCH_LAT_SECONDS", 20),
     "lat_fractions": [float(x) for x in os.environ.get("BENCH_LAT_RATES", "0.25,0.5,0.9").split(",") if x.strip()],
@@ -125,6 +127,20 @@ def proc_cpu(pid):
         return (int(f[11]) + int(f[12])) / TICK
     except (OSError, IndexError):
         return None
+
+
+def children_of(pid):
+    """pids whose parent is pid (the workers of `leadflow run --workers N`)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
 
 
 def sys_busy():
@@ -366,6 +382,77 @@ def main():
         log("results: " + os.path.join(outdir, "results.json"))
 
 
+def run_leadflow(C, lf, work, r, servers, brokers, rport, ev_topic, total, workers):
+    """`leadflow run` (with --workers N when workers > 1) over the preloaded topic, on an empty
+    Redis; returns (its result, Redis used_memory when empty)."""
+    tag = "leadflow" if workers == 1 else "leadflow-w%d" % workers
+    log("%s run ..." % tag)
+    r.flushall()
+    time.sleep(0.5)
+    mem_empty = int(r.info("memory")["used_memory"])
+    group = "bench-" + tag
+    lf_err = os.path.join(work, tag + ".err")
+    env = dict(os.environ, LF_TRACE_BATCH="1")
+    r.config_resetstat()
+    m = Meter(servers).start()
+    extra = ["--workers", str(workers)] if workers > 1 else []
+    with open(os.path.join(work, tag + ".out"), "w") as o, open(lf_err, "w") as e:
+        lp = spawn("leadflow", [lf, "run", "-c", os.path.join(ROOT, "deploy", "leadflow.yaml"),
+                                "--brokers", brokers, "--redis", "127.0.0.1:%d" % rport,
+                                "--group", group, "--instance", "bench-" + tag,
+                                "--exit-idle-ms", "3600000"] + extra, stdout=o, stderr=e,
+                   env=env)
+    t_first = t_last = None
+    n_first = 0
+    nxt = consumed = 0
+    deadline = time.monotonic() + C["lf_timeout_s"]
+    while time.monotonic() < deadline:
+        if lp.poll() is not None:
+            break
+        nxt, consumed = lf_progress(r, group, ev_topic)
+        now = time.monotonic()
+        if nxt and t_first is None:
+            t_first, n_first = now, nxt
+        if nxt >= total:
+            t_last = now
+            break
+        time.sleep(0.02)
+    m.stop()
+    lf_cpu = proc_cpu(lp.pid) + sum(proc_cpu(c) or 0 for c in children_of(lp.pid))
+    cmdstats = r.info("commandstats")
+    complete = t_last is not None
+    if lp.poll() is not None and not complete:
+        with open(lf_err, errors="replace") as fh:
+            tail = fh.read()[-1500:]
+        fail("%s run exited early (code %s) after %d of %d events:\n%s"
+             % (tag, lp.returncode, nxt, total, tail))
+    if not complete:
+        t_last = time.monotonic()
+        log(tag + ": not complete (%d of %d) after %ds" % (nxt, total, C["lf_timeout_s"]))
+    stop(lp, 60)
+    span = (t_last - t_first) if t_first else 0
+    done = nxt - n_first
+    lfres = {"events": nxt, "consumed_counter": consumed, "complete": complete,
+             "seconds": round(span, 3),
+             "eps": round(done / span, 1) if span > 0 else 0.0,
+             "exit": lp.returncode,
+             "resources": m.result(nxt, {"leadflow": lf_cpu}),
+             "trace": parse_trace(lf_err),
+             # what Redis spent its time on (EXEC's time includes the commands inside it)
+             "redis_commandstats": {k[len("cmdstat_"):]: {"calls": v["calls"], "usec": v["usec"]}
+                                    for k, v in cmdstats.items()},
+             "note": "rate over the events after the first progress write (first batch "
+                     "excluded), timed by polling lf:wm every 20 ms"}
+    lfres["workers"] = workers
+    log("%s: %s events/s (%s)" % (tag, lfres["eps"], "complete" if complete else "INCOMPLETE"))
+    with open(lf_err, errors="replace") as fh:
+        errs = [l.strip() for l in fh if " error: " in l]
+    if errs:
+        lfres["errors"] = errs[:5]
+    return lfres, mem_empty
+
+
+
 def run(lf, work, bindir, outdir, res):
     C = res["config"]
     ev_topic = "leadflow.events"
@@ -454,68 +541,9 @@ def run(lf, work, bindir, outdir, res):
         os.path.join(work, "python.err"))
     log("python: %s events/s" % res["phases"]["python"]["eps"])
 
-    # ---- 2a. leadflow
-    log("leadflow run ...")
-    r.flushall()
-    time.sleep(0.5)
-    mem_empty = int(r.info("memory")["used_memory"])
-    group = "bench-leadflow"
-    lf_err = os.path.join(work, "leadflow.err")
-    env = dict(os.environ, LF_TRACE_BATCH="1")
-    r.config_resetstat()
-    m = Meter(servers).start()
-    with open(os.path.join(work, "leadflow.out"), "w") as o, open(lf_err, "w") as e:
-        lp = spawn("leadflow", [lf, "run", "-c", os.path.join(ROOT, "deploy", "leadflow.yaml"),
-                                "--brokers", brokers, "--redis", "127.0.0.1:%d" % rport,
-                                "--group", group, "--instance", "bench-leadflow",
-                                "--exit-idle-ms", "3600000"], stdout=o, stderr=e, env=env)
-    t_first = t_last = None
-    n_first = 0
-    nxt = consumed = 0
-    deadline = time.monotonic() + C["lf_timeout_s"]
-    while time.monotonic() < deadline:
-        if lp.poll() is not None:
-            break
-        nxt, consumed = lf_progress(r, group, ev_topic)
-        now = time.monotonic()
-        if nxt and t_first is None:
-            t_first, n_first = now, nxt
-        if nxt >= total:
-            t_last = now
-            break
-        time.sleep(0.02)
-    m.stop()
-    lf_cpu = proc_cpu(lp.pid)
-    cmdstats = r.info("commandstats")
-    complete = t_last is not None
-    if lp.poll() is not None and not complete:
-        with open(lf_err, errors="replace") as fh:
-            tail = fh.read()[-1500:]
-        fail("leadflow run exited early (code %s) after %d of %d events:\n%s"
-             % (lp.returncode, nxt, total, tail))
-    if not complete:
-        t_last = time.monotonic()
-        log("leadflow: not complete (%d of %d) after %ds" % (nxt, total, C["lf_timeout_s"]))
-    stop(lp, 60)
-    span = (t_last - t_first) if t_first else 0
-    done = nxt - n_first
-    lfres = {"events": nxt, "consumed_counter": consumed, "complete": complete,
-             "seconds": round(span, 3),
-             "eps": round(done / span, 1) if span > 0 else 0.0,
-             "exit": lp.returncode,
-             "resources": m.result(nxt, {"leadflow": lf_cpu}),
-             "trace": parse_trace(lf_err),
-             # what Redis spent its time on (EXEC's time includes the commands inside it)
-             "redis_commandstats": {k[len("cmdstat_"):]: {"calls": v["calls"], "usec": v["usec"]}
-                                    for k, v in cmdstats.items()},
-             "note": "rate over the events after the first progress write (first batch "
-                     "excluded), timed by polling lf:wm every 20 ms"}
+    # ---- 2a. leadflow (one process)
+    lfres, mem_empty = run_leadflow(C, lf, work, r, servers, brokers, rport, ev_topic, total, 1)
     res["phases"]["leadflow"] = lfres
-    log("leadflow: %s events/s (%s)" % (lfres["eps"], "complete" if complete else "INCOMPLETE"))
-    with open(lf_err, errors="replace") as fh:
-        errs = [l.strip() for l in fh if " error: " in l]
-    if errs:
-        lfres["errors"] = errs[:5]
 
     # ---- 3. Redis memory per lead
     log("redis memory ...")
@@ -578,6 +606,12 @@ def run(lf, work, bindir, outdir, res):
     }
     log("memory: %s bytes per lead (used_memory delta / %d lead hashes)" %
         (res["memory"]["bytes_per_lead_used_memory"], nleads))
+
+    # ---- 2d. leadflow, one worker process per core (`run --workers N`)
+    if C["lf_workers"] > 1:
+        r.flushall()
+        res["phases"]["leadflow_workers"], _ = run_leadflow(
+            C, lf, work, r, servers, brokers, rport, ev_topic, total, C["lf_workers"])
 
     # ---- 4. latency at fractions of leadflow's rate
     res["latency"] = []

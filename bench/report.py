@@ -37,6 +37,7 @@ def main():
     C = R["config"]
     P = R.get("phases", {})
     co, py, lf = P.get("consume_only"), P.get("python"), P.get("leadflow")
+    lfw = P.get("leadflow_workers")
     M = R.get("memory")
     L = R.get("latency", [])
     pre = R.get("preload", {})
@@ -67,6 +68,9 @@ def main():
     rows = [("consume + decode only (C, `bench/consume_only.c`)", co, "consume_only"),
             ("Python careful consumer (`bench/peers/python_baseline.py`)", py, "python"),
             ("**leadflow run** (default rules, every feature on)", lf, "leadflow")]
+    if lfw:
+        rows.append(("**leadflow run --workers %d** (one process per core, same rules)"
+                     % lfw.get("workers", 0), lfw, "leadflow"))
     for label, x, name in rows:
         if not x:
             w("| %s | not run | | | | | | |" % label)
@@ -82,10 +86,16 @@ def main():
         ratios["leadflow / consume-only"] = eps(lf) / eps(co)
     if lf and py and eps(py):
         ratios["leadflow / python"] = eps(lf) / eps(py)
+    if lfw and co and eps(co):
+        ratios["leadflow --workers / consume-only"] = eps(lfw) / eps(co)
+    if lfw and py and eps(py):
+        ratios["leadflow --workers / python"] = eps(lfw) / eps(py)
     if ratios:
         w("| ratio | value | goal (issue 5) |")
         w("| --- | ---: | ---: |")
-        goals = {"leadflow / consume-only": "≥ 0.80", "leadflow / python": "≥ 10×"}
+        goals = {"leadflow / consume-only": "≥ 0.80", "leadflow / python": "≥ 10×",
+                 "leadflow --workers / consume-only": "≥ 0.80",
+                 "leadflow --workers / python": "≥ 10×"}
         for k, v in ratios.items():
             w("| %s | **%.2f%s** | %s |" % (k, v, "×" if "python" in k else "", goals[k]))
         w("")
@@ -269,10 +279,12 @@ def make_chart(path, rows, L):
     labels, vals = [], []
     for label, x, name in rows:
         if x:
-            labels.append({"consume_only": "consume+decode\nonly (C)", "python": "Python\ncareful",
-                           "leadflow": "leadflow run"}[name])
+            label_of = {"consume_only": "consume+decode\nonly (C)", "python": "Python\ncareful",
+                        "leadflow": "leadflow run"}
+            labels.append(label_of[name] + ("\n--workers %d" % x["workers"]
+                                            if x.get("workers", 1) > 1 else ""))
             vals.append(x.get("eps") or 0)
-    bars = a1.bar(labels, vals, color=["#999999", "#4c72b0", "#dd8452"][:len(vals)])
+    bars = a1.bar(labels, vals, color=["#999999", "#4c72b0", "#dd8452", "#c44e52"][:len(vals)])
     for b, v in zip(bars, vals):
         a1.text(b.get_x() + b.get_width() / 2, v, "{:,.0f}".format(v), ha="center", va="bottom")
     a1.set_ylabel("events/s")

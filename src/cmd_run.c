@@ -8,6 +8,7 @@
 #include "leadflow/alloc.h"
 #include "leadflow/config.h"
 #include "leadflow/pipeline.h"
+#include "leadflow/workers.h"
 
 static volatile sig_atomic_t lf_stop, lf_reload;
 
@@ -45,14 +46,18 @@ static int lf_override_redis(lf_config_t *cfg, const char *hostport)
 static void lf_run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: leadflow run [-c FILE] [--instance ID] [--exit-idle-ms N]\n"
+            "usage: leadflow run [-c FILE] [--instance ID] [--workers N] [--exit-idle-ms N]\n"
             "  -c, --config FILE     rules file (default: $LEADFLOW_CONFIG, else leadflow.yaml)\n"
             "  --instance ID         instance id shown by `leadflow stats` (default host-pid)\n"
+            "  --workers N           N worker processes, each a member of the consumer group\n"
+            "                        (instances ID-1 .. ID-N): one per core (default 1)\n"
             "  --exit-idle-ms N      exit once no event arrived for N ms (tests, benchmarks)\n"
             "  --brokers LIST        override kafka.bootstrap_servers\n"
             "  --redis HOST:PORT     override redis.host and redis.port\n"
             "  --group ID            override kafka.group_id\n"
-            "SIGTERM/SIGINT: finish the batch in flight, commit, leave the group, exit 0.\n");
+            "SIGTERM/SIGINT: finish the batch in flight, commit, leave the group, exit 0\n"
+            "(with --workers: each worker does; if one fails, the others are stopped and its\n"
+            "exit status is leadflow's).\n");
 }
 
 int lf_cmd_run(int argc, char **argv)
@@ -68,11 +73,12 @@ int lf_cmd_run(int argc, char **argv)
         {"brokers", required_argument, NULL, 'b'},
         {"redis", required_argument, NULL, 'r'},
         {"group", required_argument, NULL, 'g'},
+        {"workers", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *brokers = NULL, *redis = NULL, *group = NULL;
-    int ch;
+    int ch, workers = 1;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -94,6 +100,17 @@ int lf_cmd_run(int argc, char **argv)
         case 'g':
             group = optarg;
             break;
+        case 'w': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > LF_WORKERS_MAX) {
+                fprintf(stderr, "leadflow run: --workers takes 1..%d, got '%s'\n", LF_WORKERS_MAX,
+                        optarg);
+                return 2;
+            }
+            workers = (int)v;
+            break;
+        }
         case 'h':
             lf_run_usage(stdout);
             return 0;
@@ -125,7 +142,7 @@ int lf_cmd_run(int argc, char **argv)
     sa.sa_handler = lf_on_hup;
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = lf_pipeline_run(&cfg, &opts);
+    int rc = workers > 1 ? lf_workers_run(&cfg, &opts, workers) : lf_pipeline_run(&cfg, &opts);
     lf_config_free(&cfg);
     return rc;
 }
