@@ -1504,6 +1504,13 @@ static void lf_warm_producer_metadata(lf_pipe_t *p)
     }
 }
 
+void lf_instance_default(char *buf, size_t cap)
+{
+    char host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(buf, cap, "%s-%d", host, (int)getpid());
+}
+
 int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
 {
     lf_pipe_t pp, *p = &pp;
@@ -1514,13 +1521,10 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
     snprintf(p->state, sizeof(p->state), "ok");
     for (int i = 0; i < LF_MAX_PARTITIONS; i++)
         p->part_next[i] = -1;
-    if (opts->instance) {
+    if (opts->instance)
         snprintf(p->instance, sizeof(p->instance), "%s", opts->instance);
-    } else {
-        char host[64] = "host";
-        gethostname(host, sizeof(host) - 1);
-        snprintf(p->instance, sizeof(p->instance), "%s-%d", host, (int)getpid());
-    }
+    else
+        lf_instance_default(p->instance, sizeof(p->instance));
     lf_arena_init(&p->batch_arena, 1 << 20);
     lf_arena_init(&p->pre_arena, 1 << 20);
     lf_arena_init(&p->attempt_arena, 1 << 20);

@@ -56,13 +56,10 @@ int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n)
 {
     pid_t pids[LF_WORKERS_MAX];
     char base[96];
-    if (opts->instance) {
+    if (opts->instance)
         snprintf(base, sizeof(base), "%s", opts->instance);
-    } else {
-        char host[64] = "host";
-        gethostname(host, sizeof(host) - 1);
-        snprintf(base, sizeof(base), "%s-%d", host, (int)getpid());
-    }
+    else
+        lf_instance_default(base, sizeof(base));
     int started = 0, rc = 0;
     /* Fork before anything opens a connection or a thread (librdkafka, hiredis): each worker
      * starts from the bare configuration. */
