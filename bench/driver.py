@@ -47,6 +47,8 @@ CFG = {
     "py_seconds": env_float("BENCH_PY_SECONDS", 60),
     # a second leadflow run with `--workers N` (0 or 1: none); default one per core
     "lf_workers": env_int("BENCH_LF_WORKERS", os.cpu_count() or 1),
+    # `--workers N` for the leadflow of the latency phase (1: one process)
+    "lat_workers": env_int("BENCH_LAT_WORKERS", 1),
     "lf_timeout_s": env_float("BENCH_LF_TIMEOUT_S", 420),
     "lat_seconds": env_float("BENCH_LAT_SECONDS", 20),
     "lat_fractions": [float(x) for x in os.environ.get("BENCH_LAT_RATES", "0.25,0.5,0.9").split(",") if x.strip()],
@@ -143,6 +145,14 @@ def children_of(pid):
     return out
 
 
+def proc_tree_cpu(pid):
+    """proc_cpu of a process plus its live children's (the workers of `run --workers N`)."""
+    own = proc_cpu(pid)
+    if own is None:
+        return None
+    return own + sum(proc_cpu(c) or 0 for c in children_of(pid))
+
+
 def sys_busy():
     """Busy and total jiffies of the whole machine (all cores), from /proc/stat."""
     with open("/proc/stat") as fh:
@@ -190,13 +200,13 @@ class Meter:
 
     def start(self):
         self.t0 = time.monotonic()
-        self.c0 = {n: proc_cpu(p) for n, p in self.procs.items()}
+        self.c0 = {n: proc_tree_cpu(p) for n, p in self.procs.items()}
         self.s0 = sys_busy()
         return self
 
     def stop(self):
         self.t1 = time.monotonic()
-        self.c1 = {n: proc_cpu(p) for n, p in self.procs.items()}
+        self.c1 = {n: proc_tree_cpu(p) for n, p in self.procs.items()}
         self.s1 = sys_busy()
         return self
 
@@ -418,7 +428,7 @@ def run_leadflow(C, lf, work, r, servers, brokers, rport, ev_topic, total, worke
             break
         time.sleep(0.02)
     m.stop()
-    lf_cpu = proc_cpu(lp.pid) + sum(proc_cpu(c) or 0 for c in children_of(lp.pid))
+    lf_cpu = proc_tree_cpu(lp.pid)
     cmdstats = r.info("commandstats")
     complete = t_last is not None
     if lp.poll() is not None and not complete:
@@ -645,9 +655,12 @@ def run(lf, work, bindir, outdir, res):
             lp = spawn("leadflow", [lf, "run", "-c", conf, "--brokers", brokers, "--redis",
                                     "127.0.0.1:%d" % rport, "--group", "bench-live%d" % i,
                                     "--instance", "bench-live%d" % i, "--exit-idle-ms",
-                                    "3600000"], stdout=o, stderr=e,
-                       env=dict(os.environ, LF_TRACE_BATCH="1"))
-        if not wait_for_line(lerr, "assigned", 60, lp):
+                                    "3600000"] + (["--workers", str(C["lat_workers"])]
+                                                  if C["lat_workers"] > 1 else []),
+                       stdout=o, stderr=e, env=dict(os.environ, LF_TRACE_BATCH="1"))
+        needles = (["leadflow[w%d] info: assigned" % k for k in range(1, C["lat_workers"] + 1)]
+                   if C["lat_workers"] > 1 else ["assigned"])
+        if not all(wait_for_line(lerr, nd, 60, lp) for nd in needles):
             stop(lp)
             fail("leadflow (live %d) did not get its partitions" % i)
         time.sleep(1.0)

@@ -193,13 +193,14 @@ def main():
         w("")
         w("Produced live by `bench/latency_probe.c` (own producer: linger.ms=%s, zstd; it "
           "records the send time of every messageId) into a fresh topic while a fresh `leadflow "
-          "run` (same rules, warm Redis) consumes it; the probe consumes the transitions topic "
+          "run%s` (same rules, warm Redis) consumes it; the probe consumes the transitions topic "
           "(fetch.wait.max.ms=%s) and matches each transition's `trigger` to its send time. "
           "Latency = receive time − send time, so it includes the producer's linger, the "
           "broker, leadflow's batching (batch_max_ms) and its publish. The first %s s at the "
           "rate are a warm-up, not counted (clients connecting, the group forming); only the "
           "first receipt of each key counts. leadflow's live settings: %s."
-          % (C.get("lat_linger_ms"), C.get("lat_probe_fetch_wait_ms"), C.get("lat_warmup_s"),
+          % (" --workers %d" % C["lat_workers"] if C.get("lat_workers", 1) > 1 else "",
+             C.get("lat_linger_ms"), C.get("lat_probe_fetch_wait_ms"), C.get("lat_warmup_s"),
              ", ".join("%s" % p for p in (L[0].get("leadflow_live_settings") or {}).get(
                  "kafka.properties", [])) or "as deploy/leadflow.yaml"))
         w("")
