@@ -88,7 +88,7 @@ int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n)
         lf_log("info", "%d workers started (instances %s-1 .. %s-%d)", n, base, base, n);
     else
         lf_signal_live(pids, started, SIGUSR1);
-    int live = started, forwarded = 0, failed = rc != 0;
+    int live = started, forwarded = 0;
     while (live > 0) {
         /* Every signal this process received goes to each worker once (the second one makes
          * them give up waiting, as for a single instance). */
@@ -109,11 +109,10 @@ int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n)
             pids[k] = -1;
             live--;
             int code = lf_worker_status(st);
-            if (code != 0 && !failed) {
+            if (code != 0 && rc == 0) { /* the first failure names the exit status */
                 lf_log("error",
                        "worker %d (%s-%d) exited with status %d: stopping the other workers", k + 1,
                        base, k + 1, code);
-                failed = 1;
                 rc = code;
                 lf_signal_live(pids, started, SIGUSR1);
             }
