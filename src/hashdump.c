@@ -139,14 +139,35 @@ size_t lf_hashdump_bound(size_t n, size_t bytes)
     return 1 + 5 + 7 + n * 7 + bytes + 2 + 8;
 }
 
+/* Whether a field (argv[0, 2, ..]) is named twice: open addressing over a table twice the
+ * largest number of pairs (comparing every pair with every other was half of building a
+ * lead's payload). */
+static int lf_field_repeats(const char *const *argv, const size_t *lens, size_t n)
+{
+    uint8_t slot[2 * LF_HASHDUMP_MAX_PAIRS]; /* pair index + 1; 0 = free */
+    memset(slot, 0, sizeof(slot));
+    for (size_t i = 0; i < n; i += 2) {
+        uint32_t h = 2166136261u; /* FNV-1a */
+        for (size_t k = 0; k < lens[i]; k++)
+            h = (h ^ (unsigned char)argv[i][k]) * 16777619u;
+        for (h %= sizeof(slot);; h = (h + 1) % sizeof(slot)) {
+            if (!slot[h]) {
+                slot[h] = (uint8_t)(i / 2 + 1);
+                break;
+            }
+            size_t j = 2 * (size_t)(slot[h] - 1);
+            if (lens[j] == lens[i] && !memcmp(argv[j], argv[i], lens[i])) return 1;
+        }
+    }
+    return 0;
+}
+
 size_t lf_hashdump_build(const char *const *argv, const size_t *lens, size_t n, unsigned char *out)
 {
     if (n == 0 || n % 2 || n / 2 > LF_HASHDUMP_MAX_PAIRS) return 0;
     for (size_t i = 0; i < n; i++)
         if (lens[i] > LF_HASHDUMP_MAX_VALUE) return 0;
-    for (size_t i = 0; i < n; i += 2) /* HSET would keep the last; a listpack cannot */
-        for (size_t j = i + 2; j < n; j += 2)
-            if (lens[i] == lens[j] && !memcmp(argv[i], argv[j], lens[i])) return 0;
+    if (lf_field_repeats(argv, lens, n)) return 0; /* HSET would keep the last; a listpack cannot */
     /* The listpack goes after a 5-byte RDB length (moved down once its size is known). */
     unsigned char *lp = out + 1 + 5;
     size_t len = 6;

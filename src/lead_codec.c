@@ -436,3 +436,36 @@ int lf_is_history_field(lf_str_t f)
 {
     return f.len == 2 && f.ptr[0] == 'h' && f.ptr[1] >= '0' && f.ptr[1] < '0' + LF_HISTORY_KEEP;
 }
+
+void lf_hash_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn, const lf_argv_t *after,
+                  lf_argv_t *changed, lf_argv_t *deleted)
+{
+    size_t j = 0;
+    uint8_t seen_small[256];
+    uint8_t *seen = bn <= sizeof(seen_small) ? seen_small : lf_calloc(bn, 1);
+    memset(seen, 0, bn <= sizeof(seen_small) ? bn : 0);
+    for (size_t i = 0; i + 1 < after->n; i += 2) {
+        lf_str_t f = {after->argv[i], (uint32_t)after->lens[i]};
+        lf_str_t v = {after->argv[i + 1], (uint32_t)after->lens[i + 1]};
+        size_t k = bn;
+        for (size_t t = 0; t < bn; t++) {
+            size_t c = (j + t) % bn;
+            if (bf[c].len == f.len && memcmp(bf[c].ptr, f.ptr, f.len) == 0) {
+                k = c;
+                break;
+            }
+        }
+        if (k < bn) {
+            seen[k] = 1;
+            j = k + 1;
+            if (bv[k].len == v.len && memcmp(bv[k].ptr, v.ptr, v.len) == 0) continue;
+        }
+        /* Referenced, not copied: `after` lives in the attempt arena, the stored fields in
+         * the cache or the arena, both until the write is done. */
+        lf_argv_add_ref(changed, f.ptr, f.len);
+        lf_argv_add_ref(changed, v.ptr, v.len);
+    }
+    for (size_t k = 0; k < bn; k++)
+        if (!seen[k]) lf_argv_add_ref(deleted, bf[k].ptr, bf[k].len);
+    if (seen != seen_small) lf_free(seen);
+}

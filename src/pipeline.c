@@ -58,10 +58,11 @@ typedef struct {
     int merged_into; /* >= 0: a visitor merged into that slot */
     int32_t partition;
     lf_argv_t trans; /* (transition_id, payload, history entry) triples */
-    /* The lead as stored before this batch (its hash's pairs), to write only what changed. */
+    /* The lead's hash as stored before this batch (all its pairs): what its write keeps of
+     * the stage history, and the base of the HSET fallback's difference. */
     const lf_str_t *bf, *bv;
     size_t bn;
-    lf_argv_t *after; /* its full encoding after the batch, for the cache */
+    lf_argv_t *after; /* its whole hash after the batch: the write, and then the cache */
     const char **merged;
     lf_stage_t *merged_stages;
     uint64_t *merged_versions;
@@ -496,52 +497,45 @@ static void lf_slot_add_transitions(lf_pipe_t *p, lf_slot_t *s, const lf_transit
     }
 }
 
-/* Stage history: one hash field per transition (of a slot written twice, the later wins).
- * trans holds (transition_id, payload, history entry) triples; an entry starts with seq. */
-static void lf_add_history_fields(lf_argv_t *fields, const lf_argv_t *trans)
+/* Stage history: one hash field per transition. trans holds (transition_id, payload, history
+ * entry) triples; an entry starts with seq. Appends to `out` the stored history fields
+ * (bf/bv, bn pairs) that no transition of this write replaces, then this write's, one per
+ * field (of a slot written twice, the later): `out` then holds the lead's whole hash. */
+static void lf_add_history_fields(const lf_str_t *bf, const lf_str_t *bv, size_t bn,
+                                  const lf_argv_t *trans, lf_argv_t *out)
 {
+    int last[LF_HISTORY_KEEP];
+    for (int h = 0; h < LF_HISTORY_KEEP; h++)
+        last[h] = -1;
+    for (size_t t = 0; t + 2 < trans->n; t += 3)
+        last[strtoull(trans->argv[t + 2], NULL, 10) % LF_HISTORY_KEEP] = (int)t;
+    for (size_t k = 0; k < bn; k++) /* copied: the cache entry they are in may go first */
+        if (lf_is_history_field(bf[k]) && last[bf[k].ptr[1] - '0'] < 0) {
+            lf_argv_add(out, bf[k].ptr, bf[k].len);
+            lf_argv_add(out, bv[k].ptr, bv[k].len);
+        }
     for (size_t t = 0; t + 2 < trans->n; t += 3) {
+        uint64_t seq = strtoull(trans->argv[t + 2], NULL, 10);
+        if (last[seq % LF_HISTORY_KEEP] != (int)t) continue;
         char hf[8];
-        int hl = lf_history_field(strtoull(trans->argv[t + 2], NULL, 10), hf, sizeof(hf));
-        lf_argv_add(fields, hf, (size_t)hl);
-        lf_argv_add_ref(fields, trans->argv[t + 2], trans->lens[t + 2]);
+        int hl = lf_history_field(seq, hf, sizeof(hf));
+        lf_argv_add(out, hf, (size_t)hl);
+        lf_argv_add_ref(out, trans->argv[t + 2], trans->lens[t + 2]);
     }
 }
 
-/* What to write: the pairs of `after` whose value differs from the stored ones (bf/bv), and
- * the stored fields `after` no longer has. Both lists come from lf_lead_encode, whose field
- * order is stable, so the search usually hits at once. */
-static void lf_fields_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn,
-                           const lf_argv_t *after, lf_argv_t *changed, lf_argv_t *deleted)
+/* A lead's whole hash after its write (the encoding, then the stage history), computed
+ * against the stored one (bf/bv, bn pairs), which x records as the base. */
+static void lf_hash_write(lf_store_write_t *x, const lf_model_t *m, const lf_str_t *bf,
+                          const lf_str_t *bv, size_t bn, const lf_argv_t *trans, lf_arena_t *a)
 {
-    size_t j = 0;
-    uint8_t seen_small[256];
-    uint8_t *seen = bn <= sizeof(seen_small) ? seen_small : lf_calloc(bn, 1);
-    memset(seen, 0, bn <= sizeof(seen_small) ? bn : 0);
-    for (size_t i = 0; i + 1 < after->n; i += 2) {
-        lf_str_t f = {after->argv[i], (uint32_t)after->lens[i]};
-        lf_str_t v = {after->argv[i + 1], (uint32_t)after->lens[i + 1]};
-        size_t k = bn;
-        for (size_t t = 0; t < bn; t++) {
-            size_t c = (j + t) % bn;
-            if (bf[c].len == f.len && memcmp(bf[c].ptr, f.ptr, f.len) == 0) {
-                k = c;
-                break;
-            }
-        }
-        if (k < bn) {
-            seen[k] = 1;
-            j = k + 1;
-            if (bv[k].len == v.len && memcmp(bv[k].ptr, v.ptr, v.len) == 0) continue;
-        }
-        /* Referenced, not copied: `after` lives in the attempt arena, the stored fields in
-         * the cache or the arena, both until the write is done. */
-        lf_argv_add_ref(changed, f.ptr, f.len);
-        lf_argv_add_ref(changed, v.ptr, v.len);
-    }
-    for (size_t k = 0; k < bn; k++) /* (history fields are not the encoder's) */
-        if (!seen[k] && !lf_is_history_field(bf[k])) lf_argv_add_ref(deleted, bf[k].ptr, bf[k].len);
-    if (seen != seen_small) lf_free(seen);
+    x->whole = lf_arena_alloc(a, sizeof(*x->whole));
+    lf_argv_init_scratch(x->whole, a);
+    lf_lead_encode(x->lead, m, x->whole);
+    lf_add_history_fields(bf, bv, bn, trans, x->whole);
+    x->base_fields = bf;
+    x->base_values = bv;
+    x->nbase = bn;
 }
 
 /* Counter increments ("<partition>.<name>", n) for the items chained from `first`. */
@@ -610,24 +604,15 @@ static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_
         int i = pr->wslot[k];
         lf_slot_t *s = &pr->slots[i];
         s->lead_ptr->version = s->loaded_version + 1;
-        s->after = lf_arena_alloc(a, sizeof(*s->after));
-        lf_argv_init_scratch(s->after, a);
-        lf_lead_encode(s->lead_ptr, m, s->after);
-        lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
-        lf_argv_t *deleted = lf_arena_alloc(a, sizeof(*deleted));
-        lf_argv_init_scratch(fields, a);
-        lf_argv_init_scratch(deleted, a);
-        lf_fields_diff(s->bf, s->bv, s->bn, s->after, fields, deleted);
-        lf_add_history_fields(fields, &s->trans);
         lf_store_write_t *x = &w[k];
         memset(x, 0, sizeof(*x));
         x->lead = s->lead_ptr;
+        lf_hash_write(x, m, s->bf, s->bv, s->bn, &s->trans, a);
+        s->after = x->whole;
         x->expected_version = s->loaded_version;
         x->old_stage = s->loaded_stage;
         x->old_exists = s->loaded_exists;
         x->partition = s->partition;
-        x->fields = fields;
-        x->deleted = deleted;
         /* Any transition touches the stage sets (a lead may leave and come back in one
          * batch: same stage, new entry time). */
         x->stage_touched = !s->loaded_exists || s->loaded_stage != s->lead_ptr->stage ||
@@ -714,22 +699,15 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
         outs[nmiss] = &p->leads[i];
         missed[nmiss++] = (int)i;
     }
-    if (p->store->ops->load_leads(p->store, ids, nmiss, outs, m, err)) goto done;
+    /* Their hashes as read are what the write is computed against: every field, the stage
+     * history and the ones this version does not know included. */
+    lf_stored_hash_t *stored = lf_arena_alloc(a, (nmiss + 1) * sizeof(*stored));
+    if (p->store->ops->load_leads(p->store, ids, nmiss, outs, m, stored, a, err)) goto done;
     for (size_t k = 0; k < nmiss; k++) {
         lf_slot_t *sl_k = &slots[missed[k]];
-        if (!p->leads[missed[k]].exists) continue;
-        lf_argv_t before;
-        lf_argv_init_scratch(&before, a);
-        lf_lead_encode(&p->leads[missed[k]], m, &before);
-        lf_str_t *bf = lf_arena_alloc(a, (before.n / 2 + 1) * sizeof(*bf));
-        lf_str_t *bv = lf_arena_alloc(a, (before.n / 2 + 1) * sizeof(*bv));
-        for (size_t j = 0; j + 1 < before.n; j += 2) {
-            bf[j / 2] = (lf_str_t){before.argv[j], (uint32_t)before.lens[j]};
-            bv[j / 2] = (lf_str_t){before.argv[j + 1], (uint32_t)before.lens[j + 1]};
-        }
-        sl_k->bf = bf;
-        sl_k->bv = bv;
-        sl_k->bn = before.n / 2;
+        sl_k->bf = stored[k].fields;
+        sl_k->bv = stored[k].values;
+        sl_k->bn = stored[k].n;
     }
     int64_t tt2 = lf_now_ms();
     for (size_t i = 0; i < nslots; i++) {
@@ -1301,12 +1279,11 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
     lf_lead_t **outs = lf_arena_alloc(a, n * sizeof(*outs));
     for (size_t i = 0; i < n; i++)
         outs[i] = &p->leads[i];
-    if (p->store->ops->load_leads(p->store, (const char *const *)ids, n, outs, m, err))
+    lf_stored_hash_t *stored = lf_arena_alloc(a, n * sizeof(*stored));
+    if (p->store->ops->load_leads(p->store, (const char *const *)ids, n, outs, m, stored, a, err))
         return LF_ERR;
     lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
     size_t nw = 0;
-    lf_argv_t empty;
-    lf_argv_init_scratch(&empty, a);
     for (size_t i = 0; i < n; i++) {
         lf_lead_t *l = &p->leads[i];
         if (!l->exists || l->stage != LF_STAGE_MQL || l->nsrc == 0 ||
@@ -1320,20 +1297,16 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
         memset(&slot, 0, sizeof(slot));
         slot.lead_ptr = l;
         lf_slot_add_transitions(p, &slot, &tr, a);
-        lf_argv_t *fields = lf_arena_alloc(a, sizeof(*fields));
-        lf_argv_init_scratch(fields, a);
-        lf_lead_encode(l, m, fields);
         lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
         *trans = slot.trans;
-        lf_add_history_fields(fields, trans);
         lf_store_write_t *x = &w[nw++];
         memset(x, 0, sizeof(*x));
         x->lead = l;
+        lf_hash_write(x, m, stored[i].fields, stored[i].values, stored[i].n, trans, a);
         x->expected_version = loaded_version;
         x->old_stage = LF_STAGE_MQL;
         x->old_exists = 1;
         x->partition = l->src[0].partition;
-        x->fields = fields;
         x->trans = trans;
         x->stage_score = (double)l->stage_at_ms;
         x->stage_touched = 1;
@@ -1350,7 +1323,7 @@ static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
             lf_leadcache_drop(p->cache, w[k].lead->id);
             continue;
         }
-        lf_leadcache_put(p->cache, w[k].lead->id, w[k].fields);
+        lf_leadcache_put(p->cache, w[k].lead->id, w[k].whole);
         const lf_argv_t *t = w[k].trans;
         for (size_t j = 0; j + 2 < t->n; j += 3)
             lf_pub_add(p, w[k].partition, w[k].lead->id, t->argv[j], t->argv[j + 1],

@@ -27,7 +27,7 @@ typedef struct {
     lf_cmdbuf_t out;  /* commands formatted for s->c, not yet handed to hiredis */
     lf_arena_t arena;
     lf_argv_t argv;
-    /* New leads as RESTORE of a ready-made hash (hashdump.h): 1 yes, -1 no (the server
+    /* Lead hashes as RESTORE of a ready-made hash (hashdump.h): 1 yes, -1 no (the server
      * refused the probe: HSET), 0 not probed yet. */
     int restore;
     unsigned char *dump;
@@ -75,8 +75,8 @@ static void lf_sr_probe_restore(lf_store_redis_t *s)
     }
     s->restore = ok ? 1 : -1;
     if (!ok && before != -1)
-        lf_log("info", "Redis refused RESTORE of a lead hash (%s): new leads are written with HSET",
-               why);
+        lf_log("info",
+               "Redis refused RESTORE of a lead hash (%s): lead hashes are written with HSET", why);
 }
 
 static int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
@@ -186,8 +186,27 @@ static redisReply **lf_sr_per_key(lf_store_redis_t *s, const char *cmd, lf_keyfn
     return replies;
 }
 
+/* The pairs of an HGETALL reply, copied into the arena (the reply is freed). */
+static void lf_sr_keep_hash(const lf_str_t *fields, const lf_str_t *values, size_t np,
+                            lf_arena_t *a, lf_stored_hash_t *out)
+{
+    size_t bytes = 0;
+    for (size_t k = 0; k < np; k++)
+        bytes += fields[k].len + values[k].len;
+    lf_str_t *f = lf_arena_alloc(a, (2 * np + 1) * sizeof(*f));
+    char *d = lf_arena_alloc(a, bytes + 1);
+    for (size_t k = 0; k < 2 * np; k++) {
+        const lf_str_t *src = k < np ? &fields[k] : &values[k - np];
+        memcpy(d, src->ptr, src->len);
+        f[k] = (lf_str_t){d, src->len};
+        d += src->len;
+    }
+    *out = (lf_stored_hash_t){f, f + np, np};
+}
+
 static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n,
-                            lf_lead_t *const *out, const lf_model_t *m, lf_err_t *err)
+                            lf_lead_t *const *out, const lf_model_t *m, lf_stored_hash_t *stored,
+                            lf_arena_t *arena, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
@@ -211,6 +230,7 @@ static int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n,
                     (lf_str_t){r->element[2 * k + 1]->str, (uint32_t)r->element[2 * k + 1]->len};
             }
             rc = lf_lead_decode(out[i], lf_str_from(ids[i]), fields, values, np, m, err);
+            if (stored) lf_sr_keep_hash(fields, values, np, arena, &stored[i]);
         }
         freeReplyObject(r);
     }
@@ -430,19 +450,23 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
         size_t idlen = strlen(id);
         int kl = lf_key_lead(key, sizeof(key), p, id, idlen);
         size_t dumped = 0;
-        if (s->restore > 0 && !x->old_exists && x->fields->n && !(x->deleted && x->deleted->n)) {
-            /* A new lead: the whole hash in one RESTORE (REPLACE: the WATCH made sure there
-             * is none, and REPLACE cannot fail on one that there is). */
+        /* The whole hash in one RESTORE REPLACE: for a new lead there is none (the WATCH
+         * made sure, and REPLACE cannot fail on one that there is); for a stored one the
+         * WATCH proves it is still the one `whole` was computed from. Cheaper for Redis than
+         * HSET of the changed fields (measured: 3 against 7-10 us per lead; HSET looks each
+         * field up in the listpack and moves the rest of it). */
+        const lf_argv_t *h = x->whole;
+        if (s->restore > 0) {
             size_t bytes = 0;
-            for (size_t j = 0; j < x->fields->n; j++)
-                bytes += x->fields->lens[j];
-            size_t need = lf_hashdump_bound(x->fields->n, bytes);
+            for (size_t j = 0; j < h->n; j++)
+                bytes += h->lens[j];
+            size_t need = lf_hashdump_bound(h->n, bytes);
             if (need > s->dumpcap) {
                 lf_free(s->dump);
                 s->dumpcap = need * 2;
                 s->dump = lf_malloc(s->dumpcap);
             }
-            dumped = lf_hashdump_build(x->fields->argv, x->fields->lens, x->fields->n, s->dump);
+            dumped = lf_hashdump_build(h->argv, h->lens, h->n, s->dump);
         }
         if (dumped) {
             lf_argv_adds(a, "RESTORE");
@@ -451,19 +475,25 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
             lf_argv_add_ref(a, (const char *)s->dump, dumped);
             lf_argv_add_ref(a, "REPLACE", 7);
             lf_sr_append_argv(s, a, &queued);
-        } else if (x->fields->n) {
-            lf_argv_adds(a, "HSET");
-            lf_argv_add(a, key, (size_t)kl);
-            for (size_t j = 0; j < x->fields->n; j++)
-                lf_argv_add_ref(a, x->fields->argv[j], x->fields->lens[j]);
-            lf_sr_append_argv(s, a, &queued);
-        }
-        if (x->deleted && x->deleted->n) {
-            lf_argv_adds(a, "HDEL");
-            lf_argv_add(a, key, (size_t)kl);
-            for (size_t j = 0; j < x->deleted->n; j++)
-                lf_argv_add_ref(a, x->deleted->argv[j], x->deleted->lens[j]);
-            lf_sr_append_argv(s, a, &queued);
+        } else { /* what changed, and what went */
+            lf_argv_t changed, deleted;
+            lf_argv_init_scratch(&changed, &s->arena);
+            lf_argv_init_scratch(&deleted, &s->arena);
+            lf_hash_diff(x->base_fields, x->base_values, x->nbase, h, &changed, &deleted);
+            if (changed.n) {
+                lf_argv_adds(a, "HSET");
+                lf_argv_add(a, key, (size_t)kl);
+                for (size_t j = 0; j < changed.n; j++)
+                    lf_argv_add_ref(a, changed.argv[j], changed.lens[j]);
+                lf_sr_append_argv(s, a, &queued);
+            }
+            if (deleted.n) {
+                lf_argv_adds(a, "HDEL");
+                lf_argv_add(a, key, (size_t)kl);
+                for (size_t j = 0; j < deleted.n; j++)
+                    lf_argv_add_ref(a, deleted.argv[j], deleted.lens[j]);
+                lf_sr_append_argv(s, a, &queued);
+            }
         }
         for (size_t v = 0; v < x->nmerged; v++) {
             const char *vid = x->merged_visitors[v];

@@ -29,12 +29,18 @@ int lf_lead_decode(lf_lead_t *lead, lf_str_t id, const lf_str_t *fields, const l
  * "seq|from|to|reason|at|score" (score to 2 decimals). Short enough (<= 64 bytes) for Redis
  * to keep the hash in its compact encoding; the complete record, with the trigger, is the
  * transition published to Kafka. The encoder never writes these fields: the pipeline adds
- * them to the write of a transition, and leaves the stored ones alone. */
+ * one to the write of a transition, and keeps the stored ones it does not replace. */
 #define LF_HISTORY_KEEP 8
 int lf_transition_history_entry(const lf_transition_t *t, char *buf, size_t cap);
 /* "h<seq % LF_HISTORY_KEEP>"; returns its length. */
 int lf_history_field(uint64_t seq, char *buf, size_t cap);
 /* Whether f names a history field. */
 int lf_is_history_field(lf_str_t f);
+
+/* What turns the stored hash (bf/bv, bn pairs) into `after` (pairs): the pairs of `after`
+ * whose value differs or that are new, into `changed`, and the stored fields `after` does
+ * not have, into `deleted`. Both are referenced, not copied. */
+void lf_hash_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn, const lf_argv_t *after,
+                  lf_argv_t *changed, lf_argv_t *deleted);
 
 #endif

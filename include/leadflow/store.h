@@ -18,17 +18,19 @@
 
 typedef struct lf_store lf_store_t;
 
-/* One lead to write. `fields` holds the field/value pairs that changed (lf_lead_encode's
- * output, less what the stored hash already has), `deleted` the fields to remove; `trans`
- * the encoded transitions (transition_id, payload, history entry triples). */
+/* One lead to write. `whole` holds its whole hash after the write (field/value pairs), the
+ * base the stored hash it was computed from (nbase = 0: none): the store writes the hash
+ * whole, or the difference. `trans` the encoded transitions (transition_id, payload, history
+ * entry triples). */
 typedef struct {
     const lf_lead_t *lead;
     uint64_t expected_version; /* what it was loaded with (0 = did not exist) */
     lf_stage_t old_stage;
     int old_exists;
     int32_t partition; /* whose outbox takes its transitions */
-    lf_argv_t *fields;
-    lf_argv_t *deleted; /* may be NULL */
+    lf_argv_t *whole;
+    const lf_str_t *base_fields, *base_values;
+    size_t nbase;
     lf_argv_t *trans;
     int stage_touched;            /* 0: the stage sets need no update (same stage, not mql) */
     const char **merged_visitors; /* anonymousIds whose visitor state was merged in */
@@ -73,11 +75,19 @@ typedef struct {
     size_t len;
 } lf_outbox_entry_t;
 
+/* A lead's hash as read: its field/value pairs, all of them (n = 0: no hash). */
+typedef struct {
+    const lf_str_t *fields, *values;
+    size_t n;
+} lf_stored_hash_t;
+
 typedef struct {
     const char *name;
-    /* HGETALL of many leads in one round trip; out[i] decoded (new when absent). */
+    /* HGETALL of many leads in one round trip; out[i] decoded (new when absent). With
+     * `stored` set, stored[i] receives the hash as read, copied into `arena`. */
     int (*load_leads)(lf_store_t *s, const char *const *ids, size_t n, lf_lead_t *const *out,
-                      const lf_model_t *m, lf_err_t *err);
+                      const lf_model_t *m, lf_stored_hash_t *stored, lf_arena_t *arena,
+                      lf_err_t *err);
     /* GET of many aliases; out[i] = lead id or NULL (strings in arena). */
     int (*load_aliases)(lf_store_t *s, const char *const *anons, size_t n, char **out,
                         lf_arena_t *arena, lf_err_t *err);

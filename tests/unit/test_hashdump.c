@@ -47,7 +47,7 @@ static const unsigned char golden_dump[] =
 
 static size_t build(const char *const *pairs, size_t n, unsigned char *out)
 {
-    size_t lens[64];
+    size_t lens[2 * LF_HASHDUMP_MAX_PAIRS + 2];
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(pairs[i]);
     return lf_hashdump_build(pairs, lens, n, out);
@@ -82,6 +82,22 @@ static void test_hashdump_refuses_what_redis_would_not_keep_as_listpack(void)
     CHECK(build(toolong, 2, out) == 0);
     longv[64] = 0; /* 64 bytes: still a listpack value */
     CHECK(build(toolong, 2, out) > 0);
+    /* 128 distinct fields (many sharing a hash slot) pass; the same name as the first, last,
+     * fails; so does a repeat of a name that differs from another only in its last byte. */
+    static char names[129][8];
+    const char *many[258];
+    for (int i = 0; i < 128; i++) {
+        snprintf(names[i], sizeof(names[i]), "f%d", i);
+        many[2 * i] = names[i];
+        many[2 * i + 1] = "v";
+    }
+    CHECK(build(many, 256, out) > 0);
+    many[2 * 127] = "f0";
+    CHECK(build(many, 256, out) == 0);
+    many[2 * 127] = "f12";
+    CHECK(build(many, 256, out) == 0);
+    many[2 * 127] = "f13x";
+    CHECK(build(many, 256, out) > 0);
 }
 
 static void test_hashdump_large_listpack_length(void)

@@ -225,8 +225,42 @@ static void test_history_fields(void)
     CHECK(!lf_is_history_field(lf_str_from("stage")));
 }
 
+/* The HSET/HDEL fallback's difference: changed and new pairs, dropped fields; nothing for
+ * an unchanged one, whatever the order. */
+static void test_hash_diff(void)
+{
+    lf_arena_t a;
+    lf_arena_init(&a, 1024);
+    lf_str_t bf[] = {lf_str_from("stage"), lf_str_from("score"), lf_str_from("h1"),
+                     lf_str_from("x.note"), lf_str_from("events")};
+    lf_str_t bv[] = {lf_str_from("lead"), lf_str_from("13"), lf_str_from("1|visitor|lead"),
+                     lf_str_from("hi"), lf_str_from("1")};
+    lf_argv_t after, changed, deleted;
+    lf_argv_init_scratch(&after, &a);
+    lf_argv_init_scratch(&changed, &a);
+    lf_argv_init_scratch(&deleted, &a);
+    const char *pairs[] = {"events", "2",           "stage", "lead", "score",
+                           "14",     "n.page_view", "1",     "h1",   "1|visitor|lead"};
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+        lf_argv_add_ref(&after, pairs[i], strlen(pairs[i]));
+    lf_hash_diff(bf, bv, 5, &after, &changed, &deleted);
+    CHECK(changed.n == 6);
+    const char *want[] = {"events", "2", "score", "14", "n.page_view", "1"};
+    for (size_t i = 0; i < 6 && i < changed.n; i++)
+        CHECK(changed.lens[i] == strlen(want[i]) &&
+              !memcmp(changed.argv[i], want[i], changed.lens[i]));
+    CHECK(deleted.n == 1 && deleted.lens[0] == 6 && !memcmp(deleted.argv[0], "x.note", 6));
+    /* No base: everything is new. */
+    lf_argv_reset(&changed);
+    lf_argv_reset(&deleted);
+    lf_hash_diff(NULL, NULL, 0, &after, &changed, &deleted);
+    CHECK(changed.n == after.n && deleted.n == 0);
+    lf_arena_free(&a);
+}
+
 void suite_lead_codec(void)
 {
+    LF_RUN(test_hash_diff);
     LF_RUN(test_codec_round_trip);
     LF_RUN(test_history_fields);
     LF_RUN(test_codec_compact_fields);
