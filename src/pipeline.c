@@ -533,6 +533,12 @@ static void lf_hash_write(lf_store_write_t *x, const lf_model_t *m, const lf_str
     lf_argv_init_scratch(x->whole, a);
     lf_lead_encode(x->lead, m, x->whole);
     lf_add_history_fields(bf, bv, bn, trans, x->whole);
+    /* lf:top's score is the hash's: formatting a double costs more than finding it. */
+    for (size_t i = 0; i + 1 < x->whole->n; i += 2)
+        if (x->whole->lens[i] == 5 && !memcmp(x->whole->argv[i], "score", 5)) {
+            x->top_score = (lf_str_t){x->whole->argv[i + 1], (uint32_t)x->whole->lens[i + 1]};
+            break;
+        }
     x->base_fields = bf;
     x->base_values = bv;
     x->nbase = bn;

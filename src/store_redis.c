@@ -513,7 +513,10 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
     size_t base = lf_sr_begin(a, "ZADD", key, (size_t)tkl);
     for (size_t i = 0; i < n; i++) {
         if (!ok[i]) continue;
-        lf_argv_add_double(a, w[i].lead->fit + w[i].lead->eng);
+        if (w[i].top_score.len)
+            lf_argv_add_ref(a, w[i].top_score.ptr, w[i].top_score.len);
+        else
+            lf_argv_add_double(a, w[i].lead->fit + w[i].lead->eng);
         lf_argv_add_ref(a, w[i].lead->id, strlen(w[i].lead->id));
     }
     lf_sr_end(s, a, base, &queued);

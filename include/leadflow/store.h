@@ -38,6 +38,7 @@ typedef struct {
     const lf_stage_t *merged_stages;
     const uint64_t *merged_versions; /* the visitor versions that were merged (0 = none) */
     double stage_score;              /* lf:stage:<stage> score */
+    lf_str_t top_score;              /* lf:top's score (fit + eng) as text, if already formatted */
     /* Progress counters this write accounts for, as field/increment pairs of the watermark
      * hash ("3.applied", 2): counted in the same atomic call as the effect, so a replayed
      * event is never counted twice and a crash never loses a count. */

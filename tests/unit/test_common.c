@@ -1,6 +1,8 @@
 /* Common helpers and the arena. */
 #include <hiredis/hiredis.h>
 #include <limits.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,6 +40,69 @@ static void test_fmt_double_round_trips(void)
         snprintf(want, sizeof(want), "%.15g", ints[i]);
         lf_fmt_double(buf, sizeof(buf), ints[i]);
         CHECK_STR(buf, want);
+    }
+}
+
+/* What lf_fmt_double promises: %.15g when that reads back as the value, else %.17g. */
+static int fmt_double_reference(char *buf, size_t cap, double v)
+{
+    int n = snprintf(buf, cap, "%.15g", v);
+    if (n > 0 && (size_t)n < cap && strtod(buf, NULL) == v) return n;
+    return snprintf(buf, cap, "%.17g", v);
+}
+
+static void test_fmt_double_matches_printf(void)
+{
+    /* Edges of the fast path: rounding carries into a new digit, the switch between fixed
+     * and scientific notation, 15 digits that read back and 15 that do not, subnormals. */
+    double edges[] = {99999999999999.99,
+                      9.9999999999999995e22,
+                      0.0001,
+                      0.00012345678901234567,
+                      0.000099999999999999991,
+                      123456789012345.67,
+                      1e15 + 0.5,
+                      -0.1,
+                      2.5,
+                      2.675,
+                      1e-300,
+                      4.9e-324,
+                      -2.2250738585072014e-308,
+                      1.7976931348623157e308,
+                      14.958906991730736,
+                      44.99999999999999,
+                      0.30000000000000004};
+    char got[40], want[40];
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        lf_fmt_double(got, sizeof(got), edges[i]);
+        fmt_double_reference(want, sizeof(want), edges[i]);
+        CHECK_STR(got, want);
+    }
+    /* And 200,000 values of every kind: any bit pattern, ratios, decayed scores, powers of
+     * two over a wide range. */
+    uint64_t s = 88172645463325252ULL;
+    for (long i = 0; i < 200000; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        double v;
+        switch (i % 4) {
+        case 0:
+            memcpy(&v, &s, sizeof(v));
+            break;
+        case 1:
+            v = (double)(s % 100000) / (double)(1 + (s >> 20) % 1000);
+            break;
+        case 2:
+            v = (double)(s % 2000) * exp(-(double)((s >> 11) % 100000) / 30000.0);
+            break;
+        default:
+            v = ldexp((double)(s >> 11), (int)((s >> 3) % 120) - 100);
+        }
+        if (!isfinite(v)) continue;
+        lf_fmt_double(got, sizeof(got), v);
+        fmt_double_reference(want, sizeof(want), v);
+        CHECK_STR(got, want);
     }
 }
 
@@ -158,6 +223,7 @@ static void test_str_helpers(void)
 void suite_common(void)
 {
     LF_RUN(test_fmt_double_round_trips);
+    LF_RUN(test_fmt_double_matches_printf);
     LF_RUN(test_fmt_i64_matches_printf);
     LF_RUN(test_part_field_matches_printf);
     LF_RUN(test_cmdbuf_matches_hiredis);
