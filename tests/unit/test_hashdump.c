@@ -1,4 +1,5 @@
 /* DUMP payloads of small hashes (src/hashdump.c), against bytes redis-server 7.0 produced. */
+#include <stdio.h>
 #include <string.h>
 
 #include "leadflow/hashdump.h"
@@ -84,7 +85,7 @@ static void test_hashdump_refuses_what_redis_would_not_keep_as_listpack(void)
     CHECK(build(toolong, 2, out) > 0);
     /* 128 distinct fields (many sharing a hash slot) pass; the same name as the first, last,
      * fails; so does a repeat of a name that differs from another only in its last byte. */
-    static char names[129][8];
+    static char names[129][16];
     const char *many[258];
     for (int i = 0; i < 128; i++) {
         snprintf(names[i], sizeof(names[i]), "f%d", i);
