@@ -460,8 +460,6 @@ void lf_hash_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn, const lf_ar
             j = k + 1;
             if (bv[k].len == v.len && memcmp(bv[k].ptr, v.ptr, v.len) == 0) continue;
         }
-        /* Referenced, not copied: `after` lives in the attempt arena, the stored fields in
-         * the cache or the arena, both until the write is done. */
         lf_argv_add_ref(changed, f.ptr, f.len);
         lf_argv_add_ref(changed, v.ptr, v.len);
     }

@@ -62,7 +62,6 @@ typedef struct {
      * the stage history, and the base of the HSET fallback's difference. */
     const lf_str_t *bf, *bv;
     size_t bn;
-    lf_argv_t *after; /* its whole hash after the batch: the write, and then the cache */
     const char **merged;
     lf_stage_t *merged_stages;
     uint64_t *merged_versions;
@@ -614,7 +613,6 @@ static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_
         memset(x, 0, sizeof(*x));
         x->lead = s->lead_ptr;
         lf_hash_write(x, m, s->bf, s->bv, s->bn, &s->trans, a);
-        s->after = x->whole;
         x->expected_version = s->loaded_version;
         x->old_stage = s->loaded_stage;
         x->old_exists = s->loaded_exists;
@@ -856,7 +854,7 @@ static int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err)
             lf_leadcache_drop(p->cache, s->lead_ptr->id);
             continue;
         }
-        lf_leadcache_put(p->cache, s->lead_ptr->id, s->after);
+        lf_leadcache_put(p->cache, s->lead_ptr->id, w[k].whole); /* the hash as written */
         for (size_t v = 0; v < s->nmerged; v++)
             lf_leadcache_drop(p->cache, s->merged[v]);
         for (int it = head[wslot[k]]; it >= 0; it = next[it])

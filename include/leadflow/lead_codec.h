@@ -39,7 +39,9 @@ int lf_is_history_field(lf_str_t f);
 
 /* What turns the stored hash (bf/bv, bn pairs) into `after` (pairs): the pairs of `after`
  * whose value differs or that are new, into `changed`, and the stored fields `after` does
- * not have, into `deleted`. Both are referenced, not copied. */
+ * not have, into `deleted`. Both are referenced, not copied. The search for each field
+ * starts after the last one found: hashes written by lf_lead_encode keep its order, so it
+ * usually hits at once. */
 void lf_hash_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn, const lf_argv_t *after,
                   lf_argv_t *changed, lf_argv_t *deleted);
 
