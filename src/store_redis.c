@@ -420,6 +420,16 @@ static void lf_sr_end(lf_store_redis_t *s, lf_argv_t *a, size_t base, size_t *qu
     lf_argv_reset(a);
 }
 
+/* cmd key list..., queued only if the list is not empty. */
+static void lf_sr_queue_key_list(lf_store_redis_t *s, lf_argv_t *a, const char *cmd,
+                                 const char *key, size_t kl, const lf_argv_t *list, size_t *queued)
+{
+    size_t base = lf_sr_begin(a, cmd, key, kl);
+    for (size_t j = 0; j < list->n; j++)
+        lf_argv_add_ref(a, list->argv[j], list->lens[j]);
+    lf_sr_end(s, a, base, queued);
+}
+
 static void lf_sr_add_stage_score(lf_argv_t *a, double score)
 {
     if (score >= 9.0e15)
@@ -480,20 +490,8 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
             lf_argv_init_scratch(&changed, &s->arena);
             lf_argv_init_scratch(&deleted, &s->arena);
             lf_hash_diff(x->base_fields, x->base_values, x->nbase, h, &changed, &deleted);
-            if (changed.n) {
-                lf_argv_adds(a, "HSET");
-                lf_argv_add(a, key, (size_t)kl);
-                for (size_t j = 0; j < changed.n; j++)
-                    lf_argv_add_ref(a, changed.argv[j], changed.lens[j]);
-                lf_sr_append_argv(s, a, &queued);
-            }
-            if (deleted.n) {
-                lf_argv_adds(a, "HDEL");
-                lf_argv_add(a, key, (size_t)kl);
-                for (size_t j = 0; j < deleted.n; j++)
-                    lf_argv_add_ref(a, deleted.argv[j], deleted.lens[j]);
-                lf_sr_append_argv(s, a, &queued);
-            }
+            lf_sr_queue_key_list(s, a, "HSET", key, (size_t)kl, &changed, &queued);
+            lf_sr_queue_key_list(s, a, "HDEL", key, (size_t)kl, &deleted, &queued);
         }
         for (size_t v = 0; v < x->nmerged; v++) {
             const char *vid = x->merged_visitors[v];
