@@ -5,7 +5,7 @@
  * appending: creating an n-field hash costs O(n^2) there, plus a string object per
  * argument. Measured on redis-server 7.0 (2-core VM, pipelined, server CPU per key): a
  * 27-field HSET of a new key 11.0 us, RESTORE of the same hash 2.8 us; updates of stored
- * leads (bench, live path) 7-10 us per HSET, ~3 us per RESTORE REPLACE. The payload is what
+ * leads (live path) 6.4-10 us per HSET, 3.6-4.6 us per RESTORE REPLACE. The payload is what
  * DUMP returns for such a hash: the listpack (the same bytes Redis would build), wrapped as
  * an RDB value (type 16, "hash as listpack", Redis >= 7.0), the RDB version and a CRC-64.
  *
