@@ -29,14 +29,17 @@ CORE_SRC := src/common.c src/alloc.c src/event.c src/event_json.c src/event_msgp
 # Everything else of the product.
 APP_SRC  := $(filter-out src/main.c $(CORE_SRC),$(wildcard src/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
+# The store back end against a real redis-server it starts (test.h's runner shared).
+STORE_SRC := $(wildcard tests/store/*.c) tests/unit/runner.c
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps test unit asan demo bench soak clean format check-format
 
-all: $(BUILD)/leadflow $(BUILD)/test_unit
+all: $(BUILD)/leadflow $(BUILD)/test_unit $(BUILD)/test_store
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -50,6 +53,9 @@ $(BUILD)/leadflow: $(BUILD)/src/main.o $(BUILD)/libleadflow.a
 	$(CC) $(FINAL_LDFLAGS) -rdynamic -o $@ $^ $(FINAL_LIBS)
 
 $(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libleadflow.a
+	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+$(BUILD)/test_store: $(STORE_OBJ) $(BUILD)/libleadflow.a
 	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
 
 deps:
@@ -83,12 +89,12 @@ soak: deps
 	@LF_SOAK=1 sh tests/run.sh $(BUILD)
 
 format:
-	clang-format -i src/*.c include/leadflow/*.h tests/unit/*.c
+	clang-format -i src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c tests/store/*.h
 
 check-format:
-	clang-format --dry-run --Werror src/*.c include/leadflow/*.h tests/unit/*.c
+	clang-format --dry-run --Werror src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c tests/store/*.h
 
 clean:
 	rm -rf build
 
--include $(CORE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(CORE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(BUILD)/src/main.d

@@ -125,11 +125,3 @@ void lf_argv_add_double(lf_argv_t *a, double v)
     int n = lf_fmt_double(buf, sizeof(buf), v);
     lf_argv_add(a, buf, (size_t)n);
 }
-
-void lf_argv_set_i64(lf_argv_t *a, size_t i, long long v)
-{
-    char buf[24];
-    size_t n = lf_fmt_i64(buf, v);
-    a->argv[i] = lf_arena_strndup(a->arena, buf, n);
-    a->lens[i] = n;
-}

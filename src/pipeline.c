@@ -1004,50 +1004,81 @@ static int lf_publish_and_forget(lf_pipe_t *p, lf_err_t *err)
  * batch's delivered transitions in their outboxes, in one round trip; then commit to Kafka
  * for monitoring. This batch's transitions stay in the outbox until they are delivered, so
  * progress need not wait for them. */
+/* The outcome an item counts with in the batch's progress, or 0: counted already by its lead's
+ * write, or (a redelivery) when it was first applied; none is pending when a batch ends. */
+static lf_outcome_t lf_item_outcome(const lf_item_t *it)
+{
+    if (it->counted) return 0;
+    switch (it->state) {
+    case LF_ITEM_APPLIED:
+        return LF_OUTCOME_APPLIED;
+    case LF_ITEM_FILTERED:
+        return LF_OUTCOME_FILTERED;
+    case LF_ITEM_DUPLICATE:
+        return LF_OUTCOME_DUPLICATE;
+    case LF_ITEM_DEAD:
+        return LF_OUTCOME_DEAD;
+    case LF_ITEM_REPLAYED:
+    case LF_ITEM_PENDING:
+        break;
+    }
+    return 0;
+}
+
+/* The batch's progress per partition: next offset, event-time clock, and the runs of offsets
+ * whose events it counts (items of one partition are in offset order). */
+static size_t lf_batch_progress(lf_pipe_t *p, lf_progress_t **out)
+{
+    lf_arena_t *a = &p->batch_arena;
+    size_t maxprog = p->nitems < LF_MAX_PARTITIONS ? p->nitems : LF_MAX_PARTITIONS;
+    lf_progress_t *prog = lf_arena_alloc(a, (maxprog + 1) * sizeof(*prog));
+    size_t *counted = lf_arena_alloc(a, (maxprog + 1) * sizeof(*counted));
+    size_t *of = lf_arena_alloc(a, (p->nitems + 1) * sizeof(*of));
+    size_t nprog = 0, k = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        const rd_kafka_message_t *m = p->items[i].msg;
+        if (nprog == 0 || prog[k].partition != m->partition) {
+            for (k = 0; k < nprog && prog[k].partition != m->partition; k++)
+                ;
+            if (k == nprog) {
+                memset(&prog[k], 0, sizeof(prog[k]));
+                prog[k].partition = m->partition;
+                if (m->partition >= 0 && m->partition < LF_MAX_PARTITIONS)
+                    prog[k].max_event_ms = p->part_max_ts[m->partition];
+                counted[k] = 0;
+                nprog++;
+            }
+        }
+        of[i] = k;
+        if (m->offset + 1 > prog[k].next_offset) prog[k].next_offset = m->offset + 1;
+        counted[k] += lf_item_outcome(&p->items[i]) != 0;
+    }
+    lf_offset_run_t **runs = lf_arena_alloc(a, (nprog + 1) * sizeof(*runs));
+    for (k = 0; k < nprog; k++) {
+        runs[k] = lf_arena_alloc(a, (counted[k] + 1) * sizeof(**runs));
+        prog[k].runs = runs[k];
+    }
+    for (size_t i = 0; i < p->nitems; i++) {
+        lf_outcome_t o = lf_item_outcome(&p->items[i]);
+        if (!o) continue;
+        lf_progress_t *g = &prog[of[i]];
+        lf_offset_run_t *last = g->nruns ? &runs[of[i]][g->nruns - 1] : NULL;
+        int64_t off = p->items[i].msg->offset;
+        if (last && last->outcome == o && last->first + last->n == off)
+            last->n++;
+        else
+            runs[of[i]][g->nruns++] = (lf_offset_run_t){off, 1, o};
+    }
+    *out = prog;
+    return nprog;
+}
+
 static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
 {
     lf_outbox_ids_t *done = NULL;
     size_t ndone = lf_pubs_by_partition(&p->sent, &done);
-    size_t maxprog = p->nitems < LF_MAX_PARTITIONS ? p->nitems : LF_MAX_PARTITIONS;
-    lf_progress_t *prog = lf_arena_alloc(&p->batch_arena, (maxprog + 1) * sizeof(*prog));
-    size_t nprog = 0;
-    lf_progress_t *g = NULL;
-    for (size_t i = 0; i < p->nitems; i++) {
-        lf_item_t *it = &p->items[i];
-        if (!g || g->partition != it->msg->partition) {
-            g = NULL;
-            for (size_t k = 0; k < nprog && !g; k++)
-                if (prog[k].partition == it->msg->partition) g = &prog[k];
-        }
-        if (!g) {
-            g = &prog[nprog++];
-            memset(g, 0, sizeof(*g));
-            g->partition = it->msg->partition;
-            if (g->partition >= 0 && g->partition < LF_MAX_PARTITIONS)
-                g->max_event_ms = p->part_max_ts[g->partition];
-        }
-        if (it->msg->offset + 1 > g->next_offset) g->next_offset = it->msg->offset + 1;
-        /* Counted already by its lead's write, or (a redelivery) when it was first applied. */
-        if (it->counted || it->state == LF_ITEM_REPLAYED) continue;
-        g->consumed++;
-        switch (it->state) {
-        case LF_ITEM_APPLIED:
-            g->applied++;
-            break;
-        case LF_ITEM_FILTERED:
-            g->applied++, g->filtered++;
-            break;
-        case LF_ITEM_DUPLICATE:
-            g->duplicates++;
-            break;
-        case LF_ITEM_DEAD:
-            g->dead++;
-            break;
-        case LF_ITEM_REPLAYED:
-        case LF_ITEM_PENDING:
-            break;
-        }
-    }
+    lf_progress_t *prog = NULL;
+    size_t nprog = lf_batch_progress(p, &prog);
     if (p->store->ops->save_progress(p->store, p->cfg->topic_events, prog, nprog,
                                      p->cfg->topic_transitions, done, ndone, err))
         return LF_ERR;

@@ -773,25 +773,42 @@ static int lf_sr_check_replies(lf_store_redis_t *s, size_t n, const char *what, 
 }
 
 /* Progress: a partition's next offset only moves forward (a late or repeated write from an
- * instance that lost the partition cannot rewind it); counters are added.
+ * instance that lost the partition cannot rewind it), and an offset's counters are added
+ * only if it is past every offset counted before: at or past the next offset stored before
+ * this call, and past the runs before it in this call (runs come in consumption order; one
+ * that goes back is a redelivery). So none is counted twice, whichever of two instances that
+ * processed it saves first.
  * KEYS[1] the watermark hash; ARGV: number of partitions, then per partition: its number,
- * its next offset, the number of counter args and (field, increment) pairs. */
+ * its next offset, its event-time clock, the number of runs and per run: first offset,
+ * length, outcome (lf_outcome_t: 1 applied, 2 filtered, 3 duplicate, 4 dead). */
 static const char lf_progress_lua[] =
     "local i = 2\n"
     "for p = 1, tonumber(ARGV[1]) do\n"
     "  local part, nxt = ARGV[i], tonumber(ARGV[i + 1])\n"
     "  local cur = tonumber(redis.call('HGET', KEYS[1], part) or '-1')\n"
-    "  if nxt > cur then redis.call('HSET', KEYS[1], part, nxt) end\n"
     "  local ts = tonumber(ARGV[i + 2])\n"
     "  if ts > tonumber(redis.call('HGET', KEYS[1], part .. '.ts') or '0') then\n"
     "    redis.call('HSET', KEYS[1], part .. '.ts', ts)\n"
     "  end\n"
-    "  local nc = tonumber(ARGV[i + 3])\n"
+    "  local nr = tonumber(ARGV[i + 3])\n"
     "  i = i + 4\n"
-    "  for c = 1, nc, 2 do\n"
-    "    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])\n"
-    "    i = i + 2\n"
+    "  local add, seen = {0, 0, 0, 0}, cur\n"
+    "  for r = 1, nr do\n"
+    "    local first, n, o = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])\n"
+    "    local past = first + n - math.max(first, seen)\n"
+    "    if past > 0 then\n"
+    "      add[o] = add[o] + past\n"
+    "      seen = first + n\n"
+    "    end\n"
+    "    i = i + 3\n"
     "  end\n"
+    "  local counts = {{'consumed', add[1] + add[2] + add[3] + add[4]},\n"
+    "                  {'applied', add[1] + add[2]}, {'filtered', add[2]},\n"
+    "                  {'duplicates', add[3]}, {'dead', add[4]}}\n"
+    "  for _, c in ipairs(counts) do\n"
+    "    if c[2] > 0 then redis.call('HINCRBY', KEYS[1], part .. '.' .. c[1], c[2]) end\n"
+    "  end\n"
+    "  if nxt > cur then redis.call('HSET', KEYS[1], part, nxt) end\n"
     "end\n"
     "return 1\n";
 
@@ -814,25 +831,15 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
                 (size_t)lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group, topic));
     lf_argv_add_i64(a, (long long)n);
     for (size_t i = 0; i < n; i++) {
-        const struct {
-            const char *name;
-            int64_t v;
-        } counters[] = {{"consumed", p[i].consumed},     {"applied", p[i].applied},
-                        {"duplicates", p[i].duplicates}, {"dead", p[i].dead},
-                        {"filtered", p[i].filtered},     {"transitions", p[i].transitions}};
         lf_argv_add_i64(a, p[i].partition);
         lf_argv_add_i64(a, (long long)p[i].next_offset);
         lf_argv_add_i64(a, (long long)p[i].max_event_ms);
-        size_t nc_at = a->n;
-        lf_argv_add_i64(a, 0);
-        long long nc = 0;
-        for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
-            if (!counters[k].v) continue;
-            lf_argv_add_part_field(a, p[i].partition, counters[k].name);
-            lf_argv_add_i64(a, (long long)counters[k].v);
-            nc += 2;
+        lf_argv_add_i64(a, (long long)p[i].nruns);
+        for (size_t r = 0; r < p[i].nruns; r++) {
+            lf_argv_add_i64(a, (long long)p[i].runs[r].first);
+            lf_argv_add_i64(a, (long long)p[i].runs[r].n);
+            lf_argv_add_i64(a, (long long)p[i].runs[r].outcome);
         }
-        lf_argv_set_i64(a, nc_at, nc);
     }
     lf_sr_append(s, a->n, a->argv, a->lens);
     lf_arena_reset(&s->arena);

@@ -1,7 +1,8 @@
 #!/bin/sh
-# The whole test suite: the unit-test binary, then every integration and fault test
-# (tests/integration/*.py, tests/faults/*.py) against real redis-server and the embedded
-# broker. Each prints "N passed, N failed" last; this sums them and prints the same line.
+# The whole test suite: the unit-test binary, the store tests (test_store: the Redis back end
+# on a redis-server of its own), then every integration and fault test (tests/integration/*.py,
+# tests/faults/*.py) against real redis-server and the embedded broker. Each prints
+# "N passed, N failed" last; this sums them and prints the same line.
 # Usage: tests/run.sh BUILD_DIR [pattern]
 BUILD=${1:-build}
 PATTERN=${2:-}
@@ -38,6 +39,9 @@ run_one() {
 }
 if [ -z "$PATTERN" ] || echo unit | grep -q "$PATTERN"; then
     run_one unit "$ROOT/$BUILD/test_unit"
+fi
+if [ -z "$PATTERN" ] || echo store | grep -q "$PATTERN"; then
+    run_one store "$ROOT/$BUILD/test_store" # starts its own redis-server
 fi
 for t in "$ROOT"/tests/integration/test_*.py "$ROOT"/tests/faults/test_*.py; do
     [ -f "$t" ] || continue

@@ -33,7 +33,5 @@ void lf_argv_add_concat(lf_argv_t *a, const char *x, const char *y);
 /* "<partition>.<name>": a progress counter's field in lf:wm:... (per lead write: no printf). */
 void lf_argv_add_part_field(lf_argv_t *a, int32_t partition, const char *name);
 void lf_argv_add_double(lf_argv_t *a, double v);
-/* Overwrite argument i (already added) with a new integer text. */
-void lf_argv_set_i64(lf_argv_t *a, size_t i, long long v);
 
 #endif

@@ -52,14 +52,33 @@ typedef enum {
     LF_WRITE_CONFLICT = -1, /* somebody else wrote the lead since it was loaded */
 } lf_write_result_t;
 
+/* How an event that no lead write accounted for counts (dead letters; bots, duplicates and
+ * events of no lead): the progress counters it adds to, besides "consumed". */
+typedef enum {
+    LF_OUTCOME_APPLIED = 1, /* "applied" */
+    LF_OUTCOME_FILTERED,    /* "applied" and "filtered" */
+    LF_OUTCOME_DUPLICATE,   /* "duplicates" */
+    LF_OUTCOME_DEAD,        /* "dead" */
+} lf_outcome_t;
+
+/* Offsets first .. first + n - 1 of a partition, all with one outcome. */
+typedef struct {
+    int64_t first, n;
+    lf_outcome_t outcome;
+} lf_offset_run_t;
+
 /* Per-partition progress written after a batch: the next offset, the latest event time
- * applied (the partition's clock for the decay sweep; 0 = none), and the counters of the
- * events no lead write accounted for (dead letters, bots with no lead). */
+ * applied (the partition's clock for the decay sweep; 0 = none), and the offsets of the
+ * events no lead write accounted for. The store counts those at or past the partition's
+ * stored next offset only, so an offset is counted once even when two instances processed
+ * it: one that lost the partition and saves late, and the new owner that read the next
+ * offset before that save. */
 typedef struct {
     int32_t partition;
     int64_t next_offset;
     int64_t max_event_ms;
-    int64_t consumed, applied, duplicates, dead, filtered, transitions;
+    const lf_offset_run_t *runs;
+    size_t nruns;
 } lf_progress_t;
 
 /* Delivered transitions of one partition's outbox, to forget. */

@@ -9,6 +9,8 @@
 
 extern int lf_test_failed_now;
 void lf_test_run(const char *name, void (*fn)(void));
+void lf_test_filter(const char *name_substring); /* run only the tests whose name has it */
+int lf_test_summary(void);                       /* prints "N passed, N failed"; exit status */
 void lf_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
