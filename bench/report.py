@@ -227,6 +227,7 @@ def main():
                 w("leadflow errors at %.0f %%: `%s`" % (100 * x["fraction"],
                                                         "`, `".join(x["leadflow_errors"])))
         w("")
+    out.extend(goal_bounds(R))
     w("## Configuration")
     w("")
     g = pre.get("gen", {})
@@ -267,6 +268,73 @@ def main():
     end = text.find("## Configuration")
     print(text[:end].rstrip())
     print("\nreport: %s" % os.path.join(d, "report.md"))
+
+
+def goal_bounds(R):
+    """What the machine allows, from the run's own figures: a goal whose floor needs more
+    cores than the machine has cannot be met by any leadflow on it, whatever its code."""
+    C, P, M = R["config"], R.get("phases", {}), R.get("memory")
+    co, py, lf = P.get("consume_only"), P.get("python"), P.get("leadflow")
+    lfw = P.get("leadflow_workers") or lf
+    ncores = C.get("cores") or os.cpu_count() or 1
+    rows = []
+    cs = (lf or {}).get("redis_commandstats") or {}
+    writes = cs.get("restore", {}).get("calls", 0)
+    leads = (M or {}).get("lead_keys") or 0
+    if co and co.get("eps") and lf and lf.get("events") and writes and leads:
+        rate = 0.8 * co["eps"]
+        cu = co["resources"]["cpu_us_per_event"]
+        in_cores = rate * (cu.get("consume_only", 0) + cu.get("devbroker", 0)) / 1e6
+        # Every lead written at least once: a RESTORE plus its lf:top and stage-set members,
+        # at what this run's writes cost Redis per write (ZADD carries both sets' members).
+        per_lead = (cs["restore"]["usec"] + cs.get("zadd", {}).get("usec", 0)) / writes
+        redis_cores = rate * leads / lf["events"] * per_lead / 1e6
+        need = in_cores + redis_cores
+        rows.append((
+            "leadflow ≥ 0.80 × consume-only: %s events/s" % f(rate),
+            "consuming and decoding alone at that rate: %.2f cores (consume-only's CPU per "
+            "event, its own plus the broker's); Redis writing each of the %s leads once (a "
+            "RESTORE and its `lf:top` and stage-set entries, %.1f µs per lead write as measured "
+            "in the leadflow run) in the same time: %.2f cores. Together %.2f of %d cores, "
+            "before any of leadflow's own work" % (in_cores, f(leads), per_lead, redis_cores,
+                                                  need, ncores),
+            "out of reach on this machine" if need > ncores else "not excluded"))
+    if py and py.get("eps") and lfw and lfw.get("events"):
+        cu = lfw["resources"]["cpu_us_per_event"]
+        per_event = sum(cu.get(k, 0) for k in ("leadflow", "redis-server", "devbroker"))
+        most = ncores * 1e6 / per_event if per_event else 0
+        rows.append((
+            "leadflow ≥ 10 × Python: %s events/s" % f(10 * py["eps"]),
+            "at the CPU per event of the leadflow%s run (leadflow + redis-server + devbroker: "
+            "%.1f µs), %d cores busy all the time allow %s events/s = %.1f× Python"
+            % (" --workers %d" % lfw["workers"] if lfw.get("workers", 1) > 1 else "",
+               per_event, ncores, f(most), most / py["eps"]),
+            "needs less CPU per event" if most < 10 * py["eps"] else "not excluded"))
+    if M and M.get("zsets"):
+        z = M["zsets"]
+        top = (z.get("lf:top") or {}).get("bytes_per_member")
+        stages = [v for k, v in z.items() if k.startswith("lf:stage:") and v["members"]]
+        nst = sum(v["members"] for v in stages)
+        stage = sum(v["bytes"] for v in stages) / nst if nst else None
+        s = M["samples"].get("lf:lead:*", {})
+        if top and stage:
+            rows.append((
+                "≤ 450 bytes of Redis memory per lead",
+                "the two sorted-set entries every lead has (`lf:top`, one `lf:stage:*`) take "
+                "%.0f + %.0f = %.0f bytes here, leaving %.0f for its hash (%s fields, measured "
+                "%s) and aliases" % (top, stage, top + stage, 450 - top - stage,
+                                     s.get("avg_fields"), f(s.get("avg_bytes"))),
+                "index entries alone are %.0f %% of it" % (100.0 * (top + stage) / 450)))
+    if not rows:
+        return []
+    out = ["## What this machine allows", "",
+           "Floors computed from this run's own measurements, not from leadflow's code: a goal "
+           "whose floor needs more than the machine's cores cannot be met here by any "
+           "implementation of the contract.", "",
+           "| goal | floor from this run | verdict |", "| --- | --- | --- |"]
+    out += ["| %s | %s | %s |" % r for r in rows]
+    out.append("")
+    return out
 
 
 def make_chart(path, rows, L):
