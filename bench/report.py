@@ -199,8 +199,9 @@ def main():
           "broker, leadflow's batching (batch_max_ms) and its publish. The first %s s at the "
           "rate are a warm-up, not counted (clients connecting, the group forming); only the "
           "first receipt of each key counts. leadflow's live settings: %s."
-          % (" --workers %d" % C["lat_workers"] if C.get("lat_workers", 1) > 1 else "",
-             C.get("lat_linger_ms"), C.get("lat_probe_fetch_wait_ms"), C.get("lat_warmup_s"),
+          % (C.get("lat_linger_ms"),
+             " --workers %d" % C["lat_workers"] if C.get("lat_workers", 1) > 1 else "",
+             C.get("lat_probe_fetch_wait_ms"), C.get("lat_warmup_s"),
              ", ".join("%s" % p for p in (L[0].get("leadflow_live_settings") or {}).get(
                  "kafka.properties", [])) or "as deploy/leadflow.yaml"))
         w("")
