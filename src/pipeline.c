@@ -1000,10 +1000,6 @@ static int lf_publish_and_forget(lf_pipe_t *p, lf_err_t *err)
     return rc;
 }
 
-/* Record progress (next offsets and counters per partition) and forget the previous
- * batch's delivered transitions in their outboxes, in one round trip; then commit to Kafka
- * for monitoring. This batch's transitions stay in the outbox until they are delivered, so
- * progress need not wait for them. */
 /* The outcome an item counts with in the batch's progress, or 0: counted already by its lead's
  * write, or (a redelivery) when it was first applied; none is pending when a batch ends. */
 static lf_outcome_t lf_item_outcome(const lf_item_t *it)
@@ -1026,7 +1022,7 @@ static lf_outcome_t lf_item_outcome(const lf_item_t *it)
 }
 
 /* The batch's progress per partition: next offset, event-time clock, and the runs of offsets
- * whose events it counts (items of one partition are in offset order). */
+ * whose events it counts, in the order they were consumed. */
 static size_t lf_batch_progress(lf_pipe_t *p, lf_progress_t **out)
 {
     lf_arena_t *a = &p->batch_arena;
@@ -1073,6 +1069,10 @@ static size_t lf_batch_progress(lf_pipe_t *p, lf_progress_t **out)
     return nprog;
 }
 
+/* Record progress (next offsets and counters per partition) and forget the previous
+ * batch's delivered transitions in their outboxes, in one round trip; then commit to Kafka
+ * for monitoring. This batch's transitions stay in the outbox until they are delivered, so
+ * progress need not wait for them. */
 static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
 {
     lf_outbox_ids_t *done = NULL;
