@@ -97,4 +97,7 @@ check-format:
 clean:
 	rm -rf build
 
+# libFuzzer harnesses (clang): `make fuzz`, and the smoke run inside `make test`.
+-include tests/fuzz/fuzz.mk
+
 -include $(CORE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(BUILD)/src/main.d

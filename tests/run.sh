@@ -43,6 +43,9 @@ fi
 if [ -z "$PATTERN" ] || echo store | grep -q "$PATTERN"; then
     run_one store "$ROOT/$BUILD/test_store" # starts its own redis-server
 fi
+if [ -f "$ROOT/tests/fuzz/smoke.sh" ] && { [ -z "$PATTERN" ] || echo fuzz | grep -q "$PATTERN"; }; then
+    run_one fuzz sh "$ROOT/tests/fuzz/smoke.sh" "$BUILD" # each harness briefly, on its corpus
+fi
 for t in "$ROOT"/tests/integration/test_*.py "$ROOT"/tests/faults/test_*.py; do
     [ -f "$t" ] || continue
     if [ -n "$PATTERN" ] && ! echo "$t" | grep -q "$PATTERN"; then continue; fi
