@@ -2,10 +2,13 @@
 # Install the Debian packages leadflow needs, only those missing (plus $LF_EXTRA_PKGS, which
 # `make bench` sets to what the benchmark alone needs). Idempotent and quick when
 # everything is there; works as root on a fresh Debian 12 (uses sudo when not root).
+# clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes of Debian 12's clang 14,
+# which clang only recommends) build the fuzz harnesses of `make fuzz` and `make test`;
+# libssl-dev is OpenSSL's libcrypto (SHA-256).
 set -e
 PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libmsgpack-dev libjemalloc-dev
-libyaml-dev libcjson-dev redis-server redis-tools kcat python3 python3-confluent-kafka
-python3-redis procps $LF_EXTRA_PKGS"
+libyaml-dev libcjson-dev libssl-dev redis-server redis-tools kcat python3 python3-confluent-kafka
+python3-redis procps clang libclang-rt-14-dev $LF_EXTRA_PKGS"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -9,6 +9,7 @@
 
 #include "leadflow/alloc.h"
 #include "leadflow/cli.h"
+#include "leadflow/event.h"
 #include "leadflow/keys.h"
 #include "leadflow/lead.h"
 #include "leadflow/lead_codec.h"
@@ -185,6 +186,21 @@ static size_t lf_inspect_history(const redisReply *hash, lf_hist_entry_t *out)
 
 /*---- Human output -------------------------------------------------------------------------*/
 
+/* Ids, UTM values and traits come from events: a newline or an escape sequence in one would
+ * break the report (or forge lines), so the human output shows them escaped (--json: exact).
+ * Each call needs its own buffer. */
+typedef char lf_esc_buf_t[LF_ESCAPED_CAP(256)];
+
+static const char *lf_esc(const char *p, size_t n, char *buf)
+{
+    return lf_str_escape((lf_str_t){p, (uint32_t)n}, buf, sizeof(lf_esc_buf_t));
+}
+
+static const char *lf_esc_c(const char *s, char *buf)
+{
+    return lf_esc(s, strlen(s), buf);
+}
+
 #define LF_KV(label, ...)                                                                          \
     do {                                                                                           \
         printf("  %-13s", label);                                                                  \
@@ -195,12 +211,15 @@ static size_t lf_inspect_history(const redisReply *hash, lf_hist_entry_t *out)
 static void lf_inspect_touch_line(const char *label, const lf_touch_t *t)
 {
     char at[40];
+    lf_esc_buf_t e1, e2, e3;
     if (!t->at_ms) {
         LF_KV(label, "-");
         return;
     }
-    LF_KV(label, "source %s, medium %s, campaign %s, at %s", t->source[0] ? t->source : "-",
-          t->medium[0] ? t->medium : "-", t->campaign[0] ? t->campaign : "-",
+    LF_KV(label, "source %s, medium %s, campaign %s, at %s",
+          t->source[0] ? lf_esc_c(t->source, e1) : "-",
+          t->medium[0] ? lf_esc_c(t->medium, e2) : "-",
+          t->campaign[0] ? lf_esc_c(t->campaign, e3) : "-",
           lf_cli_fmt_time(t->at_ms, at, sizeof(at)));
 }
 
@@ -210,13 +229,15 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
     const lf_lead_t *l = &in->lead;
     char a[64], b[64], c[64], d[64];
     char version[128];
+    lf_esc_buf_t e1, e2;
 
     double eng_at = lf_lead_engagement_at(l, in->at_ms, m);
     double eng_now = lf_lead_engagement_at(l, in->now_ms, m);
 
-    printf("lead %s%s\n", in->id, l->anonymous ? " (a visitor: anonymousId, not linked yet)" : "");
+    printf("lead %s%s\n", lf_esc_c(in->id, e1),
+           l->anonymous ? " (a visitor: anonymousId, not linked yet)" : "");
     if (in->linked)
-        printf("  %s is an anonymousId linked to this lead%s\n", in->query,
+        printf("  %s is an anonymousId linked to this lead%s\n", lf_esc_c(in->query, e1),
                in->visitor_left ? " (its visitor record still exists)" : "");
     LF_KV("score", "%.2f = fit %.2f + engagement %.2f, at %s (%s)", lf_cli_num(l->fit + eng_at),
           lf_cli_num(l->fit), lf_cli_num(eng_at), lf_cli_fmt_time(in->at_ms, a, sizeof(a)),
@@ -251,7 +272,8 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
         const redisReply *f = in->hash->element[i], *v = in->hash->element[i + 1];
         if (f->len < 4 || memcmp(f->str, "tr.", 3) != 0) continue;
         if (!any++) printf("\ntraits\n");
-        printf("  %-13.*s%.*s\n", (int)f->len - 3, f->str + 3, (int)v->len, v->str);
+        printf("  %-13s%s\n", lf_esc(f->str + 3, f->len - 3, e1),
+               v->str ? lf_esc(v->str, v->len, e2) : "");
     }
 
     /* Fit. */
@@ -307,8 +329,8 @@ static void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
     for (size_t i = 0; i + 1 < in->hash->elements; i += 2) {
         const redisReply *f = in->hash->element[i], *v = in->hash->element[i + 1];
         if (f->len < 3 || memcmp(f->str, "n.", 2) != 0) continue;
-        printf("%s%.*s %.*s", any++ ? ", " : "\nevents by kind\n  ", (int)f->len - 2, f->str + 2,
-               (int)v->len, v->str);
+        printf("%s%s %s", any++ ? ", " : "\nevents by kind\n  ", lf_esc(f->str + 2, f->len - 2, e1),
+               v->str ? lf_esc(v->str, v->len, e2) : "");
     }
     if (any) putchar('\n');
 
@@ -554,12 +576,14 @@ int lf_cmd_inspect(int argc, char **argv)
     if ((rc = lf_inspect_load(&cli, &in, target, sizeof(target)))) goto out;
 
     if (in.hash->elements == 0) {
+        lf_esc_buf_t e1, e2;
+        const char *q = lf_esc_c(in.query, e1), *id = lf_esc_c(in.id, e2);
         if (in.linked)
-            lf_cli_error(&cli, "%s is linked to lead %s, which has no record (%slead:{%s})",
-                         in.query, in.id, cli.cfg.redis_prefix, in.id);
+            lf_cli_error(&cli, "%s is linked to lead %s, which has no record (%slead:{%s})", q, id,
+                         cli.cfg.redis_prefix, id);
         else
-            lf_cli_error(&cli, "unknown lead %s: no %slead:{%s} and no alias", in.query,
-                         cli.cfg.redis_prefix, in.query);
+            lf_cli_error(&cli, "unknown lead %s: no %slead:{%s} and no alias", q,
+                         cli.cfg.redis_prefix, q);
         rc = LF_CLI_EXIT_NOTFOUND;
         goto out;
     }

@@ -10,6 +10,7 @@
 
 #include "leadflow/alloc.h"
 #include "leadflow/cli.h"
+#include "leadflow/event.h"
 #include "leadflow/keys.h"
 #include "leadflow/score.h"
 
@@ -206,20 +207,26 @@ static void lf_top_print(const lf_cli_t *cli, const lf_top_info_t *info, const l
     for (size_t i = 0; i < rs->n; i++) {
         const lf_top_row_t *r = &rs->rows[i];
         char rank[24], score[32], fit[32], eng[32];
+        /* Ids and UTM values come from events: a newline or an escape sequence in one would
+         * break the table (or forge rows), so they are shown escaped (--json: exact). */
+        char id[LF_ESCAPED_CAP(LF_ID_MAX)], src[LF_ESCAPED_CAP(sizeof(r->lt_source))];
         snprintf(rank, sizeof(rank), "%zu", i + 1);
+        lf_str_escape(lf_str_from(r->id), id, sizeof(id));
         if (!r->has_hash) {
-            lf_table_add(&t, (const char *const[]){rank, r->id, NULL, NULL, NULL, NULL,
-                                                   "(no record)", NULL, NULL});
+            lf_table_add(&t, (const char *const[]){rank, id, NULL, NULL, NULL, NULL, "(no record)",
+                                                   NULL, NULL});
             continue;
         }
         double e = lf_top_eng(r, info->at_ms, m);
         snprintf(score, sizeof(score), "%.2f", lf_cli_num(r->fit + e));
         snprintf(fit, sizeof(fit), "%.2f", lf_cli_num(r->fit));
         snprintf(eng, sizeof(eng), "%.2f", lf_cli_num(e));
-        lf_table_add(&t, (const char *const[]){rank, r->id, score, fit, eng,
-                                               lf_grade_names[lf_grade(r->fit + e, m)], r->stage,
-                                               lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
-                                               r->lt_source[0] ? r->lt_source : NULL});
+        lf_table_add(&t, (const char *const[]){
+                             rank, id, score, fit, eng, lf_grade_names[lf_grade(r->fit + e, m)],
+                             r->stage, lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
+                             r->lt_source[0]
+                                 ? lf_str_escape(lf_str_from(r->lt_source), src, sizeof(src))
+                                 : NULL});
     }
     printf("top %zu%s%s of %s leads in %s, scores at %s (%s)\n",
            rs->n < (size_t)info->n ? rs->n : (size_t)info->n, info->stage ? " in stage " : "",

@@ -15,7 +15,15 @@
  *    that one is unparsable the event is bad (no silent fall back to the next).
  *  - A track event whose name is "identify" or "alias" does not become an identify / alias: its
  *    kind stays LF_KIND_OTHER with the name as sent.
- *  - Optional fields of the wrong type (context: null, page.url: 5) are ignored. */
+ *  - Optional fields of the wrong type (context: null, page.url: 5) are ignored.
+ *  - A property or trait that is NaN or an infinity (a MessagePack float, or a JSON number too
+ *    large for a double such as 1e999) is ignored too: it is no number a rule could compare,
+ *    and as a number it would poison min/max matching and every sum it enters.
+ *  - The format: a value whose first non-space byte is '{' or '[' is JSON, and so is one that
+ *    starts with any other printable ASCII byte (a MessagePack map never does: that byte would
+ *    be a lone integer), so a JSON array or scalar is named as such (LF_BAD_NOT_A_MAP) rather
+ *    than reported as an integer with bytes after it. A byte order mark (UTF-8 or UTF-16) is
+ *    refused with a message that names it. Everything else is MessagePack. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +41,7 @@ const char *lf_bad_name(lf_bad_t reason)
         [LF_BAD_WRONG_TYPE] = "wrong_type",
         [LF_BAD_ID_TOO_LONG] = "id_too_long",
         [LF_BAD_TIMESTAMP_UNPARSABLE] = "timestamp_unparsable",
-        [LF_BAD_TIMESTAMP_RANGE] = "timestamp_range",
+        [LF_BAD_TIMESTAMP_RANGE] = "timestamp_out_of_range",
         [LF_BAD_TOO_LARGE] = "too_large",
         [LF_BAD_TOO_COMPLEX] = "too_complex",
     };
@@ -89,10 +97,24 @@ int lf_event_decode(const void *buf, size_t len, const lf_event_limits_t *lim, l
         lf_err_set(err, LF_BAD_NOT_DECODABLE, "the value is empty");
         return LF_ERR;
     }
-    size_t i = 0;
-    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
-        i++;
-    if (i < len && b[i] == '{') return lf_event_decode_json(buf, len, lim, arena, ev, err);
+    /* JSON senders must not add a byte order mark (RFC 8259 8.1); read as MessagePack its first
+     * byte would be a lone integer, and the message would not say what is wrong. */
+    if (len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf) {
+        lf_err_set(err, LF_BAD_NOT_DECODABLE,
+                   "the value starts with a UTF-8 byte order mark (EF BB BF): send the JSON "
+                   "without it");
+        return LF_ERR;
+    }
+    if (len >= 2 && ((b[0] == 0xfe && b[1] == 0xff) || (b[0] == 0xff && b[1] == 0xfe))) {
+        lf_err_set(err, LF_BAD_NOT_DECODABLE,
+                   "the value starts with a UTF-16 byte order mark (%02X %02X): send JSON as "
+                   "UTF-8, without a byte order mark",
+                   b[0], b[1]);
+        return LF_ERR;
+    }
+    /* Text (printable ASCII, or JSON whitespace) is JSON: see the header comment. */
+    if (b[0] == '\t' || b[0] == '\r' || b[0] == '\n' || (b[0] >= 0x20 && b[0] < 0x7f))
+        return lf_event_decode_json(buf, len, lim, arena, ev, err);
     return lf_event_decode_msgpack(buf, len, lim, arena, ev, err);
 }
 
@@ -169,38 +191,96 @@ static int opt_str(const ex_t *x, const void *node, lf_str_t *out)
     return 1;
 }
 
-/* Valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) and no NUL. */
+/* The length of the UTF-8 sequence at p[0..n) (n >= 1) and its code point in *cp; 0 when it
+ * is not valid UTF-8 (an overlong form, a surrogate, above U+10FFFF, cut short). */
+static size_t utf8_char(const unsigned char *p, size_t n, unsigned *cp)
+{
+    unsigned c = p[0];
+    size_t need;
+    unsigned min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1, min = 0x80, *cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2, min = 0x800, *cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3, min = 0x10000, *cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n - 1 < need) return 0;
+    for (size_t k = 1; k <= need; k++) {
+        if ((p[k] & 0xc0) != 0x80) return 0;
+        *cp = (*cp << 6) | (p[k] & 0x3f);
+    }
+    if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
+    return need + 1;
+}
+
+/* Valid UTF-8 and no NUL. */
 static int utf8_ok(lf_str_t s)
 {
     const unsigned char *p = (const unsigned char *)s.ptr;
     size_t n = s.len, i = 0;
     while (i < n) {
-        unsigned c = p[i];
-        if (c == 0) return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned min, cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1, min = 0x80, cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2, min = 0x800, cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3, min = 0x10000, cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i - 1 < need) return 0;
-        for (size_t k = 1; k <= need; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        i += need + 1;
+        unsigned cp;
+        size_t k = utf8_char(p + i, n - i, &cp);
+        if (k == 0 || cp == 0) return 0;
+        i += k;
     }
     return 1;
+}
+
+/* The printable form of the character at p[0..n) (n >= 1) into esc; its length in bytes of
+ * input into *k. Returns the length of esc. */
+static size_t escape_one(const unsigned char *p, size_t n, size_t *k, char esc[16])
+{
+    unsigned cp;
+    *k = utf8_char(p, n, &cp);
+    if (*k == 0) { /* not UTF-8: the byte itself */
+        *k = 1;
+        return (size_t)snprintf(esc, 16, "\\x%02x", p[0]);
+    }
+    if (cp == '\n' || cp == '\r' || cp == '\t') {
+        esc[0] = '\\';
+        esc[1] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
+        return 2;
+    }
+    if (cp < 0x20 || cp == 0x7f) return (size_t)snprintf(esc, 16, "\\x%02x", cp);
+    /* C1 controls, and the bidi overrides that make a terminal draw text reordered */
+    if ((cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+        (cp >= 0x2066 && cp <= 0x2069))
+        return (size_t)snprintf(esc, 16, "\\u%04x", cp);
+    memcpy(esc, p, *k);
+    return *k;
+}
+
+const char *lf_str_escape(lf_str_t s, char *buf, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    size_t i, k, o = 0, total = 0;
+    char esc[16];
+    if (!buf || cap == 0) return "";
+    for (i = 0; i < s.len; i += k)
+        total += escape_one(p + i, s.len - i, &k, esc);
+    /* Too long: whole characters up to what leaves room for "...". */
+    size_t room = total < cap ? total : cap > 4 ? cap - 4 : 0;
+    for (i = 0; i < s.len; i += k) {
+        size_t el = escape_one(p + i, s.len - i, &k, esc);
+        if (o + el > room) break;
+        memcpy(buf + o, esc, el);
+        o += el;
+    }
+    if (total >= cap) {
+        size_t dots = cap - 1 - o < 3 ? cap - 1 - o : 3;
+        memcpy(buf + o, "...", dots);
+        o += dots;
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 /* A name-like field (an id, the type, the event): 1 when present (copied into the arena), 0
@@ -315,6 +395,8 @@ static void flatten(const ex_t *x, const void *map, char *key, size_t klen, int 
         if (v.t != LF_VT_STR && v.t != LF_VT_BOOL && v.t != LF_VT_INT && v.t != LF_VT_UINT &&
             v.t != LF_VT_FLOAT)
             continue; /* null, arrays, binary */
+        /* NaN and the infinities are ignored: see the top of this file */
+        if (v.t == LF_VT_FLOAT && !isfinite(v.d)) continue;
         int seen = 0;
         for (uint32_t i = 0; i < b->dedupe && !seen; i++)
             seen = b->kv[i].key.len == full.len && memcmp(b->kv[i].key.ptr, key, nl) == 0;
@@ -340,7 +422,13 @@ static void flatten(const ex_t *x, const void *map, char *key, size_t klen, int 
             break;
         default:
             e->num = v.d;
-            text.len = (uint32_t)lf_fmt_double(num, sizeof(num), v.d);
+            /* A whole number prints as the integer it is, as the same value sent as a
+             * MessagePack integer does (lf_fmt_double writes 1e+15 from 10^15 on), so a trait
+             * reads the same in both formats. */
+            if (v.d == floor(v.d) && fabs(v.d) < 9.2e18 && !(v.d == 0 && signbit(v.d)))
+                text.len = (uint32_t)snprintf(num, sizeof(num), "%lld", (long long)v.d);
+            else
+                text.len = (uint32_t)lf_fmt_double(num, sizeof(num), v.d);
             break;
         }
         text.ptr = num;

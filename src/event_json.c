@@ -11,7 +11,9 @@
  *    "user"); since it cannot tell which field held it, the whole event is refused. The
  *    MessagePack front end refuses a NUL byte in any string the same way, so both formats
  *    agree.
- * After parsing, anything but whitespace after the object is LF_BAD_NOT_DECODABLE. */
+ * After parsing, anything but whitespace after the object is LF_BAD_NOT_DECODABLE, and a
+ * value that is JSON but not an object (an array of events, a string) is LF_BAD_NOT_A_MAP
+ * with a message that says which. */
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -107,6 +109,23 @@ static int prescan(const unsigned char *b, size_t len, lf_err_t *err)
     return LF_OK;
 }
 
+/* Not valid JSON at byte `at`: the message, which for text that does not even start like an
+ * event names both formats (it was not meant as MessagePack either). */
+static int json_fail(const unsigned char *b, size_t len, size_t at, const char *what, lf_err_t *err)
+{
+    size_t i = 0;
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+        i++;
+    if (i < len && b[i] != '{' && b[i] != '[')
+        lf_err_set(err, LF_BAD_NOT_DECODABLE,
+                   "neither a JSON object nor MessagePack: the value is text that does not start "
+                   "with '{' (not valid JSON: %s at byte %zu)",
+                   what, at);
+    else
+        lf_err_set(err, LF_BAD_NOT_DECODABLE, "not valid JSON: %s at byte %zu", what, at);
+    return LF_ERR;
+}
+
 int lf_event_decode_json(const char *buf, size_t len, const lf_event_limits_t *lim,
                          lf_arena_t *arena, lf_event_t *ev, lf_err_t *err)
 {
@@ -114,18 +133,30 @@ int lf_event_decode_json(const char *buf, size_t len, const lf_event_limits_t *l
     const char *end = NULL;
     if (prescan(b, len, err) != LF_OK) return LF_ERR;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root) {
-        lf_err_set(err, LF_BAD_NOT_DECODABLE, "not valid JSON (near byte %zu)",
-                   end && end >= buf && end <= buf + len ? (size_t)(end - buf) : (size_t)0);
-        return LF_ERR;
-    }
+    if (!root)
+        return json_fail(b, len,
+                         end && end >= buf && end <= buf + len ? (size_t)(end - buf) : (size_t)0,
+                         "a syntax error", err);
     size_t off = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : len;
     while (off < len && (b[off] == ' ' || b[off] == '\t' || b[off] == '\r' || b[off] == '\n'))
         off++;
     int rc;
     if (off != len) {
-        lf_err_set(err, LF_BAD_NOT_DECODABLE, "not valid JSON: bytes after the object (at %zu)",
-                   off);
+        rc = json_fail(b, len, off,
+                       cJSON_IsObject(root) ? "bytes after the object" : "bytes after the value",
+                       err);
+    } else if (cJSON_IsArray(root)) {
+        lf_err_set(err, LF_BAD_NOT_A_MAP,
+                   "the value is a JSON array, expected one event as a JSON object {...}: send "
+                   "one event per message");
+        rc = LF_ERR;
+    } else if (!cJSON_IsObject(root)) {
+        lf_err_set(err, LF_BAD_NOT_A_MAP,
+                   "the value is a JSON %s, expected one event as a JSON object {...}",
+                   cJSON_IsString(root)   ? "string"
+                   : cJSON_IsNumber(root) ? "number"
+                   : cJSON_IsBool(root)   ? "boolean"
+                                          : "null");
         rc = LF_ERR;
     } else {
         rc = lf_event_extract(&cj_ops, root, lim, arena, ev, err);

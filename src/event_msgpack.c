@@ -206,8 +206,11 @@ int lf_event_decode_msgpack(const char *buf, size_t len, const lf_event_limits_t
     scan_t s = {(const unsigned char *)buf, len, 0, err};
     if (scan_obj(&s, 0) != LF_OK) return LF_ERR;
     if (s.off != len) {
+        unsigned c = (unsigned char)buf[0];
+        int map = (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf;
         lf_err_set(err, LF_BAD_NOT_DECODABLE,
-                   "not valid MessagePack: %zu bytes after the first object", len - s.off);
+                   "not valid MessagePack: %zu bytes after the first object%s", len - s.off,
+                   map ? "" : ", which is not a map (an event is one map)");
         return LF_ERR;
     }
     msgpack_unpacked up;

@@ -19,7 +19,7 @@ typedef enum {
     LF_BAD_WRONG_TYPE,     /* a field of the wrong type (e.g. userId a number) */
     LF_BAD_ID_TOO_LONG,    /* messageId/userId/anonymousId/previousId over LF_ID_MAX bytes */
     LF_BAD_TIMESTAMP_UNPARSABLE,
-    LF_BAD_TIMESTAMP_RANGE, /* outside [limits.min_ts, limits.max_ts] */
+    LF_BAD_TIMESTAMP_RANGE, /* "timestamp_out_of_range": outside [min_ts, max_ts] */
     LF_BAD_TOO_LARGE,       /* the value is over limits.max_event_bytes */
     LF_BAD_TOO_COMPLEX,     /* nesting deeper than LF_EVENT_MAX_DEPTH */
     LF_BAD__COUNT
@@ -119,6 +119,15 @@ void lf_event_limits_default(lf_event_limits_t *lim);
  * Never reads outside [buf, buf+len), whatever the bytes. */
 int lf_event_decode(const void *buf, size_t len, const lf_event_limits_t *lim, lf_arena_t *arena,
                     lf_event_t *ev, lf_err_t *err);
+
+/* An event-supplied string (an id, a UTM value, a trait) made safe for a terminal table or a
+ * log line, which a newline or an escape sequence in it would break or forge: control bytes
+ * become \n, \r, \t or \xHH, bytes that are not UTF-8 \xHH, C1 controls and bidi overrides
+ * \uHHHH; everything else (a backslash included, so ids stay copyable) is kept. At most cap-1
+ * bytes and a NUL go into buf (LF_ESCAPED_CAP(n) is enough for n bytes); a longer result is
+ * cut and ends in "...". Returns buf. */
+#define LF_ESCAPED_CAP(n) (4 * (size_t)(n) + 1)
+const char *lf_str_escape(lf_str_t s, char *buf, size_t cap);
 
 /* The lead key of an event: userId, else anonymousId. */
 lf_str_t lf_event_key(const lf_event_t *ev);

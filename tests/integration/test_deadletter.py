@@ -45,13 +45,20 @@ def bad_records():
         ("timestamp unparsable", b"u-bad", j(dict(good, timestamp="yesterday")),
          "timestamp_unparsable"),
         ("timestamp before min", b"u-bad", j(dict(good, timestamp="1990-01-01T00:00:00Z")),
-         "timestamp_range"),
+         "timestamp_out_of_range"),
         ("timestamp after max", b"u-bad", H.mp_pack(dict(good, timestamp=4200000000000)),
-         "timestamp_range"),
+         "timestamp_out_of_range"),
         ("oversized value", b"u-bad", j(big), "too_large"),
         ("Segment batch envelope", b"u-bad", j({"batch": [good, good]}), "batch_envelope"),
+        ("JSON array of events", b"u-bad", j([good, good]), "not_a_map"),
+        ("JSON after a UTF-8 BOM", b"u-bad", b"\xef\xbb\xbf" + j(good), "not_decodable"),
     ]
     return recs
+
+
+# lf.error says what is wrong, not "bytes after the first object" (the first byte of these
+# read as a MessagePack integer).
+ERRORS = {"JSON array of events": "JSON array", "JSON after a UTF-8 BOM": "byte order mark"}
 
 
 def test_dead_letters():
@@ -97,6 +104,9 @@ def test_dead_letters():
         check_eq(hd.get("lf.reason"), reason, name + ": lf.reason")
         check_eq(hd.get("lf.source.topic"), H.EVENTS_TOPIC, name + ": lf.source.topic")
         check(hd.get("lf.error"), name + ": lf.error is empty")
+        if name in ERRORS:
+            check(ERRORS[name] in hd.get("lf.error", ""),
+                  "%s: lf.error %r does not say %r" % (name, hd.get("lf.error"), ERRORS[name]))
     # Still alive and working after all that.
     env.produce_events([(ev("after", T0 + 40 * HOUR, user="u-good"), "json")])
     p = env.wait_consumed(n + 1, proc=run)

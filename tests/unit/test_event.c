@@ -1163,7 +1163,7 @@ static void test_event_bad_names(void)
     static const char *const want[LF_BAD__COUNT] = {
         "none",           "not_decodable",        "not_a_map",
         "batch_envelope", "missing_field",        "wrong_type",
-        "id_too_long",    "timestamp_unparsable", "timestamp_range",
+        "id_too_long",    "timestamp_unparsable", "timestamp_out_of_range",
         "too_large",      "too_complex"};
     for (int i = 0; i < LF_BAD__COUNT; i++)
         CHECK_STR(lf_bad_name((lf_bad_t)i), want[i]);
@@ -1260,7 +1260,8 @@ static const struct {
     {"delete-partners-spec-go-time-string.json", LF_BAD_NONE, NULL,
      "delete-reg-6543321::job-2-P0OJ3CTID1", "delete", "delete", "507f191e81", "", "",
      "2020-05-09T23:54:49.209Z", "", "", "", "", 0, 0},
-    {"fragment-context-campaign-utm-analyticsjs.txt", LF_BAD_NOT_DECODABLE, "MessagePack"},
+    {"fragment-context-campaign-utm-analyticsjs.txt", LF_BAD_NOT_DECODABLE,
+     "neither a JSON object nor MessagePack"},
     {"identify-all-aboard-createdat-offset.json", LF_BAD_MISSING_FIELD, "missing field messageId"},
     {"identify-partners-spec-relative-page-url.json", LF_BAD_NONE, NULL,
      "ajs-18c6f23382e31fad89210c1c022cc068", "identify", "identify", "97980cfea0067",
@@ -1722,6 +1723,190 @@ static void test_event_hostile_huge_lengths(void)
     CHECK_INT(err.code, LF_BAD_NOT_DECODABLE);
 }
 
+/*---- found by review and by the fuzz harnesses (tests/fuzz/) ------------------------------*/
+
+/* A top-level JSON array, a JSON scalar, a byte order mark or plain text: the message says
+ * what the value is, not "N bytes after the first object" (their first byte read as a
+ * MessagePack integer). */
+static void test_event_not_an_object_says_what(void)
+{
+    lf_event_t ev;
+    lf_err_t err;
+    static const struct {
+        const char *in;
+        lf_bad_t bad;
+        const char *msg;
+    } rows[] = {
+        {"[{" IDS ",\"type\":\"page\"," TS "}]", LF_BAD_NOT_A_MAP, "JSON array"},
+        {" \n[]", LF_BAD_NOT_A_MAP, "send one event per message"},
+        {"\"just a string\"", LF_BAD_NOT_A_MAP, "JSON string"},
+        {"1436569200000", LF_BAD_NOT_A_MAP, "JSON number"},
+        {"true", LF_BAD_NOT_A_MAP, "JSON boolean"},
+        {"null ", LF_BAD_NOT_A_MAP, "JSON null"},
+        {"\xef\xbb\xbf{" IDS ",\"type\":\"page\"," TS "}", LF_BAD_NOT_DECODABLE,
+         "UTF-8 byte order mark"},
+        {"\xff\xfe{\0", LF_BAD_NOT_DECODABLE, "UTF-16 byte order mark"},
+        {"hello world", LF_BAD_NOT_DECODABLE, "neither a JSON object nor MessagePack"},
+        {"\"context\": {}", LF_BAD_NOT_DECODABLE, "neither a JSON object nor MessagePack"},
+        {"[1, 2", LF_BAD_NOT_DECODABLE, "not valid JSON"},
+        {"[1] x", LF_BAD_NOT_DECODABLE, "bytes after the value"},
+        {"\x05\x01", LF_BAD_NOT_DECODABLE, "which is not a map"},
+    };
+    reset();
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        size_t n = strlen(rows[i].in) + (rows[i].in[0] == '\xff' ? 2 : 0);
+        int rc = decode(rows[i].in, n, &ev, &err);
+        if (rc != LF_ERR || err.code != (int)rows[i].bad || !strstr(err.msg, rows[i].msg)) {
+            lf_test_fail(__FILE__, __LINE__, "row %zu: rc %d, %s: %s", i, rc,
+                         lf_bad_name((lf_bad_t)err.code), err.msg);
+            return;
+        }
+    }
+    /* a MessagePack map followed by more bytes keeps its message */
+    CHECK_INT(decode("\x80\xc0", 2, &ev, &err), LF_ERR);
+    CHECK(strstr(err.msg, "1 bytes after the first object") && !strstr(err.msg, "not a map"));
+}
+
+/* NaN and the infinities are no numbers a rule could compare: a property or trait holding one
+ * is ignored (MessagePack floats; JSON numbers beyond a double, which cJSON reads as inf). */
+static void test_event_nonfinite_numbers_ignored(void)
+{
+    lf_event_t ev;
+    lf_err_t err;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    reset();
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 6);
+    pack_s(&pk, "messageId");
+    pack_s(&pk, "m");
+    pack_s(&pk, "type");
+    pack_s(&pk, "page");
+    pack_s(&pk, "userId");
+    pack_s(&pk, "u");
+    pack_s(&pk, "timestamp");
+    msgpack_pack_int64(&pk, 1436569200000LL);
+    pack_s(&pk, "properties");
+    msgpack_pack_map(&pk, 5);
+    pack_s(&pk, "nan");
+    msgpack_pack_float(&pk, NAN);
+    pack_s(&pk, "inf");
+    msgpack_pack_double(&pk, INFINITY);
+    pack_s(&pk, "ninf");
+    msgpack_pack_double(&pk, -INFINITY);
+    pack_s(&pk, "nested");
+    msgpack_pack_map(&pk, 1);
+    pack_s(&pk, "nan");
+    msgpack_pack_double(&pk, -NAN);
+    pack_s(&pk, "price");
+    msgpack_pack_double(&pk, 14.5);
+    pack_s(&pk, "traits");
+    msgpack_pack_map(&pk, 2);
+    pack_s(&pk, "employees");
+    msgpack_pack_double(&pk, NAN);
+    pack_s(&pk, "company");
+    pack_s(&pk, "Initech");
+    int rc = decode(sb.data, sb.size, &ev, &err);
+    msgpack_sbuffer_destroy(&sb);
+    CHECK_STR(err.msg, "");
+    CHECK_INT(rc, LF_OK);
+    CHECK_INT(ev.nprops, 1);
+    CHECK_SV(ev.props[0].key, "price");
+    CHECK(ev.props[0].is_num && ev.props[0].num == 14.5);
+    CHECK_INT(ev.ntraits, 1);
+    CHECK_SV(ev.traits[0].key, "company");
+
+    CHECK_INT(decode_s("{" IDS ",\"type\":\"page\"," TS ",\"properties\":{\"big\":1e999,"
+                       "\"small\":-1e999,\"ok\":1e308},\"traits\":{\"employees\":1E400}}",
+                       &ev, &err),
+              LF_OK);
+    CHECK_INT(ev.nprops, 1);
+    CHECK_SV(ev.props[0].key, "ok");
+    CHECK_INT(ev.ntraits, 0);
+}
+
+/* fuzz_json found: a whole number from 10^15 up read "1.43656920000025e+15" in JSON (every
+ * JSON number is a double) and "1436569200000250" as a MessagePack integer, so one trait
+ * had two text forms. Regression input: tests/fuzz/regressions/json/. */
+static void test_event_whole_numbers_same_text_in_both_formats(void)
+{
+    lf_event_t ev, em;
+    lf_err_t err;
+    msgpack_sbuffer sb;
+    static const char *const json =
+        "{\"messageId\":\"-1\",\"type\":\"e\",\"anonymousId\":\"1\",\"timestamp\":"
+        "\"2015-07-10T23:00:00\",\"traits\":{\"s\":1436569200000250}}";
+    reset();
+    CHECK_INT(decode_s(json, &ev, &err), LF_OK);
+    CHECK(json_to_msgpack(json, strlen(json), &sb)); /* packs 1436569200000250 as an int64 */
+    int rm = decode(sb.data, sb.size, &em, &err);
+    msgpack_sbuffer_destroy(&sb);
+    CHECK_INT(rm, LF_OK);
+    CHECK_SV(ev.traits[0].val, "1436569200000250");
+    CHECK_SV(em.traits[0].val, "1436569200000250");
+    CHECK(ev.traits[0].num == em.traits[0].num);
+
+    CHECK_INT(decode_s("{" IDS ",\"type\":\"page\"," TS ",\"properties\":{\"a\":1e15,\"b\":1e17,"
+                       "\"c\":-9e18,\"d\":1e19,\"e\":2.5,\"f\":-0,\"g\":1e300,\"h\":25}}",
+                       &ev, &err),
+              LF_OK);
+    CHECK_SV(lf_event_prop(&ev, "a")->val, "1000000000000000");
+    CHECK_SV(lf_event_prop(&ev, "b")->val, "100000000000000000");
+    CHECK_SV(lf_event_prop(&ev, "c")->val, "-9000000000000000000");
+    CHECK_SV(lf_event_prop(&ev, "d")->val, "1e+19"); /* beyond int64: the double's form */
+    CHECK_SV(lf_event_prop(&ev, "e")->val, "2.5");
+    CHECK_SV(lf_event_prop(&ev, "f")->val, "-0");
+    CHECK_SV(lf_event_prop(&ev, "g")->val, "1e+300");
+    CHECK_SV(lf_event_prop(&ev, "h")->val, "25");
+}
+
+/* lf_str_escape: what `top` and `inspect` print for ids and other event text. */
+static void test_event_escape_for_terminal(void)
+{
+    char buf[LF_ESCAPED_CAP(64)];
+    static const struct {
+        const char *in, *out;
+    } rows[] = {
+        {"", ""},
+        {"u000001", "u000001"},
+        {"DOMAIN\\user", "DOMAIN\\user"}, /* a backslash stays: ids are copied from tables */
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"a\nb\rc\td", "a\\nb\\rc\\td"},
+        {"u1\n2  lead  999.00", "u1\\n2  lead  999.00"},
+        {"\x1b[2J\x1b[31mred", "\\x1b[2J\\x1b[31mred"},
+        {"\x01\x7f", "\\x01\\x7f"},
+        {"bad \xff\xfe utf8 \xc3", "bad \\xff\\xfe utf8 \\xc3"},
+        {"\xc0\xaf overlong, \xed\xa0\x80 surrogate",
+         "\\xc0\\xaf overlong, \\xed\\xa0\\x80 surrogate"},
+        {"c1 \xc2\x85 \xc2\x9b", "c1 \\u0085 \\u009b"},
+        {"bidi \xe2\x80\xae\x65vil\xe2\x81\xa6", "bidi \\u202e"
+                                                 "evil\\u2066"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *got = lf_str_escape(lf_str_from(rows[i].in), buf, sizeof(buf));
+        if (got != buf || strcmp(buf, rows[i].out) != 0) {
+            lf_test_fail(__FILE__, __LINE__, "row %zu: \"%s\", expected \"%s\"", i, buf,
+                         rows[i].out);
+            return;
+        }
+    }
+    /* cut short: always terminated, within cap, ending in "...", never inside an escape */
+    char small[12];
+    CHECK_STR(lf_str_escape(lf_str_from("abcdefghijklmnop"), small, sizeof(small)), "abcdefgh...");
+    CHECK_STR(lf_str_escape(lf_str_from("abcdefghijk"), small, sizeof(small)), "abcdefghijk");
+    CHECK_STR(lf_str_escape(lf_str_from("abcdef\n\n\n"), small, sizeof(small)), "abcdef\\n...");
+    CHECK_STR(lf_str_escape(lf_str_from("\n\n\n\n\n\n"), small, sizeof(small)), "\\n\\n\\n\\n...");
+    char tiny[2];
+    CHECK_STR(lf_str_escape(lf_str_from("\n"), tiny, sizeof(tiny)), ".");
+    /* the worst case fits LF_ESCAPED_CAP */
+    char worst_in[LF_ID_MAX], worst[LF_ESCAPED_CAP(LF_ID_MAX)];
+    memset(worst_in, 0x01, sizeof(worst_in));
+    lf_str_escape((lf_str_t){worst_in, LF_ID_MAX}, worst, sizeof(worst));
+    CHECK_INT(strlen(worst), 4 * LF_ID_MAX);
+    CHECK(strstr(worst, "...") == NULL);
+}
+
 void suite_event(void)
 {
     LF_RUN(test_event_json_msgpack_same);
@@ -1749,5 +1934,9 @@ void suite_event(void)
     LF_RUN(test_event_hostile_random);
     LF_RUN(test_event_hostile_nesting);
     LF_RUN(test_event_hostile_huge_lengths);
+    LF_RUN(test_event_not_an_object_says_what);
+    LF_RUN(test_event_nonfinite_numbers_ignored);
+    LF_RUN(test_event_whole_numbers_same_text_in_both_formats);
+    LF_RUN(test_event_escape_for_terminal);
     lf_arena_free(&arena);
 }
