@@ -463,6 +463,50 @@ def run_leadflow(C, lf, work, r, servers, brokers, rport, ev_topic, total, worke
 
 
 
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def dedup_entries(text):
+    """Entries in the text of "dw", "dw2", ...: a varint ('g'.. continue it), 8 hash chars."""
+    n = i = 0
+    while i < len(text):
+        while i < len(text) and B64.find(text[i]) >= 32:
+            i += 1
+        i += 9
+        n += 1
+    return n
+
+
+def dedup_cost(r, keys):
+    """What remembering messageIds (dedup) costs per lead, over the sampled lead hashes: the
+    bytes of its fields' names and values ("dw", "dw2", ...; "dd", "dd2" in older builds), and
+    MEMORY USAGE of each hash with and without them (on a scratch copy: DUMP, RESTORE, HDEL)."""
+    is_dd = re.compile(r"^d[dw]\d*$")
+    scratch = "bench:dedup-scratch"
+    text = with_b = without_b = having = entries = 0
+    for k in keys:
+        h = r.hgetall(k)
+        fs = sorted(f.decode() for f in h if is_dd.match(f.decode()))
+        if fs:
+            having += 1
+            text += sum(len(f) + len(h[f.encode()]) for f in fs)
+            entries += dedup_entries("".join(h[f.encode()].decode() for f in fs
+                                             if f.startswith("dw")))
+        r.restore(scratch, 0, r.dump(k), replace=True)
+        if fs:
+            r.hdel(scratch, *fs)
+        with_b += r.memory_usage(k, samples=0) or 0
+        without_b += r.memory_usage(scratch, samples=0) or 0
+        r.delete(scratch)
+    n = len(keys)
+    return {"sampled": n, "leads_with_dedup": having,
+            "avg_entries": round(entries / n, 2) if n else None,
+            "avg_field_bytes": round(text / n, 1) if n else None,
+            "avg_memory_usage_with": round(with_b / n, 1) if n else None,
+            "avg_memory_usage_without": round(without_b / n, 1) if n else None,
+            "bytes_per_lead": round((with_b - without_b) / n, 1) if n else None}
+
+
 def run(lf, work, bindir, outdir, res):
     C = res["config"]
     ev_topic = "leadflow.events"
@@ -572,6 +616,8 @@ def run(lf, work, bindir, outdir, res):
                 keys[random.randrange(2000)] = k
         counts[pat] = n
         pick = random.sample(keys, min(300, len(keys)))
+        if pat == "lf:lead:*":
+            lead_pick = pick
         if pick:
             pipe = r.pipeline(transaction=False)
             for k in pick:
@@ -614,6 +660,7 @@ def run(lf, work, bindir, outdir, res):
         "index_members_per_lead": round(zmembers / nleads, 2) if nleads else None,
         "mem_fragmentation_ratio": info.get("mem_fragmentation_ratio"),
     }
+    res["memory"]["dedup"] = dedup_cost(r, lead_pick)
     log("memory: %s bytes per lead (used_memory delta / %d lead hashes)" %
         (res["memory"]["bytes_per_lead_used_memory"], nleads))
 

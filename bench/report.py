@@ -176,6 +176,18 @@ def main():
             if s:
                 w("| %s, MEMORY USAGE avg (%s keys) | %s |" % (label, f(M["key_counts"][pat]),
                                                               f(s["avg_bytes"])))
+        dd = M.get("dedup")
+        if dd:  # the remembered messageIds' fields, "dw", "dw2", ... (dedup by time window)
+            w("| dedup (remembered messageIds, fields `dw*`): %s ids per lead on average, %s "
+              "of %s sampled leads have some; their field names + values | %s bytes |"
+              % (f(dd.get("avg_entries"), 2), f(dd.get("leads_with_dedup")),
+                 f(dd.get("sampled")), f(dd.get("avg_field_bytes"), 1)))
+            w("| **dedup bytes per lead**: lead hash MEMORY USAGE with − without those fields "
+              "(%s → %s, a scratch copy) | **%s** |"
+              % (f(dd.get("avg_memory_usage_with"), 1), f(dd.get("avg_memory_usage_without"), 1),
+                 f(dd.get("bytes_per_lead"), 1)))
+        else:
+            w("| dedup bytes per lead | not measured (driver without the dedup probe) |")
         if M.get("bytes_per_lead_hist"):  # builds that kept a history list per lead
             w("| history lists per lead (bytes) | %s |" % f(M.get("bytes_per_lead_hist")))
         w("| index (zset) members per lead | %s |" % f(M.get("index_members_per_lead"), 2))

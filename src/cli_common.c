@@ -93,11 +93,27 @@ int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i)
 
 /*---- Opening: the rules file, then Redis --------------------------------------------------*/
 
-/* "HOST:PORT", "HOST", "[v6]:PORT" or ":PORT" into host (buf) and port (kept when absent). */
-static int lf_cli_parse_addr(const char *addr, char *host, size_t cap, int *port)
+int lf_cli_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
+        return LF_ERR; /* strtoll would skip blanks and take "+5" */
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return LF_ERR;
+    *out = v;
+    return LF_OK;
+}
+
+int lf_cli_parse_hostport(const char *addr, char *host, size_t cap, int *port)
 {
     const char *colon = NULL, *end;
     size_t hl;
+    long long p = 0;
+    /* Credentials or a URL: refused, so they are never echoed or used from argv. */
+    if (!addr || !addr[0] || strchr(addr, '@') || strchr(addr, '/')) return LF_ERR;
+    for (const char *c = addr; *c; c++)
+        if (isspace((unsigned char)*c) || iscntrl((unsigned char)*c)) return LF_ERR;
     if (addr[0] == '[') {
         end = strchr(addr, ']');
         if (!end) return LF_ERR;
@@ -111,18 +127,42 @@ static int lf_cli_parse_addr(const char *addr, char *host, size_t cap, int *port
         hl = colon ? (size_t)(colon - addr) : strlen(addr);
     }
     if (hl >= cap) return LF_ERR;
-    if (colon) {
-        char *e;
-        errno = 0;
-        long p = strtol(colon + 1, &e, 10);
-        if (errno || *e || e == colon + 1 || p < 1 || p > 65535) return LF_ERR;
-        *port = (int)p;
-    }
+    if (colon && lf_cli_parse_int(colon + 1, 1, 65535, &p) != LF_OK) return LF_ERR;
+    if (!colon && !hl) return LF_ERR;
+    if (colon) *port = (int)p;
     if (hl) {
         memcpy(host, addr, hl);
         host[hl] = '\0';
     }
     return LF_OK;
+}
+
+const char *lf_cli_redact_addr(const char *addr, char *buf, size_t cap)
+{
+    const char *at = addr ? strrchr(addr, '@') : NULL;
+    if (!addr) addr = "";
+    if (!at) {
+        snprintf(buf, cap, "%s", addr);
+        return buf;
+    }
+    const char *scheme = strstr(addr, "://");
+    int keep = scheme && scheme < at ? (int)(scheme + 3 - addr) : 0;
+    snprintf(buf, cap, "%.*s***%s", keep, addr, at);
+    return buf;
+}
+
+int lf_cli_bad_redis(lf_cli_t *cli, const char *addr)
+{
+    char shown[300];
+    lf_cli_redact_addr(addr, shown, sizeof(shown));
+    if (addr && (strchr(addr, '@') || strstr(addr, "://")))
+        return lf_cli_usage_error(cli,
+                                  "--redis takes HOST:PORT, not a URL or credentials (\"%s\"): "
+                                  "put the password in the rules file (redis.password, "
+                                  "redis.user), where `ps` cannot show it",
+                                  shown);
+    return lf_cli_usage_error(
+        cli, "--redis takes HOST:PORT with a port from 1 to 65535, not \"%s\"", shown);
 }
 
 int lf_cli_open(lf_cli_t *cli)
@@ -153,8 +193,9 @@ int lf_cli_open(lf_cli_t *cli)
     int saved_port = cli->cfg.redis_port;
     if (cli->redis_addr) {
         snprintf(host, sizeof(host), "%s", saved_host ? saved_host : "127.0.0.1");
-        if (lf_cli_parse_addr(cli->redis_addr, host, sizeof(host), &cli->cfg.redis_port) != LF_OK)
-            return lf_cli_usage_error(cli, "--redis wants HOST:PORT, not \"%s\"", cli->redis_addr);
+        if (lf_cli_parse_hostport(cli->redis_addr, host, sizeof(host), &cli->cfg.redis_port) !=
+            LF_OK)
+            return lf_cli_bad_redis(cli, cli->redis_addr);
         cli->cfg.redis_host = host;
     }
     cli->redis = lf_redis_connect(&cli->cfg, &err);

@@ -3,10 +3,14 @@
  *   progress    lf:wm:<group>:<topic>: per partition the next offset and the counters, and
  *               the conservation check consumed = applied + duplicates + dead-lettered;
  *   funnel      ZCARD of every lf:stage:<stage>, with conversion ratios.
- * Read-only: a stale instance id (heartbeat expired) is reported, not removed. The exit
- * status is 0 whatever the check says; 2 only when Redis cannot be read. */
+ * Read-only: an instance id whose heartbeat key expired is reported, not removed.
+ * The exit status is the verdict, for scripts and probes: 0 healthy; 3 no instance running;
+ * 4 an instance degraded, or its heartbeat stale (written more than --stale-after ago: the
+ * process is stuck or cut off from Redis, though its key has not expired yet); 5 the
+ * conservation check fails. When several hold, the highest. 1 usage, 2 Redis unreadable. */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +20,25 @@
 #include "leadflow/keys.h"
 
 static const char lf_stats_usage[] =
-    "usage: leadflow stats [-c FILE] [--redis HOST:PORT] [--group ID] [--json]\n"
+    "usage: leadflow stats [-c FILE] [--redis HOST:PORT] [--group ID] [--stale-after DURATION] "
+    "[--json]\n"
     "  The running instances (state, uptime, partitions, lag, counters, rate, rules version,\n"
-    "  last commit), the consumer group's progress per partition with the conservation\n"
-    "  check consumed = applied + duplicates + dead-lettered, and the stage funnel.\n"
-    "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml): prefix, "
-    "group, topic\n"
-    "  --redis HOST:PORT  override the rules file's redis.host / redis.port\n"
-    "  --group ID         the consumer group to report on (default: kafka.group_id)\n"
-    "  --json             one JSON object\n";
+    "  last commit, what Redis lost), the consumer group's progress per partition with the\n"
+    "  conservation check consumed = applied + duplicates + dead-lettered, the stage funnel,\n"
+    "  and a verdict, also as the exit status.\n"
+    "  -c, --config FILE       rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml): "
+    "prefix, group, topic\n"
+    "  --redis HOST:PORT       override the rules file's redis.host / redis.port\n"
+    "  --group ID              the consumer group to report on (default: kafka.group_id)\n"
+    "  --stale-after DURATION  a heartbeat older than this is stale (default 10s; instances\n"
+    "                          write one every second)\n"
+    "  --json                  one JSON object (its \"health\" holds the verdict)\n"
+    "Exit status: 0 healthy: an instance is live, none is degraded or stale, conservation\n"
+    "holds; 1 usage or an unreadable rules file; 2 Redis unreachable; 3 no instance running;\n"
+    "4 an instance degraded or its heartbeat stale; 5 conservation broken. When several\n"
+    "hold, the highest.\n";
+
+#define LF_STATS_STALE_MS 10000 /* 10 heartbeats missed: one is written every second */
 
 /*---- Instances ----------------------------------------------------------------------------*/
 
@@ -55,12 +69,19 @@ static const struct {
     {"rules_version", LF_F_STR},
     {"last_commit_ms", LF_F_INT},
     {"heartbeat_ms", LF_F_INT},
+    {"store_loss", LF_F_STR},    /* what Redis lost and what leadflow did; empty: nothing */
+    {"store_loss_ms", LF_F_INT}, /* when */
 };
 #define LF_NINSTANCE_FIELDS (sizeof(lf_instance_fields) / sizeof(lf_instance_fields[0]))
 
 typedef struct {
     char id[256];
-    redisReply *hash; /* HGETALL; no elements = stale */
+    redisReply *hash; /* HGETALL; no elements = the key expired */
+    int present;      /* it has a heartbeat key */
+    int stopped;      /* state "stopped": a clean exit, not a problem */
+    int stale;        /* heartbeat older than --stale-after (or none recorded) */
+    int degraded;     /* a state other than ok / stopped */
+    int64_t hb_age_ms;
 } lf_instance_t;
 
 static int lf_instance_cmp(const void *a, const void *b)
@@ -160,11 +181,15 @@ static long long lf_funnel_reached(const long long *count, lf_stage_t s)
 
 typedef struct {
     lf_instance_t *inst;
-    size_t ninst, nlive;
+    size_t ninst, npresent, nlive; /* in the set; with a heartbeat key; running and beating */
     char wm_key[LF_KEY_MAX];
     lf_wm_t wm;
     long long stage_count[LF_STAGE__COUNT];
-    int64_t now_ms;
+    int64_t now_ms, stale_after_ms;
+    /* The verdict: exit status and what is wrong, one sentence each. */
+    int verdict;
+    char **problems;
+    size_t nproblems;
 } lf_stats_t;
 
 static const char *lf_count_or_dash(const redisReply *r, char *buf, size_t cap)
@@ -184,6 +209,97 @@ static const char *lf_age(int64_t now_ms, int64_t ms, char *buf, size_t cap)
     return buf;
 }
 
+/*---- The verdict --------------------------------------------------------------------------*/
+
+static void lf_stats_problem(lf_stats_t *st, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void lf_stats_problem(lf_stats_t *st, int code, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    st->problems = lf_realloc(st->problems, (st->nproblems + 1) * sizeof(*st->problems));
+    st->problems[st->nproblems++] = lf_strdup(msg);
+    if (code > st->verdict) st->verdict = code;
+}
+
+/* Classify every instance, then the verdict: the worst first (conservation, instances, none). */
+static void lf_stats_judge(const lf_cli_t *cli, lf_stats_t *st)
+{
+    char state[64], reason[512], age[32], lim[32];
+    for (size_t i = 0; i < st->ninst; i++) {
+        lf_instance_t *in = &st->inst[i];
+        const redisReply *h = in->hash;
+        if (!h->elements) continue;
+        in->present = 1;
+        st->npresent++;
+        lf_cli_reply_str(lf_cli_hash_get(h, "state"), state, sizeof(state));
+        int64_t hb = lf_cli_reply_i64(lf_cli_hash_get(h, "heartbeat_ms"), 0);
+        /* A heartbeat from the future is a clock difference between hosts: fresh. */
+        in->hb_age_ms = hb ? (st->now_ms > hb ? st->now_ms - hb : 0) : -1;
+        in->stopped = strcmp(state, "stopped") == 0;
+        in->stale = !in->stopped && (!hb || in->hb_age_ms > st->stale_after_ms);
+        in->degraded = !in->stopped && strcmp(state, "ok") != 0;
+        if (!in->stopped && !in->stale) st->nlive++;
+    }
+
+    /* A partition off while the total holds (two errors cancelling) is broken too. */
+    int64_t diff = lf_wm_diff(&st->wm.total);
+    char bad[256] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < st->wm.n && n + 24 < sizeof(bad); i++)
+        if (lf_wm_diff(&st->wm.parts[i]))
+            n += (size_t)snprintf(bad + n, sizeof(bad) - n, "%s%ld", n ? ", " : "",
+                                  st->wm.parts[i].partition);
+    if (diff || n)
+        lf_stats_problem(st, LF_CLI_EXIT_CONSERVATION,
+                         "conservation broken: consumed - (applied + duplicates + "
+                         "dead-lettered) = %" PRId64 " (partitions %s) in %s: events were lost "
+                         "or counted twice; keep the instances' logs and report it",
+                         diff, n ? bad : "-", st->wm_key);
+    for (size_t i = 0; i < st->ninst; i++) {
+        const lf_instance_t *in = &st->inst[i];
+        if (!in->present) continue;
+        lf_cli_fmt_duration(st->stale_after_ms, lim, sizeof(lim));
+        if (in->stale && in->hb_age_ms < 0)
+            lf_stats_problem(st, LF_CLI_EXIT_UNHEALTHY,
+                             "instance %s: its heartbeat has no heartbeat_ms: not written by a "
+                             "leadflow run of this version",
+                             in->id);
+        else if (in->stale)
+            lf_stats_problem(st, LF_CLI_EXIT_UNHEALTHY,
+                             "instance %s: last heartbeat %s ago (stale after %s): the process "
+                             "is stuck, paused, or cannot write to Redis; look at its log",
+                             in->id, lf_cli_fmt_duration(in->hb_age_ms, age, sizeof(age)), lim);
+        if (in->degraded) {
+            lf_cli_reply_str(lf_cli_hash_get(in->hash, "state"), state, sizeof(state));
+            lf_cli_reply_str(lf_cli_hash_get(in->hash, "reason"), reason, sizeof(reason));
+            lf_stats_problem(st, LF_CLI_EXIT_UNHEALTHY, "instance %s is %s: %s", in->id,
+                             state[0] ? state : "in no state",
+                             reason[0] ? reason : "no reason given");
+        }
+    }
+    if (!st->nlive)
+        lf_stats_problem(st, LF_CLI_EXIT_NO_INSTANCE,
+                         "no instance running: no live heartbeat under %sops:instance:* "
+                         "(start `leadflow run`, or point -c / --redis at its Redis)",
+                         cli->cfg.redis_prefix);
+}
+
+static void lf_stats_print_health(const lf_stats_t *st)
+{
+    if (!st->verdict) {
+        printf("\nhealth: ok (exit 0)\n");
+        return;
+    }
+    printf("\nhealth: FAILING (exit %d)\n", st->verdict);
+    for (size_t i = 0; i < st->nproblems; i++)
+        printf("  %s\n", st->problems[i]);
+}
+
 static void lf_stats_print_instances(const lf_stats_t *st)
 {
     static const char *const head[] = {"INSTANCE", "STATE",   "UPTIME", "LAG",
@@ -191,10 +307,17 @@ static void lf_stats_print_instances(const lf_stats_t *st)
                                        "TRANS",    "EV/S",    "RULES",  "LAST COMMIT"};
     lf_table_t t;
     int64_t sum[5] = {0};
+    size_t nstale = 0, nstopped = 0;
+    for (size_t i = 0; i < st->ninst; i++) {
+        nstale += st->inst[i].stale;
+        nstopped += st->inst[i].stopped;
+    }
     printf("instances: %zu live", st->nlive);
-    if (st->ninst > st->nlive) printf(", %zu stale", st->ninst - st->nlive);
+    if (nstale) printf(", %zu stale", nstale);
+    if (nstopped) printf(", %zu stopped", nstopped);
+    if (st->ninst > st->npresent) printf(", %zu expired", st->ninst - st->npresent);
     printf("\n");
-    if (!st->nlive) printf("  none running (no heartbeat in Redis)\n");
+    if (!st->nlive) printf("  none running (no live heartbeat in Redis)\n");
     lf_table_init(&t, 12, head, 0x3FCu); /* UPTIME .. EV/S */
     for (size_t i = 0; i < st->ninst; i++) {
         const redisReply *h = st->inst[i].hash;
@@ -207,6 +330,7 @@ static void lf_stats_print_instances(const lf_stats_t *st)
         snprintf(rate, sizeof(rate), "%.1f",
                  lf_cli_reply_double(lf_cli_hash_get(h, "events_per_s"), 0));
         lf_cli_reply_str(lf_cli_hash_get(h, "rules_version"), rules, sizeof(rules));
+        if (st->inst[i].stale) snprintf(state, sizeof(state), "stale");
         const char *row[12] = {
             st->inst[i].id,
             state[0] ? state : NULL,
@@ -228,7 +352,7 @@ static void lf_stats_print_instances(const lf_stats_t *st)
         for (int k = 0; k < 5; k++)
             sum[k] += lf_cli_reply_i64(lf_cli_hash_get(h, summed[k]), 0);
     }
-    if (st->nlive > 1) {
+    if (st->npresent > 1) {
         char c[5][32];
         for (int k = 0; k < 5; k++)
             lf_cli_fmt_count(sum[k], c[k], sizeof(c[k]));
@@ -244,6 +368,7 @@ static void lf_stats_print_instances(const lf_stats_t *st)
     for (size_t i = 0; i < st->ninst; i++) {
         const redisReply *h = st->inst[i].hash;
         char host[128], pid[24], ver[64], parts[512], state[64], reason[256], hb[48], start[40];
+        char loss[512], lim[32];
         if (!h->elements) continue;
         lf_cli_reply_str(lf_cli_hash_get(h, "host"), host, sizeof(host));
         lf_cli_reply_str(lf_cli_hash_get(h, "pid"), pid, sizeof(pid));
@@ -258,12 +383,22 @@ static void lf_stats_print_instances(const lf_stats_t *st)
                lf_age(st->now_ms, lf_cli_reply_i64(lf_cli_hash_get(h, "heartbeat_ms"), 0), hb,
                       sizeof(hb)));
         printf("    partitions %s\n", parts[0] ? parts : "none");
-        if (strcmp(state, "ok") != 0 && (state[0] || reason[0]))
+        if (strcmp(state, "ok") != 0 && !st->inst[i].stopped && (state[0] || reason[0]))
             printf("    %s: %s\n", state[0] ? state : "state",
                    reason[0] ? reason : "no reason given");
+        if (st->inst[i].stale)
+            printf("    heartbeat stale: none for over %s (stuck, paused, or cut off from "
+                   "Redis)\n",
+                   lf_cli_fmt_duration(st->stale_after_ms, lim, sizeof(lim)));
+        lf_cli_reply_str(lf_cli_hash_get(h, "store_loss"), loss, sizeof(loss));
+        if (loss[0]) {
+            int64_t at = lf_cli_reply_i64(lf_cli_hash_get(h, "store_loss_ms"), 0);
+            printf("    Redis lost data (%s, %s): %s\n", lf_age(st->now_ms, at, hb, sizeof(hb)),
+                   lf_cli_fmt_time(at, start, sizeof(start)), loss);
+        }
     }
-    if (st->ninst > st->nlive) {
-        printf("  stale (in the set, heartbeat expired):");
+    if (st->ninst > st->npresent) {
+        printf("  expired (in the set, heartbeat key gone: stopped or dead):");
         for (size_t i = 0; i < st->ninst; i++)
             if (!st->inst[i].hash->elements) printf(" %s", st->inst[i].id);
         printf("\n");
@@ -377,10 +512,22 @@ static cJSON *lf_wm_part_json(const lf_wm_part_t *p, int total)
 
 static cJSON *lf_stats_json(const lf_cli_t *cli, const lf_stats_t *st)
 {
+    static const char *const verdicts[] = {"ok",          "",          "",
+                                           "no_instance", "unhealthy", "conservation"};
     cJSON *o = cJSON_CreateObject(), *arr, *x;
     char buf[512];
     cJSON_AddStringToObject(o, "prefix", cli->cfg.redis_prefix);
     lf_cli_json_time(o, "now", st->now_ms);
+
+    x = cJSON_AddObjectToObject(o, "health");
+    cJSON_AddBoolToObject(x, "ok", st->verdict == 0);
+    cJSON_AddStringToObject(x, "verdict", verdicts[st->verdict]);
+    cJSON_AddNumberToObject(x, "exit_status", st->verdict);
+    cJSON_AddNumberToObject(x, "live_instances", (double)st->nlive);
+    cJSON_AddNumberToObject(x, "stale_after_ms", (double)st->stale_after_ms);
+    arr = cJSON_AddArrayToObject(x, "problems");
+    for (size_t i = 0; i < st->nproblems; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(st->problems[i]));
 
     arr = cJSON_AddArrayToObject(o, "instances");
     cJSON *stale = cJSON_CreateArray();
@@ -409,8 +556,13 @@ static cJSON *lf_stats_json(const lf_cli_t *cli, const lf_stats_t *st)
             cJSON_AddNumberToObject(x, "heartbeat_age_ms", (double)(st->now_ms - hb));
         else
             cJSON_AddNullToObject(x, "heartbeat_age_ms");
+        const lf_instance_t *in = &st->inst[i];
+        cJSON_AddBoolToObject(x, "live", !in->stopped && !in->stale);
+        cJSON_AddBoolToObject(x, "heartbeat_stale", in->stale);
+        cJSON_AddBoolToObject(x, "degraded", in->degraded);
         cJSON_AddItemToArray(arr, x);
     }
+    /* Ids in the set whose heartbeat key expired (the name predates "heartbeat_stale"). */
     cJSON_AddItemToObject(o, "stale_instances", stale);
 
     x = cJSON_AddObjectToObject(o, "progress");
@@ -469,8 +621,11 @@ int lf_cmd_stats(int argc, char **argv)
     int rc;
 
     memset(&st, 0, sizeof(st));
+    st.stale_after_ms = LF_STATS_STALE_MS;
     lf_cli_init(&cli, argc > 0 ? argv[0] : "stats", lf_stats_usage);
     for (int i = 1; i < argc; i++) {
+        int bad = 0;
+        const char *v;
         switch (lf_cli_option(&cli, argc, argv, &i)) {
         case LF_CLI_OPT_TAKEN:
             continue;
@@ -479,6 +634,17 @@ int lf_cmd_stats(int argc, char **argv)
         case LF_CLI_OPT_ERROR:
             return LF_CLI_EXIT_USAGE;
         default:
+            break;
+        }
+        if ((v = lf_cli_value(&cli, argc, argv, &i, "--stale-after", &bad))) {
+            if (lf_duration_parse(v, &st.stale_after_ms) != LF_OK || st.stale_after_ms < 1000)
+                return lf_cli_usage_error(&cli,
+                                          "--stale-after takes a duration of 1s or more "
+                                          "(30s, 2m), not \"%s\"",
+                                          v);
+        } else if (bad) {
+            return LF_CLI_EXIT_USAGE;
+        } else {
             return lf_cli_usage_error(&cli, "unexpected argument %s", argv[i]);
         }
     }
@@ -507,14 +673,13 @@ int lf_cmd_stats(int argc, char **argv)
     }
     hr = lf_calloc(st.ninst ? st.ninst : 1, sizeof(*hr));
     if ((rc = lf_cli_replies(&cli, hr, st.ninst, "HGETALL of the heartbeats"))) goto out;
-    for (size_t i = 0; i < st.ninst; i++) {
+    for (size_t i = 0; i < st.ninst; i++)
         st.inst[i].hash = hr[i];
-        if (hr[i]->elements) st.nlive++;
-    }
     lf_wm_parse(r[R_WM], &st.wm);
     for (int s = 0; s < LF_STAGE__COUNT; s++)
         st.stage_count[s] = r[R_STAGE0 + s]->integer;
     st.now_ms = lf_cli_now_ms();
+    lf_stats_judge(&cli, &st);
 
     if (cli.json) {
         lf_cli_json_print(lf_stats_json(&cli, &st));
@@ -522,9 +687,14 @@ int lf_cmd_stats(int argc, char **argv)
         lf_stats_print_instances(&st);
         lf_stats_print_wm(&cli, &st);
         lf_stats_print_funnel(&cli, &st);
+        lf_stats_print_health(&st);
     }
-    rc = LF_CLI_EXIT_OK;
+    fflush(stdout);
+    rc = st.verdict;
 out:
+    for (size_t i = 0; i < st.nproblems; i++)
+        lf_free(st.problems[i]);
+    lf_free(st.problems);
     if (hr) lf_cli_free_replies(hr, st.ninst);
     lf_free(hr);
     lf_free(st.inst);

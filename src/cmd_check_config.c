@@ -1,22 +1,28 @@
 /* `leadflow check-config FILE`: validate a rules file without connecting to anything.
  *
  * Every problem goes to stderr as "FILE:LINE:COL: message" (the format editors and CI
- * annotate), then a count; exit 1. A valid file prints a one-screen summary of what the
- * processor would run with to stdout; exit 0. Usage errors exit 2. */
+ * annotate), then a count; exit 1. A valid file prints its warnings (what is valid but
+ * probably a mistake) to stderr as "FILE:LINE:COL: warning: message" and a one-screen summary
+ * of what the processor would run with to stdout; exit 0. Secrets are never printed. Usage
+ * errors exit 1, as for every command. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "leadflow/alloc.h"
+#include "leadflow/cli.h"
 #include "leadflow/config.h"
 
 static void lf_check_config_usage(FILE *out)
 {
     fprintf(out, "usage: leadflow check-config [-q] FILE\n"
                  "  Validate a rules file (leadflow.yaml); '-' reads standard input.\n"
-                 "  Prints every error as FILE:LINE:COL: message and exits 1, or prints a\n"
-                 "  summary of the configuration and exits 0.\n"
-                 "  -q  no summary: only the exit status and the errors\n");
+                 "  Prints every error as FILE:LINE:COL: message and exits 1, or prints the\n"
+                 "  warnings (FILE:LINE:COL: warning: message; valid, but probably a mistake)\n"
+                 "  and a summary of the configuration and exits 0. Secrets are shown as ***.\n"
+                 "  -q  no summary: only the exit status, the errors and the warnings\n"
+                 "Exit status: 0 valid (warnings or not), 1 invalid, unreadable, or a usage "
+                 "error.\n");
 }
 
 /* Standard input into a buffer (lf_free it). */
@@ -46,18 +52,19 @@ int lf_cmd_check_config(int argc, char **argv)
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "leadflow check-config: unknown option %s\n", argv[i]);
             lf_check_config_usage(stderr);
-            return 2;
+            return LF_CLI_EXIT_USAGE;
         } else if (path) {
             fprintf(stderr, "leadflow check-config: one file at a time (%s and %s)\n", path,
                     argv[i]);
-            return 2;
+            return LF_CLI_EXIT_USAGE;
         } else {
             path = argv[i];
         }
     }
     if (!path) {
+        fprintf(stderr, "leadflow check-config: which file? (FILE, or - for standard input)\n");
         lf_check_config_usage(stderr);
-        return 2;
+        return LF_CLI_EXIT_USAGE;
     }
 
     /* Collect the messages to count them; print them all, then the count. */
@@ -88,6 +95,11 @@ int lf_cmd_check_config(int argc, char **argv)
         free(msgs); /* open_memstream's buffer comes from libc's malloc */
     }
     if (rc != LF_OK) return 1;
+    for (size_t i = 0; i < cfg.nwarnings; i++)
+        fprintf(stderr, "%s\n", cfg.warnings[i]);
+    if (cfg.nwarnings)
+        fprintf(stderr, "leadflow check-config: %zu warning%s (valid, but check them)\n",
+                cfg.nwarnings, cfg.nwarnings == 1 ? "" : "s");
     if (!quiet) lf_config_print_summary(&cfg, stdout);
     lf_config_free(&cfg);
     return 0;

@@ -1,12 +1,15 @@
 /* `leadflow run -c leadflow.yaml`: load the rules file, install signal handlers, run. */
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "leadflow/alloc.h"
+#include "leadflow/cli.h"
 #include "leadflow/config.h"
+#include "leadflow/log.h"
 #include "leadflow/pipeline.h"
 #include "leadflow/workers.h"
 
@@ -32,40 +35,32 @@ static void lf_replace(char **field, const char *value)
     *field = lf_strdup(value);
 }
 
-/* "host:port" over the rules file's Redis settings. */
-static int lf_override_redis(lf_config_t *cfg, const char *hostport)
-{
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || atoi(colon + 1) <= 0) return LF_ERR;
-    lf_free(cfg->redis_host);
-    cfg->redis_host = lf_strndup(hostport, (size_t)(colon - hostport));
-    cfg->redis_port = atoi(colon + 1);
-    return LF_OK;
-}
-
-static void lf_run_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: leadflow run [-c FILE] [--instance ID] [--workers N] [--exit-idle-ms N]\n"
-            "  -c, --config FILE     rules file (default: $LEADFLOW_CONFIG, else leadflow.yaml)\n"
-            "  --instance ID         instance id shown by `leadflow stats` (default host-pid)\n"
-            "  --workers N           N worker processes, each a member of the consumer group\n"
-            "                        (instances ID-1 .. ID-N): one per core (default 1)\n"
-            "  --exit-idle-ms N      exit once no event arrived for N ms (tests, benchmarks)\n"
-            "  --brokers LIST        override kafka.bootstrap_servers\n"
-            "  --redis HOST:PORT     override redis.host and redis.port\n"
-            "  --group ID            override kafka.group_id\n"
-            "SIGTERM/SIGINT: finish the batch in flight, commit, leave the group, exit 0\n"
-            "(with --workers: each worker does; if one fails, the others are stopped and its\n"
-            "exit status is leadflow's).\n");
-}
+static const char lf_run_usage[] =
+    "usage: leadflow run [-c FILE] [--instance ID] [--workers N] [--exit-idle-ms N]\n"
+    "  -c, --config FILE     rules file (default: $LEADFLOW_CONFIG, else leadflow.yaml)\n"
+    "  --instance ID         instance id shown by `leadflow stats` (default host-pid)\n"
+    "  --workers N           N worker processes, each a member of the consumer group\n"
+    "                        (instances ID-1 .. ID-N): one per core (default 1)\n"
+    "  --exit-idle-ms N      exit once no event arrived for N ms (tests, benchmarks)\n"
+    "  --brokers LIST        override kafka.bootstrap_servers\n"
+    "  --redis HOST:PORT     override redis.host and redis.port (the password stays in the\n"
+    "                        rules file)\n"
+    "  --group ID            override kafka.group_id\n"
+    "SIGTERM/SIGINT: finish the batch in flight, commit, leave the group, exit 0\n"
+    "(with --workers: each worker does; if one fails, the others are stopped and its\n"
+    "exit status is leadflow's).\n"
+    "Exit status: 0 stopped by a signal or idle; 1 usage or an invalid rules file; 2 Redis or\n"
+    "Kafka failed for good; 3 stopped because input or state was lost (the log says what);\n"
+    "with --workers, the failed worker's status (137 for a SIGKILL).\n";
 
 int lf_cmd_run(int argc, char **argv)
 {
     const char *path = getenv("LEADFLOW_CONFIG");
     lf_run_opts_t opts = {0};
+    lf_cli_t cli; /* for the messages: the same usage errors as every command */
     opts.stop = &lf_stop;
     opts.reload = &lf_reload;
+    lf_cli_init(&cli, "run", lf_run_usage);
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"instance", required_argument, NULL, 'i'},
@@ -79,17 +74,23 @@ int lf_cmd_run(int argc, char **argv)
     };
     const char *brokers = NULL, *redis = NULL, *group = NULL;
     int ch, workers = 1;
+    long long v;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    opterr = 0; /* our messages, not getopt's */
+    while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             path = optarg;
             break;
         case 'i':
+            if (!optarg[0]) return lf_cli_usage_error(&cli, "--instance needs a non-empty id");
             opts.instance = optarg;
             break;
         case 'x':
-            opts.exit_idle_ms = atoi(optarg);
+            if (lf_cli_parse_int(optarg, 0, INT_MAX, &v) != LF_OK)
+                return lf_cli_usage_error(&cli, "--exit-idle-ms takes milliseconds, not \"%s\"",
+                                          optarg);
+            opts.exit_idle_ms = (int)v;
             break;
         case 'b':
             brokers = optarg;
@@ -100,39 +101,47 @@ int lf_cmd_run(int argc, char **argv)
         case 'g':
             group = optarg;
             break;
-        case 'w': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || v < 1 || v > LF_WORKERS_MAX) {
-                fprintf(stderr, "leadflow run: --workers takes 1..%d, got '%s'\n", LF_WORKERS_MAX,
-                        optarg);
-                return 2;
-            }
+        case 'w':
+            if (lf_cli_parse_int(optarg, 1, LF_WORKERS_MAX, &v) != LF_OK)
+                return lf_cli_usage_error(&cli, "--workers takes 1..%d, not \"%s\"", LF_WORKERS_MAX,
+                                          optarg);
             workers = (int)v;
             break;
-        }
         case 'h':
-            lf_run_usage(stdout);
-            return 0;
+            fputs(lf_run_usage, stdout);
+            return LF_CLI_EXIT_OK;
+        case ':':
+            return lf_cli_usage_error(&cli, "%s needs a value", argv[optind - 1]);
         default:
-            lf_run_usage(stderr);
-            return 2;
+            return lf_cli_usage_error(&cli, "unknown option %s", argv[optind - 1]);
         }
     }
+    if (optind < argc)
+        return lf_cli_usage_error(&cli, "unexpected argument %s (the rules file is -c FILE)",
+                                  argv[optind]);
+    /* Checked before the rules file is read: a usage error is one whatever the file says. */
+    char host[256] = "";
+    int port = 0;
+    if (redis && lf_cli_parse_hostport(redis, host, sizeof(host), &port) != LF_OK)
+        return lf_cli_bad_redis(&cli, redis);
+    if (brokers && (!brokers[0] || strchr(brokers, '@')))
+        return lf_cli_usage_error(&cli, "--brokers takes HOST:PORT[,HOST:PORT...]; credentials "
+                                        "belong in the rules file's kafka.properties");
     if (!path) path = "leadflow.yaml";
     lf_config_t cfg;
     lf_err_t err = {0};
     if (lf_config_load(path, &cfg, stderr, &err) != LF_OK) {
         fprintf(stderr, "leadflow run: %s is not valid (see above; `leadflow check-config %s`)\n",
                 path, path);
-        return 2;
+        return LF_CLI_EXIT_USAGE;
     }
+    for (size_t i = 0; i < cfg.nwarnings; i++)
+        lf_log("warn", "%s", cfg.warnings[i]);
     if (brokers) lf_replace(&cfg.kafka_brokers, brokers);
     if (group) lf_replace(&cfg.kafka_group, group);
-    if (redis && lf_override_redis(&cfg, redis) != LF_OK) {
-        fprintf(stderr, "leadflow run: --redis takes HOST:PORT, got '%s'\n", redis);
-        lf_config_free(&cfg);
-        return 2;
+    if (redis) {
+        if (host[0]) lf_replace(&cfg.redis_host, host);
+        if (port) cfg.redis_port = port;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

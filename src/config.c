@@ -76,6 +76,7 @@ typedef struct {
 #define LF_AT(f) offsetof(lf_config_t, f), sizeof(((lf_config_t *)0)->f)
 
 static const char *const lf_transitions_formats[] = {"msgpack", "json", NULL};
+static const char *const lf_idle_clocks[] = {"wall", "event", NULL}; /* lf_idle_clock_t */
 
 static const lf_setting_t lf_settings[] = {
     {"version", LF_SET_STRING, NULL, LF_AT(model.version), 0, 0, 0, NULL, 0,
@@ -116,10 +117,20 @@ static const lf_setting_t lf_settings[] = {
      100000000, 0, NULL, 0, "consumed but not yet committed; consumption pauses above"},
     {"processing.cache_leads", LF_SET_INT, "200000", LF_AT(cache_leads), 0, 100000000, 0, NULL, 0,
      "leads kept in memory between batches (0 = read every lead from Redis)"},
-    {"processing.dedup_window", LF_SET_INT, "16", LF_AT(dedup_window), 1, LF_DEDUP_MAX, 0, NULL, 0,
-     "recent messageIds remembered per lead"},
+    {"processing.dedup_window", LF_SET_DURATION, "24h", LF_AT(dedup_window), 1000,
+     LF_DEDUP_WINDOW_MAX_S * 1000LL, 1000, NULL, 0,
+     "a messageId seen again is dropped while its event time is within this of the lead's "
+     "latest event (at most 160 ids per lead)"},
     {"processing.transitions_format", LF_SET_ENUM, "msgpack", LF_AT(transitions_json), 0, 0, 0,
      lf_transitions_formats, 0, "encoding of published transitions"},
+    {"processing.allowed_lateness", LF_SET_DURATION, "15m", LF_AT(allowed_lateness_ms), 0,
+     30LL * 86400000, 1, NULL, 0,
+     "the decay sweep's clock trails event time (and, once the input is caught up, the wall "
+     "clock) by this much, so a late event still counts before a lead is demoted"},
+    {"processing.idle_clock", LF_SET_ENUM, "wall", LF_AT(idle_clock), 0, 0, 0, lf_idle_clocks, 0,
+     "the decay sweep's clock once the input is caught up: wall (the wall clock minus "
+     "allowed_lateness: MQLs cool down on time when no event arrives) or event (the latest "
+     "event time: backfills and replays of old events)"},
     {"processing.heartbeat_ttl_s", LF_SET_DURATION, "15s", LF_AT(heartbeat_ttl_s), 1000, 3600000,
      1000, NULL, 0, "TTL of the lf:ops:* heartbeat keys"},
     {"limits.max_event_bytes", LF_SET_INT, "32768", LF_AT(limits.max_event_bytes), 256, 64 << 20, 0,
@@ -240,6 +251,15 @@ static int lf_setting_apply(lf_config_t *cfg, const lf_setting_t *s, const char 
         break;
     }
     case LF_SET_DURATION:
+        /* dedup_window was a count of messageIds: a bare number must not become seconds. */
+        if (!is_null && s->off == offsetof(lf_config_t, dedup_window) &&
+            lf_parse_int(text, &v) == LF_OK) {
+            lf_fmt(why, cap,
+                   "%s is a bare number: this is now a duration of event time, no longer a "
+                   "count of messageIds; write it with a unit (e.g. 24h, the default)",
+                   text);
+            return LF_ERR;
+        }
         if (is_null || lf_duration_parse(text, &v) != LF_OK) {
             lf_fmt(why, cap, "\"%s\" is not a duration (e.g. 15s, 2m, 500ms)", is_null ? "" : text);
             return LF_ERR;
@@ -310,6 +330,8 @@ void lf_config_defaults(lf_config_t *cfg)
     cfg->model.mql_exit = 45;
 }
 
+static void lf_strv_free(char **v, size_t n);
+
 void lf_config_free(lf_config_t *cfg)
 {
     if (!cfg) return;
@@ -322,6 +344,7 @@ void lf_config_free(lf_config_t *cfg)
     lf_props_free(cfg);
     lf_model_free(&cfg->model);
     lf_free(cfg->path);
+    lf_strv_free(cfg->warnings, cfg->nwarnings);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -487,7 +510,11 @@ typedef struct {
     const lf_node_t *at_half_life, *at_l1, *at_l2, *at_enter, *at_exit;
     lf_named_t *names; /* rule names, for duplicates */
     size_t nnames;
-    const lf_node_t **trait_at; /* where each tracked trait was first named */
+    const lf_node_t **trait_at;  /* where each tracked trait was first named */
+    const lf_node_t *at_require; /* model.stages.mql.require_traits */
+    const lf_node_t *at_model;   /* the key "model" */
+    lf_diag_t *warns;            /* valid but probably a mistake: cfg->warnings on success */
+    size_t nwarns, capwarns;
 } lf_loader_t;
 
 static void lf_diag(lf_loader_t *ld, int line, int col, const char *fmt, ...)
@@ -512,6 +539,30 @@ static void lf_diag(lf_loader_t *ld, int line, int col, const char *fmt, ...)
 }
 
 #define LF_ERR_AT(ld, node, ...) lf_diag((ld), (node)->line, (node)->col, __VA_ARGS__)
+
+/* A warning: kept apart from the errors, which alone make a file invalid. */
+static void lf_warn(lf_loader_t *ld, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void lf_warn(lf_loader_t *ld, int line, int col, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (ld->nwarns == ld->capwarns) {
+        ld->capwarns = ld->capwarns ? ld->capwarns * 2 : 8;
+        ld->warns = lf_realloc(ld->warns, ld->capwarns * sizeof(*ld->warns));
+    }
+    lf_diag_t *d = &ld->warns[ld->nwarns];
+    d->line = line;
+    d->col = col;
+    d->seq = (unsigned)ld->nwarns++;
+    d->msg = lf_strdup(msg);
+}
+
+#define LF_WARN_AT(ld, node, ...) lf_warn((ld), (node)->line, (node)->col, __VA_ARGS__)
 
 static int lf_diag_cmp(const void *a, const void *b)
 {
@@ -621,6 +672,7 @@ static const char *lf_what(const lf_node_t *n, char *buf, size_t cap)
     if (lf_is_null(n)) return "nothing";
     if (n->type == LF_N_MAP) return "a mapping";
     if (n->type == LF_N_SEQ) return "a list";
+    if (lf_config_secret_prop(NULL, n->str)) return "a PEM block (not shown)"; /* key material */
     lf_fmt(buf, cap, "\"%.60s%s\"", n->str, n->len > 60 ? "..." : "");
     return buf;
 }
@@ -1002,6 +1054,7 @@ static void lf_settings_walk(lf_loader_t *ld, const lf_node_t *map, const char *
         int plen = lf_fmt(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key->str);
         if (!*prefix && strcmp(key->str, "model") == 0) {
             ld->model = lf_deref(v);
+            ld->at_model = k;
             lf_model_parse(ld, v);
             continue;
         }
@@ -1055,6 +1108,19 @@ static void lf_settings_check(lf_loader_t *ld)
             ld->where[mx - lf_settings] ? ld->where[mx - lf_settings] : ld->where[mn - lf_settings];
         if (at) LF_ERR_AT(ld, at, "limits: max_timestamp must be after min_timestamp");
     }
+    /* A URL or credentials in redis.host would be echoed by every connection error. */
+    const lf_setting_t *rh = lf_setting_find("redis.host");
+    const lf_node_t *rhat = ld->where[rh - lf_settings];
+    if (rhat && cfg->redis_host && strpbrk(cfg->redis_host, "@/ \t"))
+        LF_ERR_AT(ld, rhat,
+                  "redis.host: a host name or address, not a URL or credentials; put the "
+                  "password in redis.password (and the ACL user in redis.user)");
+    const lf_setting_t *kb = lf_setting_find("kafka.bootstrap_servers");
+    const lf_node_t *kbat = ld->where[kb - lf_settings];
+    if (kbat && cfg->kafka_brokers && strchr(cfg->kafka_brokers, '@'))
+        LF_ERR_AT(ld, kbat,
+                  "kafka.bootstrap_servers: host:port[,host:port...], not credentials; put them "
+                  "in kafka.properties (sasl.username, sasl.password)");
     const lf_setting_t *ver = lf_setting_find("version");
     const lf_node_t *vat = ld->where[ver - lf_settings];
     if (vat && cfg->model.version) {
@@ -1287,9 +1353,103 @@ static const lf_node_t *lf_rule_begin(lf_loader_t *ld, const lf_node_t *n, const
     return rule;
 }
 
+/* A kind as written that no built-in name gives, but spelled like one: "form-submit",
+ * "Form_Submitted", "pageview", "from_submit". The built-in kind it resembles, or NULL. */
+static const char *lf_kind_lookalike(const char *kind)
+{
+    char v[64], bare[64], b2[64];
+    size_t n = strlen(kind), o = 0;
+    if (n >= sizeof(v)) return NULL;
+    /* Other separators: as the canonical names write them, then as Segment's names do. */
+    static const char seps[] = {'_', ' '};
+    for (size_t s = 0; s < sizeof(seps); s++) {
+        for (size_t i = 0; i <= n; i++)
+            v[i] = kind[i] == '-' || kind[i] == '.' || kind[i] == ' ' || kind[i] == '_' ? seps[s]
+                                                                                        : kind[i];
+        lf_kind_t k = lf_kind_from_name(lf_str_from(v));
+        if (k != LF_KIND_OTHER) return lf_kind_name(k);
+    }
+    /* No separators at all ("pageview"), or a typo. */
+    for (size_t i = 0; i < n; i++)
+        if (isalnum((unsigned char)kind[i])) bare[o++] = (char)tolower((unsigned char)kind[i]);
+    bare[o] = '\0';
+    const char *best = NULL;
+    size_t bestd = SIZE_MAX;
+    for (int k = 1; k < LF_KIND__COUNT; k++) {
+        const char *name = lf_kind_name((lf_kind_t)k);
+        size_t m = 0;
+        for (size_t i = 0; name[i] && m + 1 < sizeof(b2); i++)
+            if (name[i] != '_') b2[m++] = name[i];
+        b2[m] = '\0';
+        if (o && strcmp(bare, b2) == 0) return name;
+        /* A typo is a letter or two; custom kinds are often near a built-in in more. */
+        size_t d = lf_edit_distance(kind, name), limit = strlen(name) <= 6 ? 1 : 2;
+        if (d <= limit && d < bestd) {
+            best = name;
+            bestd = d;
+        }
+    }
+    return best;
+}
+
+/* What a rule's kinds say that is valid but probably a mistake (warnings, not errors). */
+static void lf_eng_warn(lf_loader_t *ld, const lf_node_t *at_kind, const char *ctx,
+                        const lf_engagement_rule_t *r)
+{
+    const lf_node_t *d = lf_deref(at_kind);
+    const lf_node_t *one = d->type == LF_N_SCALAR ? at_kind : NULL;
+    if (!one && d->type != LF_N_SEQ) return;
+    for (const lf_node_t *it = one ? one : d->first; it; it = one ? NULL : it->next) {
+        const lf_node_t *kn = lf_deref(it);
+        if (kn->type != LF_N_SCALAR || lf_is_null(kn) || !*kn->str) continue;
+        const char *kind = kn->str;
+        lf_kind_t k = lf_kind_from_name(lf_str_from(kind));
+        if (k >= LF_KIND_SALES_ACCEPT && k <= LF_KIND_DISQUALIFY) {
+            if (r->points > 0) {
+                char p[32];
+                lf_fmt_double(p, sizeof(p), r->points);
+                LF_WARN_AT(ld, it,
+                           "%s: +%s points on %s, a sales feedback kind: it moves the stage by "
+                           "itself, and points make a CRM decision count as the lead's own "
+                           "engagement (score, grade, MQL); drop the points, or make them "
+                           "negative to cool a turned-down lead",
+                           ctx, p, lf_kind_name(k));
+            }
+            continue;
+        }
+        if (k != LF_KIND_OTHER) continue;
+        if (strcasecmp(kind, "page") == 0) {
+            LF_WARN_AT(ld, it,
+                       "%s: kind \"%s\" is Segment's call type; page calls arrive as kind "
+                       "page_view, so this matches only a track event named \"%s\": write "
+                       "page_view",
+                       ctx, kind, kind);
+        } else if (strcasecmp(kind, "track") == 0) {
+            LF_WARN_AT(ld, it,
+                       "%s: kind \"%s\" is Segment's call type; a track call's kind is its "
+                       "event name (\"Form Submitted\" arrives as form_submit): name that kind",
+                       ctx, kind);
+        } else if (strcasecmp(kind, "other") == 0) {
+            LF_WARN_AT(ld, it,
+                       "%s: kind \"other\" is not a catch-all: it matches only events named "
+                       "\"other\"; leave kind out to match every kind",
+                       ctx);
+        } else {
+            const char *like = lf_kind_lookalike(kind);
+            if (like)
+                LF_WARN_AT(ld, it,
+                           "%s: kind \"%s\" is not the built-in %s: events sent as %s or "
+                           "under its Segment name arrive as %s, and only a custom event named "
+                           "exactly \"%s\" would match; write %s (ignore this if \"%s\" is an "
+                           "event of your own)",
+                           ctx, kind, like, like, like, kind, like, kind);
+        }
+    }
+}
+
 static void lf_eng_parse(lf_loader_t *ld, const lf_node_t *n, lf_engagement_rule_t *r)
 {
-    const lf_node_t *at_points = NULL, *at_cap = NULL;
+    const lf_node_t *at_points = NULL, *at_cap = NULL, *at_kind = NULL;
     char ctx[160], sub[200];
     const lf_node_t *rule =
         lf_rule_begin(ld, n, "engagement", &r->name, &r->line, ctx, sizeof(ctx));
@@ -1304,6 +1464,7 @@ static void lf_eng_parse(lf_loader_t *ld, const lf_node_t *n, lf_engagement_rule
         } else if (strcmp(kn, "description") == 0) {
             lf_scalar(ld, v, sub, "a string");
         } else if (strcmp(kn, "kind") == 0) {
+            at_kind = v;
             lf_string_list(ld, v, sub, &r->kinds, &r->nkinds);
             /* Segment names ("Email Opened") become canonical kinds; others stay as is. */
             for (size_t i = 0; i < r->nkinds; i++) {
@@ -1338,6 +1499,7 @@ static void lf_eng_parse(lf_loader_t *ld, const lf_node_t *n, lf_engagement_rule
     if (at_points && at_cap && r->cap_per_ms > 0 && r->points < 0)
         LF_ERR_AT(ld, at_cap, "%s: a cap limits points granted; this rule's points are negative",
                   ctx);
+    if (at_kind) lf_eng_warn(ld, at_kind, ctx, r);
 }
 
 static void lf_fit_parse(lf_loader_t *ld, const lf_node_t *n, lf_fit_rule_t *r)
@@ -1467,6 +1629,7 @@ static void lf_stages_parse(lf_loader_t *ld, const lf_node_t *n)
                 lf_number(ld, v2, ctx, &m->mql_exit);
             } else if (strcmp(key2->str, "require_traits") == 0) {
                 size_t before = m->nmql_required_traits;
+                ld->at_require = v2;
                 lf_string_list(ld, v2, ctx, &m->mql_required_traits, &m->nmql_required_traits);
                 for (size_t i = before; i < m->nmql_required_traits; i++)
                     lf_track(ld, m->mql_required_traits[i], v2);
@@ -1625,6 +1788,69 @@ static void lf_canon(lf_sbuf_t *b, const lf_node_t *n)
     }
 }
 
+/* Traits events carry without a rule naming them: Segment's reserved identify traits and the
+ * contract's profile fields. A required trait outside these and the fit rules is likely a typo. */
+static const char *const lf_known_traits[] = {
+    "address",   "age",         "avatar",    "birthday",  "company",   "company_tier",
+    "createdAt", "description", "email",     "employees", "firstName", "first_name",
+    "gender",    "id",          "industry",  "lastName",  "last_name", "name",
+    "phone",     "region",      "seniority", "title",     "username",  "website",
+    "country",   "city",        "state",     "role",      "plan",      "account",
+};
+
+static int lf_trait_known(const lf_model_t *m, const char *trait)
+{
+    /* Nested maps arrive as dotted keys: "address.city", "company.name". */
+    size_t stem = strcspn(trait, ".");
+    for (size_t i = 0; i < LF_NKEYS(lf_known_traits); i++)
+        if (strcmp(trait, lf_known_traits[i]) == 0 ||
+            (trait[stem] && strlen(lf_known_traits[i]) == stem &&
+             strncmp(trait, lf_known_traits[i], stem) == 0))
+            return 1;
+    for (size_t i = 0; i < m->nfit; i++)
+        for (size_t j = 0; j < m->fit[i].nconds; j++)
+            if (strcmp(m->fit[i].conds[j].field, trait) == 0) return 1;
+    return 0;
+}
+
+/* Valid but probably a mistake: a model that scores nothing, a required trait nothing names. */
+static void lf_model_warn(lf_loader_t *ld)
+{
+    const lf_model_t *m = &ld->cfg->model;
+    if (!m->neng && !m->nfit) {
+        const lf_node_t *at = ld->at_model;
+        lf_warn(ld, at ? at->line : 1, at ? at->col : 1,
+                "the model has no engagement and no fit rules: every score stays 0 and no lead "
+                "ever becomes an MQL; add rules under model.engagement and model.fit (see "
+                "deploy/leadflow.yaml)");
+    }
+    const lf_node_t *req = lf_deref(ld->at_require);
+    if (!req) return;
+    const lf_node_t *one = req->type == LF_N_SCALAR ? ld->at_require : NULL;
+    if (!one && req->type != LF_N_SEQ) return;
+    for (const lf_node_t *it = one ? one : req->first; it; it = one ? NULL : it->next) {
+        const lf_node_t *t = lf_deref(it);
+        if (t->type != LF_N_SCALAR || lf_is_null(t) || !*t->str || lf_trait_known(m, t->str))
+            continue;
+        /* The nearest name it may have meant: a fit rule's trait, else a known one. */
+        const char *cands[LF_NKEYS(lf_known_traits) + 64];
+        size_t nc = 0;
+        for (size_t i = 0; i < m->ntracked_traits && nc < 64; i++)
+            if (strcmp(m->tracked_traits[i], t->str) != 0) cands[nc++] = m->tracked_traits[i];
+        for (size_t i = 0; i < LF_NKEYS(lf_known_traits); i++)
+            cands[nc++] = lf_known_traits[i];
+        const char *like = lf_suggest(t->str, cands, nc);
+        char hint[96] = "";
+        if (like) lf_fmt(hint, sizeof(hint), " (did you mean \"%s\"?)", like);
+        LF_WARN_AT(ld, it,
+                   "model.stages.mql.require_traits: no fit rule names \"%s\" and it is not a "
+                   "trait events usually carry%s; names match exactly, so if no identify sends "
+                   "it no lead ever becomes an MQL: check the spelling against your events' "
+                   "traits",
+                   t->str, hint);
+    }
+}
+
 static void lf_model_check(lf_loader_t *ld)
 {
     lf_model_t *m = &ld->cfg->model;
@@ -1665,6 +1891,7 @@ static void lf_model_check(lf_loader_t *ld)
                   "lead keeps at most %d (\"%s\" is one too many)",
                   m->ntracked_traits, LF_LEAD_TRAITS_MAX, m->tracked_traits[LF_LEAD_TRAITS_MAX]);
     }
+    lf_model_warn(ld);
     size_t ncapped = 0;
     for (size_t i = 0; i < m->neng; i++) {
         if (m->eng[i].cap_per_ms > 0 && ++ncapped == LF_LEAD_CAPS_MAX + 1)
@@ -1726,6 +1953,18 @@ int lf_config_load_string(const char *name, const char *yaml, size_t len, lf_con
 
     int rc = ld.ndiags ? LF_ERR : LF_OK;
     lf_diag_flush(&ld, diag, err);
+    if (ld.nwarns) qsort(ld.warns, ld.nwarns, sizeof(*ld.warns), lf_diag_cmp);
+    for (size_t i = 0; i < ld.nwarns; i++) {
+        if (rc == LF_OK) {
+            char line[700], pos[32] = "";
+            if (ld.warns[i].line > 0)
+                lf_fmt(pos, sizeof(pos), ":%d:%d", ld.warns[i].line, ld.warns[i].col);
+            lf_fmt(line, sizeof(line), "%s%s: warning: %s", ld.name, pos, ld.warns[i].msg);
+            lf_strv_add(&cfg->warnings, &cfg->nwarnings, line);
+        }
+        lf_free(ld.warns[i].msg);
+    }
+    lf_free(ld.warns);
     lf_arena_free(&ld.arena);
     lf_free(ld.anchors);
     lf_free(ld.names);
@@ -1820,9 +2059,15 @@ static void lf_wrap_end(lf_wrap_t *w)
     fputc('\n', w->out);
 }
 
-static int lf_is_secret_prop(const char *key)
+int lf_config_secret_prop(const char *key, const char *value)
 {
-    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "token");
+    /* Over-masking a file path (ssl.key.location) costs nothing; printing a key costs a lot. */
+    static const char *const words[] = {"password",   "passwd", "secret",
+                                        "token",      "key",    "pem",
+                                        "credential", "jaas",   "oauthbearer.config"};
+    for (size_t i = 0; key && i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasestr(key, words[i])) return 1;
+    return value && (strstr(value, "-----BEGIN") || strstr(value, "PRIVATE KEY"));
 }
 
 static void lf_setting_format(const lf_config_t *cfg, const lf_setting_t *s, char *buf, size_t cap)
@@ -1911,7 +2156,11 @@ void lf_config_print_summary(const lf_config_t *cfg, FILE *out)
     char buf[512], a[32], b[32];
     lf_wrap_t w;
 
-    fprintf(out, "%s: valid; rules version %s\n", cfg->path ? cfg->path : "(defaults)",
+    char warned[48] = "";
+    if (cfg->nwarnings)
+        lf_fmt(warned, sizeof(warned), " with %zu warning%s", cfg->nwarnings,
+               cfg->nwarnings == 1 ? "" : "s");
+    fprintf(out, "%s: valid%s; rules version %s\n", cfg->path ? cfg->path : "(defaults)", warned,
             m->version ? m->version : "(none)");
     for (size_t k = 0; k < sizeof(sections) / sizeof(sections[0]); k++) {
         size_t sl = strlen(sections[k]);
@@ -1923,7 +2172,7 @@ void lf_config_print_summary(const lf_config_t *cfg, FILE *out)
                 for (size_t j = 0; j < cfg->nkafka_props; j++) {
                     const lf_prop_t *p = &cfg->kafka_props[j];
                     lf_fmt(buf, sizeof(buf), "%s=%s", p->key,
-                           lf_is_secret_prop(p->key) ? "***" : p->value);
+                           lf_config_secret_prop(p->key, p->value) ? "***" : p->value);
                     lf_wrap_word(&w, buf);
                 }
                 continue;

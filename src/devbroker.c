@@ -870,7 +870,7 @@ int lf_cmd_devbroker(int argc, char **argv)
 
     int prc = db_parse_args(argc, argv, &db->opts);
     if (prc != LF_OK) {
-        rc = prc == 1 ? 0 : 2;
+        rc = prc == 1 ? 0 : 1; /* usage errors: 1, as every command */
         goto done;
     }
 

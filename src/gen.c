@@ -1732,7 +1732,7 @@ int lf_cmd_gen(int argc, char **argv)
     lf_err_t err = {0, ""};
     const char *out = NULL, *brokers = NULL, *topic = "leadflow.events", *stats = NULL;
     const char **props = lf_calloc((size_t)argc + 1, sizeof(*props));
-    int nprops = 0, lines = 0, quiet = 0, rc = 2;
+    int nprops = 0, lines = 0, quiet = 0, rc = 1; /* usage errors: 1, as every command */
     lf_gen_writer_t *w = NULL;
     lf_gen_opts_default(&o);
 

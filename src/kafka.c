@@ -1,6 +1,8 @@
 /* librdkafka configuration and the dead-letter producer. */
 #include <inttypes.h>
+#include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "leadflow/kafka.h"
@@ -123,23 +125,79 @@ fail:
     return NULL;
 }
 
-int lf_kafka_dead_letter(rd_kafka_t *producer, const char *topic, const rd_kafka_message_t *m,
-                         const char *reason, const char *error, void *opaque, lf_err_t *err)
+size_t lf_kafka_max_message_bytes(rd_kafka_conf_t *conf)
 {
-    char part[16], off[32];
+    char v[32];
+    size_t n = sizeof(v);
+    if (rd_kafka_conf_get(conf, "message.max.bytes", v, &n) != RD_KAFKA_CONF_OK) return 1000000;
+    long long x = strtoll(v, NULL, 10);
+    return x > 0 ? (size_t)x : 1000000;
+}
+
+int lf_kafka_refuses_message(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL: /* transient: deliveries drain the queue */
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return 0;
+    default:
+        /* librdkafka retries what is retriable by itself (message.timeout.ms=0): an error that
+         * reaches us, or one produce() returns at once, is about this message (too large,
+         * invalid) or will not clear by retrying the same bytes. */
+        return 1;
+    }
+}
+
+static void lf_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+rd_kafka_resp_err_t lf_kafka_dead_letter(rd_kafka_t *producer, const char *topic,
+                                         const rd_kafka_message_t *m, const char *reason,
+                                         const char *error, const char *truncated_why, void *opaque,
+                                         lf_err_t *err)
+{
+    char part[16], off[32], size[32], digest[2 * SHA256_DIGEST_LENGTH + 1];
     snprintf(part, sizeof(part), "%" PRId32, m->partition);
     snprintf(off, sizeof(off), "%" PRId64, m->offset);
     const char *src_topic = rd_kafka_topic_name(m->rkt);
+    size_t len = m->len;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+    rd_kafka_header_add(h, "lf.reason", -1, reason, -1);
+    rd_kafka_header_add(h, "lf.error", -1, error, -1);
+    rd_kafka_header_add(h, "lf.source.topic", -1, src_topic, -1);
+    rd_kafka_header_add(h, "lf.source.partition", -1, part, -1);
+    rd_kafka_header_add(h, "lf.source.offset", -1, off, -1);
+    if (truncated_why) {
+        /* The original cannot be forwarded: its first bytes, and what identifies it. */
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        SHA256(m->payload ? m->payload : (const void *)"", m->len, md);
+        lf_hex(md, sizeof(md), digest);
+        snprintf(size, sizeof(size), "%zu", m->len);
+        if (len > LF_DLQ_TRUNCATED_BYTES) len = LF_DLQ_TRUNCATED_BYTES;
+        rd_kafka_header_add(h, "lf.truncated", -1, "true", -1);
+        rd_kafka_header_add(h, "lf.truncated.why", -1, truncated_why, -1);
+        rd_kafka_header_add(h, "lf.original.size", -1, size, -1);
+        rd_kafka_header_add(h, "lf.original.sha256", -1, digest, -1);
+    }
+    /* A key is an id: keep it unless it is itself what is too large. */
+    size_t key_len = m->key_len <= LF_DLQ_TRUNCATED_BYTES || !truncated_why
+                         ? m->key_len
+                         : LF_DLQ_TRUNCATED_BYTES;
     rd_kafka_resp_err_t e = rd_kafka_producev(
         producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-        RD_KAFKA_V_HEADER("lf.reason", reason, -1), RD_KAFKA_V_HEADER("lf.error", error, -1),
-        RD_KAFKA_V_HEADER("lf.source.topic", src_topic, -1),
-        RD_KAFKA_V_HEADER("lf.source.partition", part, -1),
-        RD_KAFKA_V_HEADER("lf.source.offset", off, -1), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_KEY(m->key, key_len), RD_KAFKA_V_VALUE(m->payload, len), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (e) {
-        lf_err_set(err, LF_ERR, "dead-letter produce to %s: %s", topic, rd_kafka_err2str(e));
-        return LF_ERR;
+        rd_kafka_headers_destroy(h); /* owned by librdkafka only on success */
+        lf_err_set(err, LF_ERR, "dead-letter produce to %s (%zu bytes%s): %s", topic, len,
+                   truncated_why ? ", truncated" : "", rd_kafka_err2str(e));
     }
-    return LF_OK;
+    return e;
 }

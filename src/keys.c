@@ -60,3 +60,8 @@ int lf_key_instances(char *buf, size_t cap, const char *prefix)
 {
     return snprintf(buf, cap, "%sops:instances", prefix);
 }
+
+int lf_key_epoch(char *buf, size_t cap, const char *prefix)
+{
+    return snprintf(buf, cap, "%sepoch", prefix);
+}

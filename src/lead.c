@@ -156,10 +156,15 @@ static void lf_lead_take_traits(lf_lead_t *lead, const lf_event_t *ev, const lf_
 
 /*---- Dedup -----------------------------------------------------------------------------*/
 
+int64_t lf_dedup_sec(int64_t ms)
+{
+    return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
 static int lf_lead_seen(const lf_lead_t *lead, uint64_t h)
 {
     for (int i = 0; i < lead->ndedup; i++)
-        if (lead->dedup[i] == h) return 1;
+        if (lead->dedup[i].hash == h) return 1;
     return 0;
 }
 
@@ -169,18 +174,51 @@ int lf_lead_seen_message(const lf_lead_t *lead, lf_str_t message_id)
            lf_lead_seen(lead, lf_hash64(message_id.ptr, message_id.len) & LF_DEDUP_MASK);
 }
 
-static void lf_lead_remember(lf_lead_t *lead, uint64_t h, int window)
+/* Whether entry a goes before b: newer first, then the smaller hash. */
+static int lf_dedup_before(uint64_t ha, int64_t sa, const lf_dedup_entry_t *b)
 {
-    if (window < 1) window = 1;
-    if (window > LF_DEDUP_MAX) window = LF_DEDUP_MAX;
-    if (lead->ndedup < window) {
-        lead->dedup[lead->ndedup++] = h;
-        lead->dedup_pos = (uint8_t)(lead->ndedup % window);
-        return;
+    return sa > b->sec || (sa == b->sec && ha < b->hash);
+}
+
+void lf_lead_dedup_add(lf_lead_t *lead, uint64_t hash, int64_t sec)
+{
+    hash &= LF_DEDUP_MASK;
+    for (int i = 0; i < lead->ndedup; i++) {
+        if (lead->dedup[i].hash != hash) continue;
+        if (lead->dedup[i].sec >= sec) return;
+        memmove(&lead->dedup[i], &lead->dedup[i + 1],
+                sizeof(lead->dedup[0]) * (size_t)(lead->ndedup - i - 1));
+        lead->ndedup--;
+        break;
     }
-    lead->ndedup = (uint8_t)window;
-    lead->dedup[lead->dedup_pos % window] = h;
-    lead->dedup_pos = (uint8_t)((lead->dedup_pos + 1) % window);
+    /* Its place in the order (at most LF_DEDUP_MAX entries: a scan is cheap). */
+    int at = lead->ndedup;
+    while (at > 0 && lf_dedup_before(hash, sec, &lead->dedup[at - 1]))
+        at--;
+    if (at == LF_DEDUP_MAX) return; /* full, and older than every remembered one */
+    int n = lead->ndedup < LF_DEDUP_MAX ? lead->ndedup : LF_DEDUP_MAX - 1; /* drop the oldest */
+    memmove(&lead->dedup[at + 1], &lead->dedup[at], sizeof(lead->dedup[0]) * (size_t)(n - at));
+    lead->dedup[at].hash = hash;
+    lead->dedup[at].sec = sec;
+    lead->ndedup = (uint16_t)(n + 1);
+}
+
+/* Forget the entries whose second is more than window_s before the lead's t: a repeat
+ * carries its original's event time, so it could only be older than the window too. */
+static void lf_lead_dedup_prune(lf_lead_t *lead, int window_s)
+{
+    int64_t from = lf_dedup_sec(lead->t_ms) - (window_s > 0 ? window_s : 0);
+    while (lead->ndedup > 0 && lead->dedup[lead->ndedup - 1].sec < from)
+        lead->ndedup--;
+}
+
+/* After the event moved t: remember it if it is within the window, prune the rest. */
+static void lf_lead_remember(lf_lead_t *lead, uint64_t h, int64_t ts_ms, int window_s)
+{
+    lf_lead_dedup_prune(lead, window_s);
+    int64_t sec = lf_dedup_sec(ts_ms), top = lf_dedup_sec(lead->t_ms);
+    if (sec > top) sec = top; /* t is the latest event time: cannot happen, stay encodable */
+    if (sec >= top - (window_s > 0 ? window_s : 0)) lf_lead_dedup_add(lead, h, sec);
 }
 
 /*---- Caps ------------------------------------------------------------------------------*/
@@ -247,7 +285,7 @@ static void lf_lead_touch(lf_lead_t *lead, const lf_event_t *ev)
 /*---- Apply -----------------------------------------------------------------------------*/
 
 lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_model_t *m,
-                                int dedup_window, lf_transitions_t *out)
+                                int dedup_window_s, lf_transitions_t *out)
 {
     if (lf_model_is_bot(m, ev)) return LF_APPLY_BOT;
     uint64_t h = lf_hash64(ev->message_id.ptr, ev->message_id.len) & LF_DEDUP_MASK;
@@ -262,8 +300,13 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
         lead->anonymous = ev->user_id.len == 0;
         lead->stage = LF_STAGE_VISITOR;
         lead->stage_at_ms = ev->ts_ms;
+        lead->t_ms = ev->ts_ms; /* eng is 0: t is only a time (also before 1970) */
     }
-    lf_lead_remember(lead, h, dedup_window);
+    /* t is the lead's latest event time whatever the points (CONTRACT §4 Determinism): a
+     * later event decays eng to its time even if it scores nothing, so the stored eng and t
+     * do not depend on the order events arrived in. */
+    lf_decay_add(&lead->eng, &lead->t_ms, 0, ev->ts_ms, m->half_life_ms);
+    lf_lead_remember(lead, h, ev->ts_ms, dedup_window_s);
     lead->counters[ev->kind]++;
     lead->events++;
     if (ev->ts_ms < lead->first_seen_ms) lead->first_seen_ms = ev->ts_ms;
@@ -280,10 +323,9 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
         double p = lf_lead_cap_grant(lead, i, r, r->points, ev->ts_ms);
         if (p != 0) lf_decay_add(&lead->eng, &lead->t_ms, p, ev->ts_ms, m->half_life_ms);
     }
-    if (lead->t_ms < ev->ts_ms && lead->eng == 0) lead->t_ms = ev->ts_ms;
 
     /* The stage machine, in event time (the latest time the lead has seen). */
-    int64_t at = ev->ts_ms > lead->t_ms ? ev->ts_ms : lead->t_ms;
+    int64_t at = lead->t_ms;
     if (lead->stage == LF_STAGE_VISITOR && ev->user_id.len) {
         lead->anonymous = 0;
         lf_lead_move(lead, LF_STAGE_LEAD,
@@ -315,7 +357,7 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
 /*---- Identity --------------------------------------------------------------------------*/
 
 void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *v, const lf_model_t *m,
-                           int dedup_window)
+                           int dedup_window_s)
 {
     if (!v->exists) return;
     if (!lead->exists) {
@@ -324,9 +366,11 @@ void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *v, const lf_model_t
         lead->last_seen_ms = v->last_seen_ms;
         lead->stage = LF_STAGE_VISITOR;
         lead->stage_at_ms = v->stage_at_ms;
+        lead->t_ms = v->t_ms;
     }
-    /* The visitor's engagement is worth v->eng at v->t: add it as points at that time. */
-    if (v->eng != 0) lf_decay_add(&lead->eng, &lead->t_ms, v->eng, v->t_ms, m->half_life_ms);
+    /* The visitor's engagement is worth v->eng at v->t: add it as points at that time. Also
+     * with no engagement: t becomes the later of both, the latest event time of the two. */
+    lf_decay_add(&lead->eng, &lead->t_ms, v->eng, v->t_ms, m->half_life_ms);
     for (int k = 0; k < LF_KIND__COUNT; k++)
         lead->counters[k] += v->counters[k];
     lead->events += v->events;
@@ -365,7 +409,8 @@ void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *v, const lf_model_t
         }
     }
     for (int i = 0; i < v->ndedup; i++)
-        if (!lf_lead_seen(lead, v->dedup[i])) lf_lead_remember(lead, v->dedup[i], dedup_window);
+        lf_lead_dedup_add(lead, v->dedup[i].hash, v->dedup[i].sec);
+    lf_lead_dedup_prune(lead, dedup_window_s);
     /* The visitor's applied offsets come along: a replay of its events, now resolved to the
      * lead through the alias, must be recognised as already applied. */
     for (int i = 0; i < v->nsrc; i++)

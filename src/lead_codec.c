@@ -39,19 +39,80 @@ static void lf_put_double(lf_argv_t *out, const char *field, double v)
     lf_argv_add_double(out, v);
 }
 
-#define LF_DEDUP_PER_FIELD 8 /* 8 ids x 8 characters: 64 bytes */
-#define LF_DEDUP_FIELDS ((LF_DEDUP_MAX + LF_DEDUP_PER_FIELD - 1) / LF_DEDUP_PER_FIELD)
+/* Remembered messageIds (lead.h), newest first, as text: each entry is the seconds back
+ * from the previous entry (from the lead's t for the first) as a base64url varint of 5 bits
+ * per character, low bits first ('A'..'f' end it, 'g'..'_' carry a continuation bit: 1
+ * character below 32 s, 2 below 17 min, 3 below 9 h), then the 48-bit hash in 8 characters.
+ * A lead with a few events a day pays ~10 bytes per id. The text is cut into values of 64
+ * characters, fields "dw", "dw2", "dw3", ...: Redis keeps hashes whose values are <= 64
+ * bytes in its compact encoding. LF_DEDUP_MAX entries within LF_DEDUP_WINDOW_MAX_S take at
+ * most 1,836 characters (160 hashes, 76 deltas of 4 characters and 84 of 3: the deltas add
+ * up to at most the window), 29 fields; the encoder still stops at LF_DEDUP_FIELDS. */
+#define LF_DEDUP_FIELD_CHARS 64
+#define LF_DEDUP_FIELDS 32
+#define LF_DEDUP_TEXT_MAX (LF_DEDUP_FIELDS * LF_DEDUP_FIELD_CHARS)
+#define LF_DEDUP_VARINT_MAX 13         /* 65 bits */
+#define LF_DEDUP_DELTA_MAX (1LL << 53) /* seconds; more is a corrupt value */
 
-/* k-1 for field "dd<k>" (k = 2..LF_DEDUP_FIELDS), else 0 ("dd" itself is part 0). */
-static int lf_dedup_field_index(lf_str_t f)
+/* The layout before (a ring of the last N ids, no times): "dd", "dd2", ..., 8 ids of 8
+ * characters per field, oldest first. Still read, as entries at the lead's t. */
+#define LF_LEGACY_DD_FIELDS 8
+#define LF_LEGACY_DD_MAX 64
+
+/* k-1 for field "<p0><p1><k>" (k = 2..max), 0 for "<p0><p1>" itself, -1 for any other. */
+static int lf_part_field_index(lf_str_t f, char p0, char p1, int max)
 {
-    if (f.len < 3 || f.len > 4 || f.ptr[0] != 'd' || f.ptr[1] != 'd') return 0;
+    if (f.len < 2 || f.len > 4 || f.ptr[0] != p0 || f.ptr[1] != p1) return -1;
+    if (f.len == 2) return 0;
     int k = 0;
     for (uint32_t i = 2; i < f.len; i++) {
-        if (f.ptr[i] < '0' || f.ptr[i] > '9') return 0;
+        if (f.ptr[i] < '0' || f.ptr[i] > '9') return -1;
         k = k * 10 + (f.ptr[i] - '0');
     }
-    return k >= 2 && k <= LF_DEDUP_FIELDS ? k - 1 : 0;
+    return k >= 2 && k <= max && f.ptr[2] != '0' ? k - 1 : -1;
+}
+
+/* One entry's text into buf (room for LF_DEDUP_VARINT_MAX + 8): its length. */
+static size_t lf_dedup_entry_text(char *buf, uint64_t delta, uint64_t hash)
+{
+    size_t n = 0;
+    do {
+        unsigned d = (unsigned)(delta & 31);
+        delta >>= 5;
+        buf[n++] = lf_b64[delta ? d | 32 : d];
+    } while (delta);
+    for (int k = 7; k >= 0; k--)
+        buf[n++] = lf_b64[(hash >> (6 * k)) & 63];
+    return n;
+}
+
+static void lf_put_dedup(lf_argv_t *out, const lf_lead_t *l)
+{
+    char text[LF_DEDUP_TEXT_MAX];
+    size_t n = 0;
+    int64_t prev = lf_dedup_sec(l->t_ms);
+    for (int i = 0; i < l->ndedup; i++) {
+        char e[LF_DEDUP_VARINT_MAX + 8];
+        int64_t sec = l->dedup[i].sec;
+        uint64_t delta = sec < prev ? (uint64_t)(prev - sec) : 0;
+        size_t el = lf_dedup_entry_text(e, delta, l->dedup[i].hash & LF_DEDUP_MASK);
+        if (n + el > sizeof(text)) break; /* past the proven bound: cannot happen */
+        memcpy(text + n, e, el);
+        n += el;
+        if (sec < prev) prev = sec;
+    }
+    for (size_t from = 0; from < n; from += LF_DEDUP_FIELD_CHARS) {
+        size_t k = from / LF_DEDUP_FIELD_CHARS;
+        if (k == 0) {
+            lf_argv_add_ref(out, "dw", 2);
+        } else {
+            char name[24] = "dw";
+            size_t nl = 2 + lf_fmt_i64(name + 2, (long long)k + 1);
+            lf_argv_add(out, name, nl);
+        }
+        lf_argv_add(out, text + from,
+                    n - from < LF_DEDUP_FIELD_CHARS ? n - from : LF_DEDUP_FIELD_CHARS);
+    }
 }
 
 /* Field names "<prefix>.source", ".medium", ".campaign", ".at" (names[0..3]). */
@@ -79,7 +140,7 @@ static const char *lf_counter_field(lf_kind_t k)
 
 void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
 {
-    char buf[LF_DEDUP_MAX * 16 + 1];
+    char buf[LF_LEAD_SRC_MAX * 48 + 1];
     static const char *const grades[] = {"L1", "L1", "L2", "L3"};
     double score = l->fit + l->eng;
 
@@ -139,25 +200,7 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
         lf_argv_add_concat(out, "cap.", m->eng[r].name);
         lf_argv_add(out, cap, n);
     }
-    /* Recent messageId hashes, oldest first (the ring order survives the round trip): 48 bits
-     * each in 8 base64url characters (a collision among a lead's recent ids is ~2^-44), 8 per
-     * field: "dd" holds the oldest 8, then "dd2", "dd3", ... */
-    for (int from = 0; from < l->ndedup; from += LF_DEDUP_PER_FIELD) {
-        size_t n = 0;
-        for (int i = from; i < l->ndedup && i < from + LF_DEDUP_PER_FIELD; i++) {
-            uint64_t h = l->dedup[(l->dedup_pos + i) % l->ndedup] & LF_DEDUP_MASK;
-            for (int k = 7; k >= 0; k--)
-                buf[n++] = lf_b64[(h >> (6 * k)) & 63];
-        }
-        if (from == 0) {
-            lf_argv_add_ref(out, "dd", 2);
-        } else {
-            char name[24] = "dd";
-            size_t nl = 2 + lf_fmt_i64(name + 2, from / LF_DEDUP_PER_FIELD + 1);
-            lf_argv_add(out, name, nl);
-        }
-        lf_argv_add(out, buf, n);
-    }
+    lf_put_dedup(out, l);
     lf_put_i64(out, "v", (long long)l->version);
     if (l->nsrc) {
         size_t n = 0;
@@ -280,23 +323,101 @@ static int lf_decode_caps(lf_lead_t *l, lf_str_t v, const lf_model_t *m)
     return LF_OK;
 }
 
-static int lf_decode_dedup(lf_lead_t *l, lf_str_t v)
+static int lf_b64_value(char c)
 {
-    if (v.len % 8) return LF_ERR;
-    size_t n = v.len / 8;
-    if (n > LF_DEDUP_MAX) n = LF_DEDUP_MAX;
-    size_t skip = v.len / 8 - n; /* keep the newest */
-    for (size_t i = 0; i < n; i++) {
+    const char *at = c ? memchr(lf_b64, c, 64) : NULL;
+    return at ? (int)(at - lf_b64) : -1;
+}
+
+/* The text of "dw", "dw2", ... (see lf_put_dedup); entries past LF_DEDUP_MAX, the oldest,
+ * are dropped. */
+static int lf_decode_dedup(lf_lead_t *l, const char *text, size_t len)
+{
+    int64_t prev = lf_dedup_sec(l->t_ms);
+    size_t i = 0;
+    while (i < len) {
+        uint64_t delta = 0;
+        int d, shift = 0;
+        do {
+            if (i >= len || shift >= 5 * LF_DEDUP_VARINT_MAX || (d = lf_b64_value(text[i++])) < 0)
+                return LF_ERR;
+            if (shift < 64) delta |= (uint64_t)(d & 31) << shift;
+            shift += 5;
+        } while (d & 32);
+        if (delta > (uint64_t)LF_DEDUP_DELTA_MAX || i + 8 > len) return LF_ERR;
+        uint64_t h = 0;
+        for (int k = 0; k < 8; k++) {
+            if ((d = lf_b64_value(text[i++])) < 0) return LF_ERR;
+            h = (h << 6) | (uint64_t)d;
+        }
+        prev -= (int64_t)delta;
+        if (l->ndedup < LF_DEDUP_MAX) {
+            /* Stored in order by the encoder: appended as they are. */
+            l->dedup[l->ndedup].hash = h;
+            l->dedup[l->ndedup].sec = prev;
+            l->ndedup++;
+        }
+    }
+    return LF_OK;
+}
+
+/* The layout before: ids of 8 characters, no times; they count as events at the lead's t. */
+static int lf_decode_legacy_dedup(lf_lead_t *l, const char *text, size_t len)
+{
+    if (len % 8) return LF_ERR;
+    int64_t sec = lf_dedup_sec(l->t_ms);
+    for (size_t i = 0; i < len; i += 8) {
         uint64_t h = 0;
         for (size_t k = 0; k < 8; k++) {
-            const char *at = memchr(lf_b64, v.ptr[(skip + i) * 8 + k], 64);
-            if (!at) return LF_ERR;
-            h = (h << 6) | (uint64_t)(at - lf_b64);
+            int d = lf_b64_value(text[i + k]);
+            if (d < 0) return LF_ERR;
+            h = (h << 6) | (uint64_t)d;
         }
-        l->dedup[i] = h;
+        lf_lead_dedup_add(l, h, sec);
     }
-    l->ndedup = (uint8_t)n;
-    l->dedup_pos = 0; /* oldest is at 0 after decoding */
+    return LF_OK;
+}
+
+/* Parts "<name>", "<name>2", ... concatenated into buf; a part missing before the last one
+ * present is a broken value. Returns the length, or -1 (and the last part's number). */
+static long lf_join_parts(const lf_str_t *parts, int nparts, char *buf, size_t cap, int *last)
+{
+    size_t n = 0;
+    *last = 0;
+    for (int k = 0; k < nparts; k++)
+        if (parts[k].len) *last = k + 1;
+    for (int k = 0; k < *last; k++) {
+        if (!parts[k].len || parts[k].len > cap - n) return -1;
+        memcpy(buf + n, parts[k].ptr, parts[k].len);
+        n += parts[k].len;
+    }
+    return (long)n;
+}
+
+/* The error for a dedup field group (dw.. or dd..) that does not decode. */
+static int lf_dedup_malformed(lf_err_t *err, lf_str_t id, const char *name, int last,
+                              const char *text, long n)
+{
+    lf_err_set(err, LF_ERR, "lead %.*s: fields %s..%s%d have a malformed value \"%.*s\"",
+               (int)id.len, id.ptr, name, name, last,
+               (int)(n > 40  ? 40
+                     : n < 0 ? 0
+                             : n),
+               text);
+    return LF_ERR;
+}
+
+static int lf_decode_dedup_fields(lf_lead_t *l, lf_str_t id, const lf_str_t *dw, const lf_str_t *dd,
+                                  lf_err_t *err)
+{
+    char text[LF_DEDUP_TEXT_MAX];
+    int last;
+    long n = lf_join_parts(dw, LF_DEDUP_FIELDS, text, sizeof(text), &last);
+    if (n < 0 || lf_decode_dedup(l, text, (size_t)n) != LF_OK)
+        return lf_dedup_malformed(err, id, "dw", last, text, n);
+    n = lf_join_parts(dd, LF_LEGACY_DD_FIELDS, text, LF_LEGACY_DD_MAX * 8, &last);
+    if (n < 0 || lf_decode_legacy_dedup(l, text, (size_t)n) != LF_OK)
+        return lf_dedup_malformed(err, id, "dd", last, text, n);
     return LF_OK;
 }
 
@@ -325,7 +446,8 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
     lf_lead_init(l, id);
     if (n == 0) return LF_OK;
     l->exists = 1;
-    lf_str_t dd[LF_DEDUP_FIELDS] = {{0}}; /* "dd", "dd2", ... in order */
+    lf_str_t dw[LF_DEDUP_FIELDS] = {{0}};     /* "dw", "dw2", ... in order */
+    lf_str_t dd[LF_LEGACY_DD_FIELDS] = {{0}}; /* the layout before: "dd", "dd2", ... */
     int part;
     for (size_t i = 0; i < n; i++) {
         lf_str_t f = fields[i], v = values[i];
@@ -362,9 +484,9 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
             rc = lf_decode_caps(l, v, m);
         else if (lf_str_has_prefix(f, "cap."))
             rc = lf_decode_cap_field(l, f, v, m);
-        else if (lf_str_eq(f, "dd"))
-            dd[0] = v;
-        else if ((part = lf_dedup_field_index(f)) > 0)
+        else if ((part = lf_part_field_index(f, 'd', 'w', LF_DEDUP_FIELDS)) >= 0)
+            dw[part] = v;
+        else if ((part = lf_part_field_index(f, 'd', 'd', LF_LEGACY_DD_FIELDS)) >= 0)
             dd[part] = v;
         else if (lf_str_eq(f, "o"))
             rc = lf_decode_offsets(l, v);
@@ -397,27 +519,8 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
             return LF_ERR;
         }
     }
-    /* The dedup ring, oldest first across "dd", "dd2", ... */
-    char ring[LF_DEDUP_FIELDS * LF_DEDUP_PER_FIELD * 8 + 8];
-    size_t rl = 0;
-    int last = 0;
-    for (int k = 0; k < LF_DEDUP_FIELDS; k++) {
-        if (!dd[k].len) continue;
-        last = k + 1;
-        if (dd[k].len > sizeof(ring) - rl) break;
-        memcpy(ring + rl, dd[k].ptr, dd[k].len);
-        rl += dd[k].len;
-    }
-    /* A part missing before the last one (or a malformed one) is a broken ring. */
-    int broken = rl && lf_decode_dedup(l, (lf_str_t){ring, (uint32_t)rl}) != LF_OK;
-    for (int k = 0; k + 1 < last; k++)
-        if (!dd[k].len) broken = 1;
-    if (broken) {
-        lf_err_set(err, LF_ERR, "lead %.*s: fields dd..dd%d have a malformed value \"%.*s\"",
-                   (int)id.len, id.ptr, last, (int)(rl > 40 ? 40 : rl), ring);
-        return LF_ERR;
-    }
-    return LF_OK;
+    /* After the loop: the entries are times relative to t. */
+    return lf_decode_dedup_fields(l, id, dw, dd, err);
 }
 
 int lf_transition_history_entry(const lf_transition_t *t, char *buf, size_t cap)

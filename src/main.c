@@ -1,4 +1,6 @@
-/* leadflow: one binary, a subcommand each (CONTRACT §8). */
+/* leadflow: one binary, a subcommand each (CONTRACT §8). Every command exits 1 on a usage
+ * error (LF_CLI_EXIT_USAGE), as the README says: one status for a wrong call, whatever the
+ * command. */
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +36,9 @@ static void lf_usage(FILE *out)
     for (size_t i = 0; i < sizeof(lf_commands) / sizeof(lf_commands[0]); i++)
         fprintf(out, "  %-13s %s\n", lf_commands[i].name, lf_commands[i].help);
     fprintf(out, "  %-13s %s\n", "version", "print the version");
+    fprintf(out,
+            "\nExit status: 0 done; 1 a usage error or an invalid rules file (every command);\n"
+            "2 Redis or Kafka unreachable or failing; `leadflow COMMAND --help` for more.\n");
 }
 
 int main(int argc, char **argv)
@@ -41,7 +46,7 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         lf_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? LF_CLI_EXIT_USAGE : LF_CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("leadflow %s\n", LF_VERSION);
@@ -51,5 +56,5 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], lf_commands[i].name) == 0) return lf_commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "leadflow: unknown command '%s'\n\n", argv[1]);
     lf_usage(stderr);
-    return 2;
+    return LF_CLI_EXIT_USAGE;
 }

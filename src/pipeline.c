@@ -16,14 +16,23 @@
 #include "leadflow/log.h"
 #include "leadflow/leadcache.h"
 #include "leadflow/pipeline.h"
+#include "leadflow/score.h"
 #include "leadflow/store.h"
 #include "leadflow/transition.h"
 
 #define LF_MAX_PARTITIONS 4096
 #define LF_MAX_ATTEMPTS 8
-/* The decay sweep trails the stream's event time by this much, so an event that arrives a
- * little late still counts before a lead is swept to nurture. */
-#define LF_SWEEP_LATENESS_MS (15 * 60 * 1000)
+/* After SIGTERM the batch in flight may finish for this long; then every wait gives up. */
+#define LF_STOP_GRACE_MS 10000
+/* Leaving the group and flushing the producer at shutdown, at most. */
+#define LF_STOP_CLOSE_MS 4000
+
+/* A produced message's delivery: librdkafka's delivery report writes it (on this thread,
+ * inside rd_kafka_poll). `done` first: the waits walk arrays of it with a stride. */
+typedef struct {
+    int done; /* 0 in flight, 1 delivered, -1 failed */
+    rd_kafka_resp_err_t err;
+} lf_delivery_t;
 
 typedef enum {
     LF_ITEM_PENDING = 0,
@@ -41,9 +50,10 @@ typedef struct {
     lf_item_state_t tentative; /* outcome in the current attempt, final once its lead is */
     int slot;                  /* lead slot in the current attempt */
     int dlq_sent;
-    int dlq_done; /* 1 delivered, -1 failed */
-    int counted;  /* its counters went with its lead's atomic write */
-    int decoded;  /* ev (or bad) is set: it was decoded while it was prefetched */
+    lf_delivery_t dlq;
+    int dlq_truncated; /* forwarded as a truncated copy (the original was refused) */
+    int counted;       /* its counters went with its lead's atomic write */
+    int decoded;       /* ev (or bad) is set: it was decoded while it was prefetched */
     lf_err_t bad;
 } lf_item_t;
 
@@ -75,7 +85,7 @@ typedef struct {
     char *id;
     char *payload;
     size_t len;
-    int done; /* 1 delivered, -1 failed; librdkafka's delivery report writes it here */
+    lf_delivery_t dr; /* librdkafka's delivery report writes it here */
 } lf_pub_t;
 
 /* Transitions to publish, their strings in their own arena. Lists swap, never copy: a
@@ -128,23 +138,61 @@ typedef struct {
     int64_t last_sweep_ms;
     /* counters for the heartbeat */
     uint64_t events_in, applied, duplicates, dead, filtered, transitions_out;
-    int64_t started_ms, last_commit_ms, last_heartbeat_ms, last_event_ms;
+    int64_t started_ms, last_commit_ms;                     /* wall clock: stored */
+    int64_t started_mono, last_heartbeat_ms, last_event_ms; /* monotonic */
+    int64_t stop_deadline; /* monotonic: set at the first stop signal */
+    size_t dlq_max;        /* the producer's message.max.bytes */
+    /* The store epoch this instance writes under (docs/design.md, "A Redis that lost
+     * data"), and the last loss it noticed, for the heartbeat. */
+    char epoch[LF_EPOCH_MAX];
+    char store_loss[1024];
+    int64_t store_loss_ms;
+    int64_t sweep_clock; /* the decay sweep's clock: event time, never moving back */
+    /* Kafka's reachability, from librdkafka's error callback and what arrives since. */
+    char kafka_err[256];
+    int64_t kafka_err_ms, kafka_ok_ms, kafka_probe_ms; /* monotonic */
     uint64_t rate_base_events;
     int64_t rate_base_ms;
     double events_per_s;
     char state[16];
     char reason[256];
     char instance[128];
+    int fatal_rc; /* non-zero: stop with this status (fatal_msg says why) */
+    char fatal_msg[1536];
 } lf_pipe_t;
 
 static int lf_forget_sent(lf_pipe_t *p, lf_err_t *err);
+static void lf_batch_clear(lf_pipe_t *p);
+static void lf_publist_clear(lf_publist_t *l);
 
+/* Deadlines, backoffs and intervals: the monotonic clock. */
 static int64_t lf_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Times that are stored or shown (heartbeat, the idle sweep clock): the wall clock. */
+static int64_t lf_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* Give up waiting? After a second stop signal at once; after the first one, once the batch
+ * in flight had LF_STOP_GRACE_MS to finish (Redis or Kafka may be away for good). */
+static int lf_must_quit(lf_pipe_t *p)
+{
+    if (!*p->opts->stop) return 0;
+    if (*p->opts->stop > 1) return 1;
+    int64_t now = lf_now_ms();
+    if (!p->stop_deadline) p->stop_deadline = now + LF_STOP_GRACE_MS;
+    return now >= p->stop_deadline;
+}
+
+static void lf_heartbeat(lf_pipe_t *p, int force);
 
 static void lf_set_state(lf_pipe_t *p, const char *state, const char *reason)
 {
@@ -163,10 +211,103 @@ static void lf_set_state(lf_pipe_t *p, const char *state, const char *reason)
 static void lf_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    (void)opaque;
-    int *done = m->_private;
-    if (done) *done = m->err ? -1 : 1;
-    if (m->err) lf_log("warn", "delivery failed: %s (will retry)", rd_kafka_err2str(m->err));
+    lf_delivery_t *d = m->_private;
+    if (d) {
+        d->err = m->err;
+        d->done = m->err ? -1 : 1;
+    }
+    if (!m->err) ((lf_pipe_t *)opaque)->kafka_ok_ms = lf_now_ms();
+    if (m->err) lf_log("warn", "delivery failed: %s", rd_kafka_err2str(m->err));
+}
+
+/* librdkafka's client-level errors (brokers down, authentication): on this thread, inside
+ * rd_kafka_poll / rd_kafka_consumer_poll. Most clear by themselves; until something arrives
+ * from Kafka again the instance shows as degraded (lf_kafka_health). */
+static void lf_kafka_error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)rk;
+    lf_pipe_t *p = opaque;
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[256];
+        rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        lf_log("error", "fatal Kafka error: %s", buf);
+    }
+    snprintf(p->kafka_err, sizeof(p->kafka_err), "Kafka: %s", reason);
+    p->kafka_err_ms = lf_now_ms();
+}
+
+/* Degraded while the last Kafka error is newer than the last sign of a working cluster; a
+ * metadata request every 5 s tells when it is back although nothing flows. */
+static void lf_kafka_health(lf_pipe_t *p)
+{
+    if (!p->kafka_err_ms || p->kafka_ok_ms >= p->kafka_err_ms) return;
+    int64_t now = lf_now_ms();
+    if (now - p->kafka_probe_ms >= 5000 && p->consumer) {
+        p->kafka_probe_ms = now;
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(p->consumer, 0, NULL, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR && md &&
+            md->broker_cnt > 0)
+            p->kafka_ok_ms = lf_now_ms();
+        if (md) rd_kafka_metadata_destroy(md);
+    }
+    if (p->kafka_ok_ms >= p->kafka_err_ms) {
+        if (strncmp(p->reason, "Kafka: ", 7) == 0) lf_set_state(p, "ok", "");
+    } else if (strcmp(p->state, "ok") == 0) {
+        lf_set_state(p, "degraded", p->kafka_err);
+    }
+}
+
+/* Remember a loss for the heartbeat and `leadflow stats`, and say it loudly. */
+static void lf_store_loss_note(lf_pipe_t *p, const char *what)
+{
+    snprintf(p->store_loss, sizeof(p->store_loss), "%s", what);
+    p->store_loss_ms = lf_wall_ms();
+    lf_log("error", "Redis lost data: %s", what);
+}
+
+/* Redis holds no progress for some partitions of this assignment. Kafka's committed offsets
+ * follow Redis's progress (they are written after it): a partition the group committed an
+ * offset for had progress in Redis, so Redis lost it (both Redis and leadflow restarted, or
+ * a new instance found an empty Redis). Replaying from the beginning rebuilds it while Kafka
+ * retains the whole partition; when it does not, stop (fatal_rc) rather than start at the
+ * log start as if nothing had been lost. A failed lookup is logged and not held against
+ * the start: it only adds a check. */
+static void lf_check_committed(lf_pipe_t *p, const rd_kafka_topic_partition_list_t *parts,
+                               const int64_t *next)
+{
+    rd_kafka_topic_partition_list_t *ask = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++)
+        if (next[i] < 0)
+            rd_kafka_topic_partition_list_add(ask, p->cfg->topic_events, parts->elems[i].partition);
+    rd_kafka_resp_err_t e = ask->cnt ? rd_kafka_committed(p->consumer, ask, 5000) : 0;
+    if (e) lf_log("warn", "cannot read the group's committed offsets: %s", rd_kafka_err2str(e));
+    char lost[1024] = "", gone[1024] = "";
+    size_t ll = 0, gl = 0;
+    for (int i = 0; !e && i < ask->cnt && ll < sizeof(lost) - 96; i++) {
+        const rd_kafka_topic_partition_t *x = &ask->elems[i];
+        if (x->err || x->offset <= 0) continue;
+        ll += (size_t)snprintf(lost + ll, sizeof(lost) - ll, "%s%s[%d] committed at %lld",
+                               ll ? ", " : "", x->topic, x->partition, (long long)x->offset);
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(p->consumer, x->topic, x->partition, &lo, &hi, 5000) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            lo > 0 && gl < sizeof(gone) - 64)
+            gl += (size_t)snprintf(gone + gl, sizeof(gone) - gl, "%s%s[%d] offsets 0..%lld",
+                                   gl ? ", " : "", x->topic, x->partition, (long long)lo - 1);
+    }
+    rd_kafka_topic_partition_list_destroy(ask);
+    if (!ll) return;
+    char what[1200];
+    snprintf(what, sizeof(what),
+             "Redis holds no progress for partitions the consumer group had processed (%s)", lost);
+    lf_store_loss_note(p, what);
+    if (!gl) return; /* replayed from the beginning: everything is still in Kafka */
+    p->fatal_rc = 3;
+    snprintf(p->fatal_msg, sizeof(p->fatal_msg),
+             "%s, and Kafka no longer holds the input to rebuild it: %s are gone. Stopping "
+             "rather than guessing: restore Redis from a backup, or, for a deliberate fresh "
+             "start, use a new kafka.group_id",
+             what, gone);
 }
 
 /* Set each partition's start offset from the store: its watermark, or the beginning of the
@@ -181,6 +322,13 @@ static int lf_positions_from_store(lf_pipe_t *p, rd_kafka_topic_partition_list_t
         ids[i] = parts->elems[i].partition;
     int rc = p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids, (size_t)parts->cnt,
                                             next, ts, err);
+    if (rc == LF_STORE_LOST) {
+        /* The new assignment starts from what Redis holds anyway; what was cached is not. */
+        lf_store_loss_note(p, err->msg);
+        lf_leadcache_clear(p->cache);
+        rc = LF_OK;
+    }
+    if (rc == LF_OK) lf_check_committed(p, parts, next);
     if (rc == LF_OK)
         for (int i = 0; i < parts->cnt; i++) {
             parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_BEGINNING;
@@ -223,6 +371,7 @@ static void lf_rebalance_apply(lf_pipe_t *p, rd_kafka_t *rk, rd_kafka_resp_err_t
         p->outbox_flush_pending = 1;
         p->last_event_ms = lf_now_ms(); /* the idle clock starts once there is work */
         p->ever_assigned = 1;
+        p->kafka_ok_ms = lf_now_ms();
         lf_log("info", "assigned %d partition(s)%s", parts->cnt,
                p->positions_pending ? " (waiting for Redis to know where to start)" : "");
     } else {
@@ -394,47 +543,192 @@ static int lf_wait_deliveries(lf_pipe_t *p, int *flags, size_t n, size_t stride,
             next_warn += 10000;
         }
         rd_kafka_poll(p->producer, 50);
-        if (*p->opts->stop > 1) return LF_ERR;
+        lf_heartbeat(p, 0); /* a stuck produce shows in the heartbeat, not as silence */
+        if (lf_must_quit(p)) return LF_ERR;
     }
+}
+
+/*---- The store fence: a Redis that lost data --------------------------------------------*/
+
+/* Wait until librdkafka holds no message of ours: delivery reports point into the batch and
+ * the transition lists, which a loss empties. Bounded by a stop request. */
+static void lf_drain_producer(lf_pipe_t *p)
+{
+    while (rd_kafka_outq_len(p->producer) > 0 && !lf_must_quit(p)) {
+        rd_kafka_flush(p->producer, 100);
+        lf_heartbeat(p, 0);
+    }
+}
+
+/* Redis lost data under this instance (flushed, restarted empty or from an older snapshot, a
+ * lagging replica promoted). Forget everything cached, and replay every owned partition from
+ * what Redis still holds, if Kafka still retains that input; if it does not, stop with an
+ * error naming what is lost: never guess. Returns LF_STORE_LOST (handled: the batch in
+ * flight is dropped, its events come again) or LF_ERR with err->code 3 (stop). */
+static int lf_store_lost(lf_pipe_t *p, const char *why, const int32_t *ids, const int64_t *next,
+                         const int64_t *ts, size_t n, lf_err_t *err)
+{
+    lf_store_loss_note(p, why);
+    lf_drain_producer(p);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)n);
+    char gone[1024] = "";
+    size_t gl = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(p->consumer, p->cfg->topic_events,
+                                                                 ids[i], &lo, &hi, 5000);
+        if (e) {
+            rd_kafka_topic_partition_list_destroy(parts);
+            lf_err_set(err, LF_ERR, "Redis lost data; asking Kafka what it retains of %s [%d]: %s",
+                       p->cfg->topic_events, ids[i], rd_kafka_err2str(e));
+            return LF_ERR;
+        }
+        int64_t from = next[i] >= 0 ? next[i] : 0;
+        if (lo > from && gl < sizeof(gone) - 64)
+            gl += (size_t)snprintf(gone + gl, sizeof(gone) - gl, "%s%s[%d] offsets %lld..%lld",
+                                   gl ? ", " : "", p->cfg->topic_events, ids[i], (long long)from,
+                                   (long long)lo - 1);
+        rd_kafka_topic_partition_list_add(parts, p->cfg->topic_events, ids[i])->offset =
+            next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_BEGINNING;
+    }
+    if (gl) {
+        rd_kafka_topic_partition_list_destroy(parts);
+        /* What is gone first: the reason can be long (fatal_msg has room for both). */
+        p->fatal_rc = 3;
+        snprintf(p->fatal_msg, sizeof(p->fatal_msg),
+                 "Kafka no longer holds the input to rebuild what Redis lost: %s are gone. "
+                 "Stopping rather than guessing: restore Redis from a backup at least as "
+                 "recent, or set the partitions' next offsets in the progress hash "
+                 "deliberately. What Redis lost: %s",
+                 gone, why);
+        lf_err_set(err, 3, "Redis lost data and Kafka no longer holds the input: stopping");
+        return LF_ERR;
+    }
+    /* Everything built on the lost state goes: the cache, the batch and the prefetched
+     * messages (they come again from the rewound positions), the clock. */
+    lf_leadcache_clear(p->cache);
+    lf_batch_clear(p);
+    lf_prefetch_drop(p);
+    lf_arena_reset(&p->pre_arena);
+    lf_publist_clear(&p->pubs);
+    lf_publist_clear(&p->sent);
+    p->sweep_clock = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < LF_MAX_PARTITIONS) {
+            p->part_next[ids[i]] = next[i];
+            p->part_max_ts[ids[i]] = ts[i];
+        }
+    rd_kafka_assign(p->consumer, parts);
+    if (p->paused) rd_kafka_resume_partitions(p->consumer, parts); /* a pause outlives assign */
+    p->paused = 0;
+    rd_kafka_topic_partition_list_destroy(parts);
+    p->outbox_flush_pending = 1; /* what the outboxes still hold is published again */
+    lf_log("warn", "replaying %zu partition(s) from the positions Redis still holds", n);
+    lf_set_state(p, "degraded", "Redis lost data: replaying from Kafka");
+    return LF_STORE_LOST;
+}
+
+/* Before writing: does Redis still hold what this instance wrote? The store epoch is the
+ * one it wrote under, and no owned partition's next offset is behind what it recorded.
+ * Returns LF_OK, LF_STORE_LOST (handled, see lf_store_lost) or LF_ERR. */
+static int lf_fence(lf_pipe_t *p, lf_err_t *err)
+{
+    if (!p->assignment || p->positions_pending || p->assignment->cnt == 0) return LF_OK;
+    size_t n = (size_t)p->assignment->cnt;
+    int32_t *ids = lf_malloc(n * sizeof(*ids));
+    int64_t *next = lf_malloc(n * sizeof(*next)), *ts = lf_malloc(n * sizeof(*ts));
+    for (size_t i = 0; i < n; i++)
+        ids[i] = p->assignment->elems[i].partition;
+    int rc = p->store->ops->load_watermarks(p->store, p->cfg->topic_events, ids, n, next, ts, err);
+    char why[1024] = "";
+    size_t wl = 0;
+    int lagging = 0;
+    if (rc == LF_STORE_LOST) wl = (size_t)snprintf(why, sizeof(why), "%s", err->msg);
+    for (size_t i = 0; rc != LF_ERR && i < n && wl < sizeof(why) - 128; i++) {
+        int32_t part = ids[i];
+        if (part < 0 || part >= LF_MAX_PARTITIONS || p->part_next[part] < 0) continue;
+        if (next[i] >= p->part_next[part]) continue;
+        rc = LF_STORE_LOST;
+        if (!lagging++)
+            wl += (size_t)snprintf(why + wl, sizeof(why) - wl,
+                                   "%sRedis is behind what this instance wrote (an older "
+                                   "snapshot or a lagging replica): next offsets",
+                                   wl ? "; " : "");
+        wl += (size_t)snprintf(why + wl, sizeof(why) - wl, " %s[%d] %lld < %lld",
+                               p->cfg->topic_events, part, (long long)next[i],
+                               (long long)p->part_next[part]);
+    }
+    if (rc == LF_STORE_LOST) rc = lf_store_lost(p, why, ids, next, ts, n, err);
+    lf_free(ids);
+    lf_free(next);
+    lf_free(ts);
+    return rc;
 }
 
 /*---- Dead letters -------------------------------------------------------------------------*/
 
+/* (Re)produce item i's dead letter. The original unchanged when the producer can take it;
+ * else, or once Kafka refused it, a truncated copy with its size and digest: no input can
+ * hold a partition. Transient failures back off; a stop request ends the wait. */
 static int lf_dlq_retry(lf_pipe_t *p, size_t i)
 {
-    /* i indexes the items array. */
     lf_item_t *it = &p->items[i];
-    lf_err_t e;
-    while (lf_kafka_dead_letter(p->producer, p->cfg->topic_dead_letter, it->msg,
-                                lf_bad_name((lf_bad_t)it->bad.code), it->bad.msg, &it->dlq_done,
-                                &e) != LF_OK) {
-        lf_set_state(p, "degraded", e.msg);
-        rd_kafka_poll(p->producer, 100);
+    char why[256] = "";
+    /* headers and record framing: what the value must leave room for */
+    if (!it->dlq_truncated && it->msg->len + it->msg->key_len + 1024 > p->dlq_max) {
+        it->dlq_truncated = 1;
+        snprintf(why, sizeof(why), "%zu bytes: over the producer's message.max.bytes (%zu)",
+                 it->msg->len, p->dlq_max);
+    } else if (!it->dlq_truncated && lf_kafka_refuses_message(it->dlq.err)) {
+        /* (the delivery report's error: the wait reset `done` before calling us) */
+        it->dlq_truncated = 1;
+        snprintf(why, sizeof(why), "Kafka refused the original: %s", rd_kafka_err2str(it->dlq.err));
+    } else if (it->dlq_truncated) {
+        snprintf(why, sizeof(why), "the original could not be forwarded");
     }
-    return LF_OK;
+    int delay = 100;
+    for (;;) {
+        lf_err_t e;
+        it->dlq.done = 0;
+        it->dlq.err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_resp_err_t r = lf_kafka_dead_letter(
+            p->producer, p->cfg->topic_dead_letter, it->msg, lf_bad_name((lf_bad_t)it->bad.code),
+            it->bad.msg, it->dlq_truncated ? why : NULL, &it->dlq, &e);
+        if (!r) return LF_OK;
+        if (!it->dlq_truncated && lf_kafka_refuses_message(r)) {
+            it->dlq_truncated = 1;
+            snprintf(why, sizeof(why), "%s", rd_kafka_err2str(r));
+            continue;
+        }
+        lf_set_state(p, "degraded", e.msg);
+        rd_kafka_poll(p->producer, delay);
+        delay = delay * 2 > 2000 ? 2000 : delay * 2;
+        lf_heartbeat(p, 0);
+        if (lf_must_quit(p)) return LF_ERR;
+    }
 }
 
 /* Produce the batch's dead letters (once); their delivery is awaited with the transitions',
  * before progress is recorded. */
-static void lf_produce_dead_letters(lf_pipe_t *p)
+static int lf_produce_dead_letters(lf_pipe_t *p)
 {
     for (size_t i = 0; i < p->nitems; i++) {
         lf_item_t *it = &p->items[i];
         if (it->state != LF_ITEM_DEAD) {
-            it->dlq_done = 1;
+            it->dlq.done = 1;
             continue;
         }
         if (it->dlq_sent) continue;
+        if (lf_dlq_retry(p, i) != LF_OK) return LF_ERR; /* stopping */
         it->dlq_sent = 1;
-        it->dlq_done = 0;
-        lf_dlq_retry(p, i);
     }
+    return LF_OK;
 }
 
 static int lf_await_dead_letters(lf_pipe_t *p)
 {
     if (p->nitems == 0) return LF_OK;
-    return lf_wait_deliveries(p, &p->items[0].dlq_done, p->nitems, sizeof(lf_item_t), lf_dlq_retry);
+    return lf_wait_deliveries(p, &p->items[0].dlq.done, p->nitems, sizeof(lf_item_t), lf_dlq_retry);
 }
 
 /*---- One attempt at applying the batch -----------------------------------------------*/
@@ -453,7 +747,7 @@ static void lf_pub_add(lf_pipe_t *p, int32_t partition, const char *lead_id, con
     pub->id = lf_arena_strndup(&l->arena, id, strlen(id));
     pub->payload = lf_arena_strndup(&l->arena, payload, len);
     pub->len = len;
-    pub->done = 0;
+    pub->dr.done = 0;
 }
 
 /* Slots grow as ids are found; the map stores indices, so growing is safe. */
@@ -532,12 +826,7 @@ static void lf_hash_write(lf_store_write_t *x, const lf_model_t *m, const lf_str
     lf_argv_init_scratch(x->whole, a);
     lf_lead_encode(x->lead, m, x->whole);
     lf_add_history_fields(bf, bv, bn, trans, x->whole);
-    /* lf:top's score is the hash's: formatting a double costs more than finding it. */
-    for (size_t i = 0; i + 1 < x->whole->n; i += 2)
-        if (x->whole->lens[i] == 5 && !memcmp(x->whole->argv[i], "score", 5)) {
-            x->top_score = (lf_str_t){x->whole->argv[i + 1], (uint32_t)x->whole->lens[i + 1]};
-            break;
-        }
+    x->top_key = lf_rank_key(x->lead->eng, x->lead->t_ms, m->half_life_ms);
     x->base_fields = bf;
     x->base_values = bv;
     x->nbase = bn;
@@ -892,11 +1181,13 @@ static int lf_pub_send(lf_pipe_t *p, lf_pub_t *pub)
                               RD_KAFKA_V_KEY(pub->lead_id, strlen(pub->lead_id)),
                               RD_KAFKA_V_VALUE(pub->payload, pub->len),
                               RD_KAFKA_V_HEADER("lf.transition_id", pub->id, -1),
-                              RD_KAFKA_V_OPAQUE(&pub->done), RD_KAFKA_V_END);
+                              RD_KAFKA_V_OPAQUE(&pub->dr), RD_KAFKA_V_END);
         if (!e) return LF_OK;
         /* Queue full: let deliveries drain. */
+        lf_set_state(p, "degraded", rd_kafka_err2str(e));
         rd_kafka_poll(p->producer, 100);
-        if (*p->opts->stop > 1) return LF_ERR;
+        lf_heartbeat(p, 0);
+        if (lf_must_quit(p)) return LF_ERR;
     }
 }
 
@@ -915,7 +1206,7 @@ static int lf_sent_retry(lf_pipe_t *p, size_t i)
 static int lf_settle_sent(lf_pipe_t *p)
 {
     if (p->sent.n == 0) return LF_OK;
-    return lf_wait_deliveries(p, &p->sent.v[0].done, p->sent.n, sizeof(lf_pub_t), lf_sent_retry);
+    return lf_wait_deliveries(p, &p->sent.v[0].dr.done, p->sent.n, sizeof(lf_pub_t), lf_sent_retry);
 }
 
 /* Hand this batch's transitions to librdkafka, after the previous batch's are delivered;
@@ -925,7 +1216,7 @@ static int lf_produce_pubs(lf_pipe_t *p)
     if (lf_settle_sent(p) != LF_OK) return LF_ERR;
     if (p->pubs.produced) return LF_OK;
     for (size_t i = 0; i < p->pubs.n; i++) {
-        p->pubs.v[i].done = 0;
+        p->pubs.v[i].dr.done = 0;
         if (lf_pub_send(p, &p->pubs.v[i]) != LF_OK) return LF_ERR;
     }
     p->pubs.produced = 1;
@@ -974,7 +1265,8 @@ static int lf_forget_delivered(lf_pipe_t *p, lf_publist_t *l, int (*retry)(lf_pi
                                lf_err_t *err)
 {
     if (l->n == 0) return LF_OK;
-    if (lf_wait_deliveries(p, &l->v[0].done, l->n, sizeof(lf_pub_t), retry) != LF_OK) return LF_ERR;
+    if (lf_wait_deliveries(p, &l->v[0].dr.done, l->n, sizeof(lf_pub_t), retry) != LF_OK)
+        return LF_ERR;
     lf_outbox_ids_t *groups = NULL;
     size_t ng = lf_pubs_by_partition(l, &groups);
     return p->store->ops->outbox_delete(p->store, p->cfg->topic_transitions, groups, ng, err);
@@ -1120,7 +1412,7 @@ static int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
             prog[k].next_offset;
     rd_kafka_commit(p->consumer, offs, 1);
     rd_kafka_topic_partition_list_destroy(offs);
-    p->last_commit_ms = lf_now_ms();
+    p->last_commit_ms = lf_wall_ms();
     return LF_OK;
 }
 
@@ -1177,10 +1469,11 @@ static void lf_backoff(lf_pipe_t *p, int *delay_ms)
 {
     int64_t until = lf_now_ms() + *delay_ms;
     lf_pause_all(p, 1);
-    while (lf_now_ms() < until && !*p->opts->stop) {
+    while (lf_now_ms() < until && !lf_must_quit(p)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
         if (m) rd_kafka_message_destroy(m); /* paused: only errors arrive */
         rd_kafka_poll(p->producer, 0);
+        lf_heartbeat(p, 0); /* the heartbeat says "degraded" while Redis or Kafka is away */
     }
     *delay_ms = *delay_ms * 2 > 10000 ? 10000 : *delay_ms * 2;
 }
@@ -1195,8 +1488,18 @@ static int lf_batch_process(lf_pipe_t *p)
     for (;;) {
         if (p->revoked) lf_batch_drop_revoked(p);
         if (p->nitems == 0) return LF_OK;
+        int fenced = lf_fence(p, &err);
+        if (fenced == LF_STORE_LOST) return LF_OK; /* dropped: its events come again */
+        if (p->fatal_rc) return LF_ERR;            /* lf_store_lost: the input to replay is gone */
+        if (fenced != LF_OK) {
+            lf_set_state(p, "degraded", err.msg);
+            if (lf_must_quit(p)) return LF_ERR;
+            lf_backoff(p, &delay);
+            if (lf_must_quit(p)) return LF_ERR;
+            continue;
+        }
         int64_t t0 = lf_now_ms();
-        lf_produce_dead_letters(p);
+        if (lf_produce_dead_letters(p) != LF_OK) return LF_ERR;
         int64_t t1 = lf_now_ms();
         int pending = 1, attempts = 0, rc = LF_OK;
         while (pending && rc == LF_OK) {
@@ -1239,9 +1542,9 @@ static int lf_batch_process(lf_pipe_t *p)
          * events then replay as no-ops and would not publish them: flush the outboxes once
          * the batch is through. */
         p->outbox_flush_pending = 1;
-        if (*p->opts->stop > 1) return LF_ERR;
+        if (lf_must_quit(p)) return LF_ERR;
         lf_backoff(p, &delay);
-        if (*p->opts->stop > 1) return LF_ERR;
+        if (lf_must_quit(p)) return LF_ERR;
     }
 }
 
@@ -1278,17 +1581,54 @@ static int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
 
 /*---- Decay sweep ---------------------------------------------------------------------------*/
 
-/* The stream's event-time clock: the least of the latest event times of the partitions this
- * instance owns (a partition still catching up holds it back). 0 = not known yet. */
-static int64_t lf_watermark(const lf_pipe_t *p)
+/* The decay sweep's clock (CONTRACT §4): while any owned partition has unread input, the
+ * latest event time of the least advanced such partition (one that has delivered nothing
+ * holds it at 0, unless a previous owner left its clock in Redis), minus the allowed
+ * lateness; once every owned partition is caught up (everything below the high watermark
+ * Kafka last reported is recorded in Redis), the wall clock minus the allowed lateness, so
+ * an MQL that cools down while the stream is quiet is still demoted (processing.idle_clock:
+ * event keeps event time instead, for backfills of old events). Never moves back. A
+ * partition whose high watermark is not known yet counts as not caught up. 0 = not known. */
+/* With processing.idle_clock: event, a caught-up instance's clock is the least latest event
+ * time of its partitions. 0 = none known. */
+static int64_t lf_sweep_event_clock(const lf_pipe_t *p)
 {
-    int64_t wm = 0;
-    for (int i = 0; p->assignment && i < p->assignment->cnt; i++) {
+    int64_t least = 0;
+    for (int i = 0; i < p->assignment->cnt; i++) {
         int32_t part = p->assignment->elems[i].partition;
         if (part < 0 || part >= LF_MAX_PARTITIONS || p->part_max_ts[part] == 0) continue;
-        if (wm == 0 || p->part_max_ts[part] < wm) wm = p->part_max_ts[part];
+        if (least == 0 || p->part_max_ts[part] < least) least = p->part_max_ts[part];
     }
-    return wm;
+    return least;
+}
+
+static int64_t lf_sweep_clock(lf_pipe_t *p)
+{
+    if (!p->assignment || p->positions_pending || p->assignment->cnt == 0) return 0;
+    int64_t least = INT64_MAX;
+    int behind = 0;
+    for (int i = 0; i < p->assignment->cnt; i++) {
+        int32_t part = p->assignment->elems[i].partition;
+        if (part < 0 || part >= LF_MAX_PARTITIONS) continue;
+        int64_t lo = -1, hi = -1;
+        int caught_up = 0;
+        if (rd_kafka_get_watermark_offsets(p->consumer, p->cfg->topic_events, part, &lo, &hi) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            hi >= 0)
+            caught_up = lo >= hi || (p->part_next[part] >= 0 && p->part_next[part] >= hi);
+        if (caught_up) continue;
+        behind = 1;
+        if (p->part_max_ts[part] < least) least = p->part_max_ts[part];
+    }
+    int64_t clock = 0;
+    if (!behind && p->cfg->idle_clock == LF_IDLE_CLOCK_WALL)
+        clock = lf_wall_ms() - p->cfg->allowed_lateness_ms;
+    else if (!behind)
+        clock = lf_sweep_event_clock(p) - p->cfg->allowed_lateness_ms;
+    else if (least > 0)
+        clock = least - p->cfg->allowed_lateness_ms;
+    if (clock > p->sweep_clock) p->sweep_clock = clock;
+    return p->sweep_clock;
 }
 
 /* MQLs whose score decayed below the exit threshold with no event since: move them to
@@ -1297,8 +1637,11 @@ static int64_t lf_watermark(const lf_pipe_t *p)
  * instance acts); the write is version-checked like any other. */
 static int lf_sweep(lf_pipe_t *p, lf_err_t *err)
 {
-    int64_t wm = lf_watermark(p) - LF_SWEEP_LATENESS_MS;
+    int64_t wm = lf_sweep_clock(p);
     if (wm <= 0) return LF_OK;
+    int fenced = lf_fence(p, err); /* a sweep writes too */
+    if (fenced == LF_STORE_LOST) return LF_OK;
+    if (fenced != LF_OK) return LF_ERR;
     const lf_model_t *m = &p->cfg->model;
     lf_arena_t *a = &p->attempt_arena;
     lf_arena_reset(a);
@@ -1398,6 +1741,7 @@ static void lf_heartbeat(lf_pipe_t *p, int force)
         p->rate_base_events = p->events_in;
     }
     p->last_heartbeat_ms = now;
+    lf_kafka_health(p);
     lf_arena_t a;
     lf_arena_init(&a, 4096);
     lf_argv_t f;
@@ -1416,7 +1760,7 @@ static void lf_heartbeat(lf_pipe_t *p, int force)
     LF_HB_INT("pid", getpid());
     LF_HB_STR("version", LF_VERSION);
     LF_HB_INT("started_ms", p->started_ms);
-    LF_HB_INT("uptime_s", (now - p->started_ms) / 1000);
+    LF_HB_INT("uptime_s", (now - p->started_mono) / 1000);
     LF_HB_STR("state", p->state);
     LF_HB_STR("reason", p->reason);
     LF_HB_STR("partitions", parts);
@@ -1431,7 +1775,9 @@ static void lf_heartbeat(lf_pipe_t *p, int force)
     lf_argv_add_double(&f, (double)(int64_t)(p->events_per_s * 10) / 10);
     LF_HB_STR("rules_version", p->cfg->model.version ? p->cfg->model.version : "");
     LF_HB_INT("last_commit_ms", p->last_commit_ms);
-    LF_HB_INT("heartbeat_ms", now);
+    LF_HB_INT("heartbeat_ms", lf_wall_ms());
+    LF_HB_STR("store_loss", p->store_loss);
+    LF_HB_INT("store_loss_ms", p->store_loss_ms);
     lf_err_t err;
     if (p->store->ops->heartbeat(p->store, p->instance, &f, p->cfg->heartbeat_ttl_s, &err))
         lf_set_state(p, "degraded", err.msg);
@@ -1475,6 +1821,7 @@ static int lf_consumer_error(lf_pipe_t *p, rd_kafka_message_t *m)
  * if the input was lost to retention. The message is the batch's or destroyed. */
 static int lf_take_message(lf_pipe_t *p, rd_kafka_message_t *m, const lf_item_t *pre)
 {
+    if (!m->err) p->kafka_ok_ms = lf_now_ms();
     if (m->err) {
         int fatal = lf_consumer_error(p, m) != LF_OK;
         rd_kafka_message_destroy(m);
@@ -1503,13 +1850,43 @@ static void lf_warm_producer_metadata(lf_pipe_t *p)
         rd_kafka_topic_t *t = rd_kafka_topic_new(p->producer, topics[i], NULL);
         if (!t) continue;
         const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t e = rd_kafka_metadata(p->producer, 0, t, &md, 5000);
+        /* Short: with Kafka away this only delays the start (and a stop request). */
+        rd_kafka_resp_err_t e = rd_kafka_metadata(p->producer, 0, t, &md, 1500);
         if (e)
             lf_log("warn", "no metadata for %s yet (%s): its first messages may wait ~1 s",
                    topics[i], rd_kafka_err2str(e));
         if (md) rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(t);
     }
+}
+
+/* Leave the group (the partitions go to the others at once), but not for longer than
+ * LF_STOP_CLOSE_MS / 2: with Kafka away, rd_kafka_consumer_close() can wait much longer. */
+static void lf_consumer_close_bounded(lf_pipe_t *p)
+{
+    if (!p->consumer) return;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(p->consumer);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(p->consumer, q);
+    if (e) {
+        lf_log("warn", "leaving the consumer group: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else {
+        int64_t until = lf_now_ms() + LF_STOP_CLOSE_MS / 2;
+        while (!rd_kafka_consumer_closed(p->consumer) && lf_now_ms() < until) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (!ev) continue;
+            /* The revoke comes here as an event, not through lf_rebalance_cb. */
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                lf_rebalance_apply(p, p->consumer, rd_kafka_event_error(ev),
+                                   rd_kafka_event_topic_partition_list(ev));
+            rd_kafka_event_destroy(ev);
+        }
+
+        if (!rd_kafka_consumer_closed(p->consumer))
+            lf_log("warn", "could not leave the consumer group in time (Kafka away?): the "
+                           "group hands the partitions on after session.timeout.ms");
+    }
+    rd_kafka_queue_destroy(q);
 }
 
 void lf_instance_default(char *buf, size_t cap)
@@ -1525,7 +1902,8 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
     memset(p, 0, sizeof(*p));
     p->cfg = cfg;
     p->opts = opts;
-    p->started_ms = p->rate_base_ms = p->last_event_ms = lf_now_ms();
+    p->started_mono = p->rate_base_ms = p->last_event_ms = lf_now_ms();
+    p->started_ms = lf_wall_ms();
     snprintf(p->state, sizeof(p->state), "ok");
     for (int i = 0; i < LF_MAX_PARTITIONS; i++)
         p->part_next[i] = -1;
@@ -1544,13 +1922,18 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
 
     p->cache = lf_leadcache_new((size_t)cfg->cache_leads);
     p->store = lf_store_redis_open(cfg, &err);
+    if (err.code == LF_STORE_REFUSED) goto fatal; /* a misconfiguration: say so at once */
     if (err.msg[0]) lf_set_state(p, "degraded", err.msg);
 
     rd_kafka_conf_t *pconf = lf_kafka_conf(cfg, LF_KAFKA_PRODUCER, &err);
     if (!pconf) goto fatal;
     rd_kafka_conf_set_dr_msg_cb(pconf, lf_delivery_cb);
+    rd_kafka_conf_set_error_cb(pconf, lf_kafka_error_cb);
+    rd_kafka_conf_set_opaque(pconf, p);
+    p->dlq_max = lf_kafka_max_message_bytes(pconf);
     p->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr));
     if (!p->producer) {
+        rd_kafka_conf_destroy(pconf); /* rd_kafka_new owns it only on success */
         lf_err_set(&err, LF_ERR, "cannot create the Kafka producer: %s", errstr);
         goto fatal;
     }
@@ -1558,9 +1941,11 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
     rd_kafka_conf_t *cconf = lf_kafka_conf(cfg, LF_KAFKA_CONSUMER, &err);
     if (!cconf) goto fatal;
     rd_kafka_conf_set_rebalance_cb(cconf, lf_rebalance_cb);
+    rd_kafka_conf_set_error_cb(cconf, lf_kafka_error_cb);
     rd_kafka_conf_set_opaque(cconf, p);
     p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr));
     if (!p->consumer) {
+        rd_kafka_conf_destroy(cconf);
         lf_err_set(&err, LF_ERR, "cannot create the Kafka consumer: %s", errstr);
         goto fatal;
     }
@@ -1585,7 +1970,7 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
                                                                   : cfg->max_inflight_events);
     p->pre_max = batch_cap;
     int delay = 100;
-    while (!*opts->stop) {
+    while (!*opts->stop && !p->fatal_rc) {
         if (p->positions_pending && p->assignment) {
             rd_kafka_topic_partition_list_t *parts =
                 rd_kafka_topic_partition_list_copy(p->assignment);
@@ -1687,21 +2072,31 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
         }
     }
     rc = 0;
+    if (p->fatal_rc) {
+        lf_err_set(&err, LF_ERR, "%s", p->fatal_msg);
+        lf_log("error", "%s", p->fatal_msg);
+        rc = p->fatal_rc;
+    }
 stop:
     /* Finish (or abandon) the in-flight batch: nothing of it was committed. */
     lf_batch_clear(p);
     lf_prefetch_drop(p);
-    if (rc == 0 && lf_forget_sent(p, &err) != LF_OK)
+    /* Best effort, and only while the stop's grace lasts: both need Redis. */
+    if (rc == 0 && !lf_must_quit(p) && lf_forget_sent(p, &err) != LF_OK)
         lf_log("warn",
                "transitions delivered last stay in their outboxes (published again "
                "by the next owner): %s",
                err.msg);
-    if (rc == 0) lf_heartbeat(p, 1);
+    /* The last heartbeat says the instance is gone, so `leadflow stats` does not count it
+     * as live (or, once silent, as stale) until the key expires. */
+    snprintf(p->state, sizeof(p->state), "stopped");
+    snprintf(p->reason, sizeof(p->reason), "%s", rc == 0 ? "clean shutdown" : err.msg);
+    if (!lf_must_quit(p)) lf_heartbeat(p, 1);
     lf_log("info",
            "shutting down: %" PRIu64 " events in, %" PRIu64 " applied, %" PRIu64
            " duplicates, %" PRIu64 " dead-lettered, %" PRIu64 " transitions out",
            p->events_in, p->applied, p->duplicates, p->dead, p->transitions_out);
-    if (p->consumer) rd_kafka_consumer_close(p->consumer); /* leaves the group */
+    lf_consumer_close_bounded(p); /* leaves the group */
     goto cleanup;
 fatal:
     lf_log("error", "%s", err.msg);
@@ -1709,9 +2104,16 @@ fatal:
 cleanup:
     lf_prefetch_drop(p);
     if (p->deferred_parts) rd_kafka_topic_partition_list_destroy(p->deferred_parts);
-    if (p->consumer) rd_kafka_destroy(p->consumer);
+    /* A consumer that could not leave the group in time is not asked again. */
+    if (p->consumer)
+        rd_kafka_destroy_flags(p->consumer, rd_kafka_consumer_closed(p->consumer)
+                                                ? 0
+                                                : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (p->producer) {
-        rd_kafka_flush(p->producer, 5000);
+        /* Only dead letters and transitions can be queued: both are redone from Redis's
+         * progress by the next owner, so a Kafka that is away does not hold the stop. */
+        rd_kafka_flush(p->producer, LF_STOP_CLOSE_MS / 2);
+        rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_destroy(p->producer);
     }
     if (p->assignment) rd_kafka_topic_partition_list_destroy(p->assignment);

@@ -18,6 +18,14 @@ double lf_decay_factor(int64_t dt_ms, double half_life_ms)
     return exp2(-x);
 }
 
+double lf_rank_key(double e, int64_t t_ms, double half_life_ms)
+{
+    if (!(e == e) || e == 0 || !(half_life_ms > 0)) return 0;
+    double at = (double)(t_ms > 0 ? t_ms : 0) / half_life_ms;
+    double k = LF_RANK_OFFSET + log2(fabs(e)) + at;
+    return e > 0 ? k : -k;
+}
+
 void lf_decay_add(double *e, int64_t *t_ms, double p, int64_t tau_ms, double half_life_ms)
 {
     if (tau_ms >= *t_ms) {

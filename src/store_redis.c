@@ -32,6 +32,10 @@ typedef struct {
     int restore;
     unsigned char *dump;
     size_t dumpcap;
+    /* The store epoch this handle writes under ("" until the first fence). */
+    char epoch[LF_EPOCH_MAX];
+    /* Persistence: warned about once per process, not at every reconnect. */
+    int warned_persistence;
 } lf_store_redis_t;
 
 #define LF_PREFIX(s) ((s)->base.cfg->redis_prefix)
@@ -79,11 +83,72 @@ static void lf_sr_probe_restore(lf_store_redis_t *s)
                "Redis refused RESTORE of a lead hash (%s): lead hashes are written with HSET", why);
 }
 
+/* The value of `name:` in an INFO reply ("" when absent). */
+static void lf_sr_info_field(const char *info, const char *name, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t nl = strlen(name);
+    for (const char *l = info; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        if (strncmp(l, name, nl) != 0 || l[nl] != ':') continue;
+        size_t n = strcspn(l + nl + 1, "\r\n");
+        snprintf(out, cap, "%.*s", (int)n, l + nl + 1);
+        return;
+    }
+}
+
+/* Can this server lose leadflow's keys by itself? Any eviction policy but noeviction may
+ * drop a lead or an alias (every policy can once maxmemory is set, the volatile ones take
+ * keys with a TTL: aliases): refuse it. No persistence at all: a restart loses everything,
+ * which leadflow notices and replays (as far as Kafka's retention allows): warn. Read from
+ * INFO, which works where CONFIG is not granted. */
+static int lf_sr_check_server(lf_store_redis_t *s, lf_err_t *err)
+{
+    const lf_config_t *cfg = s->base.cfg;
+    redisReply *r = redisCommand(s->c, "INFO");
+    if (!lf_redis_reply_ok(s->c, r, "INFO", err) || r->type != REDIS_REPLY_STRING) {
+        if (r) freeReplyObject(r);
+        return LF_ERR;
+    }
+    char policy[64], aof[8], saves[32];
+    lf_sr_info_field(r->str, "maxmemory_policy", policy, sizeof(policy));
+    lf_sr_info_field(r->str, "aof_enabled", aof, sizeof(aof));
+    lf_sr_info_field(r->str, "rdb_last_save_time", saves, sizeof(saves));
+    freeReplyObject(r);
+    if (policy[0] && strcmp(policy, "noeviction") != 0) {
+        lf_err_set(err, LF_STORE_REFUSED,
+                   "Redis at %s:%d has maxmemory-policy %s: it may evict leads and aliases and "
+                   "lose them silently. Set `maxmemory-policy noeviction` (redis.conf, or CONFIG "
+                   "SET maxmemory-policy noeviction) and size maxmemory for the leads",
+                   cfg->redis_host, cfg->redis_port, policy);
+        return LF_ERR;
+    }
+    if (!s->warned_persistence && strcmp(aof, "1") != 0) {
+        /* RDB snapshots: only CONFIG tells whether any are scheduled. */
+        redisReply *c = redisCommand(s->c, "CONFIG GET save");
+        int no_rdb = c && c->type == REDIS_REPLY_ARRAY && c->elements == 2 &&
+                     c->element[1]->type == REDIS_REPLY_STRING && c->element[1]->len == 0;
+        if (c) freeReplyObject(c);
+        s->warned_persistence = 1;
+        lf_log("warn",
+               "Redis at %s:%d has %s: a restart loses %s, which leadflow then rebuilds "
+               "from Kafka only as far as retention allows. Set `appendonly yes` (and "
+               "`appendfsync everysec`)",
+               cfg->redis_host, cfg->redis_port,
+               no_rdb ? "no persistence (appendonly no, save \"\")" : "appendonly no",
+               no_rdb ? "every lead" : "the writes since the last snapshot");
+    }
+    return LF_OK;
+}
+
 static int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
 {
     if (s->c && !s->c->err) return LF_OK;
     if (s->c) redisFree(s->c);
     s->c = lf_redis_connect(s->base.cfg, err);
+    if (s->c && lf_sr_check_server(s, err) != LF_OK) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
     if (s->c) lf_sr_probe_restore(s);
     return s->c ? LF_OK : LF_ERR;
 }
@@ -305,6 +370,9 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
             lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, vid, strlen(vid)));
         }
     }
+    /* The fence: a flush or a restart between this check and EXEC touches the epoch (or
+     * drops the connection), so no lead lands in a Redis that lost data. */
+    lf_argv_add(a, key, (size_t)lf_key_epoch(key, sizeof(key), p));
     lf_sr_append_argv(s, a, &queued);
     for (size_t i = 0; i < n; i++) {
         const lf_lead_t *l = w[i].lead;
@@ -327,6 +395,9 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
         }
         if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
     }
+    int kl = lf_key_epoch(key, sizeof(key), p);
+    lf_sr_append_key(s, "GET", key, (size_t)kl, NULL);
+    nreads++;
     lf_sr_flush(s);
     return nreads + 1;
 }
@@ -354,6 +425,15 @@ static int lf_sr_read_check(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *er
     }
     if (r[0]->type == REDIS_REPLY_ERROR) {
         lf_err_set(err, LF_ERR, "WATCH failed: %.*s", (int)r[0]->len, r[0]->str);
+        lf_sr_free_replies(r, nreads + 1);
+        return LF_ERR;
+    }
+    const redisReply *epoch = r[nreads];
+    if (s->epoch[0] && !(epoch->type == REDIS_REPLY_STRING && epoch->len == strlen(s->epoch) &&
+                         memcmp(epoch->str, s->epoch, epoch->len) == 0)) {
+        lf_err_set(err, LF_STORE_LOST, "the store epoch is %.*s, not %s: Redis lost data",
+                   epoch->type == REDIS_REPLY_STRING ? (int)epoch->len : 4,
+                   epoch->type == REDIS_REPLY_STRING ? epoch->str : "gone", s->epoch);
         lf_sr_free_replies(r, nreads + 1);
         return LF_ERR;
     }
@@ -506,15 +586,13 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
             lf_sr_append_argv(s, a, &queued);
         }
     }
-    /* lf:top: every written lead's score; merged visitors leave it. */
+    /* lf:top: every written lead by its time-invariant engagement key; merged visitors
+     * leave it. */
     int tkl = lf_key_top(key, sizeof(key), p);
     size_t base = lf_sr_begin(a, "ZADD", key, (size_t)tkl);
     for (size_t i = 0; i < n; i++) {
         if (!ok[i]) continue;
-        if (w[i].top_score.len)
-            lf_argv_add_ref(a, w[i].top_score.ptr, w[i].top_score.len);
-        else
-            lf_argv_add_double(a, w[i].lead->fit + w[i].lead->eng);
+        lf_argv_add_double(a, w[i].top_key);
         lf_argv_add_ref(a, w[i].lead->id, strlen(w[i].lead->id));
     }
     lf_sr_end(s, a, base, &queued);
@@ -700,36 +778,96 @@ done:
     return rc;
 }
 
+/* The fence (store.h): the store epoch, created if Redis has none, stamped on the progress
+ * hash if it has none; then the positions asked for.
+ * KEYS[1] the epoch key, KEYS[2] the progress hash; ARGV[1] a fresh epoch, then field names.
+ * Returns {epoch, the progress hash's epoch before this call ('' = none), values ('' = none)}. */
+static const char lf_fence_lua[] =
+    "local e = redis.call('GET', KEYS[1])\n"
+    "if not e then redis.call('SET', KEYS[1], ARGV[1]); e = ARGV[1] end\n"
+    "local w = redis.call('HGET', KEYS[2], 'epoch') or ''\n"
+    "if w ~= e then redis.call('HSET', KEYS[2], 'epoch', e) end\n"
+    "local out = {e, w}\n"
+    "for i = 2, #ARGV do out[#out + 1] = redis.call('HGET', KEYS[2], ARGV[i]) or '' end\n"
+    "return out\n";
+
+/* 128 random bits in hex: an epoch no other Redis or flush will have. */
+static void lf_sr_new_epoch(char *out, size_t cap)
+{
+    unsigned char b[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(b, 1, sizeof(b), f) : 0;
+    if (f) fclose(f);
+    if (got != sizeof(b)) { /* no /dev/urandom: time and pid, still unique enough */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+                 y = (uint64_t)getpid();
+        memcpy(b, &x, 8);
+        memcpy(b + 8, &y, 8);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(b) && n + 3 <= cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%02x", b[i]);
+}
+
 static int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int32_t *parts,
                                  size_t n, int64_t *next, int64_t *max_event_ms, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (lf_sr_connect(s, err)) return LF_ERR;
-    char key[LF_KEY_MAX];
+    char key[LF_KEY_MAX], fresh[LF_EPOCH_MAX];
+    lf_sr_new_epoch(fresh, sizeof(fresh));
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
-    lf_argv_adds(a, "HMGET");
+    lf_argv_adds(a, "EVAL");
+    lf_argv_adds(a, lf_fence_lua);
+    lf_argv_adds(a, "2");
+    lf_argv_add(a, key, (size_t)lf_key_epoch(key, sizeof(key), LF_PREFIX(s)));
     lf_argv_add(a, key,
                 (size_t)lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group, topic));
+    lf_argv_adds(a, fresh);
     for (size_t i = 0; i < n; i++) {
         lf_argv_add_i64(a, parts[i]);
         lf_argv_add_part_field(a, parts[i], "ts");
     }
     redisReply *r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
     lf_arena_reset(&s->arena);
-    if (!lf_redis_reply_ok(s->c, r, "HMGET watermarks", err) || r->type != REDIS_REPLY_ARRAY ||
-        r->elements != 2 * n) {
+    int replied = lf_redis_reply_ok(s->c, r, "reading the store epoch and positions", err);
+    if (!replied || r->type != REDIS_REPLY_ARRAY || r->elements != 2 + 2 * n) {
+        if (replied)
+            lf_err_set(err, LF_ERR, "reading the store epoch and positions: unexpected reply");
         if (r) freeReplyObject(r);
         if (s->c && s->c->err) lf_sr_drop_all(s);
         return LF_ERR;
     }
     for (size_t i = 0; i < n; i++) {
-        const redisReply *e = r->element[2 * i], *t = r->element[2 * i + 1];
-        next[i] = e->type == REDIS_REPLY_STRING ? strtoll(e->str, NULL, 10) : -1;
-        max_event_ms[i] = t->type == REDIS_REPLY_STRING ? strtoll(t->str, NULL, 10) : 0;
+        const redisReply *e = r->element[2 + 2 * i], *t = r->element[3 + 2 * i];
+        next[i] = e->type == REDIS_REPLY_STRING && e->len ? strtoll(e->str, NULL, 10) : -1;
+        max_event_ms[i] = t->type == REDIS_REPLY_STRING && t->len ? strtoll(t->str, NULL, 10) : 0;
     }
+    const redisReply *ep = r->element[0], *was = r->element[1];
+    char found[LF_EPOCH_MAX];
+    snprintf(found, sizeof(found), "%.*s", ep->type == REDIS_REPLY_STRING ? (int)ep->len : 0,
+             ep->type == REDIS_REPLY_STRING ? ep->str : "");
+    int rc = LF_OK;
+    if (s->epoch[0] && strcmp(s->epoch, found) != 0) {
+        lf_err_set(err, LF_STORE_LOST,
+                   "Redis holds store epoch %s, not %s (this instance's): it was flushed, "
+                   "restarted empty or replaced",
+                   found, s->epoch);
+        rc = LF_STORE_LOST;
+    } else if (was->type == REDIS_REPLY_STRING && was->len &&
+               (was->len != strlen(found) || memcmp(was->str, found, was->len) != 0)) {
+        lf_err_set(err, LF_STORE_LOST,
+                   "the progress hash of %s belongs to store epoch %.*s, Redis's is %s: "
+                   "Redis lost data (a partial restore?)",
+                   topic, (int)was->len, was->str, found);
+        rc = LF_STORE_LOST;
+    }
+    snprintf(s->epoch, sizeof(s->epoch), "%s", found);
     freeReplyObject(r);
-    return LF_OK;
+    return rc;
 }
 
 /* Queue one HDEL per group; returns how many were queued. */
@@ -778,12 +916,18 @@ static int lf_sr_check_replies(lf_store_redis_t *s, size_t n, const char *what, 
  * this call, and past the runs before it in this call (runs come in consumption order; one
  * that goes back is a redelivery). So none is counted twice, whichever of two instances that
  * processed it saves first.
- * KEYS[1] the watermark hash; ARGV: number of partitions, then per partition: its number,
+ * KEYS[1] the watermark hash; ARGV: the store epoch the caller writes under (its fence: no
+ * progress lands in a progress hash of another epoch; '' = none yet), the number of
+ * partitions, then per partition: its number,
  * its next offset, its event-time clock, the number of runs and per run: first offset,
  * length, outcome (lf_outcome_t: 1 applied, 2 filtered, 3 duplicate, 4 dead). */
 static const char lf_progress_lua[] =
-    "local i = 2\n"
-    "for p = 1, tonumber(ARGV[1]) do\n"
+    "local ep = redis.call('HGET', KEYS[1], 'epoch')\n"
+    "if ARGV[1] ~= '' and ep ~= ARGV[1] then\n"
+    "  return redis.error_reply('LFLOST the progress hash has store epoch ' .. tostring(ep))\n"
+    "end\n"
+    "local i = 3\n"
+    "for p = 1, tonumber(ARGV[2]) do\n"
     "  local part, nxt = ARGV[i], tonumber(ARGV[i + 1])\n"
     "  local cur = tonumber(redis.call('HGET', KEYS[1], part) or '-1')\n"
     "  local ts = tonumber(ARGV[i + 2])\n"
@@ -829,6 +973,7 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
     lf_argv_adds(a, "1");
     lf_argv_add(a, key,
                 (size_t)lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), base->group, topic));
+    lf_argv_adds(a, s->epoch);
     lf_argv_add_i64(a, (long long)n);
     for (size_t i = 0; i < n; i++) {
         lf_argv_add_i64(a, p[i].partition);
@@ -843,7 +988,9 @@ static int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_pro
     }
     lf_sr_append(s, a->n, a->argv, a->lens);
     lf_arena_reset(&s->arena);
-    return lf_sr_check_replies(s, queued + 1, "saving progress", err);
+    int rc = lf_sr_check_replies(s, queued + 1, "saving progress", err);
+    if (rc != LF_OK && strstr(err->msg, "LFLOST")) err->code = LF_STORE_LOST;
+    return rc;
 }
 
 void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n)

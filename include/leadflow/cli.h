@@ -9,7 +9,8 @@
  *   --json                one JSON object on stdout instead of the tables
  *   -h, --help
  * Exit status: 0 done; 1 usage, an unreadable rules file, or (inspect) an unknown lead;
- * 2 Redis unreachable or failing. */
+ * 2 Redis unreachable or failing; stats only: 3 no instance running, 4 an instance degraded or
+ * its heartbeat stale, 5 conservation broken. 1 is the usage status of every command. */
 #ifndef LEADFLOW_CLI_H
 #define LEADFLOW_CLI_H
 
@@ -30,6 +31,10 @@ int lf_cmd_stats(int argc, char **argv);
 #define LF_CLI_EXIT_USAGE 1
 #define LF_CLI_EXIT_NOTFOUND 1
 #define LF_CLI_EXIT_REDIS 2
+/* `leadflow stats`: the health verdict (the highest that holds). */
+#define LF_CLI_EXIT_NO_INSTANCE 3
+#define LF_CLI_EXIT_UNHEALTHY 4
+#define LF_CLI_EXIT_CONSERVATION 5
 
 typedef struct {
     const char *cmd;         /* "inspect", ... for messages */
@@ -62,6 +67,18 @@ const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const cha
 int lf_cli_usage_error(lf_cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print "leadflow CMD: message" to stderr. */
 void lf_cli_error(lf_cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "HOST:PORT", "HOST", "[v6]:PORT" or ":PORT" into host (buf; kept when absent) and port
+ * (kept when absent). The port is a number 1..65535 and nothing else. Credentials
+ * ("user:pw@host", "redis://...") are refused: they belong in the rules file, not in argv,
+ * which every local user can read. 0, or -1 (nothing changed). */
+int lf_cli_parse_hostport(const char *addr, char *host, size_t cap, int *port);
+/* addr as it may be shown in a message: any credentials before an '@' become "***". */
+const char *lf_cli_redact_addr(const char *addr, char *buf, size_t cap);
+/* The usage error for a bad --redis value, without echoing a password. */
+int lf_cli_bad_redis(lf_cli_t *cli, const char *addr);
+/* A whole decimal number in [lo, hi] (no sign games, no trailing text). 0 or -1. */
+int lf_cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 
 /* Load the rules file and connect to Redis. 0, or the exit status after a message. */
 int lf_cli_open(lf_cli_t *cli);

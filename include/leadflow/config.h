@@ -11,6 +11,9 @@
 #include "leadflow/event.h"
 #include "leadflow/model.h"
 
+/* What the decay sweep's clock follows once the input is caught up. */
+typedef enum { LF_IDLE_CLOCK_WALL = 0, LF_IDLE_CLOCK_EVENT = 1 } lf_idle_clock_t;
+
 typedef struct {
     char *key;
     char *value;
@@ -34,18 +37,24 @@ typedef struct {
     char *redis_prefix;   /* redis.prefix, default "lf:" */
     int redis_timeout_ms; /* redis.timeout_ms, default 2000 */
     /* processing: */
-    int batch_max_events;     /* processing.batch_max_events, default 5000 */
-    int batch_max_ms;         /* processing.batch_max_ms, default 10 */
-    int batch_linger_ms;      /* processing.batch_linger_ms, default 0 */
-    int max_inflight_events;  /* processing.max_inflight_events, default 100000 */
-    int dedup_window;         /* processing.dedup_window: messageIds kept per lead, 16 */
-    int cache_leads;          /* processing.cache_leads: leads kept in memory, 200000 */
-    int transitions_json;     /* processing.transitions_format: msgpack (0) or json (1) */
-    int heartbeat_ttl_s;      /* processing.heartbeat_ttl_s, default 15 */
-    lf_event_limits_t limits; /* limits.max_event_bytes, limits.min_timestamp, ... */
+    int batch_max_events;        /* processing.batch_max_events, default 5000 */
+    int batch_max_ms;            /* processing.batch_max_ms, default 10 */
+    int batch_linger_ms;         /* processing.batch_linger_ms, default 0 */
+    int max_inflight_events;     /* processing.max_inflight_events, default 100000 */
+    int dedup_window;            /* processing.dedup_window: seconds of event time, 24h */
+    int cache_leads;             /* processing.cache_leads: leads kept in memory, 200000 */
+    int transitions_json;        /* processing.transitions_format: msgpack (0) or json (1) */
+    int heartbeat_ttl_s;         /* processing.heartbeat_ttl_s, default 15 */
+    int64_t allowed_lateness_ms; /* processing.allowed_lateness, default 15 min */
+    int idle_clock;              /* processing.idle_clock: lf_idle_clock_t */
+    lf_event_limits_t limits;    /* limits.max_event_bytes, limits.min_timestamp, ... */
     /* the model: */
     lf_model_t model;
     char *path; /* the file it came from */
+    /* What is valid but probably a mistake, in file order, each a line
+     * "FILE:LINE:COL: warning: message" (check-config and run print them). */
+    char **warnings;
+    size_t nwarnings;
 } lf_config_t;
 
 /* Defaults for everything, model empty (a valid minimal configuration). */
@@ -58,6 +67,11 @@ int lf_config_load(const char *path, lf_config_t *cfg, FILE *diag, lf_err_t *err
 int lf_config_load_string(const char *name, const char *yaml, size_t len, lf_config_t *cfg,
                           FILE *diag, lf_err_t *err);
 void lf_config_free(lf_config_t *cfg);
+
+/* Whether a kafka.properties entry must never be printed: its name holds password, secret,
+ * token, key, pem, credential or jaas (ssl.key.pem, sasl.password, ...), or its value looks
+ * like a PEM block. Messages and summaries print "***" instead of its value. */
+int lf_config_secret_prop(const char *key, const char *value);
 
 /* One-screen human summary of a loaded configuration (check-config prints it). */
 void lf_config_print_summary(const lf_config_t *cfg, FILE *out);

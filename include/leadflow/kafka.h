@@ -13,10 +13,24 @@ typedef enum { LF_KAFKA_CONSUMER, LF_KAFKA_PRODUCER } lf_kafka_role_t;
  * an idempotent producer. NULL with err set when a property is rejected. */
 rd_kafka_conf_t *lf_kafka_conf(const lf_config_t *cfg, lf_kafka_role_t role, lf_err_t *err);
 
-/* Produce a bad event to the dead-letter topic unchanged, with headers lf.reason, lf.error,
- * lf.source.topic, lf.source.partition, lf.source.offset. `opaque` comes back in the
- * delivery report. */
-int lf_kafka_dead_letter(rd_kafka_t *producer, const char *topic, const rd_kafka_message_t *m,
-                         const char *reason, const char *error, void *opaque, lf_err_t *err);
+/* A dead letter that cannot be forwarded whole keeps this many bytes of the original. */
+#define LF_DLQ_TRUNCATED_BYTES 4096
+
+/* The producer's message.max.bytes as configured (kafka.properties may set it). */
+size_t lf_kafka_max_message_bytes(rd_kafka_conf_t *conf);
+
+/* 1 if a produce error (returned by produce() or in a delivery report) means these bytes will
+ * not be accepted however often they are sent: forward a truncated copy instead. */
+int lf_kafka_refuses_message(rd_kafka_resp_err_t e);
+
+/* Produce a bad event to the dead-letter topic, with headers lf.reason, lf.error,
+ * lf.source.topic, lf.source.partition, lf.source.offset. With `truncated_why` (why the
+ * original cannot be forwarded) only its first LF_DLQ_TRUNCATED_BYTES go, with lf.truncated,
+ * lf.truncated.why, lf.original.size and lf.original.sha256 (hex). `opaque` comes back in
+ * the delivery report. Returns produce()'s error (0 = queued). */
+rd_kafka_resp_err_t lf_kafka_dead_letter(rd_kafka_t *producer, const char *topic,
+                                         const rd_kafka_message_t *m, const char *reason,
+                                         const char *error, const char *truncated_why, void *opaque,
+                                         lf_err_t *err);
 
 #endif

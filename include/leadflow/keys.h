@@ -28,5 +28,7 @@ int lf_key_watermarks(char *buf, size_t cap, const char *prefix, const char *gro
                       const char *topic);
 int lf_key_instance(char *buf, size_t cap, const char *prefix, const char *instance);
 int lf_key_instances(char *buf, size_t cap, const char *prefix);
+/* <prefix>epoch: the store epoch (store.h). */
+int lf_key_epoch(char *buf, size_t cap, const char *prefix);
 
 #endif

@@ -16,10 +16,17 @@
 #define LF_LEAD_TRAITS_MAX 16
 #define LF_LEAD_CAPS_MAX 16             /* capped rules with a live window per lead */
 #define LF_CAP_WINDOWS 4                /* windows remembered per capped rule (late events) */
-#define LF_DEDUP_MAX 64                 /* upper bound of processing.dedup_window */
 #define LF_DEDUP_MASK 0xFFFFFFFFFFFFULL /* messageId hashes are compared on 48 bits */
-#define LF_TRANSITIONS_MAX 8            /* transitions one event can cause at most */
-#define LF_LEAD_SRC_MAX 4               /* source partitions remembered per lead */
+/* Dedup (CONTRACT §4): the messageIds applied to a lead whose event time lies within the
+ * window (processing.dedup_window, seconds of event time back from the lead's latest event)
+ * are remembered, at most LF_DEDUP_MAX of them: past that the oldest are forgotten. The
+ * bound keeps the lead's hash compact: 160 entries over a window of at most 30 days take at
+ * most 1,836 characters, 29 hash fields of <= 64 bytes (see lead_codec.c). */
+#define LF_DEDUP_MAX 160
+#define LF_DEDUP_WINDOW_MAX_S (30 * 86400)
+#define LF_DEDUP_WINDOW_DEFAULT_S 86400
+#define LF_TRANSITIONS_MAX 8 /* transitions one event can cause at most */
+#define LF_LEAD_SRC_MAX 4    /* source partitions remembered per lead */
 
 typedef struct {
     char source[LF_TOUCH_MAX + 1];
@@ -43,6 +50,14 @@ typedef struct {
     uint8_t is_num;
 } lf_trait_t;
 
+/* One remembered messageId: its hash and the whole second of its event time (floor). Whole
+ * seconds, not ms, so that the stored form (an offset from the lead's t in seconds) reads
+ * back to exactly this and a cached lead prunes like a reloaded one. */
+typedef struct {
+    uint64_t hash; /* & LF_DEDUP_MASK */
+    int64_t sec;
+} lf_dedup_entry_t;
+
 typedef struct {
     char id[LF_ID_MAX + 1];
     uint8_t exists;    /* 0 for a lead never seen before */
@@ -60,8 +75,10 @@ typedef struct {
     uint8_t ntraits;
     lf_cap_use_t caps[LF_LEAD_CAPS_MAX];
     uint8_t ncaps;
-    uint64_t dedup[LF_DEDUP_MAX]; /* hashes of recent messageIds, a ring */
-    uint8_t ndedup, dedup_pos;
+    /* Newest first: sec descending, then hash ascending (one canonical order, so equal
+     * sets encode alike whatever order their events arrived in). */
+    lf_dedup_entry_t dedup[LF_DEDUP_MAX];
+    uint16_t ndedup;
     /* Recycled by sales (rejected, deal lost): back to mql only after the score was seen
      * below mql_enter, so a still-hot lead does not bounce straight back. */
     uint8_t requalify;
@@ -89,23 +106,33 @@ typedef struct {
 /* A fresh lead with this id (not yet seen). */
 void lf_lead_init(lf_lead_t *lead, lf_str_t id);
 
-/* Apply one decoded event to the lead. dedup_window (1..LF_DEDUP_MAX) messageIds are kept.
- * Transitions caused (including a decay exit that happened before the event's time) are
- * appended to *out. */
+/* Apply one decoded event to the lead: an event whose messageId the lead remembers is a
+ * duplicate; an applied one is remembered while its event time is within dedup_window_s
+ * seconds of the lead's latest event time (t). Transitions caused (including a decay exit
+ * that happened before the event's time) are appended to *out. */
 lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_model_t *m,
-                                int dedup_window, lf_transitions_t *out);
+                                int dedup_window_s, lf_transitions_t *out);
 
 /* Let time pass to now_ms: if the lead is an MQL whose score fell below the exit threshold
  * by then, move it to nurture at the crossing time. Returns the number of transitions. */
 int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m, lf_transitions_t *out);
 
 /* Merge a visitor's state into the lead it identified as (CONTRACT §4 Identity):
- * engagement decay-aligned, counters added, first touch the earlier one, dedup merged. */
+ * engagement decay-aligned, t the later of both, counters added, first touch the earlier
+ * one, remembered messageIds united and pruned to the window of the merged t. */
 void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *visitor, const lf_model_t *m,
-                           int dedup_window);
+                           int dedup_window_s);
 
-/* Whether the messageId is among the lead's recently applied ones. */
+/* Whether the messageId is among the lead's remembered ones. */
 int lf_lead_seen_message(const lf_lead_t *lead, lf_str_t message_id);
+
+/* Remember a messageId hash at an event second, in order; a hash already there is kept
+ * once (at the later second). Past LF_DEDUP_MAX the oldest entry goes (possibly this one).
+ * For the codec (legacy fields) and the merge; lf_lead_apply remembers on its own. */
+void lf_lead_dedup_add(lf_lead_t *lead, uint64_t hash, int64_t sec);
+
+/* The whole second of a time in ms (floor, also before 1970). */
+int64_t lf_dedup_sec(int64_t ms);
 
 /* Replay protection: whether (partition, offset) was already applied to the lead, and
  * recording that it now is. */

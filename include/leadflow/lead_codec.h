@@ -5,7 +5,8 @@
  *   n.<kind> (event counters, non-zero only)   ft.source ft.medium ft.campaign ft.at
  *   lt.source lt.medium lt.campaign lt.at      tr.<trait> (traits the rules use)
  *   cap (capped rules' windows: "rule:k=granted,k=granted;rule2:...")
- *   dd (recent messageId hashes, 48 bits in 8 base64url characters each)
+ *   dw, dw2, ... (remembered messageIds: 48-bit hash and event second of each, newest
+ *   first, compact text; see lead_codec.c)   dd, dd2, ... (the layout before: read only)
  *   anon ("1" for a visitor)   rq ("1": recycled by sales, must requalify)
  *   v (write version)   o (last applied offset per partition: "p:offset,p:offset") */
 #ifndef LEADFLOW_LEAD_CODEC_H

@@ -13,6 +13,14 @@ double lf_decay_factor(int64_t dt_ms, double half_life_ms);
 /* Add p points at time tau to engagement (e at t): the CONTRACT §4 update. */
 void lf_decay_add(double *e, int64_t *t_ms, double p, int64_t tau_ms, double half_life_ms);
 
+/* lf:top's key for engagement e stored at t (forward decay): e·2^(-(T-t)/h) at any common
+ * time T orders leads as this key does, so members need no rewrite as time passes. Positive
+ * engagement: LF_RANK_OFFSET + log2(e) + t/h (> 0); zero: 0; negative: the mirror image,
+ * -(LF_RANK_OFFSET + log2(-e) + t/h). Finite for every finite e and t >= 0 (log2 of the
+ * smallest double is -1074). */
+#define LF_RANK_OFFSET 1100.0
+double lf_rank_key(double e, int64_t t_ms, double half_life_ms);
+
 /* Whether an engagement rule matches an event. */
 int lf_rule_matches(const lf_engagement_rule_t *r, const lf_event_t *ev);
 

@@ -18,6 +18,17 @@
 
 typedef struct lf_store lf_store_t;
 
+/* The store epoch: a random id stored once in Redis (`<prefix>epoch`, copied into each
+ * progress hash). Every write is fenced on it, so a Redis that was flushed, restarted empty or
+ * replaced is noticed before leadflow writes to it (docs/design.md, "A Redis that lost
+ * data"). */
+#define LF_EPOCH_MAX 40
+/* err->code of a store call that found the epoch changed: Redis lost data under us. */
+#define LF_STORE_LOST 2
+/* err->code of a connection refused because the server could lose leadflow's keys by
+ * itself (an eviction policy other than noeviction). */
+#define LF_STORE_REFUSED 3
+
 /* One lead to write. `whole` holds its whole hash after the write (field/value pairs), the
  * base the stored hash it was computed from (nbase = 0: none): the store writes the hash
  * whole, or the difference. `trans` the encoded transitions (transition_id, payload, history
@@ -38,7 +49,7 @@ typedef struct {
     const lf_stage_t *merged_stages;
     const uint64_t *merged_versions; /* the visitor versions that were merged (0 = none) */
     double stage_score;              /* lf:stage:<stage> score */
-    lf_str_t top_score;              /* lf:top's score (fit + eng) as text, if already formatted */
+    double top_key;                  /* lf:top's score: lf_rank_key of the lead's eng at t */
     /* Progress counters this write accounts for, as field/increment pairs of the watermark
      * hash ("3.applied", 2): counted in the same atomic call as the effect, so a replayed
      * event is never counted twice and a crash never loses a count. */
@@ -111,18 +122,24 @@ typedef struct {
     /* GET of many aliases; out[i] = lead id or NULL (strings in arena). */
     int (*load_aliases)(lf_store_t *s, const char *const *anons, size_t n, char **out,
                         lf_arena_t *arena, lf_err_t *err);
-    /* Write leads, pipelined; results[i] = lf_write_result_t. If `prepare` is set, w[from..to)
-     * is filled in by prepare(ctx, w, from, to) just before those leads are sent, so the
-     * caller's encoding of later leads overlaps Redis's work on earlier ones. */
+    /* Write leads, pipelined; results[i] = lf_write_result_t. Fails with err->code
+     * LF_STORE_LOST if the store epoch changed (nothing of that chunk is written). If `prepare` is
+     * set, w[from..to) is filled in by prepare(ctx, w, from, to) just before those leads are sent,
+     * so the caller's encoding of later leads overlaps Redis's work on earlier ones. */
     int (*write_leads)(lf_store_t *s, lf_store_write_t *w, size_t n, int *results,
                        lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
-    /* Per partition: the next offset (-1 = never processed) and the latest event time
-     * applied (0 = not known), as the last owner recorded them. */
+    /* The fence, and start positions. Per partition: the next offset (-1 = never processed)
+     * and the latest event time applied (0 = not known), as the last owner recorded them.
+     * Creates the store epoch if Redis has none. Returns LF_OK; or LF_STORE_LOST (the
+     * outputs are filled) when the epoch is not the one this store handle wrote under
+     * before, or the progress hash belongs to another epoch: Redis lost data (the handle
+     * adopts the epoch it found); or LF_ERR. */
     int (*load_watermarks)(lf_store_t *s, const char *topic, const int32_t *parts, size_t n,
                            int64_t *next_offsets, int64_t *max_event_ms, lf_err_t *err);
     /* Forget the delivered outbox entries `done` (of `outbox_topic`), then record progress of
      * `topic`: one pipelined round trip (the deletes first: a crash in between republishes,
-     * it never loses). */
+     * it never loses). Fails with err->code LF_STORE_LOST, writing no progress, when the
+     * progress hash is not of this handle's epoch. */
     int (*save_progress)(lf_store_t *s, const char *topic, const lf_progress_t *p, size_t n,
                          const char *outbox_topic, const lf_outbox_ids_t *done, size_t ndone,
                          lf_err_t *err);

@@ -176,8 +176,15 @@ def _fail(msg):
 
 
 def write_rules(env, batch_max_events=None, batch_max_ms=50):
+    """deploy/leadflow.yaml adapted, with gen's dedup window (lfharness.GEN_DEDUP_WINDOW) and
+    `idle_clock: event`: the generated input is from
+    2026-01 and arrives in chunks or at a rate, so with the default wall clock every pause in
+    the input (caught up) would demote each cooled MQL at once, which a preloaded reference
+    run does only at its end. The faults are what these tests compare, not the clock
+    (tests/integration/test_clock.py tests the wall clock)."""
     bme = batch_max_events or soak(2000, 2000)
-    return env.deploy_rules(batch_max_ms=batch_max_ms, batch_max_events=bme)
+    path = env.deploy_rules(batch_max_ms=batch_max_ms, batch_max_events=bme)
+    return H.set_processing(path, idle_clock="event", dedup_window=H.GEN_DEDUP_WINDOW)
 
 
 def start_run(env, instance, extra=()):

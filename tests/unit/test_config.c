@@ -112,7 +112,7 @@ static void test_config_defaults(void)
     CHECK_INT(cfg.batch_max_events, 5000);
     CHECK_INT(cfg.batch_max_ms, 10);
     CHECK_INT(cfg.max_inflight_events, 100000);
-    CHECK_INT(cfg.dedup_window, 16);
+    CHECK_INT(cfg.dedup_window, 86400); /* 24h of event time, in seconds */
     CHECK_INT(cfg.transitions_json, 0);
     CHECK_INT(cfg.heartbeat_ttl_s, 15);
     CHECK_INT(cfg.limits.max_event_bytes, 32768);
@@ -316,7 +316,8 @@ static void test_config_errors_each(void)
         {"kafka:\n  group_id: \"\"\n", 2, "must not be empty"},
         {"processing:\n  transitions_format: avro\n", 2, "not one of: msgpack, json"},
         {"processing:\n  transitions_format: jsno\n", 2, "did you mean \"json\""},
-        {"processing:\n  dedup_window: 65\n", 2, "out of range 1..64"},
+        {"processing:\n  dedup_window: 65\n", 2, "is a bare number"},
+        {"processing:\n  dedup_window: 31d\n", 2, "processing.dedup_window"},
         {"processing:\n  heartbeat_ttl_s: soon\n", 2, "not a duration"},
         {"limits:\n  min_timestamp: yesterday\n", 2, "not an ISO-8601 time"},
         {"limits:\n  min_timestamp: \"2050-01-01T00:00:00Z\"\n  max_timestamp: "
@@ -759,8 +760,199 @@ static void test_config_check_command(void)
     CHECK_INT(rc_ok, 0);
     CHECK_INT(rc_bad, 1);
     CHECK_INT(rc_missing, 1);
-    CHECK_INT(rc_none, 2);
-    CHECK_INT(rc_opt, 2);
+    CHECK_INT(rc_none, 1); /* usage errors: 1, as every command (README) */
+    CHECK_INT(rc_opt, 1);
+}
+
+/*---- Warnings: valid, but probably a mistake --------------------------------------------------*/
+
+/* Whether a warning of cfg is on `line` and contains `what`. */
+static int has_warning(const lf_config_t *cfg, int line, const char *what)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "t.yaml:%d:", line);
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        if (strncmp(cfg->warnings[i], prefix, strlen(prefix)) == 0 &&
+            strstr(cfg->warnings[i], ": warning: ") && strstr(cfg->warnings[i], what))
+            return 1;
+    return 0;
+}
+
+static void dump_warnings(const lf_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nwarnings; i++)
+        printf("    %s\n", cfg->warnings[i]);
+}
+
+static void test_config_warn_kinds(void)
+{
+    lf_config_t cfg;
+    int rc = load_yaml("model:\n"                                           /* 1 */
+                       "  engagement:\n"                                    /* 2 */
+                       "    - {name: a, kind: form-submit, points: 1}\n"    /* 3 */
+                       "    - {name: b, kind: pageview, points: 1}\n"       /* 4 */
+                       "    - {name: c, kind: Form_Submitted, points: 1}\n" /* 5 */
+                       "    - {name: d, kind: page, points: 1}\n"           /* 6 */
+                       "    - {name: e, kind: track, points: 1}\n"          /* 7 */
+                       "    - {name: f, kind: other, points: 1}\n"          /* 8 */
+                       "    - {name: g, kind: from_submit, points: 1}\n"    /* 9 */
+                       "    - name: h\n"                                    /* 10 */
+                       "      kind:\n"                                      /* 11 */
+                       "        - email_click\n"                            /* 12 */
+                       "        - Email-Opened\n"                           /* 13 */
+                       "      points: 1\n"                                  /* 14 */
+                       "    - {name: i, kind: sales_accept, points: 20}\n"  /* 15 */
+                       "    - {name: j, kind: Lead Rejected, points: 5}\n"  /* 16 */
+                       /* Fine: built-in names in any spelling the decoder maps, custom kinds,
+                        * negative points on sales feedback. */
+                       "    - {name: k, kind: [form_submit, Form Submitted, FORM_SUBMIT], "
+                       "points: 1}\n" /* 17 */
+                       "    - {name: l, kind: [Unsubscribed, email_unsubscribe, trial_started, "
+                       "screen], points: -5}\n"                             /* 18 */
+                       "    - {name: m, kind: sales_reject, points: -30}\n" /* 19 */
+                       "    - {name: n, points: 1}\n",                      /* 20 */
+                       &cfg);
+    if (rc != LF_OK) printf("%s", diag_text);
+    CHECK_INT(rc, LF_OK);
+    CHECK_STR(diag_text, ""); /* warnings are not errors: nothing on the diagnostics stream */
+    if (cfg.nwarnings != 10) dump_warnings(&cfg);
+    CHECK(has_warning(&cfg, 3, "kind \"form-submit\" is not the built-in form_submit"));
+    CHECK(has_warning(&cfg, 3, "write form_submit"));
+    CHECK(has_warning(&cfg, 4, "\"pageview\" is not the built-in page_view"));
+    CHECK(has_warning(&cfg, 5, "\"Form_Submitted\" is not the built-in form_submit"));
+    CHECK(has_warning(&cfg, 6, "page calls arrive as kind page_view"));
+    CHECK(has_warning(&cfg, 7, "a track call's kind is its event name"));
+    CHECK(has_warning(&cfg, 8, "not a catch-all"));
+    CHECK(has_warning(&cfg, 9, "\"from_submit\" is not the built-in form_submit"));
+    CHECK(has_warning(&cfg, 13, "\"Email-Opened\" is not the built-in email_open"));
+    CHECK(has_warning(&cfg, 15, "+20 points on sales_accept, a sales feedback kind"));
+    CHECK(has_warning(&cfg, 16, "+5 points on sales_reject"));
+    CHECK_INT(cfg.nwarnings, 10);
+    /* In file order, with the column of the kind. */
+    CHECK(strncmp(cfg.warnings[0], "t.yaml:3:23: warning: engagement rule \"a\": ", 43) == 0);
+    lf_config_free(&cfg);
+    CHECK(cfg.warnings == NULL && cfg.nwarnings == 0);
+}
+
+static void test_config_warn_model(void)
+{
+    lf_config_t cfg;
+    /* An empty model: no rules at all. */
+    CHECK_INT(load_yaml("", &cfg), LF_OK);
+    CHECK_INT(cfg.nwarnings, 1);
+    CHECK(has_warning(&cfg, 1, "no engagement and no fit rules"));
+    lf_config_free(&cfg);
+    CHECK_INT(load_yaml("redis: {port: 6380}\n"
+                        "model:\n"
+                        "  decay: {half_life: 7d}\n"
+                        "  engagement: []\n",
+                        &cfg),
+              LF_OK);
+    CHECK(has_warning(&cfg, 2, "no engagement and no fit rules"));
+    lf_config_free(&cfg);
+
+    /* Required traits: named by a fit rule, or carried by identify calls as a rule; else a
+     * likely typo, with the nearest name. */
+    int rc = load_yaml("model:\n"
+                       "  stages:\n"
+                       "    mql:\n"
+                       "      require_traits:\n"
+                       "        - company\n"       /* 5: known */
+                       "        - email\n"         /* 6: known */
+                       "        - compnay\n"       /* 7: typo */
+                       "        - segment_score\n" /* 8: a fit rule names it */
+                       "        - address.city\n"  /* 9: a nested known trait */
+                       "        - Email\n"         /* 10: names match exactly */
+                       "        - cost_center\n"   /* 11: nothing names it */
+                       "  fit:\n"
+                       "    - {name: scored, traits: {segment_score: {min: 5}}, points: 5}\n",
+                       &cfg);
+    if (rc != LF_OK) printf("%s", diag_text);
+    CHECK_INT(rc, LF_OK);
+    if (cfg.nwarnings != 3) dump_warnings(&cfg);
+    CHECK_INT(cfg.nwarnings, 3);
+    CHECK(has_warning(&cfg, 7, "no fit rule names \"compnay\""));
+    CHECK(has_warning(&cfg, 7, "did you mean \"company\"?"));
+    CHECK(has_warning(&cfg, 10, "no fit rule names \"Email\""));
+    CHECK(has_warning(&cfg, 10, "did you mean \"email\"?"));
+    CHECK(has_warning(&cfg, 11, "no fit rule names \"cost_center\""));
+    lf_config_free(&cfg);
+
+    /* The example file is clean; a file with errors reports no warnings (errors first). */
+    CHECK_INT(load_file("deploy/leadflow.yaml", &cfg), LF_OK);
+    if (cfg.nwarnings) dump_warnings(&cfg);
+    CHECK_INT(cfg.nwarnings, 0);
+    lf_config_free(&cfg);
+    CHECK_INT(load_yaml("model:\n  engagement:\n    - {name: a, kind: pageview}\n", &cfg), LF_ERR);
+    CHECK(strstr(diag_text, "warning") == NULL);
+    CHECK(cfg.warnings == NULL);
+}
+
+/*---- Secrets ----------------------------------------------------------------------------------*/
+
+#define PEM_BODY "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
+
+static void test_config_secret_props(void)
+{
+    CHECK(lf_config_secret_prop("sasl.password", "x"));
+    CHECK(lf_config_secret_prop("ssl.key.password", "x"));
+    CHECK(lf_config_secret_prop("ssl.key.pem", "x"));
+    CHECK(lf_config_secret_prop("ssl.certificate.pem", "x"));
+    CHECK(lf_config_secret_prop("sasl.oauthbearer.client.secret", "x"));
+    CHECK(lf_config_secret_prop("sasl.oauthbearer.config", "clientSecret=x"));
+    CHECK(lf_config_secret_prop("SASL.PASSWORD", "x"));
+    CHECK(lf_config_secret_prop("ssl_ca", "-----BEGIN CERTIFICATE-----\nMII\n"));
+    CHECK(!lf_config_secret_prop("security.protocol", "SASL_SSL"));
+    CHECK(!lf_config_secret_prop("sasl.username", "leadflow"));
+    CHECK(!lf_config_secret_prop("client.id", "lf"));
+
+    lf_config_t cfg;
+    CHECK_INT(load_yaml("redis: {password: hunter2, user: lf}\n"
+                        "kafka:\n"
+                        "  properties:\n"
+                        "    security.protocol: SSL\n"
+                        "    ssl.key.password: swordfish\n"
+                        "    sasl.oauthbearer.client.secret: tr0ub4dor\n"
+                        "    ssl.key.pem: |\n"
+                        "      -----BEGIN PRIVATE KEY-----\n"
+                        "      " PEM_BODY "\n"
+                        "      -----END PRIVATE KEY-----\n"
+                        "    innocent.name: |\n"
+                        "      -----BEGIN CERTIFICATE-----\n"
+                        "      " PEM_BODY "\n"
+                        "      -----END CERTIFICATE-----\n"
+                        "model:\n  fit: [{name: a, traits: {x: {present: true}}, points: 1}]\n",
+                        &cfg),
+              LF_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    lf_config_print_summary(&cfg, f);
+    fclose(f);
+    CHECK(strstr(buf, "security.protocol=SSL") != NULL);
+    CHECK(strstr(buf, "ssl.key.pem=***") != NULL);
+    CHECK(strstr(buf, "innocent.name=***") != NULL);
+    CHECK(strstr(buf, "user=lf") != NULL);
+    CHECK(strstr(buf, "hunter2") == NULL);
+    CHECK(strstr(buf, "swordfish") == NULL);
+    CHECK(strstr(buf, "tr0ub4dor") == NULL);
+    CHECK(strstr(buf, PEM_BODY) == NULL);
+    CHECK(strstr(buf, "BEGIN") == NULL);
+    free(buf);
+    lf_config_free(&cfg);
+
+    /* Errors never quote key material or a password given as a host. */
+    CHECK_INT(load_yaml("kafka: \"-----BEGIN PRIVATE KEY-----\\n" PEM_BODY "\"\n", &cfg), LF_ERR);
+    CHECK(strstr(diag_text, "kafka: expected a mapping, got a PEM block") != NULL);
+    CHECK(strstr(diag_text, PEM_BODY) == NULL);
+    CHECK_INT(load_yaml("redis:\n  host: \"lf:hunter2@redis.internal\"\n", &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 2, "redis.host: a host name or address, not a URL"));
+    CHECK(strstr(diag_text, "hunter2") == NULL);
+    CHECK_INT(load_yaml("redis: {host: \"redis://:hunter2@r:6379/0\"}\n", &cfg), LF_ERR);
+    CHECK(strstr(diag_text, "hunter2") == NULL);
+    CHECK_INT(load_yaml("kafka: {bootstrap_servers: \"lf:hunter2@k1:9092\"}\n", &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "kafka.bootstrap_servers: host:port[,host:port...], not "));
+    CHECK(strstr(diag_text, "hunter2") == NULL);
 }
 
 void suite_config(void)
@@ -782,4 +974,7 @@ void suite_config(void)
     LF_RUN(test_config_hostile);
     LF_RUN(test_config_summary);
     LF_RUN(test_config_check_command);
+    LF_RUN(test_config_warn_kinds);
+    LF_RUN(test_config_warn_model);
+    LF_RUN(test_config_secret_props);
 }

@@ -1,4 +1,5 @@
-/* Applying events and time to a lead: new leads, dedup, caps at window edges, thresholds
+/* Applying events and time to a lead: new leads, dedup by event-time window (its bound and
+ * pruning), caps at window edges, stored fields independent of arrival order, thresholds
  * with hysteresis, decay exits (with and without a later event), sales feedback, identity
  * merge, touches. */
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include "test.h"
 
 #define T0 1767225600000LL /* 2026-01-01T00:00:00Z */
+#define WINDOW_S 86400     /* processing.dedup_window's default */
 
 static lf_model_t *lf_funnel_model(void)
 {
@@ -23,7 +25,7 @@ static lf_model_t *lf_funnel_model(void)
 static lf_apply_result_t lf_apply(lf_lead_t *l, lf_event_t ev, const lf_model_t *m,
                                   lf_transitions_t *out)
 {
-    return lf_lead_apply(l, &ev, m, 16, out);
+    return lf_lead_apply(l, &ev, m, WINDOW_S, out);
 }
 
 static void test_new_lead_first_seen_transition(void)
@@ -78,17 +80,100 @@ static void test_duplicate_message_id_not_applied(void)
               LF_APPLY_DUPLICATE);
     CHECK_NEAR(l.eng, 30, 1e-12);
     CHECK_INT(l.events, 1);
-    /* The window holds the last 16 ids: the 17th new id pushes m1 out. */
-    for (int i = 0; i < 16; i++) {
+    /* However many events came between: 100 others (a count window of 16 forgot m1). */
+    for (int i = 0; i < 100; i++) {
         char mid[16];
         snprintf(mid, sizeof(mid), "x%d", i);
-        CHECK_INT(lf_apply(&l, lf_test_event(mid, LF_KIND_OTHER, "u1", NULL, T0 + 10 + i), m, &out),
+        CHECK_INT(lf_apply(&l, lf_test_event(mid, LF_KIND_OTHER, "u1", NULL, T0 + 1000 * (i + 1)),
+                           m, &out),
                   LF_APPLY_APPLIED);
     }
-    CHECK_INT(lf_apply(&l, lf_test_event("x15", LF_KIND_OTHER, "u1", NULL, T0 + 99), m, &out),
+    CHECK_INT(lf_apply(&l, lf_test_event("m1", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out),
               LF_APPLY_DUPLICATE);
-    CHECK_INT(lf_apply(&l, lf_test_event("m1", LF_KIND_OTHER, "u1", NULL, T0 + 99), m, &out),
-              LF_APPLY_APPLIED);
+    CHECK_INT(lf_apply(&l, lf_test_event("x0", LF_KIND_OTHER, "u1", NULL, T0 + 1000), m, &out),
+              LF_APPLY_DUPLICATE);
+    CHECK_INT(l.events, 101);
+    lf_test_model_free(m);
+}
+
+/* The window is event time back from the lead's latest event: a repeat 23 h later is
+ * dropped, one whose original lies more than 24 h before the latest event counts as new. */
+static void test_dedup_window_in_event_time(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_event_t first = lf_test_event("m1", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 250);
+    CHECK_INT(lf_apply(&l, first, m, &out), LF_APPLY_APPLIED);
+    lf_apply(&l, lf_test_event("later", LF_KIND_OTHER, "u1", NULL, T0 + 23 * LF_HOUR_MS), m, &out);
+    CHECK_INT(lf_apply(&l, first, m, &out), LF_APPLY_DUPLICATE);
+    /* Exactly 24 h after m1's second: still inside (the window counts whole seconds). */
+    lf_apply(&l, lf_test_event("edge", LF_KIND_OTHER, "u1", NULL, T0 + LF_DAY_MS + 999), m, &out);
+    CHECK_INT(lf_apply(&l, first, m, &out), LF_APPLY_DUPLICATE);
+    /* One second more: m1 is forgotten, its repeat is applied as a new event. */
+    lf_apply(&l, lf_test_event("past", LF_KIND_OTHER, "u1", NULL, T0 + LF_DAY_MS + 1000), m, &out);
+    CHECK(!lf_lead_seen_message(&l, lf_str_from("m1")));
+    CHECK(lf_lead_seen_message(&l, lf_str_from("edge")));
+    CHECK_INT(lf_apply(&l, first, m, &out), LF_APPLY_APPLIED);
+    CHECK_INT(l.counters[LF_KIND_FORM_SUBMIT], 2);
+    /* An event already older than the window when it arrives is applied but not kept. */
+    lf_event_t late = lf_test_event("late", LF_KIND_OTHER, "u1", NULL, T0 - LF_DAY_MS);
+    CHECK_INT(lf_apply(&l, late, m, &out), LF_APPLY_APPLIED);
+    CHECK_INT(lf_apply(&l, late, m, &out), LF_APPLY_APPLIED);
+    /* Entries are kept newest first and none is older than the window. */
+    int64_t top = lf_dedup_sec(l.t_ms);
+    for (int i = 0; i < l.ndedup; i++) {
+        CHECK(top - l.dedup[i].sec <= WINDOW_S);
+        if (i) CHECK(l.dedup[i - 1].sec >= l.dedup[i].sec);
+    }
+    /* A shorter window forgets sooner. */
+    lf_lead_t s;
+    lf_lead_init(&s, lf_str_from("u2"));
+    lf_event_t a = lf_test_event("a", LF_KIND_OTHER, "u2", NULL, T0);
+    lf_lead_apply(&s, &a, m, 3600, &out);
+    lf_event_t b = lf_test_event("b", LF_KIND_OTHER, "u2", NULL, T0 + LF_HOUR_MS + 1000);
+    lf_lead_apply(&s, &b, m, 3600, &out);
+    CHECK_INT(lf_lead_apply(&s, &a, m, 3600, &out), LF_APPLY_APPLIED);
+    lf_test_model_free(m);
+}
+
+/* Past LF_DEDUP_MAX ids within the window the oldest are forgotten first (documented: their
+ * repeats are applied again); a burst of 1000 events keeps the newest LF_DEDUP_MAX. */
+static void test_dedup_bound_drops_oldest(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    char mid[24];
+    for (int i = 0; i <= LF_DEDUP_MAX; i++) { /* one more than the bound, a second apart */
+        snprintf(mid, sizeof(mid), "b%d", i);
+        lf_apply(&l, lf_test_event(mid, LF_KIND_OTHER, "u1", NULL, T0 + 1000LL * i), m, &out);
+    }
+    CHECK_INT(l.ndedup, LF_DEDUP_MAX);
+    CHECK(!lf_lead_seen_message(&l, lf_str_from("b0")));
+    CHECK(lf_lead_seen_message(&l, lf_str_from("b1")));
+    snprintf(mid, sizeof(mid), "b%d", LF_DEDUP_MAX);
+    CHECK(lf_lead_seen_message(&l, lf_str_from(mid)));
+    CHECK_INT(lf_apply(&l, lf_test_event("b1", LF_KIND_OTHER, "u1", NULL, T0 + 1000), m, &out),
+              LF_APPLY_DUPLICATE);
+    /* Full: an event older than every remembered one is applied and not kept. */
+    lf_event_t old = lf_test_event("older", LF_KIND_OTHER, "u1", NULL, T0 - 5000);
+    CHECK_INT(lf_apply(&l, old, m, &out), LF_APPLY_APPLIED);
+    CHECK(!lf_lead_seen_message(&l, lf_str_from("older")));
+    /* A burst of 1000 events in one day. */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(mid, sizeof(mid), "burst%d", i);
+        lf_apply(&l, lf_test_event(mid, LF_KIND_PAGE_VIEW, "u1", NULL, T0 + LF_HOUR_MS + 50LL * i),
+                 m, &out);
+    }
+    CHECK_INT(l.ndedup, LF_DEDUP_MAX);
+    snprintf(mid, sizeof(mid), "burst%d", 1000 - LF_DEDUP_MAX);
+    CHECK(lf_lead_seen_message(&l, lf_str_from(mid)));
+    snprintf(mid, sizeof(mid), "burst%d", 999 - LF_DEDUP_MAX);
+    CHECK(!lf_lead_seen_message(&l, lf_str_from(mid)));
+    CHECK_INT(l.events, LF_DEDUP_MAX + 1 + 1 + 1000);
     lf_test_model_free(m);
 }
 
@@ -164,6 +249,151 @@ static void test_cap_total_independent_of_order(void)
     }
     CHECK_NEAR(a.eng, 10, 1e-12);
     CHECK_NEAR(b.eng, 10, 1e-12);
+    lf_test_model_free(m);
+}
+
+/* CONTRACT §4 Determinism: t is the lead's latest event time whatever the points, so
+ * every arrival order of the same events (zero-point ones included) stores the same eng, t,
+ * score and grade, and the same remembered messageIds. Regression: a zero-point event
+ * arriving first moved t only while eng was 0. */
+typedef struct {
+    const char *mid;
+    lf_kind_t kind;
+    const char *path;
+    int64_t ts;
+} lf_perm_ev_t;
+
+static const lf_perm_ev_t lf_perm_events[] = {
+    {"p-form", LF_KIND_FORM_SUBMIT, NULL, T0 + 2 * LF_HOUR_MS},           /* 30 */
+    {"p-view1", LF_KIND_PAGE_VIEW, "/blog", T0},                          /* 4 */
+    {"p-open", LF_KIND_EMAIL_OPEN, NULL, T0 + 5 * LF_DAY_MS},             /* 0: no rule */
+    {"p-view2", LF_KIND_PAGE_VIEW, "/pricing", T0 + 3 * LF_DAY_MS},       /* 4 */
+    {"p-other", LF_KIND_OTHER, NULL, T0 + 4 * LF_DAY_MS + 17},            /* 0 */
+    {"p-careers", LF_KIND_PAGE_VIEW, "/careers", T0 + 2 * LF_DAY_MS + 5}, /* 4 - 50 */
+    {"p-form2", LF_KIND_FORM_SUBMIT, NULL, T0 + 4 * LF_DAY_MS + 3},       /* 30 */
+};
+#define LF_PERM_N ((int)(sizeof(lf_perm_events) / sizeof(lf_perm_events[0])))
+
+static void lf_perm_apply(lf_lead_t *l, const int *order, int n, const lf_model_t *m)
+{
+    lf_lead_init(l, lf_str_from("u1"));
+    for (int i = 0; i < n; i++) {
+        const lf_perm_ev_t *pe = &lf_perm_events[order[i]];
+        lf_event_t ev = lf_test_event(pe->mid, pe->kind, "u1", NULL, pe->ts);
+        if (pe->path) ev.path = lf_str_from(pe->path);
+        lf_transitions_t out = {0};
+        lf_lead_apply(l, &ev, m, WINDOW_S, &out);
+    }
+}
+
+/* The next permutation in lexicographic order; 0 after the last. */
+static int lf_next_perm(int *a, int n)
+{
+    int i = n - 2;
+    while (i >= 0 && a[i] >= a[i + 1])
+        i--;
+    if (i < 0) return 0;
+    int j = n - 1;
+    while (a[j] <= a[i])
+        j--;
+    int x = a[i];
+    a[i] = a[j];
+    a[j] = x;
+    for (int lo = i + 1, hi = n - 1; lo < hi; lo++, hi--) {
+        x = a[lo];
+        a[lo] = a[hi];
+        a[hi] = x;
+    }
+    return 1;
+}
+
+static void test_stored_fields_independent_of_arrival_order(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    int order[LF_PERM_N];
+    for (int i = 0; i < LF_PERM_N; i++)
+        order[i] = i;
+    lf_lead_t ref, l;
+    lf_perm_apply(&ref, order, LF_PERM_N, m);
+    CHECK_INT(ref.t_ms, T0 + 5 * LF_DAY_MS); /* the zero-point email open is the latest */
+    double ref_score = lf_lead_score_at(&ref, ref.t_ms, m);
+    int perms = 0;
+    do {
+        lf_perm_apply(&l, order, LF_PERM_N, m);
+        perms++;
+        CHECK_INT(l.t_ms, ref.t_ms);
+        CHECK_NEAR(l.eng, ref.eng, 1e-12);
+        double score = lf_lead_score_at(&l, l.t_ms, m);
+        CHECK_NEAR(score, ref_score, 1e-12);
+        CHECK_INT(lf_grade(score, m), lf_grade(ref_score, m));
+        CHECK_INT(l.events, ref.events);
+        CHECK_INT(l.first_seen_ms, ref.first_seen_ms);
+        CHECK_INT(l.last_seen_ms, ref.last_seen_ms);
+        CHECK_INT(l.ndedup, ref.ndedup);
+        for (int i = 0; i < l.ndedup; i++) {
+            CHECK(l.dedup[i].hash == ref.dedup[i].hash);
+            CHECK_INT(l.dedup[i].sec, ref.dedup[i].sec);
+        }
+    } while (lf_next_perm(order, LF_PERM_N));
+    CHECK_INT(perms, 5040);
+    /* Within the window of the latest event (5 d): the three events of days 4 and 5. */
+    CHECK_INT(ref.ndedup, 3);
+    lf_test_model_free(m);
+}
+
+/* The merge moves t to the later of both, also when the later side scored nothing. */
+static void test_merge_takes_the_latest_time(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t visitor, lead;
+    lf_lead_init(&visitor, lf_str_from("a1"));
+    lf_lead_init(&lead, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_apply(&lead, lf_test_event("f", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out);
+    lf_apply(&visitor, lf_test_event("o", LF_KIND_EMAIL_OPEN, NULL, "a1", T0 + LF_DAY_MS), m, &out);
+    CHECK_NEAR(visitor.eng, 0, 0);
+    lf_lead_merge_visitor(&lead, &visitor, m, WINDOW_S);
+    CHECK_INT(lead.t_ms, T0 + LF_DAY_MS);
+    CHECK_NEAR(lead.eng, 15, 1e-12); /* 30 decayed by one half-life to the new t */
+    /* The same events applied to one lead give the same state. */
+    lf_lead_t single;
+    lf_lead_init(&single, lf_str_from("u1"));
+    lf_apply(&single, lf_test_event("o", LF_KIND_EMAIL_OPEN, "u1", NULL, T0 + LF_DAY_MS), m, &out);
+    lf_apply(&single, lf_test_event("f", LF_KIND_FORM_SUBMIT, "u1", NULL, T0), m, &out);
+    CHECK_INT(single.t_ms, lead.t_ms);
+    CHECK_NEAR(single.eng, lead.eng, 1e-12);
+    CHECK_INT(single.ndedup, lead.ndedup);
+    /* A visitor merged into a lead that does not exist yet brings its t. */
+    lf_lead_t fresh;
+    lf_lead_init(&fresh, lf_str_from("u2"));
+    lf_lead_merge_visitor(&fresh, &visitor, m, WINDOW_S);
+    CHECK_INT(fresh.t_ms, T0 + LF_DAY_MS);
+    lf_test_model_free(m);
+}
+
+/* Merged ids are pruned to the window of the merged t; the union keeps its order. */
+static void test_merge_dedup_union_pruned(void)
+{
+    lf_model_t *m = lf_funnel_model();
+    lf_lead_t visitor, lead;
+    lf_lead_init(&visitor, lf_str_from("a1"));
+    lf_lead_init(&lead, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_apply(&visitor, lf_test_event("v-old", LF_KIND_OTHER, NULL, "a1", T0), m, &out);
+    lf_apply(&visitor, lf_test_event("v-new", LF_KIND_OTHER, NULL, "a1", T0 + 30 * LF_HOUR_MS), m,
+             &out);
+    lf_apply(&lead, lf_test_event("l-old", LF_KIND_OTHER, "u1", NULL, T0 + 1000), m, &out);
+    lf_apply(&lead, lf_test_event("l-mid", LF_KIND_OTHER, "u1", NULL, T0 + 20 * LF_HOUR_MS), m,
+             &out);
+    CHECK(lf_lead_seen_message(&lead, lf_str_from("l-old")));
+    lf_lead_merge_visitor(&lead, &visitor, m, WINDOW_S);
+    CHECK_INT(lead.t_ms, T0 + 30 * LF_HOUR_MS);
+    CHECK(lf_lead_seen_message(&lead, lf_str_from("v-new")));
+    CHECK(lf_lead_seen_message(&lead, lf_str_from("l-mid")));
+    CHECK(!lf_lead_seen_message(&lead, lf_str_from("l-old"))); /* 30 h before the merged t */
+    CHECK(!lf_lead_seen_message(&lead, lf_str_from("v-old")));
+    CHECK_INT(lead.ndedup, 2);
+    CHECK(lead.dedup[0].sec > lead.dedup[1].sec);
     lf_test_model_free(m);
 }
 
@@ -375,7 +605,7 @@ static void test_bot_events_ignored(void)
     lf_transitions_t out = {0};
     lf_event_t ev = lf_test_event("b", LF_KIND_FORM_SUBMIT, NULL, "a1", T0);
     ev.user_agent = lf_str_from("SomeCrawler/1.0");
-    CHECK_INT(lf_lead_apply(&l, &ev, m, 16, &out), LF_APPLY_BOT);
+    CHECK_INT(lf_lead_apply(&l, &ev, m, WINDOW_S, &out), LF_APPLY_BOT);
     CHECK(!l.exists);
     lf_test_model_free(m);
 }
@@ -410,7 +640,7 @@ static void test_merge_visitor_equals_single_history(void)
     lf_apply(&single, form, m, &out_single);
     lf_event_t id = lf_test_event("id", LF_KIND_IDENTIFY, "u1", "a1", T0 + 8 * LF_HOUR_MS);
     lf_test_event_trait(&id, "company_tier", "enterprise");
-    lf_lead_merge_visitor(&lead, &visitor, m, 16);
+    lf_lead_merge_visitor(&lead, &visitor, m, WINDOW_S);
     lf_apply(&lead, id, m, &out);
     lf_apply(&single, id, m, &out_single);
     CHECK_NEAR(lead.eng, single.eng, 1e-12);
@@ -441,7 +671,7 @@ static void test_merge_visitor_carries_offsets(void)
     lf_lead_offset_record(&visitor, 7, 3);
     lf_apply(&lead, lf_test_event("u1", LF_KIND_FORM_SUBMIT, "u1", NULL, T0 + 1), m, &out);
     lf_lead_offset_record(&lead, 1, 7115);
-    lf_lead_merge_visitor(&lead, &visitor, m, 16);
+    lf_lead_merge_visitor(&lead, &visitor, m, WINDOW_S);
     CHECK(lf_lead_offset_applied(&lead, 7, 3));
     CHECK(lf_lead_offset_applied(&lead, 1, 7115));
     CHECK(!lf_lead_offset_applied(&lead, 7, 4));
@@ -477,9 +707,14 @@ void suite_lead(void)
     LF_RUN(test_new_lead_first_seen_transition);
     LF_RUN(test_anonymous_visitor_stays_visitor);
     LF_RUN(test_duplicate_message_id_not_applied);
+    LF_RUN(test_dedup_window_in_event_time);
+    LF_RUN(test_dedup_bound_drops_oldest);
     LF_RUN(test_cap_window_edges);
     LF_RUN(test_cap_old_window_beyond_memory_grants_nothing);
     LF_RUN(test_cap_total_independent_of_order);
+    LF_RUN(test_stored_fields_independent_of_arrival_order);
+    LF_RUN(test_merge_takes_the_latest_time);
+    LF_RUN(test_merge_dedup_union_pruned);
     LF_RUN(test_mql_enter_with_hysteresis_and_drop);
     LF_RUN(test_hysteresis_no_flapping_between_exit_and_enter);
     LF_RUN(test_decay_exit_time_and_advance);

@@ -1,5 +1,6 @@
 /* The scoring law: decay (hand-computed and order-independent), caps, rule matching, fit,
  * grades. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "fixture.h"
@@ -180,8 +181,50 @@ static void test_bot_filter(void)
     lf_test_model_free(m);
 }
 
+/* lf:top's forward-decay key orders leads as their engagement at any common later time
+ * does, for events spread over 20 years of event time and of both signs; never NaN or
+ * infinite. */
+static void test_rank_key_orders_by_live_engagement(void)
+{
+    enum { N = 400 };
+    const double h = 14.0 * 86400000.0;
+    const int64_t t0 = 946684800000LL, span = 20LL * 365 * 86400000LL; /* 2000 .. 2020 */
+    double e[N], key[N];
+    int64_t t[N];
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        t[i] = t0 + (int64_t)((double)rand() / RAND_MAX * (double)span);
+        double mag = exp2(((double)rand() / RAND_MAX) * 60 - 30); /* 1e-9 .. 1e9 */
+        e[i] = i % 7 == 0 ? 0 : i % 5 == 0 ? -mag : mag;
+        key[i] = lf_rank_key(e[i], t[i], h);
+        CHECK(key[i] == key[i] && key[i] > -1e300 && key[i] < 1e300);
+    }
+    /* At T (later than every t), engagement is e * 2^-((T - t) / h): compare in log space,
+     * where it cannot underflow. */
+    const int64_t T = t0 + span + 86400000LL;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double li = e[i] == 0 ? 0 : log2(fabs(e[i])) - (double)(T - t[i]) / h;
+            double lj = e[j] == 0 ? 0 : log2(fabs(e[j])) - (double)(T - t[j]) / h;
+            int si = (e[i] > 0) - (e[i] < 0), sj = (e[j] > 0) - (e[j] < 0);
+            int live; /* sign of live(i) - live(j) */
+            if (si != sj)
+                live = si > sj ? 1 : -1;
+            else if (si == 0 || fabs(li - lj) < 1e-9)
+                continue; /* equal, or too close to call at double precision */
+            else
+                live = (si > 0) == (li > lj) ? 1 : -1;
+            CHECK((key[i] > key[j] ? 1 : -1) == live);
+        }
+    CHECK(lf_rank_key(0, t0, h) == 0);
+    CHECK(lf_rank_key(1e-300, 0, h) > 0);
+    CHECK(lf_rank_key(-1e300, t0 + span, h) < 0);
+    CHECK(lf_rank_key(1, 4102444800000LL, 1000) > 0); /* 2100 with a 1 s half-life: finite */
+}
+
 void suite_score(void)
 {
+    LF_RUN(test_rank_key_orders_by_live_engagement);
     LF_RUN(test_decay_hand_computed);
     LF_RUN(test_decay_order_independent);
     LF_RUN(test_decay_extremes_never_nan);
