@@ -40,8 +40,11 @@ done
 grep -q bootstrap.servers "$DIR/broker.out" || { echo "demo: the devbroker did not start"; cat "$DIR/broker.log"; exit 1; }
 BROKERS="127.0.0.1:$KAFKA_PORT"
 
-# The example rules, with transitions as JSON so kcat shows them readably.
-sed -e 's/^\( *transitions_format:\).*/\1 json/' deploy/leadflow.yaml >"$DIR/leadflow.yaml"
+# The example rules, with transitions as JSON so kcat shows them readably, and the decay
+# sweep on event time alone: gen replays a month of events in a minute, a backfill, where the
+# wall clock would demote every cooled MQL each time leadflow catches up with gen.
+sed -e 's/^\( *transitions_format:\).*/\1 json/' -e 's/^\( *idle_clock:\).*/\1 event/' \
+    deploy/leadflow.yaml >"$DIR/leadflow.yaml"
 "$LF" run -c "$DIR/leadflow.yaml" --brokers "$BROKERS" --redis "127.0.0.1:$REDIS_PORT" \
     --group leadflow-demo --instance demo 2>"$DIR/run.log" &
 RUN_PID=$!

@@ -8,6 +8,15 @@
 
 #include "leadflow/common.h"
 
+int lf_fmt(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 void lf_err_set(lf_err_t *err, int code, const char *fmt, ...)
 {
     va_list ap;

@@ -37,19 +37,6 @@
 #define LF_CFG_MAX_VERSION 64        /* rules_version is stored with every lead update */
 #define LF_CFG_MAX_HASHED (8u << 20) /* canonical model text, after alias expansion */
 
-/* snprintf for messages and key paths: cutting a very long user-supplied name is fine. */
-static int lf_fmt(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int lf_fmt(char *buf, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-    return n;
-}
-
 /*---- The settings table ------------------------------------------------------------------*/
 
 typedef enum {

@@ -303,11 +303,11 @@ static void lf_check_committed(lf_pipe_t *p, const rd_kafka_topic_partition_list
     lf_store_loss_note(p, what);
     if (!gl) return; /* replayed from the beginning: everything is still in Kafka */
     p->fatal_rc = 3;
-    snprintf(p->fatal_msg, sizeof(p->fatal_msg),
-             "%s, and Kafka no longer holds the input to rebuild it: %s are gone. Stopping "
-             "rather than guessing: restore Redis from a backup, or, for a deliberate fresh "
-             "start, use a new kafka.group_id",
-             what, gone);
+    lf_fmt(p->fatal_msg, sizeof(p->fatal_msg),
+           "%s, and Kafka no longer holds the input to rebuild it: %s are gone. Stopping "
+           "rather than guessing: restore Redis from a backup, or, for a deliberate fresh "
+           "start, use a new kafka.group_id",
+           what, gone);
 }
 
 /* Set each partition's start offset from the store: its watermark, or the beginning of the
@@ -595,12 +595,12 @@ static int lf_store_lost(lf_pipe_t *p, const char *why, const int32_t *ids, cons
         rd_kafka_topic_partition_list_destroy(parts);
         /* What is gone first: the reason can be long (fatal_msg has room for both). */
         p->fatal_rc = 3;
-        snprintf(p->fatal_msg, sizeof(p->fatal_msg),
-                 "Kafka no longer holds the input to rebuild what Redis lost: %s are gone. "
-                 "Stopping rather than guessing: restore Redis from a backup at least as "
-                 "recent, or set the partitions' next offsets in the progress hash "
-                 "deliberately. What Redis lost: %s",
-                 gone, why);
+        lf_fmt(p->fatal_msg, sizeof(p->fatal_msg),
+               "Kafka no longer holds the input to rebuild what Redis lost: %s are gone. "
+               "Stopping rather than guessing: restore Redis from a backup at least as "
+               "recent, or set the partitions' next offsets in the progress hash "
+               "deliberately. What Redis lost: %s",
+               gone, why);
         lf_err_set(err, 3, "Redis lost data and Kafka no longer holds the input: stopping");
         return LF_ERR;
     }

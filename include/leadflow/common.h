@@ -32,6 +32,10 @@ typedef struct {
 void lf_err_set(lf_err_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* snprintf for messages, where cutting a very long part (a user-supplied name, a list of
+ * partitions) is fine: no -Wformat-truncation for what is meant to be cut. */
+int lf_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Inline: called with literals on hot paths (field names of every lead decoded), where the
  * compiler folds the strlen and the length test rejects most candidates. */
 static inline int lf_str_eq(lf_str_t a, const char *s)
