@@ -89,10 +89,12 @@ soak: deps
 	@LF_SOAK=1 sh tests/run.sh $(BUILD)
 
 format:
-	clang-format -i src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c tests/store/*.h
+	clang-format -i src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c tests/store/*.h \
+	    tests/fuzz/*.c tests/fuzz/*.h
 
 check-format:
-	clang-format --dry-run --Werror src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c tests/store/*.h
+	clang-format --dry-run --Werror src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c \
+	    tests/store/*.h tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build

@@ -1,12 +1,12 @@
 #!/bin/sh
 # The fuzz part of `make test` (tests/run.sh calls it): builds the libFuzzer harnesses, replays
-# every regression input, then runs each harness for FUZZ_SMOKE_SECONDS (default 12) on its
+# every regression input, then runs each harness for FUZZ_SMOKE_SECONDS (default 8) on its
 # seed corpus. New inputs go to a temporary directory, so the repository is never written;
 # crash inputs are kept in BUILD_DIR/fuzz/crashes/NAME/. Last line "N passed, N failed".
 # Without clang and libFuzzer this fails loudly: `make deps` installs them.
 # Usage: tests/fuzz/smoke.sh BUILD_DIR
 BUILD=${1:-build}
-SECS=${FUZZ_SMOKE_SECONDS:-12}
+SECS=${FUZZ_SMOKE_SECONDS:-8}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 case $BUILD in
