@@ -72,6 +72,10 @@ def test_a_quiet_mql_is_demoted_by_the_wall_clock():
     # The transition carries the time the score crossed, not the time of the sweep.
     check(abs(int(last["at"]) - cross) <= 2, "at = %s, crossing %.0f" % (last["at"], cross))
     check_eq(run.stop(), 0, "exit status")
+    # A clean stop says so in the last heartbeat, and `stats` no longer counts it as live.
+    check_eq(env.r.hget("lf:ops:instance:lf-test", "state"), "stopped", "heartbeat state")
+    rc, out, err = env.run_cli(["stats", "-c", env.rules_path])
+    check_eq(rc, 3, "stats exit status with no instance running")
 
 
 def test_idle_clock_event_keeps_a_quiet_mql():
