@@ -7,6 +7,7 @@
 #include <msgpack.h>
 
 #include "event_priv.h"
+#include "../unit/cjson_pack.h"
 #include "fuzz_event.h"
 
 static lf_arena_t fuzz_arena, fuzz_arena2;
@@ -23,51 +24,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     lf_arena_init(&fuzz_arena2, 0);
     lf_event_limits_default(&fuzz_lim);
     return 0;
-}
-
-/* The MessagePack a careful producer would write for this JSON: whole numbers as integers
- * (not -0, which only a float can carry), other numbers as float64. */
-static void pack(msgpack_packer *pk, const cJSON *c)
-{
-    switch (c->type & 0xFF) {
-    case cJSON_False:
-        msgpack_pack_false(pk);
-        break;
-    case cJSON_True:
-        msgpack_pack_true(pk);
-        break;
-    case cJSON_Number: {
-        double d = c->valuedouble;
-        if (d == floor(d) && fabs(d) < 9e15 && !(d == 0 && signbit(d)))
-            msgpack_pack_int64(pk, (int64_t)d);
-        else
-            msgpack_pack_double(pk, d);
-        break;
-    }
-    case cJSON_String: {
-        size_t n = strlen(c->valuestring);
-        msgpack_pack_str(pk, n);
-        msgpack_pack_str_body(pk, c->valuestring, n);
-        break;
-    }
-    case cJSON_Array:
-        msgpack_pack_array(pk, (size_t)cJSON_GetArraySize(c));
-        for (const cJSON *e = c->child; e; e = e->next)
-            pack(pk, e);
-        break;
-    case cJSON_Object:
-        msgpack_pack_map(pk, (size_t)cJSON_GetArraySize(c));
-        for (const cJSON *e = c->child; e; e = e->next) {
-            size_t n = strlen(e->string);
-            msgpack_pack_str(pk, n);
-            msgpack_pack_str_body(pk, e->string, n);
-            pack(pk, e);
-        }
-        break;
-    default:
-        msgpack_pack_nil(pk);
-        break;
-    }
 }
 
 static int sv_same(lf_str_t a, lf_str_t b)
@@ -132,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack(&pk, root);
+    lf_test_pack_cjson(&pk, root);
     cJSON_Delete(root);
     lf_arena_reset(&fuzz_arena2);
     memset(&em, 0, sizeof(em));

@@ -11,6 +11,7 @@
 
 #include "leadflow/alloc.h"
 #include "leadflow/event.h"
+#include "cjson_pack.h"
 #include "test.h"
 
 #define FIXTURE_DIR "../shared/fixtures/segment"
@@ -41,49 +42,6 @@ static int decode_s(const char *json, lf_event_t *ev, lf_err_t *err)
 
 /*---- JSON -> MessagePack with msgpack_pack_* ------------------------------------------*/
 
-static void pack_cjson(msgpack_packer *pk, const cJSON *c)
-{
-    switch (c->type & 0xFF) {
-    case cJSON_False:
-        msgpack_pack_false(pk);
-        break;
-    case cJSON_True:
-        msgpack_pack_true(pk);
-        break;
-    case cJSON_Number: {
-        double d = c->valuedouble;
-        if (d == floor(d) && fabs(d) < 9e15)
-            msgpack_pack_int64(pk, (int64_t)d);
-        else
-            msgpack_pack_double(pk, d);
-        break;
-    }
-    case cJSON_String: {
-        size_t n = strlen(c->valuestring);
-        msgpack_pack_str(pk, n);
-        msgpack_pack_str_body(pk, c->valuestring, n);
-        break;
-    }
-    case cJSON_Array:
-        msgpack_pack_array(pk, (size_t)cJSON_GetArraySize(c));
-        for (const cJSON *e = c->child; e; e = e->next)
-            pack_cjson(pk, e);
-        break;
-    case cJSON_Object:
-        msgpack_pack_map(pk, (size_t)cJSON_GetArraySize(c));
-        for (const cJSON *e = c->child; e; e = e->next) {
-            size_t n = strlen(e->string);
-            msgpack_pack_str(pk, n);
-            msgpack_pack_str_body(pk, e->string, n);
-            pack_cjson(pk, e);
-        }
-        break;
-    default:
-        msgpack_pack_nil(pk);
-        break;
-    }
-}
-
 /* The MessagePack form of a JSON text, in sb (caller destroys). 0 if the JSON is invalid. */
 static int json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *sb)
 {
@@ -92,7 +50,7 @@ static int json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *sb)
     if (!root) return 0;
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    pack_cjson(&pk, root);
+    lf_test_pack_cjson(&pk, root);
     cJSON_Delete(root);
     return 1;
 }
