@@ -149,9 +149,10 @@ def check_retention(env, events):
     return wm
 
 
-def start_redis(env, port=None, aof=False, dir_=None):
+def start_redis(env, port=None, aof=False, dir_=None, extra=()):
     """redis-server on `port` (else a free one) in `dir_`; aof=True: appendonly yes,
-    appendfsync always. No RDB save points (snapshots are taken explicitly)."""
+    appendfsync always. No RDB save points (snapshots are taken explicitly). `extra`: more
+    redis-server options."""
     port = port or env.redis_port or H.free_port()
     d = dir_ or env.redis_dir or env.path("redis-%d" % port)
     os.makedirs(d, exist_ok=True)
@@ -161,7 +162,7 @@ def start_redis(env, port=None, aof=False, dir_=None):
         args += ["--appendonly", "yes", "--appendfsync", "always"]
     else:
         args += ["--appendonly", "no"]
-    proc = env._proc("redis", args)
+    proc = env._proc("redis", args + list(extra))
     wait_until(lambda: env._ping(port) or not proc.alive() and _fail("redis-server exited"),
                20, "redis-server on port %d" % port)
     env.redis_port = port

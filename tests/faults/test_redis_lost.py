@@ -293,26 +293,13 @@ def test_lost_data_beyond_kafka_retention_stops_with_status_3():
 
 #---- (5), (6): the server's configuration -------------------------------------------------------
 
-def start_redis_with(env, extra):
-    port = H.free_port()
-    d = env.path("redis-%d" % port)
-    os.makedirs(d, exist_ok=True)
-    proc = env._proc("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                               "--save", "", "--dir", d] + list(extra))
-    F.wait_until(lambda: env._ping(port) or not proc.alive() and F._fail("redis-server exited"),
-                 20, "redis-server on port %d" % port)
-    env.redis_port = port
-    env.redis_proc = proc
-    env.redis_dir = d
-    env._r = None
-    return port
-
-
 def test_eviction_policies_are_refused():
     env = F.new_env("policy")
     F.start_broker(env, 1)
     for policy in ("allkeys-lru", "volatile-lru"):
-        port = start_redis_with(env, ["--appendonly", "no", "--maxmemory-policy", policy])
+        port = H.free_port()
+        F.start_redis(env, port=port, dir_=env.path("redis-%d" % port),
+                      extra=["--maxmemory-policy", policy])
         F.write_rules(env)
         run = F.start_run(env, "pol-" + policy)
         t0 = time.monotonic()

@@ -598,9 +598,10 @@ class Env:
         c.update(conf)
         return Producer(c)
 
-    def produce(self, records, topic=EVENTS_TOPIC):
-        """records: (key, value) pairs, in order. Returns [(partition, offset)] per record."""
-        p = self.producer()
+    def produce(self, records, topic=EVENTS_TOPIC, producer_conf=None):
+        """records: (key, value) pairs, or (key, value, partition) triples, in order. Returns
+        [(partition, offset)] per record."""
+        p = self.producer(**(producer_conf or {}))
         where = [None] * len(records)
         errors = []
 
@@ -612,16 +613,18 @@ class Env:
                     where[i] = (msg.partition(), msg.offset())
             return f
 
-        for i, (k, v) in enumerate(records):
+        for i, rec in enumerate(records):
+            k, v = rec[0], rec[1]
+            part = {"partition": rec[2]} if len(rec) > 2 else {}
             while True:
                 try:
-                    p.produce(topic, key=k, value=v, on_delivery=cb(i))
+                    p.produce(topic, key=k, value=v, on_delivery=cb(i), **part)
                     break
                 except BufferError:
                     p.poll(0.1)
             p.poll(0)
-        left = p.flush(30)
-        check(left == 0 and not errors, "produce: %d undelivered, errors %s" % (left, errors))
+        left = p.flush(60)
+        check(left == 0 and not errors, "produce: %d undelivered, errors %s" % (left, errors[:3]))
         return where
 
     def produce_events(self, evs, topic=EVENTS_TOPIC):

@@ -76,29 +76,8 @@ def big_value(size, seed):
 
 def produce_to(env, records):
     """records: (partition, key, value). Returns [(partition, offset)] in order."""
-    p = env.producer(**{"message.max.bytes": 8000000, "linger.ms": 20})
-    where = [None] * len(records)
-    errors = []
-
-    def cb(i):
-        def f(err, msg):
-            if err is not None:
-                errors.append(err)
-            else:
-                where[i] = (msg.partition(), msg.offset())
-        return f
-
-    for i, (part, k, v) in enumerate(records):
-        while True:
-            try:
-                p.produce(H.EVENTS_TOPIC, key=k, value=v, partition=part, on_delivery=cb(i))
-                break
-            except BufferError:
-                p.poll(0.1)
-        p.poll(0)
-    left = p.flush(60)
-    check(left == 0 and not errors, "produce: %d undelivered, errors %s" % (left, errors[:3]))
-    return where
+    return env.produce([(k, v, part) for part, k, v in records],
+                       producer_conf={"message.max.bytes": 8000000, "linger.ms": 20})
 
 
 def headers(m):
