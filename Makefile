@@ -105,7 +105,7 @@ format:
 	clang-format -i src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c tests/store/*.h \
 	    tests/fuzz/*.c tests/fuzz/*.h
 
-check-format:
+check-format: deps
 	clang-format --dry-run --Werror src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c \
 	    tests/store/*.h tests/fuzz/*.c tests/fuzz/*.h
 

@@ -217,7 +217,21 @@ static void lf_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
         d->done = m->err ? -1 : 1;
     }
     if (!m->err) ((lf_pipe_t *)opaque)->kafka_ok_ms = lf_now_ms();
-    if (m->err) lf_log("warn", "delivery failed: %s", rd_kafka_err2str(m->err));
+    /* One line per error kind and 10 s: a refused message comes back many times. */
+    static rd_kafka_resp_err_t last_err;
+    static int64_t last_ms, suppressed;
+    if (m->err) {
+        int64_t now = lf_now_ms();
+        if (m->err != last_err || now - last_ms >= 10000) {
+            lf_log("warn", "delivery failed: %s%s", rd_kafka_err2str(m->err),
+                   suppressed ? " (and more since the last such line)" : "");
+            last_err = m->err;
+            last_ms = now;
+            suppressed = 0;
+        } else {
+            suppressed++;
+        }
+    }
 }
 
 /* librdkafka's client-level errors (brokers down, authentication): on this thread, inside
@@ -522,18 +536,25 @@ static lf_str_t lf_link_id(const lf_event_t *ev)
 static int lf_wait_deliveries(lf_pipe_t *p, int *flags, size_t n, size_t stride,
                               int (*retry)(lf_pipe_t *p, size_t i))
 {
-    int64_t since = lf_now_ms(), next_warn = since + 10000;
+    int64_t since = lf_now_ms(), next_warn = since + 10000, retry_at = 0;
+    int delay = 0; /* between rounds of re-produces: a refusal comes back at once */
     for (;;) {
-        size_t pending = 0;
+        size_t pending = 0, failed = 0;
+        int retry_now = lf_now_ms() >= retry_at;
         for (size_t i = 0; i < n; i++) {
             int *f = (int *)((char *)flags + i * stride);
-            if (*f == -1) {
+            if (*f == -1 && retry_now) {
                 *f = 0;
                 if (retry(p, i) != LF_OK) return LF_ERR;
+                failed++;
             }
-            if (*f == 0) pending++;
+            if (*f != 1) pending++;
         }
         if (pending == 0) return LF_OK;
+        if (failed) {
+            delay = delay ? (delay * 2 > 2000 ? 2000 : delay * 2) : 100;
+            retry_at = lf_now_ms() + delay;
+        }
         if (lf_now_ms() >= next_warn) {
             /* Never silent: the wait has no end (message.timeout.ms=0) while Kafka is away. */
             char why[160];
