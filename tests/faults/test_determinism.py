@@ -1,8 +1,9 @@
 """Same input, same output (CONTRACT §4, "Determinism"): one preloaded generated stream is
 processed by runs that differ only in delivery timing (batch size, linger, number of
-instances). With the default clock (the decay sweep's clock never passes the latest event
-time of the least advanced partition that still has unread input, then the wall clock once
-everything is caught up), every run must end with the same Redis state and the same
+instances; each varied once, to keep `make test` short). With the default clock (the decay
+sweep's clock never passes the latest event time of the least advanced partition that still
+has unread input, then the wall clock once everything is caught up), every run must end
+with the same Redis state and the same
 transitions: field for field for leads whose events share one partition, the order-free
 fields for leads that absorbed a visitor from another partition (faultlib.compare).
 
@@ -25,7 +26,6 @@ RUNS = [
     ("one instance, batches of 5000", 1, 5000, 0),
     ("one instance, batches of 37", 1, 37, 0),
     ("two instances, batches of 400 lingering 30 ms", 2, 400, 30),
-    ("three instances, batches of 2000 lingering 5 ms", 3, 2000, 5),
 ]
 
 
