@@ -504,25 +504,32 @@ typedef struct {
     size_t nwarns, capwarns;
 } lf_loader_t;
 
+/* Append a formatted message at line:col to a list of diagnostics (errors or warnings). */
+static void lf_diag_push(lf_diag_t **v, size_t *n, size_t *cap, int line, int col, const char *fmt,
+                         va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *v = lf_realloc(*v, *cap * sizeof(**v));
+    }
+    lf_diag_t *d = &(*v)[*n];
+    d->line = line;
+    d->col = col;
+    d->seq = (unsigned)(*n)++;
+    d->msg = lf_strdup(msg);
+}
+
 static void lf_diag(lf_loader_t *ld, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void lf_diag(lf_loader_t *ld, int line, int col, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    lf_diag_push(&ld->diags, &ld->ndiags, &ld->capdiags, line, col, fmt, ap);
     va_end(ap);
-    if (ld->ndiags == ld->capdiags) {
-        ld->capdiags = ld->capdiags ? ld->capdiags * 2 : 16;
-        ld->diags = lf_realloc(ld->diags, ld->capdiags * sizeof(*ld->diags));
-    }
-    lf_diag_t *d = &ld->diags[ld->ndiags];
-    d->line = line;
-    d->col = col;
-    d->seq = (unsigned)ld->ndiags++;
-    d->msg = lf_strdup(msg);
 }
 
 #define LF_ERR_AT(ld, node, ...) lf_diag((ld), (node)->line, (node)->col, __VA_ARGS__)
@@ -533,20 +540,10 @@ static void lf_warn(lf_loader_t *ld, int line, int col, const char *fmt, ...)
 
 static void lf_warn(lf_loader_t *ld, int line, int col, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    lf_diag_push(&ld->warns, &ld->nwarns, &ld->capwarns, line, col, fmt, ap);
     va_end(ap);
-    if (ld->nwarns == ld->capwarns) {
-        ld->capwarns = ld->capwarns ? ld->capwarns * 2 : 8;
-        ld->warns = lf_realloc(ld->warns, ld->capwarns * sizeof(*ld->warns));
-    }
-    lf_diag_t *d = &ld->warns[ld->nwarns];
-    d->line = line;
-    d->col = col;
-    d->seq = (unsigned)ld->nwarns++;
-    d->msg = lf_strdup(msg);
 }
 
 #define LF_WARN_AT(ld, node, ...) lf_warn((ld), (node)->line, (node)->col, __VA_ARGS__)
