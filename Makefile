@@ -28,19 +28,29 @@ FINAL_CFLAGS  = $(STD) $(WARN) $(OPT) $(DEBUG) $(SANITIZE) -Iinclude $(PKG_CFLAG
 FINAL_LDFLAGS = $(SANITIZE) $(LDFLAGS)
 FINAL_LIBS    = $(PKG_LIBS) $(ALLOC_LIBS) -lpthread -lm -ldl $(LIBS)
 
-# The pure core: no Kafka, no Redis.
-CORE_SRC := src/common.c src/alloc.c src/event.c src/event_json.c src/event_msgpack.c \
-            src/timeparse.c src/url.c src/kind.c src/config.c src/score.c src/stage.c src/lead.c
-# Everything else of the product.
-APP_SRC  := $(filter-out src/main.c $(CORE_SRC),$(wildcard src/*.c))
-UNIT_SRC := $(wildcard tests/unit/*.c)
+# The tree is the data path (docs/design.md opens with the map):
+#   src/core/      pure logic: decode, rules model, score, stage, lead, codecs. No Kafka, no
+#                  Redis client, no I/O but stderr: libleadflow_core.a, all the unit tests link.
+#   src/pipeline/  consume -> identity -> apply -> persist -> publish -> progress -> commit
+#   src/store/     the store.h back ends (Redis)
+#   src/cli/       one file per command, and main()
+#   src/tools/     the event generator and the embedded dev broker
+CORE_SRC  := $(wildcard src/core/*.c)
+APP_SRC   := $(filter-out src/cli/main.c,$(wildcard src/pipeline/*.c src/store/*.c src/cli/*.c \
+                                                    src/tools/*.c))
+STORE_LIB_SRC := $(wildcard src/store/*.c)
+UNIT_SRC  := $(wildcard tests/unit/*.c)
 # The store back end against a real redis-server it starts (test.h's runner shared).
 STORE_SRC := $(wildcard tests/store/*.c) tests/unit/runner.c
 
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
-APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
-UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+APP_OBJ   := $(APP_SRC:%.c=$(BUILD)/%.o)
+STORE_LIB_OBJ := $(STORE_LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
+# Libraries the core may use: everything but the Kafka and Redis clients.
+CORE_LIBS = $(shell pkg-config --libs msgpack yaml-0.1 libcjson 2>/dev/null) $(ALLOC_LIBS) -lm \
+            $(LIBS)
 
 .PHONY: all deps test unit asan asan-quick demo bench soak clean format check-format
 
@@ -50,18 +60,25 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(FINAL_CFLAGS) -c $< -o $@
 
-$(BUILD)/libleadflow.a: $(CORE_OBJ) $(APP_OBJ)
+$(BUILD)/libleadflow_core.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/leadflow: $(BUILD)/src/main.o $(BUILD)/libleadflow.a
+$(BUILD)/libleadflow.a: $(APP_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/leadflow: $(BUILD)/src/cli/main.o $(BUILD)/libleadflow.a $(BUILD)/libleadflow_core.a
 	$(CC) $(FINAL_LDFLAGS) -rdynamic -o $@ $^ $(FINAL_LIBS)
 
-$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libleadflow.a
+# The unit tests link the core and nothing of Kafka or Redis; the build fails if either
+# client's symbol gets into the binary (scripts/check-core.sh).
+$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libleadflow.a $(BUILD)/libleadflow_core.a
 	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
 
-$(BUILD)/test_store: $(STORE_OBJ) $(BUILD)/libleadflow.a
-	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+# The store tests link the core and the Redis back end: no Kafka, no dev broker.
+$(BUILD)/test_store: $(STORE_OBJ) $(STORE_LIB_OBJ) $(BUILD)/libleadflow_core.a
+	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs hiredis 2>/dev/null) $(CORE_LIBS)
 
 deps:
 	@sh scripts/deps.sh
@@ -101,13 +118,13 @@ soak: deps
 	@$(MAKE) --no-print-directory all
 	@LF_SOAK=1 sh tests/run.sh $(BUILD)
 
+FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h include/leadflow/*.h tests/unit/*.c tests/unit/*.h \
+                          tests/store/*.c tests/store/*.h tests/fuzz/*.c tests/fuzz/*.h)
 format:
-	clang-format -i src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c tests/store/*.h \
-	    tests/fuzz/*.c tests/fuzz/*.h
+	clang-format -i $(FORMAT_FILES)
 
 check-format: deps
-	clang-format --dry-run --Werror src/*.c include/leadflow/*.h tests/unit/*.c tests/store/*.c \
-	    tests/store/*.h tests/fuzz/*.c tests/fuzz/*.h
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build
@@ -115,4 +132,4 @@ clean:
 # libFuzzer harnesses (clang): `make fuzz`, and the smoke run inside `make test`.
 -include tests/fuzz/fuzz.mk
 
--include $(CORE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(CORE_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(STORE_OBJ:.o=.d) $(BUILD)/src/cli/main.d

@@ -60,6 +60,15 @@ uint64_t lf_hash64(const void *data, size_t len);
  * not that option (*i moves past a separate value). Sets *missing when the value is absent. */
 const char *lf_opt_value(int argc, char **argv, int *i, const char *name, int *missing);
 
+/* The one strict number reader of options, settings and stored values: the whole of s is one
+ * number, an optional sign then digits (lf_parse_u64: no sign), with no blank anywhere (strtoll
+ * alone skips leading blanks and stops at the first bad byte). Returns LF_ERR when s is not
+ * such a number, overflows, or falls outside [lo, hi]. */
+int lf_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+int lf_parse_u64(const char *s, uint64_t *out);
+/* The whole of s is one finite number as strtod reads it (no NaN, no infinity). */
+int lf_parse_double(const char *s, double *out);
+
 /* Shortest of %.15g / %.17g that reads back to the same double. Returns length. */
 int lf_fmt_double(char *buf, size_t cap, double v);
 /* v in decimal, NUL-terminated; buf holds at least 21 bytes. Returns the length. */

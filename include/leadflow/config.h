@@ -1,6 +1,6 @@
 /* leadflow.yaml: connection settings and the scoring model (CONTRACT §3).
  *
- * The settings are declared once, in a table in src/config.c (key, type, default, help):
+ * The settings are declared once, in a table in src/core/config.c (key, type, default, help):
  * the loader, the validation and `leadflow check-config` all come from it. */
 #ifndef LEADFLOW_CONFIG_H
 #define LEADFLOW_CONFIG_H
@@ -78,8 +78,5 @@ void lf_config_print_summary(const lf_config_t *cfg, FILE *out);
 
 /* "14d", "36h", "90m", "30s", "500ms", or a bare number of seconds, to ms. */
 int lf_duration_parse(const char *s, int64_t *out_ms);
-
-/* `leadflow check-config FILE`: exit status. */
-int lf_cmd_check_config(int argc, char **argv);
 
 #endif

@@ -136,22 +136,4 @@ lf_str_t lf_event_key(const lf_event_t *ev);
 const lf_kv_t *lf_event_prop(const lf_event_t *ev, const char *key);
 const lf_kv_t *lf_event_trait(const lf_event_t *ev, const char *key);
 
-/* ISO-8601 date-time ("2015-07-10T23:00:00Z", fractions of any length, "+02:00", "+0200",
- * "-07:00"; a missing offset means UTC) to epoch ms. LF_ERR when unparsable. */
-int lf_time_parse_iso8601(const char *s, size_t len, int64_t *out_ms);
-/* Epoch ms to "2015-07-10T23:00:00.000Z" (buf >= 25 bytes). */
-void lf_time_format_iso8601(int64_t ms, char *buf, size_t cap);
-
-/* URL helpers (src/url.c). Percent-decode `in` ('+' as space in a query) into out (cap
- * bytes); returns the decoded length. */
-size_t lf_url_decode(const char *in, size_t len, char *out, size_t cap, int plus_as_space);
-/* Find the value of query parameter `name` in url (after '?', before '#'); the raw
- * (still encoded) value into *val. Returns 1 when found. */
-int lf_url_query_param(lf_str_t url, const char *name, lf_str_t *val);
-/* Several parameters in one pass: vals[k] is the first occurrence of names[k] (raw; ptr NULL
- * when absent, len 0 when present without a value). Returns how many were found. */
-size_t lf_url_query_params(lf_str_t url, const char *const *names, size_t nnames, lf_str_t *vals);
-/* Path of a URL: "https://x.com/pricing?a=1" -> "/pricing"; a relative "index.html" stays. */
-lf_str_t lf_url_path(lf_str_t url);
-
 #endif

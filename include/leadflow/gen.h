@@ -85,7 +85,4 @@ int lf_gen_run(const lf_gen_opts_t *o, lf_gen_writer_t *w, lf_gen_stats_t *st, l
 int lf_gen_stats_write(const lf_gen_stats_t *st, const lf_gen_opts_t *o, const char *path,
                        lf_err_t *err);
 
-/* The subcommand; argv[0] is "gen". Returns the process exit status. */
-int lf_cmd_gen(int argc, char **argv);
-
 #endif

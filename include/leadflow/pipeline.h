@@ -23,6 +23,4 @@ int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts);
 /* The instance id when none is given: "<host>-<pid>". */
 void lf_instance_default(char *buf, size_t cap);
 
-int lf_cmd_run(int argc, char **argv);
-
 #endif

@@ -164,7 +164,7 @@ struct lf_store {
     const char *group;
 };
 
-/* The standalone Redis back end (src/store_redis.c). Connects and loads the scripts. */
+/* The standalone Redis back end (src/store/store_redis.c). Connects and loads the scripts. */
 lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err);
 void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n);
 

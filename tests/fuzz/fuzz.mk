@@ -1,5 +1,5 @@
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c), included by the Makefile. Built with clang into
-# $(BUILD)/fuzz/, each from the few pure sources it needs (no librdkafka, no hiredis):
+# $(BUILD)/fuzz/, each linked with the pure core (src/core/: no librdkafka, no hiredis):
 #   make fuzz-build      build every harness
 #   make fuzz            run each harness for FUZZ_SECONDS (default 60), one after the other:
 #                        the regression inputs first, then fuzzing on a corpus kept in
@@ -17,21 +17,13 @@ FUZZ_DIR     := $(BUILD)/fuzz
 # UBSan aborts (no recover) so that undefined behaviour is a crash libFuzzer keeps.
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
-FUZZ_CFLAGS  := $(STD) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Iinclude -Isrc \
+FUZZ_CFLAGS  := $(STD) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Iinclude -Isrc/core \
                 $(shell pkg-config --cflags libcjson msgpack yaml-0.1 2>/dev/null) -MMD -MP
 
-FUZZ_EVENT_SRC := src/common.c src/alloc.c src/event.c src/event_json.c src/event_msgpack.c \
-                  src/timeparse.c src/url.c src/kind.c
-FUZZ_SRC_msgpack := $(FUZZ_EVENT_SRC)
-FUZZ_SRC_json    := $(FUZZ_EVENT_SRC)
-FUZZ_SRC_url     := src/url.c
-FUZZ_SRC_time    := src/timeparse.c
-FUZZ_SRC_config  := $(FUZZ_EVENT_SRC) src/config.c src/score.c src/stage.c src/lead.c
-FUZZ_LIBS_msgpack := -lmsgpackc -lcjson -lm
-FUZZ_LIBS_json    := -lmsgpackc -lcjson -lm
-FUZZ_LIBS_url     :=
-FUZZ_LIBS_time    :=
-FUZZ_LIBS_config  := -lyaml -lmsgpackc -lcjson -lm
+# The core built with clang and the sanitizers, in one archive each harness links.
+FUZZ_CORE_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard src/core/*.c))
+FUZZ_CORE_LIB := $(FUZZ_DIR)/libleadflow_core.a
+FUZZ_LIBS     := -lyaml -lmsgpackc -lcjson -lm
 
 FUZZ_BINS := $(FUZZ_ALL:%=$(FUZZ_DIR)/fuzz_%)
 
@@ -48,11 +40,14 @@ $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
+$(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 define FUZZ_LINK
-$(FUZZ_DIR)/fuzz_$(1): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_$(1).o \
-                       $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC_$(1)))
-	$$(FUZZ_CC) $$(FUZZ_SAN) -fsanitize=fuzzer -o $$@ $$^ $$(FUZZ_LIBS_$(1))
+$(FUZZ_DIR)/fuzz_$(1): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_$(1).o $(FUZZ_CORE_LIB)
+	$$(FUZZ_CC) $$(FUZZ_SAN) -fsanitize=fuzzer -o $$@ $$^ $$(FUZZ_LIBS)
 endef
 $(foreach h,$(FUZZ_ALL),$(eval $(call FUZZ_LINK,$(h))))
 
--include $(wildcard $(FUZZ_DIR)/obj/src/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d)
+-include $(wildcard $(FUZZ_DIR)/obj/src/core/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d)

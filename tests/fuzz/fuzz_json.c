@@ -6,7 +6,7 @@
 #include <cjson/cJSON.h>
 #include <msgpack.h>
 
-#include "event_priv.h"
+#include "event_int.h"
 #include "../unit/cjson_pack.h"
 #include "fuzz_event.h"
 

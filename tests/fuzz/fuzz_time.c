@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "leadflow/event.h"
+#include "leadflow/timeparse.h"
 
 #include "fuzz_check.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "leadflow/event.h"
+#include "leadflow/url.h"
 
 #include "fuzz_check.h"
 

@@ -14,8 +14,8 @@
 lf_model_t *lf_test_model(void);
 void lf_test_model_free(lf_model_t *m);
 /* Add an engagement rule for one kind (NULL = any) with points and an optional cap. */
-lf_engagement_rule_t *lf_test_rule(lf_model_t *m, const char *name, const char *kind,
-                                   double points, double cap_points, int64_t cap_per_ms);
+lf_engagement_rule_t *lf_test_rule(lf_model_t *m, const char *name, const char *kind, double points,
+                                   double cap_points, int64_t cap_per_ms);
 void lf_test_rule_path(lf_engagement_rule_t *r, const char *prefix);
 void lf_test_rule_utm(lf_engagement_rule_t *r, const char *field, const char *value);
 void lf_test_rule_prop(lf_engagement_rule_t *r, const char *field, const char *value);

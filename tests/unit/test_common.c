@@ -220,6 +220,45 @@ static void test_str_helpers(void)
     CHECK(!lf_str_has_prefix(s, "Emails"));
 }
 
+/* One strict reader for options, settings and stored numbers (config, codec, gen, devbroker,
+ * the CLI's ports): the whole string or nothing. */
+static void test_parse_numbers_are_strict(void)
+{
+    int64_t i = 7;
+    uint64_t u = 7;
+    double d = 7;
+    CHECK_INT(lf_parse_i64("42", 0, 100, &i), LF_OK);
+    CHECK_INT(i, 42);
+    CHECK_INT(lf_parse_i64("-5", -10, 10, &i), LF_OK);
+    CHECK_INT(i, -5);
+    CHECK_INT(lf_parse_i64("+5", -10, 10, &i), LF_OK);
+    CHECK_INT(lf_parse_i64("99999", 1, 65535, &i), LF_ERR); /* --redis h:99999 */
+    CHECK_INT(lf_parse_i64("0", 1, 65535, &i), LF_ERR);
+    static const char *const bad[] = {"",    " 5",  "5 ", "5x",  "0x10",
+                                      "--5", "+-5", "-",  "1e3", "99999999999999999999"};
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        i = 7;
+        CHECK_INT(lf_parse_i64(bad[k], INT64_MIN, INT64_MAX, &i), LF_ERR);
+        CHECK_INT(i, 7);
+    }
+    CHECK_INT(lf_parse_i64(NULL, 0, 1, &i), LF_ERR);
+    CHECK_INT(lf_parse_u64("18446744073709551615", &u), LF_OK);
+    CHECK(u == UINT64_MAX);
+    CHECK_INT(lf_parse_u64("-1", &u), LF_ERR);
+    CHECK_INT(lf_parse_u64("18446744073709551616", &u), LF_ERR);
+    CHECK_INT(lf_parse_u64(" 1", &u), LF_ERR);
+    CHECK_INT(lf_parse_double("2.5e1", &d), LF_OK);
+    CHECK(d == 25.0);
+    CHECK_INT(lf_parse_double("-0.125", &d), LF_OK);
+    CHECK(d == -0.125);
+    static const char *const badd[] = {"", " 1", "1 ", "nan", "inf", "-inf", "1e999", "1.2.3", "x"};
+    for (size_t k = 0; k < sizeof(badd) / sizeof(badd[0]); k++) {
+        d = 7;
+        CHECK_INT(lf_parse_double(badd[k], &d), LF_ERR);
+        CHECK(d == 7);
+    }
+}
+
 void suite_common(void)
 {
     LF_RUN(test_fmt_double_round_trips);
@@ -230,4 +269,5 @@ void suite_common(void)
     LF_RUN(test_hash64_is_stable);
     LF_RUN(test_arena_alignment_and_reuse);
     LF_RUN(test_str_helpers);
+    LF_RUN(test_parse_numbers_are_strict);
 }

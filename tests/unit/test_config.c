@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
 #include "leadflow/config.h"
 #include "test.h"

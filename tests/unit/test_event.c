@@ -11,6 +11,8 @@
 
 #include "leadflow/alloc.h"
 #include "leadflow/event.h"
+#include "leadflow/timeparse.h"
+#include "leadflow/url.h"
 #include "cjson_pack.h"
 #include "test.h"
 

@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #include "leadflow/alloc.h"
-#include "leadflow/cli.h"
+#include "cli_int.h"
 #include "leadflow/event.h"
+#include "leadflow/timeparse.h"
 #include "leadflow/redis.h"
 
 /*---- Options ------------------------------------------------------------------------------*/
@@ -93,23 +94,11 @@ int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i)
 
 /*---- Opening: the rules file, then Redis --------------------------------------------------*/
 
-int lf_cli_parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
-        return LF_ERR; /* strtoll would skip blanks and take "+5" */
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return LF_ERR;
-    *out = v;
-    return LF_OK;
-}
-
 int lf_cli_parse_hostport(const char *addr, char *host, size_t cap, int *port)
 {
     const char *colon = NULL, *end;
     size_t hl;
-    long long p = 0;
+    int64_t p = 0;
     /* Credentials or a URL: refused, so they are never echoed or used from argv. */
     if (!addr || !addr[0] || strchr(addr, '@') || strchr(addr, '/')) return LF_ERR;
     for (const char *c = addr; *c; c++)
@@ -127,7 +116,7 @@ int lf_cli_parse_hostport(const char *addr, char *host, size_t cap, int *port)
         hl = colon ? (size_t)(colon - addr) : strlen(addr);
     }
     if (hl >= cap) return LF_ERR;
-    if (colon && lf_cli_parse_int(colon + 1, 1, 65535, &p) != LF_OK) return LF_ERR;
+    if (colon && lf_parse_i64(colon + 1, 1, 65535, &p) != LF_OK) return LF_ERR;
     if (!colon && !hl) return LF_ERR;
     if (colon) *port = (int)p;
     if (hl) {

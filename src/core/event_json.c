@@ -1,5 +1,5 @@
 /* JSON front end: cJSON (measured fastest of cJSON, json-c and jansson, bench/json_parsers.md)
- * behind the generic tree of event_priv.h.
+ * behind the generic tree of event_int.h.
  *
  * Before cJSON sees the bytes, one linear pre-scan:
  *  - nesting deeper than LF_EVENT_MAX_DEPTH -> LF_BAD_TOO_COMPLEX (cJSON itself would go 1000
@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "event_priv.h"
+#include "event_int.h"
 
 static void cj_get(const void *node, lf_val_t *v)
 {

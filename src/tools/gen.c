@@ -18,6 +18,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
 #include "leadflow/common.h"
 #include "leadflow/event.h"
@@ -1704,27 +1705,6 @@ static void gen_on_signal(int sig)
     gen_stop = 1;
 }
 
-static int gen_parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-') return LF_ERR;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end) return LF_ERR;
-    *out = v;
-    return LF_OK;
-}
-
-static int gen_parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return LF_ERR;
-    *out = v;
-    return LF_OK;
-}
-
 int lf_cmd_gen(int argc, char **argv)
 {
     lf_gen_opts_t o;
@@ -1749,11 +1729,11 @@ int lf_cmd_gen(int argc, char **argv)
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = 1;
         } else if ((v = lf_opt_value(argc, argv, &i, "--leads", &missing))) {
-            bad = gen_parse_u64(v, &o.leads);
+            bad = lf_parse_u64(v, &o.leads);
         } else if ((v = lf_opt_value(argc, argv, &i, "--events", &missing))) {
-            bad = gen_parse_u64(v, &o.events);
+            bad = lf_parse_u64(v, &o.events);
         } else if ((v = lf_opt_value(argc, argv, &i, "--seed", &missing))) {
-            bad = gen_parse_u64(v, &o.seed);
+            bad = lf_parse_u64(v, &o.seed);
         } else if ((v = lf_opt_value(argc, argv, &i, "--format", &missing))) {
             if (strcmp(v, "msgpack") == 0)
                 o.format = LF_GEN_MSGPACK;
@@ -1762,20 +1742,20 @@ int lf_cmd_gen(int argc, char **argv)
             else
                 bad = 1;
         } else if ((v = lf_opt_value(argc, argv, &i, "--dup-rate", &missing))) {
-            bad = gen_parse_double(v, &o.dup_rate);
+            bad = lf_parse_double(v, &o.dup_rate);
         } else if ((v = lf_opt_value(argc, argv, &i, "--bad-rate", &missing))) {
-            bad = gen_parse_double(v, &o.bad_rate);
+            bad = lf_parse_double(v, &o.bad_rate);
         } else if ((v = lf_opt_value(argc, argv, &i, "--anon-rate", &missing))) {
-            bad = gen_parse_double(v, &o.anon_rate);
+            bad = lf_parse_double(v, &o.anon_rate);
         } else if ((v = lf_opt_value(argc, argv, &i, "--rate", &missing))) {
-            bad = gen_parse_double(v, &o.rate_eps);
+            bad = lf_parse_double(v, &o.rate_eps);
         } else if ((v = lf_opt_value(argc, argv, &i, "--start-ms", &missing))) {
-            bad = gen_parse_u64(v, &u);
+            bad = lf_parse_u64(v, &u);
             o.start_ms = (int64_t)u;
         } else if ((v = lf_opt_value(argc, argv, &i, "--span-days", &missing))) {
-            bad = gen_parse_double(v, &o.span_days);
+            bad = lf_parse_double(v, &o.span_days);
         } else if ((v = lf_opt_value(argc, argv, &i, "--zipf", &missing))) {
-            bad = gen_parse_double(v, &o.zipf);
+            bad = lf_parse_double(v, &o.zipf);
         } else if ((v = lf_opt_value(argc, argv, &i, "--out", &missing))) {
             out = v;
         } else if ((v = lf_opt_value(argc, argv, &i, "--brokers", &missing))) {

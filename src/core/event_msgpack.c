@@ -1,5 +1,5 @@
 /* MessagePack front end: msgpack-c (msgpack_unpack_next / msgpack_object) behind the generic
- * tree of event_priv.h.
+ * tree of event_int.h.
  *
  * msgpack-c allocates the element array of a container from its declared count before reading
  * the elements, and allows 32 levels of nesting. So a non-allocating pre-scan walks the bytes
@@ -17,7 +17,7 @@
 
 #include <msgpack.h>
 
-#include "event_priv.h"
+#include "event_int.h"
 
 static void mp_get(const void *node, lf_val_t *v)
 {

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
-#include "leadflow/cli.h"
+#include "cli_int.h"
 #include "leadflow/config.h"
 
 static void lf_check_config_usage(FILE *out)

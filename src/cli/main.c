@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "leadflow/cli.h"
+#include "cli_int.h"
+#include "leadflow/commands.h"
 #include "leadflow/common.h"
 #include "leadflow/config.h"
-#include "leadflow/devbroker.h"
 #include "leadflow/gen.h"
 #include "leadflow/pipeline.h"
 

@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
-#include "leadflow/cli.h"
+#include "cli_int.h"
 #include "leadflow/keys.h"
 
 static const char lf_stats_usage[] =

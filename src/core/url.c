@@ -1,7 +1,7 @@
 /* URL helpers for campaign attribution: percent-decoding, query parameters, the path. */
 #include <string.h>
 
-#include "leadflow/event.h"
+#include "leadflow/url.h"
 
 static int hexval(unsigned char c)
 {

@@ -31,9 +31,9 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
 #include "leadflow/common.h"
-#include "leadflow/devbroker.h"
 
 #define DB_MAX_TOPICS 64
 #define DB_MAX_CLIENTS 8
@@ -186,10 +186,8 @@ static const char db_help[] =
 
 static int db_parse_int(const char *s, long lo, long hi, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi) return LF_ERR;
+    int64_t v;
+    if (lf_parse_i64(s, lo, hi, &v) != LF_OK) return LF_ERR;
     *out = (int)v;
     return LF_OK;
 }

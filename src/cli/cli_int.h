@@ -20,12 +20,8 @@
 
 #include "leadflow/config.h"
 
-/* argv[0] is the subcommand's name ("inspect", "top", "stats"). */
-int lf_cmd_inspect(int argc, char **argv);
-int lf_cmd_top(int argc, char **argv);
-int lf_cmd_stats(int argc, char **argv);
-
-/*---- Shared by src/cli_*.c (src/cli_common.c) ---------------------------------------------*/
+/*---- Shared by the commands in src/cli (cli_common.c)
+ * ---------------------------------------------*/
 
 #define LF_CLI_EXIT_OK 0
 #define LF_CLI_EXIT_USAGE 1
@@ -77,8 +73,6 @@ int lf_cli_parse_hostport(const char *addr, char *host, size_t cap, int *port);
 const char *lf_cli_redact_addr(const char *addr, char *buf, size_t cap);
 /* The usage error for a bad --redis value, without echoing a password. */
 int lf_cli_bad_redis(lf_cli_t *cli, const char *addr);
-/* A whole decimal number in [lo, hi] (no sign games, no trailing text). 0 or -1. */
-int lf_cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 
 /* Load the rules file and connect to Redis. 0, or the exit status after a message. */
 int lf_cli_open(lf_cli_t *cli);

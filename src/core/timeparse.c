@@ -8,7 +8,7 @@
  * refused). A lower-case 't'/'z' is accepted, a space instead of 'T' is not. */
 #include <stdio.h>
 
-#include "leadflow/event.h"
+#include "leadflow/timeparse.h"
 
 static int digits(const char *s, size_t len, size_t pos, int n, int *out)
 {

@@ -1,5 +1,5 @@
 /* Event decoding: dispatch between the two front ends, and the Segment field logic, written
- * once over the generic tree of event_priv.h (CONTRACT §2).
+ * once over the generic tree of event_int.h (CONTRACT §2).
  *
  * Rules beyond the contract table, decided here:
  *  - JSON null and the empty string mean "absent" for every field.
@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "event_priv.h"
+#include "event_int.h"
+#include "leadflow/timeparse.h"
+#include "leadflow/url.h"
 
 const char *lf_bad_name(lf_bad_t reason)
 {

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
-#include "leadflow/cli.h"
+#include "cli_int.h"
 #include "leadflow/event.h"
 #include "leadflow/keys.h"
 #include "leadflow/score.h"

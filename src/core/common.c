@@ -1,4 +1,6 @@
 /* Small shared helpers: errors, string views, hashing, number formatting. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
@@ -166,4 +168,41 @@ const char *lf_opt_value(int argc, char **argv, int *i, const char *name, int *m
         return NULL;
     }
     return argv[++*i];
+}
+
+/*---- Strict numbers ----------------------------------------------------------------------*/
+
+int lf_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *d = s && (*s == '-' || *s == '+') ? s + 1 : s;
+    if (!d || !isdigit((unsigned char)*d)) return LF_ERR;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return LF_ERR;
+    *out = v;
+    return LF_OK;
+}
+
+int lf_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)*s)) return LF_ERR; /* strtoull takes "-1" as 2^64-1 */
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return LF_ERR;
+    *out = v;
+    return LF_OK;
+}
+
+int lf_parse_double(const char *s, double *out)
+{
+    if (!s || !*s || isspace((unsigned char)*s)) return LF_ERR;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    /* ERANGE on underflow still gives a usable (tiny or zero) value; overflow is infinite. */
+    if (end == s || *end || !isfinite(v)) return LF_ERR;
+    *out = v;
+    return LF_OK;
 }

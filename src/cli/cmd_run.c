@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
-#include "leadflow/cli.h"
+#include "cli_int.h"
 #include "leadflow/config.h"
 #include "leadflow/log.h"
 #include "leadflow/pipeline.h"
@@ -74,7 +75,7 @@ int lf_cmd_run(int argc, char **argv)
     };
     const char *brokers = NULL, *redis = NULL, *group = NULL;
     int ch, workers = 1;
-    long long v;
+    int64_t v;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
     while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
@@ -87,7 +88,7 @@ int lf_cmd_run(int argc, char **argv)
             opts.instance = optarg;
             break;
         case 'x':
-            if (lf_cli_parse_int(optarg, 0, INT_MAX, &v) != LF_OK)
+            if (lf_parse_i64(optarg, 0, INT_MAX, &v) != LF_OK)
                 return lf_cli_usage_error(&cli, "--exit-idle-ms takes milliseconds, not \"%s\"",
                                           optarg);
             opts.exit_idle_ms = (int)v;
@@ -102,7 +103,7 @@ int lf_cmd_run(int argc, char **argv)
             group = optarg;
             break;
         case 'w':
-            if (lf_cli_parse_int(optarg, 1, LF_WORKERS_MAX, &v) != LF_OK)
+            if (lf_parse_i64(optarg, 1, LF_WORKERS_MAX, &v) != LF_OK)
                 return lf_cli_usage_error(&cli, "--workers takes 1..%d, not \"%s\"", LF_WORKERS_MAX,
                                           optarg);
             workers = (int)v;

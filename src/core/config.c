@@ -30,6 +30,7 @@
 #include "leadflow/config.h"
 #include "leadflow/lead.h"
 #include "leadflow/stage.h"
+#include "leadflow/timeparse.h"
 
 #define LF_CFG_MAX_FILE (16u << 20)  /* a rules file is a few KB; refuse absurd ones */
 #define LF_CFG_MAX_DEPTH 64          /* YAML nesting */
@@ -166,25 +167,6 @@ static int64_t lf_setting_load_int(const lf_config_t *cfg, const lf_setting_t *s
     return v;
 }
 
-static int lf_parse_int(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || isspace((unsigned char)*s)) return LF_ERR;
-    *out = v;
-    return LF_OK;
-}
-
-static int lf_parse_number(const char *s, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !isfinite(v) || isspace((unsigned char)*s)) return LF_ERR;
-    *out = v;
-    return LF_OK;
-}
-
 static int lf_parse_bool(const char *s, int *out)
 {
     static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
@@ -218,7 +200,7 @@ static int lf_setting_apply(lf_config_t *cfg, const lf_setting_t *s, const char 
         return LF_OK;
     }
     case LF_SET_INT:
-        if (is_null || lf_parse_int(text, &v) != LF_OK) {
+        if (is_null || lf_parse_i64(text, INT64_MIN, INT64_MAX, &v) != LF_OK) {
             lf_fmt(why, cap, "expected an integer, got \"%s\"", is_null ? "" : text);
             return LF_ERR;
         }
@@ -240,7 +222,7 @@ static int lf_setting_apply(lf_config_t *cfg, const lf_setting_t *s, const char 
     case LF_SET_DURATION:
         /* dedup_window was a count of messageIds: a bare number must not become seconds. */
         if (!is_null && s->off == offsetof(lf_config_t, dedup_window) &&
-            lf_parse_int(text, &v) == LF_OK) {
+            lf_parse_i64(text, INT64_MIN, INT64_MAX, &v) == LF_OK) {
             lf_fmt(why, cap,
                    "%s is a bare number: this is now a duration of event time, no longer a "
                    "count of messageIds; write it with a unit (e.g. 24h, the default)",
@@ -886,7 +868,7 @@ static int lf_number(lf_loader_t *ld, const lf_node_t *n, const char *ctx, doubl
 {
     const char *s = lf_scalar(ld, n, ctx, "a number");
     if (!s) return LF_ERR;
-    if (lf_parse_number(s, out) != LF_OK) {
+    if (lf_parse_double(s, out) != LF_OK) {
         LF_ERR_AT(ld, n, "%s: expected a number, got \"%s\"", ctx, s);
         return LF_ERR;
     }

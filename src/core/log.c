@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "leadflow/event.h"
+#include "leadflow/timeparse.h"
 #include "leadflow/log.h"
 
 static char lf_log_tag[16];

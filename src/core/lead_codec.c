@@ -217,31 +217,23 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
 
 /*---- Decoding --------------------------------------------------------------------------*/
 
-static int lf_parse_i64(lf_str_t v, int64_t *out)
+/* A stored number: the field value is a view, the strict reader wants a C string. */
+static int lf_codec_i64(lf_str_t v, int64_t *out)
 {
     char buf[32];
     if (v.len == 0 || v.len >= sizeof(buf)) return LF_ERR;
     memcpy(buf, v.ptr, v.len);
     buf[v.len] = '\0';
-    char *end;
-    errno = 0;
-    long long x = strtoll(buf, &end, 10);
-    if (errno || *end) return LF_ERR;
-    *out = x;
-    return LF_OK;
+    return lf_parse_i64(buf, INT64_MIN, INT64_MAX, out);
 }
 
-static int lf_parse_double(lf_str_t v, double *out)
+static int lf_codec_double(lf_str_t v, double *out)
 {
     char buf[64];
     if (v.len == 0 || v.len >= sizeof(buf)) return LF_ERR;
     memcpy(buf, v.ptr, v.len);
     buf[v.len] = '\0';
-    char *end;
-    double x = strtod(buf, &end);
-    if (*end || x != x) return LF_ERR;
-    *out = x;
-    return LF_OK;
+    return lf_parse_double(buf, out);
 }
 
 static void lf_copy_val(char *dst, size_t cap, lf_str_t v)
@@ -261,7 +253,7 @@ static int lf_decode_touch(lf_touch_t *t, lf_str_t sub, lf_str_t v)
     else if (lf_str_eq(sub, "campaign"))
         lf_copy_val(t->campaign, sizeof(t->campaign), v);
     else if (lf_str_eq(sub, "at")) {
-        if (lf_parse_i64(v, &x)) return LF_ERR;
+        if (lf_codec_i64(v, &x)) return LF_ERR;
         t->at_ms = x;
     }
     return LF_OK;
@@ -456,25 +448,25 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
         if (lf_str_eq(f, "stage"))
             rc = lf_stage_from_name(v.ptr, v.len, &l->stage);
         else if (lf_str_eq(f, "seq")) {
-            rc = lf_parse_i64(v, &x);
+            rc = lf_codec_i64(v, &x);
             l->seq = (uint64_t)x;
         } else if (lf_str_eq(f, "fit"))
-            rc = lf_parse_double(v, &l->fit);
+            rc = lf_codec_double(v, &l->fit);
         else if (lf_str_eq(f, "eng"))
-            rc = lf_parse_double(v, &l->eng);
+            rc = lf_codec_double(v, &l->eng);
         else if (lf_str_eq(f, "t"))
-            rc = lf_parse_i64(v, &l->t_ms);
+            rc = lf_codec_i64(v, &l->t_ms);
         else if (lf_str_eq(f, "first_seen"))
-            rc = lf_parse_i64(v, &l->first_seen_ms);
+            rc = lf_codec_i64(v, &l->first_seen_ms);
         else if (lf_str_eq(f, "last_seen"))
-            rc = lf_parse_i64(v, &l->last_seen_ms);
+            rc = lf_codec_i64(v, &l->last_seen_ms);
         else if (lf_str_eq(f, "stage_at"))
-            rc = lf_parse_i64(v, &l->stage_at_ms);
+            rc = lf_codec_i64(v, &l->stage_at_ms);
         else if (lf_str_eq(f, "events")) {
-            rc = lf_parse_i64(v, &x);
+            rc = lf_codec_i64(v, &x);
             l->events = (uint64_t)x;
         } else if (lf_str_eq(f, "v")) {
-            rc = lf_parse_i64(v, &x);
+            rc = lf_codec_i64(v, &x);
             l->version = (uint64_t)x;
         } else if (lf_str_eq(f, "anon"))
             l->anonymous = lf_str_eq(v, "1");
@@ -493,7 +485,7 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
         else if (lf_str_has_prefix(f, "n.")) {
             lf_str_t kname = {f.ptr + 2, f.len - 2};
             lf_kind_t k = lf_kind_from_name(kname);
-            rc = lf_parse_i64(v, &x);
+            rc = lf_codec_i64(v, &x);
             if (rc == LF_OK && (k != LF_KIND_OTHER || lf_str_eq(kname, "other")))
                 l->counters[k] = (uint32_t)x;
         } else if (lf_str_has_prefix(f, "ft.")) {
@@ -508,7 +500,7 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
                 lf_trait_t *tr = &l->traits[l->ntraits++];
                 tr->idx = (uint16_t)k;
                 lf_copy_val(tr->val, sizeof(tr->val), v);
-                tr->is_num = lf_parse_double(v, &tr->num) == LF_OK;
+                tr->is_num = lf_codec_double(v, &tr->num) == LF_OK;
                 break;
             }
         }
