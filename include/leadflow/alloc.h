@@ -12,7 +12,7 @@ void *lf_realloc(void *p, size_t n);
 void lf_free(void *p);
 char *lf_strdup(const char *s);
 char *lf_strndup(const char *s, size_t n);
-/* Bytes currently allocated through these wrappers. */
+/* Bytes currently allocated through these wrappers (the unit tests' allocation checks). */
 size_t lf_alloc_used(void);
 
 typedef struct lf_arena_chunk lf_arena_chunk_t;

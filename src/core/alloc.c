@@ -1,5 +1,6 @@
 /* Allocation wrappers and the bump arena. The release build links jemalloc, which replaces
- * malloc; the wrappers count bytes so `leadflow stats` can show them. */
+ * malloc. The wrappers end the process with a message when memory runs out, and count live
+ * bytes (lf_alloc_used) so the unit tests can show a hot path allocates nothing. */
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -193,101 +193,6 @@ static int opt_str(const ex_t *x, const void *node, lf_str_t *out)
     return 1;
 }
 
-/* The length of the UTF-8 sequence at p[0..n) (n >= 1) and its code point in *cp; 0 when it
- * is not valid UTF-8 (an overlong form, a surrogate, above U+10FFFF, cut short). */
-static size_t utf8_char(const unsigned char *p, size_t n, unsigned *cp)
-{
-    unsigned c = p[0];
-    size_t need;
-    unsigned min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 1, min = 0x80, *cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 2, min = 0x800, *cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3, min = 0x10000, *cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n - 1 < need) return 0;
-    for (size_t k = 1; k <= need; k++) {
-        if ((p[k] & 0xc0) != 0x80) return 0;
-        *cp = (*cp << 6) | (p[k] & 0x3f);
-    }
-    if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
-    return need + 1;
-}
-
-/* Valid UTF-8 and no NUL. */
-static int utf8_ok(lf_str_t s)
-{
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t n = s.len, i = 0;
-    while (i < n) {
-        unsigned cp;
-        size_t k = utf8_char(p + i, n - i, &cp);
-        if (k == 0 || cp == 0) return 0;
-        i += k;
-    }
-    return 1;
-}
-
-/* The printable form of the character at p[0..n) (n >= 1) into esc; its length in bytes of
- * input into *k. Returns the length of esc. */
-static size_t escape_one(const unsigned char *p, size_t n, size_t *k, char esc[16])
-{
-    unsigned cp;
-    *k = utf8_char(p, n, &cp);
-    if (*k == 0) { /* not UTF-8: the byte itself */
-        *k = 1;
-        return (size_t)snprintf(esc, 16, "\\x%02x", p[0]);
-    }
-    if (cp == '\n' || cp == '\r' || cp == '\t') {
-        esc[0] = '\\';
-        esc[1] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
-        return 2;
-    }
-    if (cp < 0x20 || cp == 0x7f) return (size_t)snprintf(esc, 16, "\\x%02x", cp);
-    /* C1 controls, and the bidi overrides that make a terminal draw text reordered */
-    if ((cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-        (cp >= 0x2066 && cp <= 0x2069))
-        return (size_t)snprintf(esc, 16, "\\u%04x", cp);
-    memcpy(esc, p, *k);
-    return *k;
-}
-
-const char *lf_str_escape(lf_str_t s, char *buf, size_t cap)
-{
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i, k, o = 0, total = 0;
-    char esc[16];
-    if (!buf || cap == 0) return "";
-    for (i = 0; i < s.len; i += k)
-        total += escape_one(p + i, s.len - i, &k, esc);
-    /* Too long: whole characters up to what leaves room for "...". */
-    size_t room = total < cap ? total : cap > 4 ? cap - 4 : 0;
-    for (i = 0; i < s.len; i += k) {
-        size_t el = escape_one(p + i, s.len - i, &k, esc);
-        if (o + el > room) break;
-        memcpy(buf + o, esc, el);
-        o += el;
-    }
-    if (total >= cap) {
-        size_t dots = cap - 1 - o < 3 ? cap - 1 - o : 3;
-        memcpy(buf + o, "...", dots);
-        o += dots;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* A name-like field (an id, the type, the event): 1 when present (copied into the arena), 0
- * when absent (missing, null or empty), LF_ERR with *err set when it has the wrong type, is
- * not valid UTF-8, or is longer than max_len (0: no limit). */
 static int name_field(const ex_t *x, const void *node, const char *field, uint32_t max_len,
                       lf_str_t *out)
 {
@@ -305,7 +210,7 @@ static int name_field(const ex_t *x, const void *node, const char *field, uint32
                    (unsigned)v.s.len, (unsigned)max_len);
         return LF_ERR;
     }
-    if (!utf8_ok(v.s)) {
+    if (!lf_utf8_valid(v.s)) {
         lf_err_set(x->err, LF_BAD_WRONG_TYPE, "%s is not valid UTF-8 text", field);
         return LF_ERR;
     }
@@ -517,42 +422,21 @@ static int fail_missing(const ex_t *x, const char *what)
     return LF_ERR;
 }
 
-int lf_event_extract(const lf_tree_ops_t *ops, const void *root, const lf_event_limits_t *lim,
-                     lf_arena_t *arena, lf_event_t *ev, lf_err_t *err)
+/* messageId, type and the kind it names, the lead's ids, previousId for an alias. */
+static int ex_ids(const ex_t *x, const void *const *top, lf_event_t *ev)
 {
-    ex_t x = {ops, arena, err};
-    lf_val_t v;
-    int r;
-    ops->get(root, &v);
-    if (v.t != LF_VT_MAP) {
-        lf_err_set(err, LF_BAD_NOT_A_MAP, "the event is %s, expected a map", vt_desc(v.t));
-        return LF_ERR;
-    }
-    const void *top[T__COUNT] = {0};
-    collect(&x, root, top_keys, T__COUNT, top);
-
-    if (top[T_BATCH]) {
-        ops->get(top[T_BATCH], &v);
-        if (v.t == LF_VT_ARRAY) {
-            lf_err_set(err, LF_BAD_BATCH_ENVELOPE,
-                       "a batch envelope {\"batch\": [...]}: send one event per message");
-            return LF_ERR;
-        }
-    }
-
-    /* Ids, type, kind. */
-    r = name_field(&x, top[T_MESSAGE_ID], "messageId", LF_ID_MAX, &ev->message_id);
+    int r = name_field(x, top[T_MESSAGE_ID], "messageId", LF_ID_MAX, &ev->message_id);
     if (r < 0) return LF_ERR;
-    if (r == 0) return fail_missing(&x, "messageId");
-    r = name_field(&x, top[T_TYPE], "type", 0, &ev->type);
+    if (r == 0) return fail_missing(x, "messageId");
+    r = name_field(x, top[T_TYPE], "type", 0, &ev->type);
     if (r < 0) return LF_ERR;
-    if (r == 0) return fail_missing(&x, "type");
+    if (r == 0) return fail_missing(x, "type");
 
     if (lf_str_eq_nocase(ev->type, "track")) {
         lf_str_t name = LF_STR_NULL;
-        r = name_field(&x, top[T_EVENT], "event", 0, &name);
+        r = name_field(x, top[T_EVENT], "event", 0, &name);
         if (r < 0) return LF_ERR;
-        if (r == 0) return fail_missing(&x, "event (required for type track)");
+        if (r == 0) return fail_missing(x, "event (required for type track)");
         ev->kind = lf_kind_from_name(name);
         if (ev->kind == LF_KIND_IDENTIFY || ev->kind == LF_KIND_ALIAS) ev->kind = LF_KIND_OTHER;
         ev->kind_name = ev->kind ? lf_str_from(lf_kind_name(ev->kind)) : name;
@@ -564,75 +448,85 @@ int lf_event_extract(const lf_tree_ops_t *ops, const void *root, const lf_event_
         ev->kind_name = ev->kind ? lf_str_from(lf_kind_name(ev->kind)) : ev->type;
     }
 
-    int has_user = name_field(&x, top[T_USER_ID], "userId", LF_ID_MAX, &ev->user_id);
+    int has_user = name_field(x, top[T_USER_ID], "userId", LF_ID_MAX, &ev->user_id);
     if (has_user < 0) return LF_ERR;
-    int has_anon = name_field(&x, top[T_ANONYMOUS_ID], "anonymousId", LF_ID_MAX, &ev->anonymous_id);
+    int has_anon = name_field(x, top[T_ANONYMOUS_ID], "anonymousId", LF_ID_MAX, &ev->anonymous_id);
     if (has_anon < 0) return LF_ERR;
-    if (!has_user && !has_anon) return fail_missing(&x, "userId or anonymousId (one is required)");
+    if (!has_user && !has_anon) return fail_missing(x, "userId or anonymousId (one is required)");
     if (ev->kind == LF_KIND_ALIAS) {
-        r = name_field(&x, top[T_PREVIOUS_ID], "previousId", LF_ID_MAX, &ev->previous_id);
+        r = name_field(x, top[T_PREVIOUS_ID], "previousId", LF_ID_MAX, &ev->previous_id);
         if (r < 0) return LF_ERR;
-        if (r == 0) return fail_missing(&x, "previousId (required for type alias)");
+        if (r == 0) return fail_missing(x, "previousId (required for type alias)");
     }
+    return LF_OK;
+}
 
-    /* Event time. */
+/* The event time: timestamp, else originalTimestamp, else receivedAt, within the limits. */
+static int ex_time(const ex_t *x, const void *const *top, const lf_event_limits_t *lim,
+                   lf_event_t *ev)
+{
     static const int ts_slot[3] = {T_TIMESTAMP, T_ORIGINAL_TIMESTAMP, T_RECEIVED_AT};
     static const char *const ts_name[3] = {"timestamp", "originalTimestamp", "receivedAt"};
     int ts_i = -1;
     for (int i = 0; i < 3 && ts_i < 0; i++) {
-        r = ts_field(&x, top[ts_slot[i]], ts_name[i], &ev->ts_ms);
+        int r = ts_field(x, top[ts_slot[i]], ts_name[i], &ev->ts_ms);
         if (r < 0) return LF_ERR;
         if (r == 1) ts_i = i;
     }
-    if (ts_i < 0) return fail_missing(&x, "timestamp (nor originalTimestamp, receivedAt)");
+    if (ts_i < 0) return fail_missing(x, "timestamp (nor originalTimestamp, receivedAt)");
     if (ev->ts_ms < lim->min_ts_ms || ev->ts_ms > lim->max_ts_ms) {
         char t[40], lo[40], hi[40];
         lf_time_format_iso8601(ev->ts_ms, t, sizeof(t));
         lf_time_format_iso8601(lim->min_ts_ms, lo, sizeof(lo));
         lf_time_format_iso8601(lim->max_ts_ms, hi, sizeof(hi));
-        lf_err_set(err, LF_BAD_TIMESTAMP_RANGE, "%s %s is outside the accepted range %s .. %s",
+        lf_err_set(x->err, LF_BAD_TIMESTAMP_RANGE, "%s %s is outside the accepted range %s .. %s",
                    ts_name[ts_i], t, lo, hi);
         return LF_ERR;
     }
+    return LF_OK;
+}
 
-    /* Optional: page fields, user agent, campaign. */
-    const void *ctx[C__COUNT] = {0}, *page[P__COUNT] = {0}, *props[P__COUNT] = {0};
-    if (is_map(&x, top[T_CONTEXT])) collect(&x, top[T_CONTEXT], ctx_keys, C__COUNT, ctx);
-    if (is_map(&x, ctx[C_PAGE])) collect(&x, ctx[C_PAGE], page_keys, P__COUNT, page);
-    int props_map = is_map(&x, top[T_PROPERTIES]);
-    if (props_map) collect(&x, top[T_PROPERTIES], page_keys, P__COUNT, props);
-
-    lf_str_t pf[P__COUNT] = {{0}};
+/* Page fields from context.page, else properties (pf gets each raw, `search` included), and
+ * the user agent. */
+static void ex_page(const ex_t *x, const void *const *top, const void *const *ctx, lf_str_t *pf,
+                    lf_event_t *ev)
+{
+    const void *page[P__COUNT] = {0}, *props[P__COUNT] = {0};
+    if (is_map(x, ctx[C_PAGE])) collect(x, ctx[C_PAGE], page_keys, P__COUNT, page);
+    if (is_map(x, top[T_PROPERTIES])) collect(x, top[T_PROPERTIES], page_keys, P__COUNT, props);
     for (int i = 0; i < P__COUNT; i++)
-        if (!opt_str(&x, page[i], &pf[i])) opt_str(&x, props[i], &pf[i]);
-    ev->url = pf[P_URL].len ? dup(&x, pf[P_URL]) : LF_STR_NULL;
-    ev->path = pf[P_PATH].len ? dup(&x, pf[P_PATH]) : lf_url_path(ev->url);
-    ev->referrer = pf[P_REFERRER].len ? dup(&x, pf[P_REFERRER]) : LF_STR_NULL;
-    ev->title = pf[P_TITLE].len ? dup(&x, pf[P_TITLE]) : LF_STR_NULL;
+        if (!opt_str(x, page[i], &pf[i])) opt_str(x, props[i], &pf[i]);
+    ev->url = pf[P_URL].len ? dup(x, pf[P_URL]) : LF_STR_NULL;
+    ev->path = pf[P_PATH].len ? dup(x, pf[P_PATH]) : lf_url_path(ev->url);
+    ev->referrer = pf[P_REFERRER].len ? dup(x, pf[P_REFERRER]) : LF_STR_NULL;
+    ev->title = pf[P_TITLE].len ? dup(x, pf[P_TITLE]) : LF_STR_NULL;
     lf_str_t ua;
-    if (opt_str(&x, ctx[C_USER_AGENT], &ua)) ev->user_agent = dup(&x, ua);
+    if (opt_str(x, ctx[C_USER_AGENT], &ua)) ev->user_agent = dup(x, ua);
+}
 
-    if (is_map(&x, ctx[C_CAMPAIGN])) {
+/* The campaign: context.campaign's fields, then each one still empty from the URL's query,
+ * else from `search`; the click id is the first one with a value. */
+static void ex_campaign(const ex_t *x, const void *const *ctx, lf_str_t search, lf_event_t *ev)
+{
+    if (is_map(x, ctx[C_CAMPAIGN])) {
         const void *camp[LF_UTM__COUNT] = {0};
-        collect(&x, ctx[C_CAMPAIGN], campaign_keys, LF_UTM__COUNT, camp);
+        collect(x, ctx[C_CAMPAIGN], campaign_keys, LF_UTM__COUNT, camp);
         for (int i = 0; i < LF_UTM__COUNT; i++) {
             lf_str_t s;
-            if (opt_str(&x, camp[i], &s)) ev->utm[i] = dup(&x, s);
+            if (opt_str(x, camp[i], &s)) ev->utm[i] = dup(x, s);
         }
     }
-    lf_str_t search = pf[P_SEARCH];
     if (ev->url.len || search.len) {
-        /* Each parameter: its value in the URL, else in `search` (an empty one counts as
-         * none); the click id is the first one with a value. */
+        /* An empty parameter in the URL counts as none. */
         lf_str_t in_url[LF_QUERY_NAMES], in_search[LF_QUERY_NAMES];
         lf_url_query_params(ev->url, query_names, LF_QUERY_NAMES, in_url);
         lf_url_query_params(search, query_names, LF_QUERY_NAMES, in_search);
         for (int i = 0; i < LF_QUERY_NAMES; i++)
             if (!in_url[i].len) in_url[i] = in_search[i];
         for (int i = 0; i < LF_UTM__COUNT; i++)
-            if (!ev->utm[i].len) ev->utm[i] = query_decode(&x, in_url[i]);
+            if (!ev->utm[i].len) ev->utm[i] = query_decode(x, in_url[i]);
         for (int i = LF_UTM__COUNT; i < LF_QUERY_NAMES; i++) {
-            lf_str_t id = query_decode(&x, in_url[i]);
+            lf_str_t id = query_decode(x, in_url[i]);
             if (id.len) {
                 ev->click_id_name = lf_str_from(query_names[i]);
                 ev->click_id = id;
@@ -643,25 +537,59 @@ int lf_event_extract(const lf_tree_ops_t *ops, const void *root, const lf_event_
     ev->has_campaign = ev->click_id.len != 0;
     for (int i = 0; i < LF_UTM__COUNT; i++)
         if (ev->utm[i].len) ev->has_campaign = 1;
+}
 
-    /* Properties and traits, flattened. */
+/* Properties and traits (top-level, then context.traits for keys not seen), flattened. */
+static void ex_props_traits(const ex_t *x, const void *const *top, const void *const *ctx,
+                            lf_event_t *ev)
+{
     char key[LF_KEY_MAX];
-    if (props_map) {
+    if (is_map(x, top[T_PROPERTIES])) {
         lf_kv_t tmp[LF_EVENT_MAX_PROPS];
         kvbuf_t b = {tmp, 0, LF_EVENT_MAX_PROPS, 0};
-        flatten(&x, top[T_PROPERTIES], key, 0, 2, &b);
-        ev->props = kv_keep(&x, tmp, b.n);
+        flatten(x, top[T_PROPERTIES], key, 0, 2, &b);
+        ev->props = kv_keep(x, tmp, b.n);
         ev->nprops = b.n;
     }
-    int traits_map = is_map(&x, top[T_TRAITS]), ctx_traits_map = is_map(&x, ctx[C_TRAITS]);
+    int traits_map = is_map(x, top[T_TRAITS]), ctx_traits_map = is_map(x, ctx[C_TRAITS]);
     if (traits_map || ctx_traits_map) {
         lf_kv_t tmp[LF_EVENT_MAX_TRAITS];
         kvbuf_t b = {tmp, 0, LF_EVENT_MAX_TRAITS, 0};
-        if (traits_map) flatten(&x, top[T_TRAITS], key, 0, 2, &b);
+        if (traits_map) flatten(x, top[T_TRAITS], key, 0, 2, &b);
         b.dedupe = b.n;
-        if (ctx_traits_map) flatten(&x, ctx[C_TRAITS], key, 0, 3, &b);
-        ev->traits = kv_keep(&x, tmp, b.n);
+        if (ctx_traits_map) flatten(x, ctx[C_TRAITS], key, 0, 3, &b);
+        ev->traits = kv_keep(x, tmp, b.n);
         ev->ntraits = b.n;
     }
+}
+
+int lf_event_extract(const lf_tree_ops_t *ops, const void *root, const lf_event_limits_t *lim,
+                     lf_arena_t *arena, lf_event_t *ev, lf_err_t *err)
+{
+    ex_t x = {ops, arena, err};
+    lf_val_t v;
+    ops->get(root, &v);
+    if (v.t != LF_VT_MAP) {
+        lf_err_set(err, LF_BAD_NOT_A_MAP, "the event is %s, expected a map", vt_desc(v.t));
+        return LF_ERR;
+    }
+    const void *top[T__COUNT] = {0};
+    collect(&x, root, top_keys, T__COUNT, top);
+    if (top[T_BATCH]) {
+        ops->get(top[T_BATCH], &v);
+        if (v.t == LF_VT_ARRAY) {
+            lf_err_set(err, LF_BAD_BATCH_ENVELOPE,
+                       "a batch envelope {\"batch\": [...]}: send one event per message");
+            return LF_ERR;
+        }
+    }
+    if (ex_ids(&x, top, ev) != LF_OK || ex_time(&x, top, lim, ev) != LF_OK) return LF_ERR;
+
+    const void *ctx[C__COUNT] = {0};
+    if (is_map(&x, top[T_CONTEXT])) collect(&x, top[T_CONTEXT], ctx_keys, C__COUNT, ctx);
+    lf_str_t pf[P__COUNT] = {{0}};
+    ex_page(&x, top, ctx, pf, ev);
+    ex_campaign(&x, ctx, pf[P_SEARCH], ev);
+    ex_props_traits(&x, top, ctx, ev);
     return LF_OK;
 }

@@ -37,6 +37,9 @@ typedef struct {
     int (*next)(const void *map, uintptr_t *it, lf_str_t *key, const void **child);
 } lf_tree_ops_t;
 
+/* Whether s is valid UTF-8 (no overlong form, surrogate, or code point above U+10FFFF). */
+int lf_utf8_valid(lf_str_t s);
+
 /* The Segment field logic, shared by both formats. */
 int lf_event_extract(const lf_tree_ops_t *ops, const void *root, const lf_event_limits_t *lim,
                      lf_arena_t *arena, lf_event_t *ev, lf_err_t *err);
