@@ -1,13 +1,10 @@
 /* The rules file: the settings table, the model parser, every error with its line. Runs from
  * the repository root (it reads deploy/leadflow.yaml and tests/unit/data/). */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
 #include "leadflow/config.h"
 #include "test.h"
@@ -736,35 +733,6 @@ static void test_config_summary(void)
     lf_config_free(&cfg);
 }
 
-/* lf_cmd_check_config's exit statuses (its stderr goes to /dev/null here). */
-static void test_config_check_command(void)
-{
-    int saved = dup(2), null = open("/dev/null", O_WRONLY);
-    CHECK(saved >= 0 && null >= 0);
-    fflush(stderr);
-    dup2(null, 2);
-    char a0[] = "check-config", q[] = "-q", good[] = "deploy/leadflow.yaml",
-         bad[] = "tests/unit/data/three_mistakes.yaml", missing[] = "tests/unit/data/nope.yaml",
-         opt[] = "--bogus";
-    char *ok_argv[] = {a0, q, good, NULL}, *bad_argv[] = {a0, bad, NULL},
-         *missing_argv[] = {a0, missing, NULL}, *none_argv[] = {a0, NULL},
-         *opt_argv[] = {a0, opt, good, NULL};
-    int rc_ok = lf_cmd_check_config(3, ok_argv);
-    int rc_bad = lf_cmd_check_config(2, bad_argv);
-    int rc_missing = lf_cmd_check_config(2, missing_argv);
-    int rc_none = lf_cmd_check_config(1, none_argv);
-    int rc_opt = lf_cmd_check_config(3, opt_argv);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    close(null);
-    CHECK_INT(rc_ok, 0);
-    CHECK_INT(rc_bad, 1);
-    CHECK_INT(rc_missing, 1);
-    CHECK_INT(rc_none, 1); /* usage errors: 1, as every command (README) */
-    CHECK_INT(rc_opt, 1);
-}
-
 /*---- Warnings: valid, but probably a mistake --------------------------------------------------*/
 
 /* Whether a warning of cfg is on `line` and contains `what`. */
@@ -974,7 +942,6 @@ void suite_config(void)
     LF_RUN(test_config_aliases);
     LF_RUN(test_config_hostile);
     LF_RUN(test_config_summary);
-    LF_RUN(test_config_check_command);
     LF_RUN(test_config_warn_kinds);
     LF_RUN(test_config_warn_model);
     LF_RUN(test_config_secret_props);
