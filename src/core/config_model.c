@@ -235,6 +235,23 @@ static const lf_node_t *lf_rule_begin(lf_loader_t *ld, const lf_node_t *n, const
     return rule;
 }
 
+/* A key of a rule, with sub = "<ctx>: <key>" for messages; NULL for a key that is not a string
+ * (reported) and for the keys every rule takes alike: name (lf_rule_begin read it) and
+ * description (only checked to be a string). */
+static const lf_node_t *lf_rule_key(lf_loader_t *ld, const lf_node_t *k, const lf_node_t *v,
+                                    const char *ctx, char *sub, size_t cap)
+{
+    const lf_node_t *key = lf_yaml_key(ld, k);
+    if (!key) return NULL;
+    lf_fmt(sub, cap, "%s: %s", ctx, key->str);
+    if (strcmp(key->str, "name") == 0) return NULL;
+    if (strcmp(key->str, "description") == 0) {
+        lf_yaml_scalar(ld, v, sub, "a string");
+        return NULL;
+    }
+    return key;
+}
+
 static void lf_eng_parse(lf_loader_t *ld, const lf_node_t *n, lf_engagement_rule_t *r)
 {
     const lf_node_t *at_points = NULL, *at_cap = NULL, *at_kind = NULL;
@@ -243,15 +260,10 @@ static void lf_eng_parse(lf_loader_t *ld, const lf_node_t *n, lf_engagement_rule
         lf_rule_begin(ld, n, "engagement", &r->name, &r->line, ctx, sizeof(ctx));
     LF_MAP_EACH(rule, k, v)
     {
-        const lf_node_t *key = lf_yaml_key(ld, k);
+        const lf_node_t *key = lf_rule_key(ld, k, v, ctx, sub, sizeof(sub));
         if (!key) continue;
         const char *kn = key->str;
-        lf_fmt(sub, sizeof(sub), "%s: %s", ctx, kn);
-        if (strcmp(kn, "name") == 0) {
-            /* done above */
-        } else if (strcmp(kn, "description") == 0) {
-            lf_yaml_scalar(ld, v, sub, "a string");
-        } else if (strcmp(kn, "kind") == 0) {
+        if (strcmp(kn, "kind") == 0) {
             at_kind = v;
             lf_yaml_string_list(ld, v, sub, &r->kinds, &r->nkinds);
             /* Segment names ("Email Opened") become canonical kinds; others stay as is. */
@@ -297,14 +309,10 @@ static void lf_fit_parse(lf_loader_t *ld, const lf_node_t *n, lf_fit_rule_t *r)
     const lf_node_t *rule = lf_rule_begin(ld, n, "fit", &r->name, &r->line, ctx, sizeof(ctx));
     LF_MAP_EACH(rule, k, v)
     {
-        const lf_node_t *key = lf_yaml_key(ld, k);
+        const lf_node_t *key = lf_rule_key(ld, k, v, ctx, sub, sizeof(sub));
         if (!key) continue;
         const char *kn = key->str;
-        lf_fmt(sub, sizeof(sub), "%s: %s", ctx, kn);
-        if (strcmp(kn, "name") == 0) {
-        } else if (strcmp(kn, "description") == 0) {
-            lf_yaml_scalar(ld, v, sub, "a string");
-        } else if (strcmp(kn, "traits") == 0) {
+        if (strcmp(kn, "traits") == 0) {
             at_traits = v;
             lf_conds_parse(ld, v, sub, NULL, 0, 1, &r->conds, &r->nconds);
         } else if (strcmp(kn, "points") == 0) {

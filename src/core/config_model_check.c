@@ -226,26 +226,28 @@ static void lf_model_warn(lf_loader_t *ld)
     }
 }
 
+/* Two thresholds in order, lo <= hi (the grades, the MQL exit and enter), when the file sets
+ * either: at_lo, at_hi where it did (NULL: the default). */
+static void lf_check_order(lf_loader_t *ld, const char *section, const char *lo_name, double lo,
+                           const lf_node_t *at_lo, const char *hi_name, double hi,
+                           const lf_node_t *at_hi)
+{
+    char a[32], b[32];
+    if (!(lo > hi) || (!at_lo && !at_hi)) return;
+    lf_fmt_double(a, sizeof(a), lo);
+    lf_fmt_double(b, sizeof(b), hi);
+    LF_ERR_AT(ld, at_lo ? at_lo : at_hi, "%s: %s (%s%s) must not be above %s (%s%s)", section,
+              lo_name, a, at_lo ? "" : ", the default", hi_name, b, at_hi ? "" : ", the default");
+}
+
 void lf_model_check(lf_loader_t *ld)
 {
     lf_model_t *m = &ld->cfg->model;
     const lf_node_t *top = ld->model;
-    char a[32], b[32];
 
-    if (m->grade_l2 > m->grade_l1 && (ld->at_l1 || ld->at_l2)) {
-        lf_fmt_double(a, sizeof(a), m->grade_l2);
-        lf_fmt_double(b, sizeof(b), m->grade_l1);
-        const lf_node_t *at = ld->at_l2 ? ld->at_l2 : ld->at_l1;
-        LF_ERR_AT(ld, at, "model.grades: L2 (%s%s) must not be above L1 (%s%s)", a,
-                  ld->at_l2 ? "" : ", the default", b, ld->at_l1 ? "" : ", the default");
-    }
-    if (m->mql_exit > m->mql_enter && (ld->at_enter || ld->at_exit)) {
-        lf_fmt_double(a, sizeof(a), m->mql_exit);
-        lf_fmt_double(b, sizeof(b), m->mql_enter);
-        const lf_node_t *at = ld->at_exit ? ld->at_exit : ld->at_enter;
-        LF_ERR_AT(ld, at, "model.stages.mql: exit (%s%s) must not be above enter (%s%s)", a,
-                  ld->at_exit ? "" : ", the default", b, ld->at_enter ? "" : ", the default");
-    }
+    lf_check_order(ld, "model.grades", "L2", m->grade_l2, ld->at_l2, "L1", m->grade_l1, ld->at_l1);
+    lf_check_order(ld, "model.stages.mql", "exit", m->mql_exit, ld->at_exit, "enter", m->mql_enter,
+                   ld->at_enter);
 
     /* Rule names are unique across engagement and fit: messages and tools name rules. */
     lf_cfg_report_dups(ld, ld->names, ld->nnames, "rule name");

@@ -123,31 +123,32 @@ void lf_settings_walk(lf_loader_t *ld, const lf_node_t *map, const char *prefix)
     }
 }
 
+/* Where the file set a setting of the table, or NULL (left at its default). */
+static const lf_node_t *lf_settings_where(const lf_loader_t *ld, const char *path)
+{
+    return ld->where[lf_setting_find(path) - lf_settings];
+}
+
 void lf_settings_check(lf_loader_t *ld)
 {
     const lf_config_t *cfg = ld->cfg;
     if (cfg->limits.min_ts_ms >= cfg->limits.max_ts_ms) {
-        const lf_setting_t *mx = lf_setting_find("limits.max_timestamp");
-        const lf_setting_t *mn = lf_setting_find("limits.min_timestamp");
-        const lf_node_t *at =
-            ld->where[mx - lf_settings] ? ld->where[mx - lf_settings] : ld->where[mn - lf_settings];
+        const lf_node_t *at = lf_settings_where(ld, "limits.max_timestamp");
+        if (!at) at = lf_settings_where(ld, "limits.min_timestamp");
         if (at) LF_ERR_AT(ld, at, "limits: max_timestamp must be after min_timestamp");
     }
     /* A URL or credentials in redis.host would be echoed by every connection error. */
-    const lf_setting_t *rh = lf_setting_find("redis.host");
-    const lf_node_t *rhat = ld->where[rh - lf_settings];
+    const lf_node_t *rhat = lf_settings_where(ld, "redis.host");
     if (rhat && cfg->redis_host && strpbrk(cfg->redis_host, "@/ \t"))
         LF_ERR_AT(ld, rhat,
                   "redis.host: a host name or address, not a URL or credentials; put the "
                   "password in redis.password (and the ACL user in redis.user)");
-    const lf_setting_t *kb = lf_setting_find("kafka.bootstrap_servers");
-    const lf_node_t *kbat = ld->where[kb - lf_settings];
+    const lf_node_t *kbat = lf_settings_where(ld, "kafka.bootstrap_servers");
     if (kbat && cfg->kafka_brokers && strchr(cfg->kafka_brokers, '@'))
         LF_ERR_AT(ld, kbat,
                   "kafka.bootstrap_servers: host:port[,host:port...], not credentials; put them "
                   "in kafka.properties (sasl.username, sasl.password)");
-    const lf_setting_t *ver = lf_setting_find("version");
-    const lf_node_t *vat = ld->where[ver - lf_settings];
+    const lf_node_t *vat = lf_settings_where(ld, "version");
     if (vat && cfg->model.version) {
         if (strlen(cfg->model.version) > LF_CFG_MAX_VERSION)
             LF_ERR_AT(ld, vat, "version: longer than %d characters", LF_CFG_MAX_VERSION);
