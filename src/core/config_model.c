@@ -1,7 +1,6 @@
 /* The model section of leadflow.yaml into lf_model_t: conditions, engagement and fit rules,
  * decay, grades, the MQL thresholds and bots. Whole-model checks come after, in
  * config_model_check.c; src/core/score.c and src/core/stage.c read the result. */
-#include <ctype.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>

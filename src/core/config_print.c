@@ -95,7 +95,7 @@ static void lf_setting_format(const lf_config_t *cfg, const lf_setting_t *s, cha
         lf_append(buf, cap, &n, "%s", s->choices[v]);
         break;
     case LF_SET_PROPS:
-        break; /* one word per property: see lf_config_print_summary */
+        break; /* one word per property: see lf_print_settings */
     }
 }
 

@@ -3,7 +3,6 @@
  * resolves aliases and marks repeated keys; the readers (lf_yaml_scalar, lf_yaml_number, ...)
  * take a node as a given type or report at its position what it is instead. */
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
