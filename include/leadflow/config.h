@@ -1,7 +1,8 @@
 /* leadflow.yaml: connection settings and the scoring model (CONTRACT §3).
  *
- * The settings are declared once, in a table in src/core/config.c (key, type, default, help):
- * the loader, the validation and `leadflow check-config` all come from it. */
+ * The settings are declared once, in a table in src/core/config_settings.c (key, type,
+ * default, help): the loader, the validation and `leadflow check-config` all come from it.
+ * src/core/config_int.h maps the loader's other files. */
 #ifndef LEADFLOW_CONFIG_H
 #define LEADFLOW_CONFIG_H
 
@@ -76,7 +77,7 @@ int lf_config_secret_prop(const char *key, const char *value);
 /* One-screen human summary of a loaded configuration (check-config prints it). */
 void lf_config_print_summary(const lf_config_t *cfg, FILE *out);
 
-/* "14d", "36h", "90m", "30s", "500ms", or a bare number of seconds, to ms. */
+/* "14d", "36h", "90m", "30s", "500ms", or a bare number of seconds, to ms (src/core/duration.c). */
 int lf_duration_parse(const char *s, int64_t *out_ms);
 
 #endif

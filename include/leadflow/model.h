@@ -1,5 +1,5 @@
-/* The scoring model: what leadflow.yaml's rules become once loaded (src/core/config.c builds it,
- * src/core/score.c and src/core/stage.c read it). Plain data; no Kafka, no Redis. */
+/* The scoring model: what leadflow.yaml's rules become once loaded (src/core/config_model.c builds
+ * it, src/core/score.c and src/core/stage.c read it). Plain data; no Kafka, no Redis. */
 #ifndef LEADFLOW_MODEL_H
 #define LEADFLOW_MODEL_H
 
@@ -65,7 +65,7 @@ typedef struct {
     lf_fit_rule_t *fit;
     size_t nfit;
     /* Every trait a fit rule or mql_required_traits names, deduplicated: the only traits a
-     * lead's state keeps (src/core/config.c fills it). */
+     * lead's state keeps (src/core/config_model.c fills it). */
     char **tracked_traits;
     size_t ntracked_traits;
     /* User-agent substrings (case-insensitive) of bots whose events are ignored. */

@@ -1,13 +1,10 @@
 /* The rules file: the settings table, the model parser, every error with its line. Runs from
  * the repository root (it reads deploy/leadflow.yaml and tests/unit/data/). */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "leadflow/commands.h"
 #include "leadflow/alloc.h"
 #include "leadflow/config.h"
 #include "test.h"
@@ -190,25 +187,22 @@ static void test_config_durations(void)
 
 /*---- The example file ------------------------------------------------------------------------*/
 
-static void test_config_deploy_file(void)
+/* deploy/leadflow.yaml's settings and thresholds. */
+static void check_deploy_settings(const lf_config_t *cfg)
 {
-    lf_config_t cfg;
-    int rc = load_file("deploy/leadflow.yaml", &cfg);
-    if (rc != LF_OK) printf("%s", diag_text);
-    CHECK_INT(rc, LF_OK);
-    CHECK_STR(cfg.path, "deploy/leadflow.yaml");
-    const lf_model_t *m = &cfg.model;
+    const lf_model_t *m = &cfg->model;
+    CHECK_STR(cfg->path, "deploy/leadflow.yaml");
     CHECK_STR(m->version, "2026-11-b2b-1");
-    CHECK(strstr(cfg.kafka_brokers, "kafka-1.internal:9092") != NULL);
-    CHECK_STR(cfg.kafka_group, "leadflow");
-    CHECK_STR(cfg.topic_transitions, "leadflow.stage-transitions");
-    CHECK_INT(cfg.nkafka_props, 2);
-    CHECK_STR(cfg.kafka_props[1].key, "session.timeout.ms");
-    CHECK_STR(cfg.kafka_props[1].value, "10000");
-    CHECK_INT(cfg.redis_port, 6379);
-    CHECK_STR(cfg.redis_prefix, "lf:");
-    CHECK_INT(cfg.heartbeat_ttl_s, 15);
-    CHECK_INT(cfg.limits.min_ts_ms, 1420070400000LL); /* 2015-01-01 */
+    CHECK(strstr(cfg->kafka_brokers, "kafka-1.internal:9092") != NULL);
+    CHECK_STR(cfg->kafka_group, "leadflow");
+    CHECK_STR(cfg->topic_transitions, "leadflow.stage-transitions");
+    CHECK_INT(cfg->nkafka_props, 2);
+    CHECK_STR(cfg->kafka_props[1].key, "session.timeout.ms");
+    CHECK_STR(cfg->kafka_props[1].value, "10000");
+    CHECK_INT(cfg->redis_port, 6379);
+    CHECK_STR(cfg->redis_prefix, "lf:");
+    CHECK_INT(cfg->heartbeat_ttl_s, 15);
+    CHECK_INT(cfg->limits.min_ts_ms, 1420070400000LL); /* 2015-01-01 */
 
     CHECK_NEAR(m->half_life_ms, 14 * 86400000.0, 0);
     CHECK_NEAR(m->grade_l1, 80, 0);
@@ -217,7 +211,11 @@ static void test_config_deploy_file(void)
     CHECK_NEAR(m->mql_exit, 45, 0);
     CHECK_INT(m->nmql_required_traits, 2);
     CHECK_STR(m->mql_required_traits[0], "company");
+}
 
+/* deploy/leadflow.yaml's rules, tracked traits and bots. */
+static void check_deploy_rules(const lf_model_t *m)
+{
     const lf_engagement_rule_t *r = eng_rule(m, "pricing_page");
     CHECK(r != NULL);
     CHECK_NEAR(r->points, 10, 0);
@@ -290,138 +288,150 @@ static void test_config_deploy_file(void)
         CHECK(tracked(m, traits[i]));
     CHECK(m->nbot_user_agents >= 4);
     CHECK_STR(m->bot_user_agents[0], "bot");
+}
+
+static void test_config_deploy_file(void)
+{
+    lf_config_t cfg;
+    int rc = load_file("deploy/leadflow.yaml", &cfg);
+    if (rc != LF_OK) printf("%s", diag_text);
+    CHECK_INT(rc, LF_OK);
+    if (rc != LF_OK) return;
+    check_deploy_settings(&cfg);
+    check_deploy_rules(&cfg.model);
     lf_config_free(&cfg);
 }
 
 /*---- Errors ----------------------------------------------------------------------------------*/
 
-/* Each bad input must be reported on the right line, with a message that says what is wrong. */
+/* Each bad input must be reported on the right line, with a message that says what is wrong
+ * (line 0: a valid input). */
+static const struct {
+    const char *yaml;
+    int line;
+    const char *what;
+} error_cases[] = {
+    {"redis:\n  host: a\n  prot: 1\n", 3, "unknown key \"prot\" in redis (did you mean \"port\"?)"},
+    {"kafka:\n  topics: {event: x}\n", 2, "did you mean \"events\""},
+    {"modle:\n  decay: {half_life: 1d}\n", 1, "did you mean \"model\""},
+    {"model:\n  grades: {L1: 80, l2: 20}\n", 2, "did you mean \"L2\""},
+    {"redis:\n  port: 70000\n", 2, "redis.port: 70000 is out of range 1..65535"},
+    {"redis:\n  port: 0\n", 2, "out of range"},
+    {"redis:\n  port: http\n", 2, "redis.port: expected an integer"},
+    {"redis:\n  port: [1]\n", 2, "redis.port: expected an integer, got a list"},
+    {"kafka: localhost:9092\n", 1, "kafka: expected a mapping"},
+    {"kafka:\n  group_id: {a: b}\n", 2, "kafka.group_id: expected a string, got a mapping"},
+    {"kafka:\n  group_id: \"\"\n", 2, "must not be empty"},
+    {"processing:\n  transitions_format: avro\n", 2, "not one of: msgpack, json"},
+    {"processing:\n  transitions_format: jsno\n", 2, "did you mean \"json\""},
+    {"processing:\n  dedup_window: 65\n", 2, "is a bare number"},
+    {"processing:\n  dedup_window: 31d\n", 2, "processing.dedup_window"},
+    {"processing:\n  heartbeat_ttl_s: soon\n", 2, "not a duration"},
+    {"limits:\n  min_timestamp: yesterday\n", 2, "not an ISO-8601 time"},
+    {"limits:\n  min_timestamp: \"2050-01-01T00:00:00Z\"\n  max_timestamp: "
+     "\"2040-01-01T00:00:00Z\"\n",
+     3, "max_timestamp must be after min_timestamp"},
+    {"model:\n  decay:\n    half_life: 0\n", 3, "half_life: must be positive"},
+    {"model:\n  decay:\n    half_life: -2d\n", 3, "half_life: must be positive"},
+    {"model:\n  decay:\n    half_life: fortnight\n", 3, "is not a duration"},
+    {"model:\n  stages:\n    mql: {enter: 50, exit: 60}\n", 3,
+     "exit (60) must not be above enter (50)"},
+    {"model:\n  stages:\n    mql:\n      enter: 30\n", 4,
+     "exit (45, the default) must not be above enter (30)"},
+    {"model:\n  grades:\n    L1: 50\n    L2: 70\n", 4, "L2 (70) must not be above L1 (50)"},
+    {"model:\n  grades:\n    L1: 30\n", 3, "L2 (40, the default) must not be above L1 (30)"},
+    {"model:\n  grades: {L1: high}\n", 2, "model.grades.L1: expected a number"},
+    {"model:\n  stages:\n    mlq: {enter: 50}\n", 3,
+     "unknown stage \"mlq\" in model.stages (did you mean \"mql\"?)"},
+    {"model:\n  stages:\n    hot: {enter: 50}\n", 3, "unknown stage \"hot\""},
+    {"model:\n  stages:\n    sql: {enter: 90}\n", 3, "stage \"sql\" has no score thresholds"},
+    {"model:\n  stages:\n    mql: {enter: 50, exit: 40, require: [a]}\n", 3,
+     "did you mean \"require_traits\""},
+    {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {points: 5}\n", 5,
+     "cap: needs both points and per"},
+    {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {per: 1d}\n", 5,
+     "points is missing"},
+    {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {points: 5, per: "
+     "daily}\n",
+     5, "cap.per: \"daily\" is not a duration"},
+    {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {points: 5, per: "
+     "0s}\n",
+     5, "cap.per: must be positive"},
+    {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {points: 0, per: "
+     "1d}\n",
+     5, "cap.points: must be positive"},
+    {"model:\n  engagement:\n    - name: a\n      points: -5\n      cap: {points: 5, per: "
+     "1d}\n",
+     5, "this rule's points are negative"},
+    {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: 5\n", 5,
+     "cap: expected a mapping"},
+    {"model:\n  engagement:\n    - name: a\n      kind: page_view\n", 3, "points is missing"},
+    {"model:\n  engagement:\n    - name: a\n      points: many\n", 4,
+     "points: expected a number, got \"many\""},
+    {"model:\n  engagement:\n    - name: \"\"\n      points: 1\n", 3, "with an empty name"},
+    {"model:\n  engagement:\n    - name:\n      points: 1\n", 3, "with an empty name"},
+    {"model:\n  engagement:\n    - kind: qr_scan\n      points: 1\n", 3, "without a name"},
+    {"model:\n  engagement:\n    - {name: a, points: 1}\n    - {name: b, points: 1}\n    - "
+     "{name: a, points: 2}\n",
+     5, "duplicate rule name \"a\" (first at line 3)"},
+    {"model:\n  engagement:\n    - {name: a, points: 1}\n  fit:\n    - {name: a, points: 1, "
+     "traits: {x: y}}\n",
+     5, "duplicate rule name \"a\""},
+    {"model:\n  engagement:\n    - {name: a, points: 1, pionts: 2}\n", 3,
+     "unknown key \"pionts\" in engagement rule \"a\" (did you mean \"points\"?)"},
+    {"model:\n  engagement:\n    - {name: a, points: 1, path_prefix: pricing}\n", 3,
+     "must start with \"/\""},
+    {"model:\n  engagement:\n    - {name: a, points: 1, utm: {sauce: x}}\n", 3,
+     "did you mean \"source\""},
+    {"model:\n  engagement:\n    - {name: a, points: 1, kind: {x: 1}}\n", 3,
+     "kind: expected a string or a list of strings, got a mapping"},
+    {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {prefix: a, min: "
+     "1}}}\n",
+     3, "a condition takes one of"},
+    {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {min: 5, max: 5}}}\n", 3,
+     "min (5) must be below max (5)"},
+    {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {}}}\n", 3,
+     "an empty condition"},
+    {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {present: maybe}}}\n", 3,
+     "expected true or false"},
+    {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {starts: a}}}\n", 3,
+     "unknown key \"starts\" in a condition"},
+    {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {not: true}}, "
+     "properties: {}}\n",
+     3, "duplicate key \"properties\""},
+    {"model:\n  engagement:\n    - just a string\n", 3, "expected a rule"},
+    {"model:\n  engagement: {name: a}\n", 2, "expected a list of rules, got a mapping"},
+    {"model:\n  fit:\n    - {name: f, points: 1}\n", 3, "traits is missing"},
+    {"model:\n  fit:\n    - {name: f, traits: {tier: a}}\n", 3, "points is missing"},
+    {"model:\n  bots:\n    user_agents: []\n", 3, "the list is empty"},
+    {"model:\n  bots: [bot]\n", 2, "model.bots: expected a mapping"},
+    {"model:\n  engagment: []\n", 2, "did you mean \"engagement\""},
+    {"version: \"\"\nmodel: {}\n", 0, ""}, /* empty version = the hash: fine */
+    {"redis: {port: 1}\nredis: {port: 2}\n", 2, "duplicate key \"redis\" (first at line 1)"},
+    {"kafka:\n  properties:\n    acks: [1, 2]\n", 3, "kafka.properties.acks: expected a value"},
+    {"kafka:\n  properties: [acks]\n", 2, "kafka.properties: expected a mapping"},
+    {"- a\n- b\n", 1, "must be a mapping"},
+    {"model:\n  bots: *nowhere\n", 2, "names no anchor"},
+    {"a: b\n---\nc: d\n", 2, "a second YAML document"},
+    {"redis:\n  host: [a\n  port: 1\n", 3, "YAML syntax error"},
+    {"redis:\n\thost: a\n", 2, "YAML syntax error"},
+    {"model:\n  grades: {L1: 80 L2: 40}\n", 2, "YAML syntax error"},
+};
+
 static void test_config_errors_each(void)
 {
-    static const struct {
-        const char *yaml;
-        int line;
-        const char *what;
-    } cases[] = {
-        {"redis:\n  host: a\n  prot: 1\n", 3,
-         "unknown key \"prot\" in redis (did you mean \"port\"?)"},
-        {"kafka:\n  topics: {event: x}\n", 2, "did you mean \"events\""},
-        {"modle:\n  decay: {half_life: 1d}\n", 1, "did you mean \"model\""},
-        {"model:\n  grades: {L1: 80, l2: 20}\n", 2, "did you mean \"L2\""},
-        {"redis:\n  port: 70000\n", 2, "redis.port: 70000 is out of range 1..65535"},
-        {"redis:\n  port: 0\n", 2, "out of range"},
-        {"redis:\n  port: http\n", 2, "redis.port: expected an integer"},
-        {"redis:\n  port: [1]\n", 2, "redis.port: expected an integer, got a list"},
-        {"kafka: localhost:9092\n", 1, "kafka: expected a mapping"},
-        {"kafka:\n  group_id: {a: b}\n", 2, "kafka.group_id: expected a string, got a mapping"},
-        {"kafka:\n  group_id: \"\"\n", 2, "must not be empty"},
-        {"processing:\n  transitions_format: avro\n", 2, "not one of: msgpack, json"},
-        {"processing:\n  transitions_format: jsno\n", 2, "did you mean \"json\""},
-        {"processing:\n  dedup_window: 65\n", 2, "is a bare number"},
-        {"processing:\n  dedup_window: 31d\n", 2, "processing.dedup_window"},
-        {"processing:\n  heartbeat_ttl_s: soon\n", 2, "not a duration"},
-        {"limits:\n  min_timestamp: yesterday\n", 2, "not an ISO-8601 time"},
-        {"limits:\n  min_timestamp: \"2050-01-01T00:00:00Z\"\n  max_timestamp: "
-         "\"2040-01-01T00:00:00Z\"\n",
-         3, "max_timestamp must be after min_timestamp"},
-        {"model:\n  decay:\n    half_life: 0\n", 3, "half_life: must be positive"},
-        {"model:\n  decay:\n    half_life: -2d\n", 3, "half_life: must be positive"},
-        {"model:\n  decay:\n    half_life: fortnight\n", 3, "is not a duration"},
-        {"model:\n  stages:\n    mql: {enter: 50, exit: 60}\n", 3,
-         "exit (60) must not be above enter (50)"},
-        {"model:\n  stages:\n    mql:\n      enter: 30\n", 4,
-         "exit (45, the default) must not be above enter (30)"},
-        {"model:\n  grades:\n    L1: 50\n    L2: 70\n", 4, "L2 (70) must not be above L1 (50)"},
-        {"model:\n  grades:\n    L1: 30\n", 3, "L2 (40, the default) must not be above L1 (30)"},
-        {"model:\n  grades: {L1: high}\n", 2, "model.grades.L1: expected a number"},
-        {"model:\n  stages:\n    mlq: {enter: 50}\n", 3,
-         "unknown stage \"mlq\" in model.stages (did you mean \"mql\"?)"},
-        {"model:\n  stages:\n    hot: {enter: 50}\n", 3, "unknown stage \"hot\""},
-        {"model:\n  stages:\n    sql: {enter: 90}\n", 3, "stage \"sql\" has no score thresholds"},
-        {"model:\n  stages:\n    mql: {enter: 50, exit: 40, require: [a]}\n", 3,
-         "did you mean \"require_traits\""},
-        {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {points: 5}\n", 5,
-         "cap: needs both points and per"},
-        {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {per: 1d}\n", 5,
-         "points is missing"},
-        {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {points: 5, per: "
-         "daily}\n",
-         5, "cap.per: \"daily\" is not a duration"},
-        {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {points: 5, per: "
-         "0s}\n",
-         5, "cap.per: must be positive"},
-        {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: {points: 0, per: "
-         "1d}\n",
-         5, "cap.points: must be positive"},
-        {"model:\n  engagement:\n    - name: a\n      points: -5\n      cap: {points: 5, per: "
-         "1d}\n",
-         5, "this rule's points are negative"},
-        {"model:\n  engagement:\n    - name: a\n      points: 1\n      cap: 5\n", 5,
-         "cap: expected a mapping"},
-        {"model:\n  engagement:\n    - name: a\n      kind: page_view\n", 3, "points is missing"},
-        {"model:\n  engagement:\n    - name: a\n      points: many\n", 4,
-         "points: expected a number, got \"many\""},
-        {"model:\n  engagement:\n    - name: \"\"\n      points: 1\n", 3, "with an empty name"},
-        {"model:\n  engagement:\n    - name:\n      points: 1\n", 3, "with an empty name"},
-        {"model:\n  engagement:\n    - kind: qr_scan\n      points: 1\n", 3, "without a name"},
-        {"model:\n  engagement:\n    - {name: a, points: 1}\n    - {name: b, points: 1}\n    - "
-         "{name: a, points: 2}\n",
-         5, "duplicate rule name \"a\" (first at line 3)"},
-        {"model:\n  engagement:\n    - {name: a, points: 1}\n  fit:\n    - {name: a, points: 1, "
-         "traits: {x: y}}\n",
-         5, "duplicate rule name \"a\""},
-        {"model:\n  engagement:\n    - {name: a, points: 1, pionts: 2}\n", 3,
-         "unknown key \"pionts\" in engagement rule \"a\" (did you mean \"points\"?)"},
-        {"model:\n  engagement:\n    - {name: a, points: 1, path_prefix: pricing}\n", 3,
-         "must start with \"/\""},
-        {"model:\n  engagement:\n    - {name: a, points: 1, utm: {sauce: x}}\n", 3,
-         "did you mean \"source\""},
-        {"model:\n  engagement:\n    - {name: a, points: 1, kind: {x: 1}}\n", 3,
-         "kind: expected a string or a list of strings, got a mapping"},
-        {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {prefix: a, min: "
-         "1}}}\n",
-         3, "a condition takes one of"},
-        {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {min: 5, max: 5}}}\n",
-         3, "min (5) must be below max (5)"},
-        {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {}}}\n", 3,
-         "an empty condition"},
-        {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {present: maybe}}}\n",
-         3, "expected true or false"},
-        {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {starts: a}}}\n", 3,
-         "unknown key \"starts\" in a condition"},
-        {"model:\n  engagement:\n    - {name: a, points: 1, properties: {x: {not: true}}, "
-         "properties: {}}\n",
-         3, "duplicate key \"properties\""},
-        {"model:\n  engagement:\n    - just a string\n", 3, "expected a rule"},
-        {"model:\n  engagement: {name: a}\n", 2, "expected a list of rules, got a mapping"},
-        {"model:\n  fit:\n    - {name: f, points: 1}\n", 3, "traits is missing"},
-        {"model:\n  fit:\n    - {name: f, traits: {tier: a}}\n", 3, "points is missing"},
-        {"model:\n  bots:\n    user_agents: []\n", 3, "the list is empty"},
-        {"model:\n  bots: [bot]\n", 2, "model.bots: expected a mapping"},
-        {"model:\n  engagment: []\n", 2, "did you mean \"engagement\""},
-        {"version: \"\"\nmodel: {}\n", 0, ""}, /* empty version = the hash: fine */
-        {"redis: {port: 1}\nredis: {port: 2}\n", 2, "duplicate key \"redis\" (first at line 1)"},
-        {"kafka:\n  properties:\n    acks: [1, 2]\n", 3, "kafka.properties.acks: expected a value"},
-        {"kafka:\n  properties: [acks]\n", 2, "kafka.properties: expected a mapping"},
-        {"- a\n- b\n", 1, "must be a mapping"},
-        {"model:\n  bots: *nowhere\n", 2, "names no anchor"},
-        {"a: b\n---\nc: d\n", 2, "a second YAML document"},
-        {"redis:\n  host: [a\n  port: 1\n", 3, "YAML syntax error"},
-        {"redis:\n\thost: a\n", 2, "YAML syntax error"},
-        {"model:\n  grades: {L1: 80 L2: 40}\n", 2, "YAML syntax error"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
         lf_config_t cfg;
-        int rc = load_yaml(cases[i].yaml, &cfg);
-        if (cases[i].line == 0) {
+        int rc = load_yaml(error_cases[i].yaml, &cfg);
+        if (error_cases[i].line == 0) {
             if (rc != LF_OK)
                 lf_test_fail(__FILE__, __LINE__, "case %zu: rejected:\n%s", i, diag_text);
             lf_config_free(&cfg);
             continue;
         }
-        if (rc != LF_ERR || !has_diag("t.yaml", cases[i].line, cases[i].what))
+        if (rc != LF_ERR || !has_diag("t.yaml", error_cases[i].line, error_cases[i].what))
             lf_test_fail(__FILE__, __LINE__, "case %zu: expected t.yaml:%d: ...%s..., got:\n%s", i,
-                         cases[i].line, cases[i].what, diag_text);
+                         error_cases[i].line, error_cases[i].what, diag_text);
         /* A failed load leaves nothing to free, and freeing again is harmless. */
         CHECK(cfg.kafka_brokers == NULL && cfg.model.eng == NULL);
         lf_config_free(&cfg);
@@ -496,6 +506,35 @@ static void test_config_kafka_properties(void)
     lf_config_free(&cfg);
 }
 
+/* The nine properties conditions of test_config_load_string_inline's rule, in order. */
+static void check_inline_props(const lf_cond_t *c)
+{
+    CHECK_STR(c[0].field, "form.id");
+    CHECK_INT(c[0].op, LF_MATCH_EQUALS);
+    CHECK_INT(c[0].nvalues, 1);
+    CHECK_STR(c[0].values[0], "demo");
+    CHECK_INT(c[1].op, LF_MATCH_PREFIX);
+    CHECK_STR(c[1].values[0], "booth-");
+    CHECK_INT(c[2].op, LF_MATCH_RANGE);
+    CHECK(c[2].has_min && c[2].has_max);
+    CHECK_NEAR(c[2].min, 1, 0);
+    CHECK_NEAR(c[2].max, 10, 0);
+    CHECK_INT(c[3].op, LF_MATCH_EQUALS);
+    CHECK_INT(c[3].nvalues, 2);
+    CHECK_INT(c[4].op, LF_MATCH_PRESENT);
+    CHECK_INT(c[4].negate, 0);
+    CHECK_INT(c[5].op, LF_MATCH_PRESENT);
+    CHECK_INT(c[5].negate, 1);
+    CHECK_INT(c[6].op, LF_MATCH_EQUALS);
+    CHECK_INT(c[6].negate, 1);
+    CHECK_STR(c[6].values[0], "free");
+    CHECK_INT(c[7].negate, 1);
+    CHECK_STR(c[7].values[0], "a");
+    CHECK_INT(c[8].op, LF_MATCH_RANGE);
+    CHECK(!c[8].has_min && c[8].has_max);
+    CHECK_INT(c[8].negate, 1);
+}
+
 static void test_config_load_string_inline(void)
 {
     lf_config_t cfg;
@@ -547,31 +586,7 @@ static void test_config_load_string_inline(void)
     CHECK_STR(r->utm[0].field, "source"); /* case of the field name normalized */
     CHECK_STR(r->utm[2].field, "name");
     CHECK_INT(r->nprops, 9);
-    const lf_cond_t *c = r->props;
-    CHECK_STR(c[0].field, "form.id");
-    CHECK_INT(c[0].op, LF_MATCH_EQUALS);
-    CHECK_INT(c[0].nvalues, 1);
-    CHECK_STR(c[0].values[0], "demo");
-    CHECK_INT(c[1].op, LF_MATCH_PREFIX);
-    CHECK_STR(c[1].values[0], "booth-");
-    CHECK_INT(c[2].op, LF_MATCH_RANGE);
-    CHECK(c[2].has_min && c[2].has_max);
-    CHECK_NEAR(c[2].min, 1, 0);
-    CHECK_NEAR(c[2].max, 10, 0);
-    CHECK_INT(c[3].op, LF_MATCH_EQUALS);
-    CHECK_INT(c[3].nvalues, 2);
-    CHECK_INT(c[4].op, LF_MATCH_PRESENT);
-    CHECK_INT(c[4].negate, 0);
-    CHECK_INT(c[5].op, LF_MATCH_PRESENT);
-    CHECK_INT(c[5].negate, 1);
-    CHECK_INT(c[6].op, LF_MATCH_EQUALS);
-    CHECK_INT(c[6].negate, 1);
-    CHECK_STR(c[6].values[0], "free");
-    CHECK_INT(c[7].negate, 1);
-    CHECK_STR(c[7].values[0], "a");
-    CHECK_INT(c[8].op, LF_MATCH_RANGE);
-    CHECK(!c[8].has_min && c[8].has_max);
-    CHECK_INT(c[8].negate, 1);
+    check_inline_props(r->props);
     const lf_fit_rule_t *f = &cfg.model.fit[0];
     CHECK_INT(f->nconds, 2);
     CHECK_INT(f->line, 23);
@@ -734,35 +749,6 @@ static void test_config_summary(void)
     CHECK(lines < 25);
     free(buf);
     lf_config_free(&cfg);
-}
-
-/* lf_cmd_check_config's exit statuses (its stderr goes to /dev/null here). */
-static void test_config_check_command(void)
-{
-    int saved = dup(2), null = open("/dev/null", O_WRONLY);
-    CHECK(saved >= 0 && null >= 0);
-    fflush(stderr);
-    dup2(null, 2);
-    char a0[] = "check-config", q[] = "-q", good[] = "deploy/leadflow.yaml",
-         bad[] = "tests/unit/data/three_mistakes.yaml", missing[] = "tests/unit/data/nope.yaml",
-         opt[] = "--bogus";
-    char *ok_argv[] = {a0, q, good, NULL}, *bad_argv[] = {a0, bad, NULL},
-         *missing_argv[] = {a0, missing, NULL}, *none_argv[] = {a0, NULL},
-         *opt_argv[] = {a0, opt, good, NULL};
-    int rc_ok = lf_cmd_check_config(3, ok_argv);
-    int rc_bad = lf_cmd_check_config(2, bad_argv);
-    int rc_missing = lf_cmd_check_config(2, missing_argv);
-    int rc_none = lf_cmd_check_config(1, none_argv);
-    int rc_opt = lf_cmd_check_config(3, opt_argv);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    close(null);
-    CHECK_INT(rc_ok, 0);
-    CHECK_INT(rc_bad, 1);
-    CHECK_INT(rc_missing, 1);
-    CHECK_INT(rc_none, 1); /* usage errors: 1, as every command (README) */
-    CHECK_INT(rc_opt, 1);
 }
 
 /*---- Warnings: valid, but probably a mistake --------------------------------------------------*/
@@ -974,7 +960,6 @@ void suite_config(void)
     LF_RUN(test_config_aliases);
     LF_RUN(test_config_hostile);
     LF_RUN(test_config_summary);
-    LF_RUN(test_config_check_command);
     LF_RUN(test_config_warn_kinds);
     LF_RUN(test_config_warn_model);
     LF_RUN(test_config_secret_props);
