@@ -1,8 +1,8 @@
-/* libFuzzer harness: the rules-file loader (src/config.c) from memory, through
- * lf_config_load_string: libyaml's parser, the node tree with anchors and aliases, the
- * settings table, the model parser and the cross checks, then the check-config summary of
- * what loaded. No file is written: the diagnostics go to one /dev/null stream opened once.
- * A refusal must come with a message; a loaded configuration must print and free cleanly
+/* libFuzzer harness: the rules-file loader (src/core/config_load.c and the config_*.c it calls)
+ * from memory, through lf_config_load_string: libyaml's parser, the node tree with anchors and
+ * aliases, the settings table, the model parser and the cross checks, then the check-config summary
+ * of what loaded. No file is written: the diagnostics go to one /dev/null stream opened once. A
+ * refusal must come with a message; a loaded configuration must print and free cleanly
  * (LeakSanitizer checks that every path frees what it took). The first line also goes to
  * lf_duration_parse. */
 #include <stdio.h>
