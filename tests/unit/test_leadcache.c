@@ -41,24 +41,40 @@ static int lf_lc_has(lf_leadcache_t *c, const char *id)
     return lf_leadcache_get(c, id, &f, &v, &n);
 }
 
-static void test_leadcache_put_get(void)
-{
+/* Each test's cache (max entries given) and two leads' pairs: a has extra fields, b none. */
+typedef struct {
     lf_arena_t arena;
     lf_argv_t a, b;
-    lf_arena_init(&arena, 4096);
-    lf_lc_pairs(&a, &arena, "mql", 3, 5);
-    lf_lc_pairs(&b, &arena, "lead", 1, 0);
-    lf_leadcache_t *c = lf_leadcache_new(100);
-    CHECK(!lf_lc_has(c, "u1"));
-    lf_leadcache_put(c, "u1", &a);
-    lf_leadcache_put(c, "u2", &b);
-    CHECK(lf_lc_same(c, "u1", &a));
-    CHECK(lf_lc_same(c, "u2", &b));
-    CHECK(!lf_lc_has(c, "u3"));
-    CHECK(!lf_lc_has(c, "u"));   /* a prefix is another id */
-    CHECK(!lf_lc_has(c, "u1 ")); /* and so is a longer one */
-    lf_leadcache_free(c);
-    lf_arena_free(&arena);
+    lf_leadcache_t *c;
+} lf_lc_fix_t;
+
+static void lf_lc_setup(lf_lc_fix_t *x, size_t max)
+{
+    lf_arena_init(&x->arena, 4096);
+    lf_lc_pairs(&x->a, &x->arena, "mql", 3, 5);
+    lf_lc_pairs(&x->b, &x->arena, "lead", 1, 0);
+    x->c = lf_leadcache_new(max);
+}
+
+static void lf_lc_teardown(lf_lc_fix_t *x)
+{
+    lf_leadcache_free(x->c);
+    lf_arena_free(&x->arena);
+}
+
+static void test_leadcache_put_get(void)
+{
+    lf_lc_fix_t x;
+    lf_lc_setup(&x, 100);
+    CHECK(!lf_lc_has(x.c, "u1"));
+    lf_leadcache_put(x.c, "u1", &x.a);
+    lf_leadcache_put(x.c, "u2", &x.b);
+    CHECK(lf_lc_same(x.c, "u1", &x.a));
+    CHECK(lf_lc_same(x.c, "u2", &x.b));
+    CHECK(!lf_lc_has(x.c, "u3"));
+    CHECK(!lf_lc_has(x.c, "u"));   /* a prefix is another id */
+    CHECK(!lf_lc_has(x.c, "u1 ")); /* and so is a longer one */
+    lf_lc_teardown(&x);
 }
 
 /* The cache keeps its own copy: the caller's buffers may change or go after the put. */
@@ -96,93 +112,74 @@ static void test_leadcache_copies(void)
 /* A second put of an id replaces the first: only the new pairs are found. */
 static void test_leadcache_replace(void)
 {
-    lf_arena_t arena;
-    lf_argv_t a, b;
-    lf_arena_init(&arena, 4096);
-    lf_lc_pairs(&a, &arena, "lead", 1, 8);
-    lf_lc_pairs(&b, &arena, "sql", 4, 2);
-    lf_leadcache_t *c = lf_leadcache_new(10);
-    lf_leadcache_put(c, "u1", &a);
-    lf_leadcache_put(c, "u1", &b);
-    CHECK(lf_lc_same(c, "u1", &b));
-    CHECK(!lf_lc_same(c, "u1", &a));
-    lf_leadcache_put(c, "u1", &a);
-    CHECK(lf_lc_same(c, "u1", &a));
-    lf_leadcache_free(c);
-    lf_arena_free(&arena);
+    lf_lc_fix_t x;
+    lf_lc_setup(&x, 10);
+    lf_leadcache_put(x.c, "u1", &x.a);
+    lf_leadcache_put(x.c, "u1", &x.b);
+    CHECK(lf_lc_same(x.c, "u1", &x.b));
+    CHECK(!lf_lc_same(x.c, "u1", &x.a));
+    lf_leadcache_put(x.c, "u1", &x.a);
+    CHECK(lf_lc_same(x.c, "u1", &x.a));
+    lf_lc_teardown(&x);
 }
 
 static void test_leadcache_drop_clear(void)
 {
-    lf_arena_t arena;
-    lf_argv_t a;
-    lf_arena_init(&arena, 4096);
-    lf_lc_pairs(&a, &arena, "mql", 2, 1);
-    lf_leadcache_t *c = lf_leadcache_new(10);
-    lf_leadcache_put(c, "u1", &a);
-    lf_leadcache_put(c, "u2", &a);
-    lf_leadcache_drop(c, "u1");
-    lf_leadcache_drop(c, "nobody"); /* not there: nothing happens */
-    CHECK(!lf_lc_has(c, "u1"));
-    CHECK(lf_lc_same(c, "u2", &a));
-    lf_leadcache_clear(c);
-    CHECK(!lf_lc_has(c, "u2"));
-    lf_leadcache_put(c, "u1", &a); /* usable after a clear */
-    CHECK(lf_lc_same(c, "u1", &a));
-    lf_leadcache_free(c);
+    lf_lc_fix_t x;
+    lf_lc_setup(&x, 10);
+    lf_leadcache_put(x.c, "u1", &x.a);
+    lf_leadcache_put(x.c, "u2", &x.a);
+    lf_leadcache_drop(x.c, "u1");
+    lf_leadcache_drop(x.c, "nobody"); /* not there: nothing happens */
+    CHECK(!lf_lc_has(x.c, "u1"));
+    CHECK(lf_lc_same(x.c, "u2", &x.a));
+    lf_leadcache_clear(x.c);
+    CHECK(!lf_lc_has(x.c, "u2"));
+    lf_leadcache_put(x.c, "u1", &x.a); /* usable after a clear */
+    CHECK(lf_lc_same(x.c, "u1", &x.a));
     lf_leadcache_free(NULL);
-    lf_arena_free(&arena);
+    lf_lc_teardown(&x);
 }
 
 /* Past max entries some are evicted: never more than max found, and never the one just put;
  * the survivors are intact. */
 static void test_leadcache_bound(void)
 {
-    lf_arena_t arena;
-    lf_argv_t a;
+    lf_lc_fix_t x;
     char id[32];
-    lf_arena_init(&arena, 4096);
-    lf_lc_pairs(&a, &arena, "lead", 1, 3);
-    lf_leadcache_t *c = lf_leadcache_new(5);
+    lf_lc_setup(&x, 5);
     for (int i = 0; i < 40; i++) {
         snprintf(id, sizeof(id), "u%d", i);
-        lf_leadcache_put(c, id, &a);
-        CHECK(lf_lc_same(c, id, &a));
+        lf_leadcache_put(x.c, id, &x.a);
+        CHECK(lf_lc_same(x.c, id, &x.a));
         int found = 0;
         for (int k = 0; k <= i; k++) {
             snprintf(id, sizeof(id), "u%d", k);
-            found += lf_lc_has(c, id);
+            found += lf_lc_has(x.c, id);
         }
         CHECK_INT(found, i < 5 ? i + 1 : 5);
     }
-    lf_leadcache_free(c);
+    lf_leadcache_free(x.c);
 
     /* No room at all: nothing is kept. */
-    c = lf_leadcache_new(0);
-    lf_leadcache_put(c, "u1", &a);
-    CHECK(!lf_lc_has(c, "u1"));
-    lf_leadcache_free(c);
-    lf_arena_free(&arena);
+    x.c = lf_leadcache_new(0);
+    lf_leadcache_put(x.c, "u1", &x.a);
+    CHECK(!lf_lc_has(x.c, "u1"));
+    lf_lc_teardown(&x);
 }
 
 /* Replacing an entry of a full cache evicts nothing else. */
 static void test_leadcache_replace_full(void)
 {
-    lf_arena_t arena;
-    lf_argv_t a, b;
-    lf_arena_init(&arena, 4096);
-    lf_lc_pairs(&a, &arena, "lead", 1, 0);
-    lf_lc_pairs(&b, &arena, "mql", 2, 0);
-    lf_leadcache_t *c = lf_leadcache_new(2);
-    lf_leadcache_put(c, "u1", &a);
-    lf_leadcache_put(c, "u2", &a);
+    lf_lc_fix_t x;
+    lf_lc_setup(&x, 2);
+    lf_leadcache_put(x.c, "u1", &x.a);
+    lf_leadcache_put(x.c, "u2", &x.a);
     for (int i = 0; i < 10; i++)
-        lf_leadcache_put(c, i % 2 ? "u1" : "u2", i % 3 ? &a : &b);
-    CHECK(lf_lc_has(c, "u1"));
-    CHECK(lf_lc_has(c, "u2"));
-    CHECK(lf_lc_same(c, "u2", &b) || lf_lc_same(c, "u2", &a));
-    lf_leadcache_free(c);
-    lf_arena_free(&arena);
+        lf_leadcache_put(x.c, i % 2 ? "u1" : "u2", i % 3 ? &x.a : &x.b);
+    CHECK(lf_lc_same(x.c, "u1", &x.b)); /* i = 9 */
+    CHECK(lf_lc_same(x.c, "u2", &x.a)); /* i = 8 */
+    lf_lc_teardown(&x);
 }
 
 /* Many entries (the table grows): every one found with its own pairs; no bytes leak. */
