@@ -1,7 +1,9 @@
 #!/bin/sh
 # The whole test suite: the unit-test binary, the store tests (test_store: the Redis back end
-# on a redis-server of its own), then every integration and fault test (tests/integration/*.py,
-# tests/faults/*.py) against real redis-server and the embedded broker. Each prints
+# on a redis-server of its own), the fuzz smoke run, the tests that need no server
+# (tests/offline/*.py: the real binary and scripts, nothing started), then every integration
+# and fault test (tests/integration/*.py, tests/faults/*.py) against real redis-server and the
+# embedded broker. Each prints
 # "N passed, N failed" last; this sums them and prints the same line.
 # Usage: tests/run.sh BUILD_DIR [pattern]
 BUILD=${1:-build}
@@ -46,7 +48,8 @@ fi
 if [ -f "$ROOT/tests/fuzz/smoke.sh" ] && { [ -z "$PATTERN" ] || echo fuzz | grep -q "$PATTERN"; }; then
     run_one fuzz sh "$ROOT/tests/fuzz/smoke.sh" "$BUILD" # each harness briefly, on its corpus
 fi
-for t in "$ROOT"/tests/integration/test_*.py "$ROOT"/tests/faults/test_*.py; do
+for t in "$ROOT"/tests/offline/test_*.py "$ROOT"/tests/integration/test_*.py \
+    "$ROOT"/tests/faults/test_*.py; do
     [ -f "$t" ] || continue
     if [ -n "$PATTERN" ] && ! echo "$t" | grep -q "$PATTERN"; then continue; fi
     run_one "$(basename "$(dirname "$t")")/$(basename "$t")" "$PY" "$t"

@@ -16,6 +16,7 @@
 #include "leadflow/event.h"
 #include "leadflow/timeparse.h"
 #include "leadflow/redis.h"
+#include "leadflow/score.h"
 
 /*---- Options ------------------------------------------------------------------------------*/
 
@@ -49,25 +50,36 @@ int lf_cli_usage_error(lf_cli_t *cli, const char *fmt, ...)
     return LF_CLI_EXIT_USAGE;
 }
 
-const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const char *name, int *bad)
+/* The common option at argv[*i], or one of own[]: its value is stored. 1 taken, 0 not, -1 a
+ * value missing (*name set to the option's name). */
+static int lf_cli_take(lf_cli_t *cli, int argc, char **argv, int *i, const lf_cli_opt_t *own,
+                       const char **name)
 {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        lf_cli_usage_error(cli, "%s needs a value", name);
-        *bad = 1;
-        return NULL;
+    const struct {
+        const char *name;
+        const char **value;
+    } common[] = {{"-c", &cli->config_path},
+                  {"--config", &cli->config_path},
+                  {"--redis", &cli->redis_addr},
+                  {"--group", &cli->group}};
+    const char *v;
+    int missing = 0;
+    for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++) {
+        *name = common[k].name;
+        if ((v = lf_opt_value(argc, argv, i, *name, &missing))) *common[k].value = v;
+        if (v || missing) return v ? 1 : -1;
     }
-    return argv[++*i];
+    for (size_t k = 0; own && own[k].name; k++) {
+        *name = own[k].name;
+        if ((v = lf_opt_value(argc, argv, i, *name, &missing))) *own[k].value = v;
+        if (v || missing) return v ? 1 : -1;
+    }
+    return 0;
 }
 
-int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i)
+int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i, const lf_cli_opt_t *own)
 {
-    const char *a = argv[*i], *v;
-    int bad = 0;
+    const char *a = argv[*i], *name = NULL;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
         fputs(cli->usage, stdout);
         return LF_CLI_OPT_HELP;
@@ -76,20 +88,15 @@ int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i)
         cli->json = 1;
         return LF_CLI_OPT_TAKEN;
     }
-    if ((v = lf_cli_value(cli, argc, argv, i, "-c", &bad)) ||
-        (!bad && (v = lf_cli_value(cli, argc, argv, i, "--config", &bad)))) {
-        cli->config_path = v;
+    switch (lf_cli_take(cli, argc, argv, i, own, &name)) {
+    case 1:
         return LF_CLI_OPT_TAKEN;
+    case -1:
+        lf_cli_usage_error(cli, "%s needs a value", name);
+        return LF_CLI_OPT_ERROR;
+    default:
+        return LF_CLI_OPT_NONE;
     }
-    if (!bad && (v = lf_cli_value(cli, argc, argv, i, "--redis", &bad))) {
-        cli->redis_addr = v;
-        return LF_CLI_OPT_TAKEN;
-    }
-    if (!bad && (v = lf_cli_value(cli, argc, argv, i, "--group", &bad))) {
-        cli->group = v;
-        return LF_CLI_OPT_TAKEN;
-    }
-    return bad ? LF_CLI_OPT_ERROR : LF_CLI_OPT_NONE;
 }
 
 /*---- Opening: the rules file, then Redis --------------------------------------------------*/
@@ -364,15 +371,20 @@ int lf_cli_parse_time(const char *s, int64_t *out_ms)
     size_t n = strlen(s), i = 0;
     while (i < n && isdigit((unsigned char)s[i]))
         i++;
-    if (n && i == n) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || *end) return LF_ERR;
-        *out_ms = v;
-        return LF_OK;
-    }
+    if (n && i == n) return lf_parse_i64(s, INT64_MIN, INT64_MAX, out_ms);
     return lf_time_parse_iso8601(s, n, out_ms);
+}
+
+int lf_cli_parse_at(lf_cli_t *cli, const char *arg, int64_t *out_ms)
+{
+    if (lf_cli_parse_time(arg, out_ms) == LF_OK) return 0;
+    return lf_cli_usage_error(cli, "--at wants ISO-8601, epoch ms or \"now\", not \"%s\"", arg);
+}
+
+const char *lf_cli_grade(double score, const lf_model_t *m)
+{
+    static const char *const names[] = {"L1", "L1", "L2", "L3"};
+    return names[lf_grade(score, m)];
 }
 
 void lf_cli_json_time(cJSON *o, const char *name, int64_t ms)

@@ -46,18 +46,23 @@ typedef struct {
 
 void lf_cli_init(lf_cli_t *cli, const char *cmd, const char *usage);
 
-/* Try argv[*i] as a common option: LF_CLI_OPT_TAKEN when it was one (*i moved past its
+/* A command's own option that takes a value ("--at TIME" or "--at=TIME"): where it goes. */
+typedef struct {
+    const char *name;
+    const char **value;
+} lf_cli_opt_t;
+
+/* Try argv[*i] as a common option, then as one of own[] (ended by {NULL}; own may be NULL),
+ * values read by lf_opt_value (common.h): LF_CLI_OPT_TAKEN when it was one (*i moved past its
  * value), LF_CLI_OPT_NONE when not, LF_CLI_OPT_HELP after printing the usage for -h (exit
- * 0), LF_CLI_OPT_ERROR after printing a usage error. */
+ * 0), LF_CLI_OPT_ERROR after printing the usage error of a missing value (exit 1). */
 #define LF_CLI_OPT_NONE 0
 #define LF_CLI_OPT_TAKEN 1
 #define LF_CLI_OPT_HELP 2
 #define LF_CLI_OPT_ERROR (-1)
-int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i);
-
-/* The value of option `name` at argv[*i], as "--name VALUE" or "--name=VALUE"; NULL when
- * argv[*i] is another option. A missing value prints a usage error and sets *bad. */
-const char *lf_cli_value(lf_cli_t *cli, int argc, char **argv, int *i, const char *name, int *bad);
+int lf_cli_option(lf_cli_t *cli, int argc, char **argv, int *i, const lf_cli_opt_t *own);
+/* What a command's argument reader returns when the command is to run; else an exit status. */
+#define LF_CLI_GO (-1)
 
 /* Print "leadflow CMD: message" and the usage to stderr; returns LF_CLI_EXIT_USAGE. */
 int lf_cli_usage_error(lf_cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -102,6 +107,11 @@ const char *lf_cli_fmt_duration(int64_t ms, char *buf, size_t cap);
 /* "now", epoch milliseconds or ISO-8601 to epoch ms. 0 or -1. */
 int lf_cli_parse_time(const char *s, int64_t *out_ms);
 int64_t lf_cli_now_ms(void);
+
+/* "--at TIME" (top, inspect) into *out_ms: 0, or the usage status after the message. */
+int lf_cli_parse_at(lf_cli_t *cli, const char *arg, int64_t *out_ms);
+/* The grade of a score under the model: "L1", "L2" or "L3". */
+const char *lf_cli_grade(double score, const lf_model_t *m);
 
 /* JSON output (cJSON): name_ms (a number) and name (ISO-8601, null for 0) into o; print o
  * on one line to stdout and delete it. */

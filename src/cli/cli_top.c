@@ -2,7 +2,6 @@
  * `ZREVRANGE lf:top 0 N-1`); the numbers come from each lead's hash, decayed to one common
  * time, read with one pipelined round trip per page. Read-only. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +50,6 @@ typedef struct {
     lf_top_row_t *rows;
     size_t n, cap;
 } lf_top_rows_t;
-
-static const char *const lf_grade_names[] = {"L1", "L1", "L2", "L3"};
 
 /*---- Reading ------------------------------------------------------------------------------*/
 
@@ -223,8 +220,8 @@ static void lf_top_print(const lf_cli_t *cli, const lf_top_info_t *info, const l
         snprintf(fit, sizeof(fit), "%.2f", lf_cli_num(r->fit));
         snprintf(eng, sizeof(eng), "%.2f", lf_cli_num(e));
         lf_table_add(&t, (const char *const[]){
-                             rank, id, score, fit, eng, lf_grade_names[lf_grade(r->fit + e, m)],
-                             r->stage, lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
+                             rank, id, score, fit, eng, lf_cli_grade(r->fit + e, m), r->stage,
+                             lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
                              r->lt_source[0]
                                  ? lf_str_escape(lf_str_from(r->lt_source), src, sizeof(src))
                                  : NULL});
@@ -274,7 +271,7 @@ static cJSON *lf_top_json(const lf_cli_t *cli, const lf_top_info_t *info, const 
             cJSON_AddNumberToObject(x, "score", r->fit + e);
             cJSON_AddNumberToObject(x, "fit", r->fit);
             cJSON_AddNumberToObject(x, "engagement", e);
-            cJSON_AddStringToObject(x, "grade", lf_grade_names[lf_grade(r->fit + e, m)]);
+            cJSON_AddStringToObject(x, "grade", lf_cli_grade(r->fit + e, m));
             cJSON_AddStringToObject(x, "stage", r->stage);
             lf_cli_json_time(x, "last_seen", r->last_seen_ms);
             if (r->lt_source[0])
@@ -289,100 +286,105 @@ static cJSON *lf_top_json(const lf_cli_t *cli, const lf_top_info_t *info, const 
 
 /*---- The command --------------------------------------------------------------------------*/
 
+/* The options into *info and *stage: LF_CLI_GO, or the exit status after a message. */
+static int lf_top_args(lf_cli_t *cli, int argc, char **argv, lf_top_info_t *info, lf_stage_t *stage)
+{
+    const char *at_arg = NULL, *n_arg = NULL;
+    const lf_cli_opt_t own[] = {
+        {"-n", &n_arg}, {"--stage", &info->stage}, {"--at", &at_arg}, {NULL, NULL}};
+    int64_t n;
+    for (int i = 1; i < argc; i++) {
+        int o = lf_cli_option(cli, argc, argv, &i, own);
+        if (o == LF_CLI_OPT_HELP) return LF_CLI_EXIT_OK;
+        if (o == LF_CLI_OPT_ERROR) return LF_CLI_EXIT_USAGE;
+        if (o == LF_CLI_OPT_NONE) return lf_cli_usage_error(cli, "unexpected argument %s", argv[i]);
+    }
+    if (n_arg) {
+        if (lf_parse_i64(n_arg, 1, LF_TOP_MAX_N, &n) != LF_OK)
+            return lf_cli_usage_error(cli, "-n wants a number from 1 to %d, not \"%s\"",
+                                      LF_TOP_MAX_N, n_arg);
+        info->n = (long)n;
+    }
+    if (info->stage && lf_stage_from_name(info->stage, strlen(info->stage), stage) != LF_OK)
+        return lf_cli_usage_error(cli, "unknown stage \"%s\"", info->stage);
+    if (at_arg) {
+        if (lf_cli_parse_at(cli, at_arg, &info->at_ms)) return LF_CLI_EXIT_USAGE;
+        info->at_source = "option";
+    }
+    return LF_CLI_GO;
+}
+
+/* A big stage is a good share of lf:top: walk it from the top, filtering. */
+static int lf_top_walk_stage(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *rs)
+{
+    long page = info->n * 4 < 1000 ? (info->n * 4 > 200 ? info->n * 4 : 200) : 1000, got = 0;
+    int rc = 0;
+    while (rs->n < (size_t)info->n && info->scanned < LF_TOP_SCAN_MAX) {
+        if ((rc = lf_top_page(cli, info->top_key, info->scanned, page, info->stage, rs, &got)))
+            break;
+        info->scanned += got;
+        if (got < page) break;
+    }
+    if (!rc && rs->n < (size_t)info->n && info->scanned >= LF_TOP_SCAN_MAX) info->bounded = 1;
+    if (rs->n > (size_t)info->n) rs->n = (size_t)info->n;
+    return rc;
+}
+
+/* The rows to show: the first n of lf:top, of the stage read whole, or of lf:top filtered. */
+static int lf_top_read(lf_cli_t *cli, lf_top_info_t *info, const char *stage_key, lf_top_rows_t *rs)
+{
+    redisReply *r[2] = {NULL, NULL};
+    int rc;
+    redisAppendCommand(cli->redis, "ZCARD %s", info->top_key);
+    redisAppendCommand(cli->redis, "ZCARD %s", stage_key);
+    if ((rc = lf_cli_replies(cli, r, 2, "ZCARD"))) return rc;
+    info->total = r[0]->integer;
+    if (!info->stage) {
+        rc = lf_top_page(cli, info->top_key, 0, info->n, NULL, rs, &info->scanned);
+    } else if (r[1]->integer <= LF_TOP_STAGE_DIRECT) {
+        rc = lf_top_stage_direct(cli, info->top_key, stage_key, info->n, rs);
+        info->scanned = r[1]->integer;
+    } else {
+        rc = lf_top_walk_stage(cli, info, rs);
+    }
+    lf_cli_free_replies(r, 2);
+    return rc;
+}
+
+/* Without --at, scores are decayed to the latest event time among the leads shown. */
+static void lf_top_default_at(lf_top_info_t *info, const lf_top_rows_t *rs)
+{
+    if (info->at_source) return;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->rows[i].last_seen_ms > info->at_ms) info->at_ms = rs->rows[i].last_seen_ms;
+    info->at_source = info->at_ms ? "latest_last_seen" : "now";
+    if (!info->at_ms) info->at_ms = lf_cli_now_ms();
+}
+
 int lf_cmd_top(int argc, char **argv)
 {
     lf_cli_t cli;
     lf_top_rows_t rs = {0};
     lf_top_info_t info = {0};
-    const char *at_arg = NULL, *n_arg = NULL;
     char top_key[LF_KEY_MAX], stage_key[LF_KEY_MAX];
     lf_stage_t stage = LF_STAGE_VISITOR;
-    redisReply *r[2] = {NULL, NULL};
     int rc;
 
     lf_cli_init(&cli, argc > 0 ? argv[0] : "top", lf_top_usage);
     info.n = 10;
-    for (int i = 1; i < argc; i++) {
-        int bad = 0;
-        const char *v;
-        switch (lf_cli_option(&cli, argc, argv, &i)) {
-        case LF_CLI_OPT_TAKEN:
-            continue;
-        case LF_CLI_OPT_HELP:
-            return LF_CLI_EXIT_OK;
-        case LF_CLI_OPT_ERROR:
-            return LF_CLI_EXIT_USAGE;
-        default:
-            break;
-        }
-        if ((v = lf_cli_value(&cli, argc, argv, &i, "-n", &bad)))
-            n_arg = v;
-        else if (!bad && (v = lf_cli_value(&cli, argc, argv, &i, "--stage", &bad)))
-            info.stage = v;
-        else if (!bad && (v = lf_cli_value(&cli, argc, argv, &i, "--at", &bad)))
-            at_arg = v;
-        else if (bad)
-            return LF_CLI_EXIT_USAGE;
-        else
-            return lf_cli_usage_error(&cli, "unexpected argument %s", argv[i]);
-    }
-    if (n_arg) {
-        char *end;
-        errno = 0;
-        info.n = strtol(n_arg, &end, 10);
-        if (errno || *end || end == n_arg || info.n < 1 || info.n > LF_TOP_MAX_N)
-            return lf_cli_usage_error(&cli, "-n wants a number from 1 to %d, not \"%s\"",
-                                      LF_TOP_MAX_N, n_arg);
-    }
-    if (info.stage && lf_stage_from_name(info.stage, strlen(info.stage), &stage) != LF_OK)
-        return lf_cli_usage_error(&cli, "unknown stage \"%s\"", info.stage);
-    if (at_arg) {
-        if (lf_cli_parse_time(at_arg, &info.at_ms) != LF_OK)
-            return lf_cli_usage_error(&cli, "--at wants ISO-8601, epoch ms or \"now\", not \"%s\"",
-                                      at_arg);
-        info.at_source = "option";
-    }
-
+    if ((rc = lf_top_args(&cli, argc, argv, &info, &stage)) != LF_CLI_GO) return rc;
     if ((rc = lf_cli_open(&cli))) goto out;
     lf_key_top(top_key, sizeof(top_key), cli.cfg.redis_prefix);
     lf_key_stage(stage_key, sizeof(stage_key), cli.cfg.redis_prefix, stage);
     info.top_key = top_key;
-    redisAppendCommand(cli.redis, "ZCARD %s", top_key);
-    redisAppendCommand(cli.redis, "ZCARD %s", stage_key);
-    if ((rc = lf_cli_replies(&cli, r, 2, "ZCARD"))) goto out;
-    info.total = r[0]->integer;
-
-    if (!info.stage) {
-        rc = lf_top_page(&cli, top_key, 0, info.n, NULL, &rs, &info.scanned);
-    } else if (r[1]->integer <= LF_TOP_STAGE_DIRECT) {
-        rc = lf_top_stage_direct(&cli, top_key, stage_key, info.n, &rs);
-        info.scanned = r[1]->integer;
-    } else {
-        /* A big stage is a good share of lf:top: walk it from the top, filtering. */
-        long page = info.n * 4 < 1000 ? (info.n * 4 > 200 ? info.n * 4 : 200) : 1000, got = 0;
-        while (rs.n < (size_t)info.n && info.scanned < LF_TOP_SCAN_MAX) {
-            if ((rc = lf_top_page(&cli, top_key, info.scanned, page, info.stage, &rs, &got))) break;
-            info.scanned += got;
-            if (got < page) break;
-        }
-        if (!rc && rs.n < (size_t)info.n && info.scanned >= LF_TOP_SCAN_MAX) info.bounded = 1;
-        if (rs.n > (size_t)info.n) rs.n = (size_t)info.n;
-    }
-    if (rc) goto out;
-
-    if (!info.at_source) {
-        for (size_t i = 0; i < rs.n; i++)
-            if (rs.rows[i].last_seen_ms > info.at_ms) info.at_ms = rs.rows[i].last_seen_ms;
-        info.at_source = info.at_ms ? "latest_last_seen" : "now";
-        if (!info.at_ms) info.at_ms = lf_cli_now_ms();
-    }
+    if ((rc = lf_top_read(&cli, &info, stage_key, &rs))) goto out;
+    lf_top_default_at(&info, &rs);
     if (cli.json)
         lf_cli_json_print(lf_top_json(&cli, &info, &rs));
     else
         lf_top_print(&cli, &info, &rs);
     rc = LF_CLI_EXIT_OK;
 out:
-    lf_cli_free_replies(r, 2);
     lf_free(rs.rows);
     lf_cli_close(&cli);
     return rc;

@@ -54,96 +54,103 @@ static const char lf_run_usage[] =
     "Kafka failed for good; 3 stopped because input or state was lost (the log says what);\n"
     "with --workers, the failed worker's status (137 for a SIGKILL).\n";
 
-int lf_cmd_run(int argc, char **argv)
+/* What the command line says. */
+typedef struct {
+    const char *path, *brokers, *redis, *group;
+    int workers;
+    char host[256]; /* --redis: the host ("" when absent) and port (0 when absent) */
+    int port;
+} lf_run_args_t;
+
+static const struct option lf_run_longopts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"instance", required_argument, NULL, 'i'},
+    {"exit-idle-ms", required_argument, NULL, 'x'},
+    {"brokers", required_argument, NULL, 'b'},
+    {"redis", required_argument, NULL, 'r'},
+    {"group", required_argument, NULL, 'g'},
+    {"workers", required_argument, NULL, 'w'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option (getopt's ch, its optarg) into a and opts: LF_CLI_GO, or the exit status. */
+static int lf_run_option(lf_cli_t *cli, int ch, char **argv, lf_run_args_t *a, lf_run_opts_t *opts)
 {
-    const char *path = getenv("LEADFLOW_CONFIG");
-    lf_run_opts_t opts = {0};
-    lf_cli_t cli; /* for the messages: the same usage errors as every command */
-    opts.stop = &lf_stop;
-    opts.reload = &lf_reload;
-    lf_cli_init(&cli, "run", lf_run_usage);
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"instance", required_argument, NULL, 'i'},
-        {"exit-idle-ms", required_argument, NULL, 'x'},
-        {"brokers", required_argument, NULL, 'b'},
-        {"redis", required_argument, NULL, 'r'},
-        {"group", required_argument, NULL, 'g'},
-        {"workers", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *brokers = NULL, *redis = NULL, *group = NULL;
-    int ch, workers = 1;
     int64_t v;
+    switch (ch) {
+    case 'c':
+        a->path = optarg;
+        break;
+    case 'i':
+        if (!optarg[0]) return lf_cli_usage_error(cli, "--instance needs a non-empty id");
+        opts->instance = optarg;
+        break;
+    case 'x':
+        if (lf_parse_i64(optarg, 0, INT_MAX, &v) != LF_OK)
+            return lf_cli_usage_error(cli, "--exit-idle-ms takes milliseconds, not \"%s\"", optarg);
+        opts->exit_idle_ms = (int)v;
+        break;
+    case 'b':
+        a->brokers = optarg;
+        break;
+    case 'r':
+        a->redis = optarg;
+        break;
+    case 'g':
+        a->group = optarg;
+        break;
+    case 'w':
+        if (lf_parse_i64(optarg, 1, LF_WORKERS_MAX, &v) != LF_OK)
+            return lf_cli_usage_error(cli, "--workers takes 1..%d, not \"%s\"", LF_WORKERS_MAX,
+                                      optarg);
+        a->workers = (int)v;
+        break;
+    case 'h':
+        fputs(lf_run_usage, stdout);
+        return LF_CLI_EXIT_OK;
+    case ':':
+        return lf_cli_usage_error(cli, "%s needs a value", argv[optind - 1]);
+    default:
+        return lf_cli_usage_error(cli, "unknown option %s", argv[optind - 1]);
+    }
+    return LF_CLI_GO;
+}
+
+/* The command line into a and opts, checked before the rules file is read (a usage error is
+ * one whatever the file says): LF_CLI_GO, or the exit status after a message. The --redis
+ * port is read by lf_cli_parse_hostport: a number 1..65535 (lf_parse_i64), nothing else. */
+static int lf_run_args(lf_cli_t *cli, int argc, char **argv, lf_run_args_t *a, lf_run_opts_t *opts)
+{
+    int ch, rc;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
-    while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'i':
-            if (!optarg[0]) return lf_cli_usage_error(&cli, "--instance needs a non-empty id");
-            opts.instance = optarg;
-            break;
-        case 'x':
-            if (lf_parse_i64(optarg, 0, INT_MAX, &v) != LF_OK)
-                return lf_cli_usage_error(&cli, "--exit-idle-ms takes milliseconds, not \"%s\"",
-                                          optarg);
-            opts.exit_idle_ms = (int)v;
-            break;
-        case 'b':
-            brokers = optarg;
-            break;
-        case 'r':
-            redis = optarg;
-            break;
-        case 'g':
-            group = optarg;
-            break;
-        case 'w':
-            if (lf_parse_i64(optarg, 1, LF_WORKERS_MAX, &v) != LF_OK)
-                return lf_cli_usage_error(&cli, "--workers takes 1..%d, not \"%s\"", LF_WORKERS_MAX,
-                                          optarg);
-            workers = (int)v;
-            break;
-        case 'h':
-            fputs(lf_run_usage, stdout);
-            return LF_CLI_EXIT_OK;
-        case ':':
-            return lf_cli_usage_error(&cli, "%s needs a value", argv[optind - 1]);
-        default:
-            return lf_cli_usage_error(&cli, "unknown option %s", argv[optind - 1]);
-        }
-    }
+    while ((ch = getopt_long(argc, argv, ":c:h", lf_run_longopts, NULL)) != -1)
+        if ((rc = lf_run_option(cli, ch, argv, a, opts)) != LF_CLI_GO) return rc;
     if (optind < argc)
-        return lf_cli_usage_error(&cli, "unexpected argument %s (the rules file is -c FILE)",
+        return lf_cli_usage_error(cli, "unexpected argument %s (the rules file is -c FILE)",
                                   argv[optind]);
-    /* Checked before the rules file is read: a usage error is one whatever the file says. */
-    char host[256] = "";
-    int port = 0;
-    if (redis && lf_cli_parse_hostport(redis, host, sizeof(host), &port) != LF_OK)
-        return lf_cli_bad_redis(&cli, redis);
-    if (brokers && (!brokers[0] || strchr(brokers, '@')))
-        return lf_cli_usage_error(&cli, "--brokers takes HOST:PORT[,HOST:PORT...]; credentials "
-                                        "belong in the rules file's kafka.properties");
-    if (!path) path = "leadflow.yaml";
-    lf_config_t cfg;
-    lf_err_t err = {0};
-    if (lf_config_load(path, &cfg, stderr, &err) != LF_OK) {
-        fprintf(stderr, "leadflow run: %s is not valid (see above; `leadflow check-config %s`)\n",
-                path, path);
-        return LF_CLI_EXIT_USAGE;
+    if (a->redis && lf_cli_parse_hostport(a->redis, a->host, sizeof(a->host), &a->port) != LF_OK)
+        return lf_cli_bad_redis(cli, a->redis);
+    if (a->brokers && (!a->brokers[0] || strchr(a->brokers, '@')))
+        return lf_cli_usage_error(cli, "--brokers takes HOST:PORT[,HOST:PORT...]; credentials "
+                                       "belong in the rules file's kafka.properties");
+    return LF_CLI_GO;
+}
+
+/* The command line's overrides of the rules file. */
+static void lf_run_override(lf_config_t *cfg, const lf_run_args_t *a)
+{
+    if (a->brokers) lf_replace(&cfg->kafka_brokers, a->brokers);
+    if (a->group) lf_replace(&cfg->kafka_group, a->group);
+    if (a->redis) {
+        if (a->host[0]) lf_replace(&cfg->redis_host, a->host);
+        if (a->port) cfg->redis_port = a->port;
     }
-    for (size_t i = 0; i < cfg.nwarnings; i++)
-        lf_log("warn", "%s", cfg.warnings[i]);
-    if (brokers) lf_replace(&cfg.kafka_brokers, brokers);
-    if (group) lf_replace(&cfg.kafka_group, group);
-    if (redis) {
-        if (host[0]) lf_replace(&cfg.redis_host, host);
-        if (port) cfg.redis_port = port;
-    }
+}
+
+static void lf_run_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = lf_on_stop;
@@ -152,7 +159,31 @@ int lf_cmd_run(int argc, char **argv)
     sa.sa_handler = lf_on_hup;
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = workers > 1 ? lf_workers_run(&cfg, &opts, workers) : lf_pipeline_run(&cfg, &opts);
+}
+
+int lf_cmd_run(int argc, char **argv)
+{
+    lf_run_opts_t opts = {0};
+    lf_run_args_t a = {.path = getenv("LEADFLOW_CONFIG"), .workers = 1};
+    lf_cli_t cli; /* for the messages: the same usage errors as every command */
+    lf_config_t cfg;
+    lf_err_t err = {0};
+    int rc;
+    opts.stop = &lf_stop;
+    opts.reload = &lf_reload;
+    lf_cli_init(&cli, "run", lf_run_usage);
+    if ((rc = lf_run_args(&cli, argc, argv, &a, &opts)) != LF_CLI_GO) return rc;
+    if (!a.path) a.path = "leadflow.yaml";
+    if (lf_config_load(a.path, &cfg, stderr, &err) != LF_OK) {
+        fprintf(stderr, "leadflow run: %s is not valid (see above; `leadflow check-config %s`)\n",
+                a.path, a.path);
+        return LF_CLI_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < cfg.nwarnings; i++)
+        lf_log("warn", "%s", cfg.warnings[i]);
+    lf_run_override(&cfg, &a);
+    lf_run_signals();
+    rc = a.workers > 1 ? lf_workers_run(&cfg, &opts, a.workers) : lf_pipeline_run(&cfg, &opts);
     lf_config_free(&cfg);
     return rc;
 }

@@ -605,7 +605,10 @@ def test_consuming_resumes_after_a_failed_outbox_flush():
     try:
         H.wait_until(lambda: "HGETALL outbox" in run.log_text(), 30,
                      "the outbox flush failing after the assignment")
-        time.sleep(0.5)  # a few backoff rounds, partitions paused
+        # A few backoff rounds, partitions paused: Redis's ACL log counts the refused reads.
+        H.wait_until(lambda: sum(int(e.get("count", 0)) for e in env.r.acl_log()
+                                 if e.get("object") == "hgetall") >= 3, 30,
+                     "three outbox reads refused", interval=0.02)
     finally:
         env.r.execute_command("ACL", "SETUSER", "default", "+hgetall")
     env.produce_events([(H.event("track", "ff-%d" % i, T0 + i * 60000, user="u-ff-%d" % i,

@@ -2,17 +2,17 @@
 figures, and its verdicts either side of the machine's cores. The figures are those of a real
 1 M-event `make bench` run on the 2-core VM (results/20261130T042842Z), cut to what the
 section reads. Pure Python: no servers.
-Run: python3 tests/integration/test_bench_report.py"""
+Run: python3 tests/offline/test_bench_report.py"""
 import copy
 import importlib.util
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))  # the runner; starts nothing
 import lfharness as H  # noqa: E402
 from lfharness import check, check_close  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location("bench_report",
                                                os.path.join(ROOT, "bench", "report.py"))
 report = importlib.util.module_from_spec(_spec)
