@@ -4,7 +4,6 @@
  * lead writes and progress live beside it (store_redis_int.h lists them). */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
