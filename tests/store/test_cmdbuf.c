@@ -1,4 +1,4 @@
-/* lf_cmdbuf (cmdbuf.h) formats commands byte for byte as hiredis's own formatter does: the
+/* lf_cmdbuf_add (cmdbuf.h) formats commands byte for byte as hiredis's own formatter does: the
  * store hands its buffer to hiredis as ready-made commands. Here, not in the unit tests,
  * because it links hiredis (the unit tests link only the core). */
 #include <hiredis/hiredis.h>
