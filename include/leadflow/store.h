@@ -113,7 +113,6 @@ typedef struct {
 } lf_stored_hash_t;
 
 typedef struct {
-    const char *name;
     /* HGETALL of many leads in one round trip; out[i] decoded (new when absent). With
      * `stored` set, stored[i] receives the hash as read, copied into `arena`. */
     int (*load_leads)(lf_store_t *s, const char *const *ids, size_t n, lf_lead_t *const *out,
@@ -164,7 +163,8 @@ struct lf_store {
     const char *group;
 };
 
-/* The standalone Redis back end (src/store/store_redis.c). Connects and loads the scripts. */
+/* The standalone Redis back end (src/store/store_redis*.c). Connects (a failed connection is
+ * retried by the next call: the error is in err, the handle is returned all the same). */
 lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err);
 void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n);
 

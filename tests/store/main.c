@@ -1,6 +1,6 @@
-/* Store tests: leadflow's Redis back end (src/store_redis.c) against a real redis-server that
- * this program starts on a free loopback port and stops at the end. Ends with
- * "N passed, N failed". Usage: test_store [name-substring] */
+/* Store tests: leadflow's Redis back end (src/store/store_redis*.c) against a real redis-server
+ * that this program starts on a free loopback port and stops at the end. Ends with "N passed, N
+ * failed". Usage: test_store [name-substring] */
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>

@@ -1,5 +1,4 @@
 /* Common helpers and the arena. */
-#include <hiredis/hiredis.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -8,7 +7,6 @@
 
 #include "leadflow/alloc.h"
 #include "leadflow/argv.h"
-#include "leadflow/cmdbuf.h"
 #include "leadflow/common.h"
 #include "test.h"
 
@@ -141,36 +139,6 @@ static void test_part_field_matches_printf(void)
     lf_arena_free(&a);
 }
 
-static void test_cmdbuf_matches_hiredis(void)
-{
-    /* Byte for byte what hiredis formats, including empty and binary arguments. */
-    const char *argv[] = {"HSET", "lf:lead:{u-1}", "stage", "", "dd", "a\r\nb\0c"};
-    size_t lens[] = {4, 13, 5, 0, 2, 6};
-    lf_cmdbuf_t b = {0};
-    lf_cmdbuf_add(&b, 6, argv, lens);
-    lf_cmdbuf_add(&b, 2, argv, lens);
-    char *want1 = NULL, *want2 = NULL;
-    long long n1 = redisFormatCommandArgv(&want1, 6, argv, lens);
-    long long n2 = redisFormatCommandArgv(&want2, 2, argv, lens);
-    CHECK_INT((long long)b.len, n1 + n2);
-    CHECK(b.len == (size_t)(n1 + n2) && memcmp(b.buf, want1, (size_t)n1) == 0 &&
-          memcmp(b.buf + n1, want2, (size_t)n2) == 0);
-    /* Growth past the first allocation keeps what was there. */
-    char big[10000];
-    memset(big, 'x', sizeof(big));
-    const char *bargv[] = {"SET", "k", big};
-    size_t blens[] = {3, 1, sizeof(big)};
-    lf_cmdbuf_reset(&b);
-    lf_cmdbuf_add(&b, 3, bargv, blens);
-    char *want3 = NULL;
-    long long n3 = redisFormatCommandArgv(&want3, 3, bargv, blens);
-    CHECK(b.len == (size_t)n3 && memcmp(b.buf, want3, (size_t)n3) == 0);
-    redisFreeCommand(want1);
-    redisFreeCommand(want2);
-    redisFreeCommand(want3);
-    lf_cmdbuf_free(&b);
-}
-
 static void test_hash64_is_stable(void)
 {
     /* FNV-1a 64 reference values: dedup hashes stored in Redis must never change. */
@@ -265,7 +233,6 @@ void suite_common(void)
     LF_RUN(test_fmt_double_matches_printf);
     LF_RUN(test_fmt_i64_matches_printf);
     LF_RUN(test_part_field_matches_printf);
-    LF_RUN(test_cmdbuf_matches_hiredis);
     LF_RUN(test_hash64_is_stable);
     LF_RUN(test_arena_alignment_and_reuse);
     LF_RUN(test_str_helpers);

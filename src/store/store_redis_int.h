@@ -1,0 +1,84 @@
+/* Internal to the standalone Redis back end of lf_store_t (store.h): the handle, the
+ * connection plumbing every part of it uses, and the operations each part implements.
+ *   store_redis.c           the handle and its two connections, the server checks and the
+ *                           RESTORE probe, command queueing, the heartbeat, the ops table
+ *   store_redis_read.c      pipelined reads: leads, aliases, an outbox, the MQLs due to decay
+ *   store_redis_write.c     lead writes: WATCH and check, then MULTI..EXEC (RESTORE or HSET)
+ *   store_redis_progress.c  the epoch fence and start positions, progress, outbox deletes */
+#ifndef LEADFLOW_STORE_REDIS_INT_H
+#define LEADFLOW_STORE_REDIS_INT_H
+
+#include <hiredis/hiredis.h>
+
+#include "leadflow/cmdbuf.h"
+#include "leadflow/store.h"
+
+typedef struct {
+    lf_store_t base;
+    redisContext *c;  /* the connection in use */
+    redisContext *c2; /* the other one: lead writes alternate between the two */
+    int cur;          /* which of the two s->c is (they swap) */
+    lf_cmdbuf_t out;  /* commands formatted for s->c, not yet handed to hiredis */
+    lf_arena_t arena;
+    lf_argv_t argv;
+    /* Lead hashes as RESTORE of a ready-made hash (hashdump.h): 1 yes, -1 no (the server
+     * refused the probe: HSET), 0 not probed yet. */
+    int restore;
+    unsigned char *dump;
+    size_t dumpcap;
+    /* The store epoch this handle writes under ("" until the first fence). */
+    char epoch[LF_EPOCH_MAX];
+    /* Persistence: warned about once per process, not at every reconnect. */
+    int warned_persistence;
+} lf_store_redis_t;
+
+#define LF_PREFIX(s) ((s)->base.cfg->redis_prefix)
+
+/* Commands queued between two sends: Redis works on them while the next are built. */
+#define LF_FLUSH_EVERY 64
+
+/*---- Connection plumbing (store_redis.c) ----*/
+
+/* Connect s->c if it is not (connect, check the server, probe RESTORE). */
+int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err);
+/* Make connection `which` (0 or 1) the one in use, connecting it if needed. */
+int lf_sr_use(lf_store_redis_t *s, int which, lf_err_t *err);
+/* After a failure halfway through a pipeline: drop both connections (the next call
+ * reconnects) and what was queued. */
+void lf_sr_drop_all(lf_store_redis_t *s);
+/* Queue one command on s->c (formatted, not sent). */
+void lf_sr_append(lf_store_redis_t *s, size_t argc, const char *const *argv, const size_t *lens);
+/* Queue `CMD key [arg]`. */
+void lf_sr_append_key(lf_store_redis_t *s, const char *cmd, const char *key, size_t kl,
+                      const char *arg);
+/* Send what is queued so far. */
+void lf_sr_flush(lf_store_redis_t *s);
+/* Read n pipelined replies into replies[] (caller frees), or fail on the first broken one
+ * (both connections are then dropped). */
+int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const char *what,
+                  lf_err_t *err);
+
+/*---- The operations (store.h), by part ----*/
+
+int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n, lf_lead_t *const *out,
+                     const lf_model_t *m, lf_stored_hash_t *stored, lf_arena_t *arena,
+                     lf_err_t *err);
+int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t n, char **out,
+                       lf_arena_t *arena, lf_err_t *err);
+int lf_sr_outbox_load(lf_store_t *base, const char *topic, int32_t part, lf_outbox_entry_t **out,
+                      size_t *n, lf_err_t *err);
+int lf_sr_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, size_t *n,
+                  lf_arena_t *arena, lf_err_t *err);
+
+int lf_sr_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *results,
+                      lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
+
+int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int32_t *parts, size_t n,
+                          int64_t *next, int64_t *max_event_ms, lf_err_t *err);
+int lf_sr_save_progress(lf_store_t *base, const char *topic, const lf_progress_t *p, size_t n,
+                        const char *outbox_topic, const lf_outbox_ids_t *done, size_t ndone,
+                        lf_err_t *err);
+int lf_sr_outbox_delete(lf_store_t *base, const char *topic, const lf_outbox_ids_t *groups,
+                        size_t n, lf_err_t *err);
+
+#endif
