@@ -1,4 +1,4 @@
-/* Private to the event decoder (src/event*.c): the small generic tree both front ends expose,
+/* Private to the event decoder (src/core/event*.c): the small generic tree both front ends expose,
  * so that the Segment field logic (lf_event_extract) is written once.
  *
  * A front end hands out opaque node pointers (a cJSON * or a msgpack_object *) and two
