@@ -4,7 +4,9 @@
  * duplicates and malformed events at given rates.
  *
  * The same seed and options give a byte-identical stream. Records go to one writer interface
- * (a file of length-prefixed records, Kafka, or the caller's own writer, e.g. in tests). */
+ * (a file of length-prefixed records, Kafka, or the caller's own writer, e.g. in tests).
+ * The generator itself is pure (src/core/gen_*.c, libleadflow_core.a); the writers and the
+ * command are src/tools/. */
 #ifndef LEADFLOW_GEN_H
 #define LEADFLOW_GEN_H
 
@@ -28,8 +30,6 @@ typedef struct {
     double span_days; /* event time spread (default 30) */
     double zipf;      /* activity skew exponent (default 0.9) */
 } lf_gen_opts_t;
-
-void lf_gen_opts_default(lf_gen_opts_t *o);
 
 /* What was generated. valid + duplicates + bad == events; a processor that drops
  * duplicates and dead-letters bad input should count the same. */
@@ -67,22 +67,23 @@ struct lf_gen_writer {
     void *ctx; /* the writer's own */
 };
 
-/* Length-prefixed records (4-byte big-endian key length, key, 4-byte big-endian value
- * length, value); "-" is stdout. With `lines`, `key<TAB>value<LF>` instead (for JSON piped
- * into `kcat -P -K '\t'`). */
-lf_gen_writer_t *lf_gen_writer_file(const char *path, int lines, lf_err_t *err);
+/* The stock writers (a file, Kafka) are in leadflow/gen_writer.h: they are the tool's, not
+ * the pure core's. */
 
-/* Produces to Kafka: idempotent, linger.ms=50, batch.num.messages=10000, zstd, then the
- * `props` ("name=value", may override those); close waits for every delivery report and
- * fails if any message was not delivered. */
-lf_gen_writer_t *lf_gen_writer_kafka(const char *brokers, const char *topic,
-                                     const char *const *props, int nprops, lf_err_t *err);
+void lf_gen_opts_default(lf_gen_opts_t *o);
+/* LF_ERR with a message naming the option (as `leadflow gen` spells it) when o is out of
+ * range; lf_gen_run checks too. */
+int lf_gen_opts_check(const lf_gen_opts_t *o, lf_err_t *err);
 
 /* Generates o->events records into w. No allocation per record. */
 int lf_gen_run(const lf_gen_opts_t *o, lf_gen_writer_t *w, lf_gen_stats_t *st, lf_err_t *err);
 
-/* The stats as one JSON object (the --stats file). */
-int lf_gen_stats_write(const lf_gen_stats_t *st, const lf_gen_opts_t *o, const char *path,
-                       lf_err_t *err);
+/* Asks a running lf_gen_run to stop before its next record (it fails with err->code 2).
+ * Async-signal-safe: for a SIGINT/SIGTERM handler. The request stays for the process. */
+void lf_gen_interrupt(void);
+int lf_gen_interrupted(void);
+
+/* Seconds on the monotonic clock: the pacing clock of --rate. */
+double lf_gen_clock(void);
 
 #endif

@@ -23,8 +23,8 @@ static int digits(const char *s, size_t len, size_t pos, int n, int *out)
     return 1;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+/* H. Hinnant's algorithms (http://howardhinnant.github.io/date_algorithms.html). */
+int64_t lf_time_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -34,7 +34,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void lf_time_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -101,7 +101,7 @@ int lf_time_parse_iso8601(const char *s, size_t len, int64_t *out_ms)
             return LF_ERR;
         }
     }
-    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    int64_t days = lf_time_days_from_civil(y, (unsigned)mo, (unsigned)d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)off_min * 60;
     *out_ms = secs * 1000 + ms;
     return LF_OK;
@@ -121,7 +121,7 @@ void lf_time_format_iso8601(int64_t ms, char *buf, size_t cap)
     }
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    lf_time_civil_from_days(days, &y, &m, &d);
     if (!buf || cap == 0) return;
     snprintf(buf, cap, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
              (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)rem);
