@@ -73,8 +73,9 @@ $(BUILD)/leadflow: $(BUILD)/src/cli/main.o $(BUILD)/libleadflow.a $(BUILD)/lible
 
 # The unit tests link the core and nothing of Kafka or Redis; the build fails if either
 # client's symbol gets into the binary (scripts/check-core.sh).
-$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libleadflow.a $(BUILD)/libleadflow_core.a
-	$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libleadflow_core.a scripts/check-core.sh
+	$(CC) $(FINAL_LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libleadflow_core.a $(CORE_LIBS)
+	@sh scripts/check-core.sh $@ $(BUILD)/libleadflow_core.a || { rm -f $@; exit 1; }
 
 # The store tests link the core and the Redis back end: no Kafka, no dev broker.
 $(BUILD)/test_store: $(STORE_OBJ) $(STORE_LIB_OBJ) $(BUILD)/libleadflow_core.a
