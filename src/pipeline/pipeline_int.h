@@ -140,9 +140,8 @@ typedef struct {
     int64_t started_mono, last_heartbeat_ms, last_event_ms; /* monotonic */
     int64_t stop_deadline; /* monotonic: set at the first stop signal */
     size_t dlq_max;        /* the producer's message.max.bytes */
-    /* The store epoch this instance writes under (docs/design.md, "A Redis that lost
-     * data"), and the last loss it noticed, for the heartbeat. */
-    char epoch[LF_EPOCH_MAX];
+    /* The last loss of data in Redis this instance noticed, for the heartbeat (docs/design.md,
+     * "A Redis that lost data"; the store handle keeps the epoch it writes under). */
     char store_loss[1024];
     int64_t store_loss_ms;
     int64_t sweep_clock; /* the decay sweep's clock: event time, never moving back */
