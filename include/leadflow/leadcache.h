@@ -18,8 +18,6 @@ typedef struct lf_leadcache lf_leadcache_t;
 lf_leadcache_t *lf_leadcache_new(size_t max_entries);
 void lf_leadcache_free(lf_leadcache_t *c);
 void lf_leadcache_clear(lf_leadcache_t *c);
-size_t lf_leadcache_size(const lf_leadcache_t *c);
-size_t lf_leadcache_bytes(const lf_leadcache_t *c);
 
 /* Found: fills *fields and *values (n pairs, pointing into the cache, valid until the next
  * put/drop/clear) and returns 1. */

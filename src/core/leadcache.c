@@ -8,14 +8,14 @@
 typedef struct lf_lc_entry {
     struct lf_lc_entry *next;
     uint64_t hash;
-    size_t n, bytes;
+    size_t n;
     lf_str_t *fields, *values;
     char id[];
 } lf_lc_entry_t;
 
 struct lf_leadcache {
     lf_lc_entry_t **buckets;
-    size_t nbuckets, size, max, bytes;
+    size_t nbuckets, size, max;
     uint64_t evict_cursor;
 };
 
@@ -39,7 +39,7 @@ void lf_leadcache_clear(lf_leadcache_t *c)
         }
         c->buckets[i] = NULL;
     }
-    c->size = c->bytes = 0;
+    c->size = 0;
 }
 
 void lf_leadcache_free(lf_leadcache_t *c)
@@ -48,16 +48,6 @@ void lf_leadcache_free(lf_leadcache_t *c)
     lf_leadcache_clear(c);
     lf_free(c->buckets);
     lf_free(c);
-}
-
-size_t lf_leadcache_size(const lf_leadcache_t *c)
-{
-    return c->size;
-}
-
-size_t lf_leadcache_bytes(const lf_leadcache_t *c)
-{
-    return c->bytes;
 }
 
 static lf_lc_entry_t **lf_lc_find(lf_leadcache_t *c, const char *id, uint64_t h)
@@ -84,7 +74,6 @@ static void lf_lc_unlink(lf_leadcache_t *c, lf_lc_entry_t **pp)
     lf_lc_entry_t *e = *pp;
     *pp = e->next;
     c->size--;
-    c->bytes -= e->bytes;
     lf_free(e);
 }
 
@@ -140,7 +129,6 @@ void lf_leadcache_put(lf_leadcache_t *c, const char *id, const lf_argv_t *pairs)
     memcpy(e->id, id, idlen + 1);
     e->hash = h;
     e->n = n;
-    e->bytes = bytes + arrays + data;
     e->fields = (lf_str_t *)((char *)e + bytes);
     e->values = e->fields + n;
     char *p = (char *)(e->values + n);
@@ -158,6 +146,5 @@ void lf_leadcache_put(lf_leadcache_t *c, const char *id, const lf_argv_t *pairs)
     e->next = *pp;
     *pp = e;
     c->size++;
-    c->bytes += e->bytes;
     if (c->size > c->nbuckets) lf_lc_grow(c);
 }

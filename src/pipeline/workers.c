@@ -31,7 +31,8 @@ static void lf_worker_on_stop(int sig)
 /* In a worker: stop on SIGUSR1 only, which the parent sends once per SIGTERM/SIGINT it gets.
  * A Ctrl-C (to the whole process group) or a stop of the whole cgroup reaches the workers
  * too; were they to count it as well, every stop would be a second signal (give up waiting)
- * for them. If the parent dies, they stop (PR_SET_PDEATHSIG). */
+ * for them. SIGHUP is the parent's to answer (once, not once per worker). If the parent
+ * dies, they stop (PR_SET_PDEATHSIG). */
 static void lf_worker_signals(volatile sig_atomic_t *stop, pid_t parent)
 {
     lf_worker_stop = stop;
@@ -40,6 +41,7 @@ static void lf_worker_signals(volatile sig_atomic_t *stop, pid_t parent)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = lf_worker_on_stop;
     sigaction(SIGUSR1, &sa, NULL);
     prctl(PR_SET_PDEATHSIG, SIGUSR1);
@@ -96,6 +98,7 @@ int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n)
             lf_signal_live(pids, started, SIGUSR1);
             forwarded++;
         }
+        lf_pipeline_reload_check(opts);
         int st;
         pid_t pid = waitpid(-1, &st, WNOHANG);
         if (pid < 0 && errno != EINTR) break; /* no child left */

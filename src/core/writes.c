@@ -1,0 +1,187 @@
+/* The store writes of a batch, computed without the store: see include/leadflow/writes.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadflow/lead_codec.h"
+#include "leadflow/score.h"
+#include "leadflow/transition.h"
+#include "leadflow/writes.h"
+
+void lf_writes_transitions(lf_argv_t *trans, const lf_transitions_t *tr, const char *lead_id,
+                           const char *rules_version, int json, lf_arena_t *a)
+{
+    char id[LF_ID_MAX + 32], payload[LF_TRANSITION_MAX_BYTES], hist[128];
+    for (int i = 0; i < tr->n; i++) {
+        const lf_transition_t *t = &tr->t[i];
+        int idl = lf_transition_id(t, lead_id, id, sizeof(id));
+        int pl = lf_transition_encode(t, lead_id, rules_version, json, payload, sizeof(payload));
+        int hl = lf_transition_history_entry(t, hist, sizeof(hist));
+        if (!trans->arena) lf_argv_init_scratch(trans, a);
+        lf_argv_add(trans, id, (size_t)idl);
+        lf_argv_add(trans, payload, pl > 0 ? (size_t)pl : 0);
+        lf_argv_add(trans, hist, (size_t)hl);
+    }
+}
+
+/* A history entry starts with its transition's seq. */
+void lf_writes_history(const lf_str_t *bf, const lf_str_t *bv, size_t bn, const lf_argv_t *trans,
+                       lf_argv_t *out)
+{
+    int last[LF_HISTORY_KEEP];
+    for (int h = 0; h < LF_HISTORY_KEEP; h++)
+        last[h] = -1;
+    for (size_t t = 0; t + 2 < trans->n; t += 3)
+        last[strtoull(trans->argv[t + 2], NULL, 10) % LF_HISTORY_KEEP] = (int)t;
+    for (size_t k = 0; k < bn; k++) /* copied: the cache entry they are in may go first */
+        if (lf_is_history_field(bf[k]) && last[bf[k].ptr[1] - '0'] < 0) {
+            lf_argv_add(out, bf[k].ptr, bf[k].len);
+            lf_argv_add(out, bv[k].ptr, bv[k].len);
+        }
+    for (size_t t = 0; t + 2 < trans->n; t += 3) {
+        uint64_t seq = strtoull(trans->argv[t + 2], NULL, 10);
+        if (last[seq % LF_HISTORY_KEEP] != (int)t) continue;
+        char hf[8];
+        int hl = lf_history_field(seq, hf, sizeof(hf));
+        lf_argv_add(out, hf, (size_t)hl);
+        lf_argv_add_ref(out, trans->argv[t + 2], trans->lens[t + 2]);
+    }
+}
+
+/* A lead's whole hash after its write (the encoding, then the stage history), computed
+ * against the stored one (bf/bv, bn pairs), which x records as the base. */
+static void lf_writes_hash(lf_store_write_t *x, const lf_model_t *m, const lf_str_t *bf,
+                           const lf_str_t *bv, size_t bn, const lf_argv_t *trans, lf_arena_t *a)
+{
+    x->whole = lf_arena_alloc(a, sizeof(*x->whole));
+    lf_argv_init_scratch(x->whole, a);
+    lf_lead_encode(x->lead, m, x->whole);
+    lf_writes_history(bf, bv, bn, trans, x->whole);
+    x->top_key = lf_rank_key(x->lead->eng, x->lead->t_ms, m->half_life_ms);
+    x->base_fields = bf;
+    x->base_values = bv;
+    x->nbase = bn;
+}
+
+static const char *const lf_count_names[4] = {"consumed", "applied", "duplicates", "filtered"};
+
+typedef struct {
+    int32_t part;
+    long long c[4]; /* by lf_count_names */
+} lf_count_acc_t;
+
+static void lf_count_flush(const lf_count_acc_t *acc, int nacc, lf_argv_t *out)
+{
+    for (int j = 0; j < nacc; j++)
+        for (int c = 0; c < 4; c++)
+            if (acc[j].c[c]) {
+                lf_argv_add_part_field(out, acc[j].part, lf_count_names[c]);
+                lf_argv_add_i64(out, acc[j].c[c]);
+            }
+}
+
+/* A lead's events are mostly of one partition: a few accumulators, flushed when full. */
+void lf_writes_count(const lf_writes_event_t *ev, int first, const int *next, lf_argv_t *out)
+{
+    lf_count_acc_t acc[8];
+    int nacc = 0;
+    for (int i = first; i >= 0; i = next[i]) {
+        int k = 0;
+        while (k < nacc && acc[k].part != ev[i].partition)
+            k++;
+        if (k == nacc) {
+            if (nacc == 8) { /* more partitions than expected for one lead */
+                lf_count_flush(acc, nacc, out);
+                nacc = 0;
+                k = 0;
+            }
+            memset(&acc[k], 0, sizeof(acc[k]));
+            acc[k].part = ev[i].partition;
+            nacc++;
+        }
+        acc[k].c[0]++;
+        if (ev[i].outcome == LF_OUTCOME_APPLIED)
+            acc[k].c[1]++;
+        else if (ev[i].outcome == LF_OUTCOME_DUPLICATE)
+            acc[k].c[2]++;
+        else if (ev[i].outcome == LF_OUTCOME_FILTERED)
+            acc[k].c[1]++, acc[k].c[3]++;
+    }
+    lf_count_flush(acc, nacc, out);
+}
+
+void lf_writes_lead(lf_store_write_t *x, const lf_writes_lead_t *l, const lf_model_t *m,
+                    lf_arena_t *a)
+{
+    lf_lead_t *lead = l->lead;
+    lead->version = l->loaded_version + 1;
+    memset(x, 0, sizeof(*x));
+    x->lead = lead;
+    lf_writes_hash(x, m, l->stored.fields, l->stored.values, l->stored.n, l->trans, a);
+    x->expected_version = l->loaded_version;
+    x->old_stage = l->loaded_stage;
+    x->old_exists = l->loaded_exists;
+    x->partition = l->partition;
+    /* Any transition touches the stage sets (a lead may leave and come back in one batch:
+     * same stage, new entry time). */
+    x->stage_touched = !l->loaded_exists || l->loaded_stage != lead->stage ||
+                       lead->stage == LF_STAGE_MQL || l->nmerged || l->trans->n;
+    x->trans = l->trans;
+    x->merged_visitors = l->merged;
+    x->merged_stages = l->merged_stages;
+    x->merged_versions = l->merged_versions;
+    x->nmerged = l->nmerged;
+    x->stage_score = lead->stage == LF_STAGE_MQL ? (double)lf_lead_exit_time(lead, m)
+                                                 : (double)lead->stage_at_ms;
+    x->counters = lf_arena_alloc(a, sizeof(*x->counters));
+    lf_argv_init_scratch(x->counters, a);
+    if (l->ev) lf_writes_count(l->ev, l->first, l->next, x->counters);
+    if (l->trans->n) {
+        lf_argv_add_part_field(x->counters, l->partition, "transitions");
+        lf_argv_add_i64(x->counters, (long long)(l->trans->n / 3));
+    }
+}
+
+/* Two passes: group the events by partition (sizing each group's runs), then the runs. */
+size_t lf_writes_progress(const lf_writes_event_t *ev, size_t n, const int64_t *part_max_ts,
+                          lf_arena_t *a, lf_progress_t **out)
+{
+    size_t maxprog = n < LF_MAX_PARTITIONS ? n : LF_MAX_PARTITIONS;
+    lf_progress_t *prog = lf_arena_alloc(a, (maxprog + 1) * sizeof(*prog));
+    size_t *counted = lf_arena_alloc(a, (maxprog + 1) * sizeof(*counted));
+    size_t *of = lf_arena_alloc(a, (n + 1) * sizeof(*of));
+    size_t nprog = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t part = ev[i].partition;
+        if (nprog == 0 || prog[k].partition != part) {
+            for (k = 0; k < nprog && prog[k].partition != part; k++)
+                ;
+            if (k == nprog) {
+                memset(&prog[k], 0, sizeof(prog[k]));
+                prog[k].partition = part;
+                if (part >= 0 && part < LF_MAX_PARTITIONS) prog[k].max_event_ms = part_max_ts[part];
+                counted[k] = 0;
+                nprog++;
+            }
+        }
+        of[i] = k;
+        if (ev[i].offset + 1 > prog[k].next_offset) prog[k].next_offset = ev[i].offset + 1;
+        counted[k] += ev[i].outcome != 0;
+    }
+    lf_offset_run_t **runs = lf_arena_alloc(a, (nprog + 1) * sizeof(*runs));
+    for (k = 0; k < nprog; k++) {
+        runs[k] = lf_arena_alloc(a, (counted[k] + 1) * sizeof(**runs));
+        prog[k].runs = runs[k];
+    }
+    for (size_t i = 0; i < n; i++) {
+        lf_outcome_t o = ev[i].outcome;
+        if (!o) continue;
+        lf_progress_t *g = &prog[of[i]];
+        lf_offset_run_t *last = g->nruns ? &runs[of[i]][g->nruns - 1] : NULL;
+        if (last && last->outcome == o && last->first + last->n == ev[i].offset)
+            last->n++;
+        else
+            runs[of[i]][g->nruns++] = (lf_offset_run_t){ev[i].offset, 1, o};
+    }
+    *out = prog;
+    return nprog;
+}

@@ -1,0 +1,165 @@
+/* Identity resolution for one attempt: which lead each event belongs to. An event names a
+ * lead by userId, or only by anonymousId (a visitor); an identify or alias event links an
+ * anonymous id to the user, and Redis keeps that link (an alias). The leads of a batch are
+ * found in two rounds (the ids the events name, then the leads their aliases point to), each
+ * given a slot; a visitor that identifies during the batch is merged into the lead's slot. */
+#include <string.h>
+
+#include "leadflow/alloc.h"
+#include "pipeline_int.h"
+
+static void lf_idmap_init(lf_idmap_t *m, size_t n, lf_arena_t *a)
+{
+    m->cap = 16;
+    while (m->cap < n * 2)
+        m->cap *= 2;
+    m->keys = lf_arena_alloc(a, m->cap * sizeof(*m->keys));
+    m->vals = lf_arena_alloc(a, m->cap * sizeof(*m->vals));
+    memset(m->keys, 0, m->cap * sizeof(*m->keys));
+}
+
+static int *lf_idmap_slot(lf_idmap_t *m, const char *key, int insert)
+{
+    size_t i = lf_hash64(key, strlen(key)) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (strcmp(m->keys[i], key) == 0) return &m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    if (!insert) return NULL;
+    m->keys[i] = key;
+    m->vals[i] = -1;
+    return &m->vals[i];
+}
+
+static const char *lf_cstr(lf_arena_t *a, lf_str_t s)
+{
+    return lf_arena_strndup(a, s.ptr ? s.ptr : "", s.len);
+}
+
+/* Identify and alias link an anonymous id (alias: previousId) to the user. */
+static lf_str_t lf_link_id(const lf_event_t *ev)
+{
+    if (ev->kind == LF_KIND_ALIAS) return ev->previous_id;
+    return ev->anonymous_id;
+}
+
+/* The slot of lead `id`, new if the batch had not named it yet. */
+static int lf_slot_of(lf_attempt_t *at, const char *id)
+{
+    int *v = lf_idmap_slot(&at->leads_map, id, 1);
+    if (*v < 0) {
+        if (at->nslots == at->capslots) {
+            at->capslots = at->capslots ? at->capslots * 2 : 256;
+            at->slots = lf_realloc(at->slots, at->capslots * sizeof(*at->slots));
+        }
+        *v = (int)at->nslots++;
+        lf_slot_t *s = &at->slots[*v];
+        memset(s, 0, sizeof(*s));
+        s->id = id;
+        s->merged_into = -1;
+    }
+    return *v;
+}
+
+/* Round 1: the leads and the anonymous ids the pending events name. */
+static void lf_identity_named(lf_attempt_t *at)
+{
+    lf_pipe_t *p = at->p;
+    size_t cap = p->nitems * 3 + 8;
+    lf_idmap_init(&at->leads_map, cap, at->a);
+    lf_idmap_init(&at->anon_map, cap, at->a);
+    at->anons = lf_arena_alloc(at->a, cap * sizeof(*at->anons));
+    for (size_t i = 0; i < p->nitems; i++) {
+        const lf_item_t *it = &p->items[i];
+        if (it->state != LF_ITEM_PENDING) continue;
+        if (it->ev.user_id.len) lf_slot_of(at, lf_cstr(at->a, it->ev.user_id));
+        lf_str_t link = it->ev.user_id.len ? lf_link_id(&it->ev) : it->ev.anonymous_id;
+        if (link.len) {
+            const char *anon = lf_cstr(at->a, link);
+            int *v = lf_idmap_slot(&at->anon_map, anon, 1);
+            if (*v < 0) {
+                *v = (int)at->nanons;
+                at->anons[at->nanons++] = anon;
+            }
+            lf_slot_of(at, anon);
+        }
+    }
+}
+
+/* Every lead the batch touches gets a slot: round 1, the aliases of its anonymous ids read
+ * from the store, round 2 the leads those point to. */
+int lf_identity_collect(lf_attempt_t *at, lf_err_t *err)
+{
+    lf_identity_named(at);
+    at->alias = lf_arena_alloc(at->a, (at->nanons + 1) * sizeof(*at->alias));
+    at->t_start = lf_now_ms();
+    lf_store_t *st = at->p->store;
+    if (st->ops->load_aliases(st, at->anons, at->nanons, at->alias, at->a, err)) return LF_ERR;
+    at->t_aliases = lf_now_ms();
+    for (size_t i = 0; i < at->nanons; i++)
+        if (at->alias[i]) lf_slot_of(at, at->alias[i]);
+    return LF_OK;
+}
+
+/* The slot an event applies to: its user's, or its visitor's (or the lead that visitor is an
+ * alias of); a visitor merged into a lead this batch leads to that lead's slot. */
+int lf_identity_slot(lf_attempt_t *at, const lf_event_t *ev)
+{
+    int li;
+    if (ev->user_id.len) {
+        li = *lf_idmap_slot(&at->leads_map, lf_cstr(at->a, ev->user_id), 0);
+    } else {
+        const char *anon = lf_cstr(at->a, ev->anonymous_id);
+        const char *to = at->alias[*lf_idmap_slot(&at->anon_map, anon, 0)];
+        li = *lf_idmap_slot(&at->leads_map, to ? to : anon, 0);
+    }
+    while (at->slots[li].merged_into >= 0)
+        li = at->slots[li].merged_into;
+    return li;
+}
+
+/* Record visitor v (anonymous id `anon`) as merged into s: the write removes it. Grows by
+ * copying: merges per lead and batch are few. */
+static void lf_slot_add_merged(lf_arena_t *a, lf_slot_t *s, const char *anon, const lf_slot_t *v)
+{
+    const char **nm = lf_arena_alloc(a, sizeof(*nm) * (s->nmerged + 1));
+    lf_stage_t *ns = lf_arena_alloc(a, sizeof(*ns) * (s->nmerged + 1));
+    uint64_t *nv = lf_arena_alloc(a, sizeof(*nv) * (s->nmerged + 1));
+    if (s->nmerged) {
+        memcpy(nm, s->merged, sizeof(*nm) * s->nmerged);
+        memcpy(ns, s->merged_stages, sizeof(*ns) * s->nmerged);
+        memcpy(nv, s->merged_versions, sizeof(*nv) * s->nmerged);
+    }
+    s->merged = nm;
+    s->merged_stages = ns;
+    s->merged_versions = nv;
+    nv[s->nmerged] = v->loaded_version;
+    s->merged[s->nmerged] = anon;
+    s->merged_stages[s->nmerged] = v->loaded_exists ? v->loaded_stage : LF_STAGE_VISITOR;
+    s->nmerged++;
+}
+
+/* identify / alias: link the visitor to the lead in slot li, once. A visitor not yet an alias
+ * of any lead is merged into it (its state, if it has any), and its later events in the
+ * batch go to the lead. */
+void lf_identity_link(lf_attempt_t *at, int li, const lf_event_t *ev)
+{
+    lf_slot_t *s = &at->slots[li];
+    lf_str_t link = lf_link_id(ev);
+    if (!ev->user_id.len || !link.len ||
+        (ev->kind != LF_KIND_IDENTIFY && ev->kind != LF_KIND_ALIAS) ||
+        lf_str_eq(link, s->lead_ptr->id))
+        return;
+    const char *anon = lf_cstr(at->a, link);
+    int ai = *lf_idmap_slot(&at->anon_map, anon, 0);
+    if (at->alias[ai]) return;
+    lf_slot_t *v = &at->slots[*lf_idmap_slot(&at->leads_map, anon, 0)];
+    if (v->merged_into < 0 && v != s) {
+        const lf_config_t *cfg = at->p->cfg;
+        if (v->lead_ptr->exists && v->lead_ptr->anonymous)
+            lf_lead_merge_visitor(s->lead_ptr, v->lead_ptr, &cfg->model, cfg->dedup_window);
+        v->merged_into = li;
+        lf_slot_add_merged(at->a, s, anon, v);
+    }
+    at->alias[ai] = (char *)s->lead_ptr->id;
+}

@@ -1,0 +1,123 @@
+/* The decay sweep: an MQL whose score decays below the exit threshold with no event since is
+ * moved to nurture at the crossing time, by the instance that owns the partition that first
+ * wrote it, when the input is idle (at most once a second). The sweep runs on its own
+ * clock (lf_sweep_clock), so the same input gives the same stages however fast it is read. */
+#include <string.h>
+
+#include "pipeline_int.h"
+
+/* The decay sweep's clock (CONTRACT §4): while any owned partition has unread input, the
+ * latest event time of the least advanced such partition (one that has delivered nothing
+ * holds it at 0, unless a previous owner left its clock in Redis), minus the allowed
+ * lateness; once every owned partition is caught up (everything below the high watermark
+ * Kafka last reported is recorded in Redis), the wall clock minus the allowed lateness, so
+ * an MQL that cools down while the stream is quiet is still demoted (processing.idle_clock:
+ * event keeps event time instead, for backfills of old events). Never moves back. A
+ * partition whose high watermark is not known yet counts as not caught up. 0 = not known. */
+
+/* With processing.idle_clock: event, a caught-up instance's clock is the least latest event
+ * time of its partitions. 0 = none known. */
+static int64_t lf_sweep_event_clock(const lf_pipe_t *p)
+{
+    int64_t least = 0;
+    for (int i = 0; i < p->assignment->cnt; i++) {
+        int32_t part = p->assignment->elems[i].partition;
+        if (part < 0 || part >= LF_MAX_PARTITIONS || p->part_max_ts[part] == 0) continue;
+        if (least == 0 || p->part_max_ts[part] < least) least = p->part_max_ts[part];
+    }
+    return least;
+}
+
+static int64_t lf_sweep_clock(lf_pipe_t *p)
+{
+    if (!p->assignment || p->positions_pending || p->assignment->cnt == 0) return 0;
+    int64_t least = INT64_MAX;
+    int behind = 0;
+    for (int i = 0; i < p->assignment->cnt; i++) {
+        int32_t part = p->assignment->elems[i].partition;
+        if (part < 0 || part >= LF_MAX_PARTITIONS) continue;
+        int64_t lo = -1, hi = -1;
+        int caught_up = 0;
+        if (rd_kafka_get_watermark_offsets(p->consumer, p->cfg->topic_events, part, &lo, &hi) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            hi >= 0)
+            caught_up = lo >= hi || (p->part_next[part] >= 0 && p->part_next[part] >= hi);
+        if (caught_up) continue;
+        behind = 1;
+        if (p->part_max_ts[part] < least) least = p->part_max_ts[part];
+    }
+    int64_t clock = 0;
+    if (!behind && p->cfg->idle_clock == LF_IDLE_CLOCK_WALL)
+        clock = lf_wall_ms() - p->cfg->allowed_lateness_ms; /* compared with event times */
+    else if (!behind)
+        clock = lf_sweep_event_clock(p) - p->cfg->allowed_lateness_ms;
+    else if (least > 0)
+        clock = least - p->cfg->allowed_lateness_ms;
+    if (clock > p->sweep_clock) p->sweep_clock = clock;
+    return p->sweep_clock;
+}
+
+/* The write of a loaded lead the clock `wm` demotes, if this instance sweeps it (the owner
+ * of the partition that first wrote it): into *x, and 1; else 0. */
+static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *stored, int64_t wm,
+                         lf_store_write_t *x)
+{
+    const lf_model_t *m = &p->cfg->model;
+    lf_arena_t *a = &p->attempt_arena;
+    if (!l->exists || l->stage != LF_STAGE_MQL || l->nsrc == 0 || !lf_owned(p, l->src[0].partition))
+        return 0;
+    uint64_t loaded_version = l->version;
+    lf_transitions_t tr = {0};
+    if (lf_lead_advance(l, wm, m, &tr) == 0) return 0;
+    lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
+    memset(trans, 0, sizeof(*trans));
+    lf_writes_transitions(trans, &tr, l->id, m->version, p->cfg->transitions_json, a);
+    lf_writes_lead_t w = {
+        .lead = l,
+        .loaded_version = loaded_version,
+        .loaded_exists = 1,
+        .loaded_stage = LF_STAGE_MQL,
+        .stored = *stored,
+        .partition = l->src[0].partition,
+        .trans = trans,
+    };
+    lf_writes_lead(x, &w, m, a);
+    return 1;
+}
+
+/* MQLs whose score decayed below the exit threshold with no event since: move them to
+ * nurture at the crossing time. lf:stage:mql is ordered by that time, so the due ones are a
+ * range query. A lead is swept by the owner of the partition that first wrote it (one
+ * instance acts); the write is version-checked like any other. */
+int lf_sweep(lf_pipe_t *p, lf_err_t *err)
+{
+    int64_t wm = lf_sweep_clock(p);
+    if (wm <= 0) return LF_OK;
+    int fenced = lf_fence(p, err); /* a sweep writes too */
+    if (fenced == LF_STORE_LOST) return LF_OK;
+    if (fenced != LF_OK) return LF_ERR;
+    lf_arena_t *a = &p->attempt_arena;
+    lf_arena_reset(a);
+    char **ids = NULL;
+    size_t n = 0;
+    if (p->store->ops->due_mql(p->store, wm, 500, &ids, &n, a, err)) return LF_ERR;
+    if (n == 0) return LF_OK;
+    lf_lead_t *leads = lf_pipe_leads(p, n);
+    lf_lead_t **outs = lf_arena_alloc(a, n * sizeof(*outs));
+    for (size_t i = 0; i < n; i++)
+        outs[i] = &leads[i];
+    lf_stored_hash_t *stored = lf_arena_alloc(a, n * sizeof(*stored));
+    if (p->store->ops->load_leads(p->store, (const char *const *)ids, n, outs, &p->cfg->model,
+                                  stored, a, err))
+        return LF_ERR;
+    lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
+    size_t nw = 0;
+    for (size_t i = 0; i < n; i++)
+        nw += (size_t)lf_sweep_lead(p, &leads[i], &stored[i], wm, &w[nw]);
+    if (nw == 0) return LF_OK;
+    int *results = lf_arena_alloc(a, nw * sizeof(*results));
+    if (p->store->ops->write_leads(p->store, w, nw, results, NULL, NULL, err)) return LF_ERR;
+    for (size_t k = 0; k < nw; k++) /* a write that lost: the next sweep sees the lead again */
+        lf_write_settle(p, &w[k], results[k]);
+    return lf_publish_and_forget(p, err);
+}
