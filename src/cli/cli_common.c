@@ -27,12 +27,17 @@ void lf_cli_init(lf_cli_t *cli, const char *cmd, const char *usage)
     cli->usage = usage;
 }
 
+static void lf_cli_verror(const lf_cli_t *cli, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "leadflow %s: ", cli->cmd);
+    vfprintf(stderr, fmt, ap);
+}
+
 void lf_cli_error(lf_cli_t *cli, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "leadflow %s: ", cli->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    lf_cli_verror(cli, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
@@ -40,9 +45,8 @@ void lf_cli_error(lf_cli_t *cli, const char *fmt, ...)
 int lf_cli_usage_error(lf_cli_t *cli, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "leadflow %s: ", cli->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    lf_cli_verror(cli, fmt, ap);
     va_end(ap);
     /* The usage line only; --help has the rest. */
     const char *nl = strchr(cli->usage, '\n');

@@ -217,22 +217,28 @@ void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
 
 /*---- Decoding --------------------------------------------------------------------------*/
 
+/* A stored value as a C string in buf (the readers below want one): LF_ERR when it does not
+ * fit. */
+static int lf_view_cstr(char *buf, size_t cap, lf_str_t v)
+{
+    if (v.len >= cap) return LF_ERR;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    return LF_OK;
+}
+
 /* A stored number: the field value is a view, the strict reader wants a C string. */
 static int lf_codec_i64(lf_str_t v, int64_t *out)
 {
     char buf[32];
-    if (v.len == 0 || v.len >= sizeof(buf)) return LF_ERR;
-    memcpy(buf, v.ptr, v.len);
-    buf[v.len] = '\0';
+    if (v.len == 0 || lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
     return lf_parse_i64(buf, INT64_MIN, INT64_MAX, out);
 }
 
 static int lf_codec_double(lf_str_t v, double *out)
 {
     char buf[64];
-    if (v.len == 0 || v.len >= sizeof(buf)) return LF_ERR;
-    memcpy(buf, v.ptr, v.len);
-    buf[v.len] = '\0';
+    if (v.len == 0 || lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
     return lf_parse_double(buf, out);
 }
 
@@ -291,9 +297,7 @@ static int lf_decode_cap_windows(lf_lead_t *l, int idx, char *list, const lf_mod
 static int lf_decode_cap_field(lf_lead_t *l, lf_str_t f, lf_str_t v, const lf_model_t *m)
 {
     char buf[1024];
-    if (v.len >= sizeof(buf)) return LF_ERR;
-    memcpy(buf, v.ptr, v.len);
-    buf[v.len] = '\0';
+    if (lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
     return lf_decode_cap_windows(l, lf_rule_index(m, f.ptr + 4, f.len - 4), buf, m);
 }
 
@@ -302,9 +306,7 @@ static int lf_decode_cap_field(lf_lead_t *l, lf_str_t f, lf_str_t v, const lf_mo
 static int lf_decode_caps(lf_lead_t *l, lf_str_t v, const lf_model_t *m)
 {
     char buf[1024];
-    if (v.len >= sizeof(buf)) return LF_ERR;
-    memcpy(buf, v.ptr, v.len);
-    buf[v.len] = '\0';
+    if (lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
     char *save1 = NULL;
     for (char *rule = strtok_r(buf, ";", &save1); rule; rule = strtok_r(NULL, ";", &save1)) {
         char *colon = strrchr(rule, ':');
@@ -416,9 +418,7 @@ static int lf_decode_dedup_fields(lf_lead_t *l, lf_str_t id, const lf_str_t *dw,
 static int lf_decode_offsets(lf_lead_t *l, lf_str_t v)
 {
     char buf[256];
-    if (v.len >= sizeof(buf)) return LF_ERR;
-    memcpy(buf, v.ptr, v.len);
-    buf[v.len] = '\0';
+    if (lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
     char *save = NULL;
     for (char *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(p, ':'), *end;
