@@ -432,6 +432,75 @@ static int lf_decode_offsets(lf_lead_t *l, lf_str_t v)
     return LF_OK;
 }
 
+/* One stored field into *l (the dedup parts into dw / dd, decoded once all are read). LF_ERR
+ * when its value is malformed; a field this version does not know is skipped. */
+static int lf_decode_field(lf_lead_t *l, lf_str_t f, lf_str_t v, const lf_model_t *m, lf_str_t *dw,
+                           lf_str_t *dd)
+{
+    int64_t x = 0;
+    int rc = LF_OK, part;
+    if (lf_str_eq(f, "stage"))
+        rc = lf_stage_from_name(v.ptr, v.len, &l->stage);
+    else if (lf_str_eq(f, "seq")) {
+        rc = lf_codec_i64(v, &x);
+        l->seq = (uint64_t)x;
+    } else if (lf_str_eq(f, "fit"))
+        rc = lf_codec_double(v, &l->fit);
+    else if (lf_str_eq(f, "eng"))
+        rc = lf_codec_double(v, &l->eng);
+    else if (lf_str_eq(f, "t"))
+        rc = lf_codec_i64(v, &l->t_ms);
+    else if (lf_str_eq(f, "first_seen"))
+        rc = lf_codec_i64(v, &l->first_seen_ms);
+    else if (lf_str_eq(f, "last_seen"))
+        rc = lf_codec_i64(v, &l->last_seen_ms);
+    else if (lf_str_eq(f, "stage_at"))
+        rc = lf_codec_i64(v, &l->stage_at_ms);
+    else if (lf_str_eq(f, "events")) {
+        rc = lf_codec_i64(v, &x);
+        l->events = (uint64_t)x;
+    } else if (lf_str_eq(f, "v")) {
+        rc = lf_codec_i64(v, &x);
+        l->version = (uint64_t)x;
+    } else if (lf_str_eq(f, "anon"))
+        l->anonymous = lf_str_eq(v, "1");
+    else if (lf_str_eq(f, "rq"))
+        l->requalify = lf_str_eq(v, "1");
+    else if (lf_str_eq(f, "cap"))
+        rc = lf_decode_caps(l, v, m);
+    else if (lf_str_has_prefix(f, "cap."))
+        rc = lf_decode_cap_field(l, f, v, m);
+    else if ((part = lf_part_field_index(f, 'd', 'w', LF_DEDUP_FIELDS)) >= 0)
+        dw[part] = v;
+    else if ((part = lf_part_field_index(f, 'd', 'd', LF_LEGACY_DD_FIELDS)) >= 0)
+        dd[part] = v;
+    else if (lf_str_eq(f, "o"))
+        rc = lf_decode_offsets(l, v);
+    else if (lf_str_has_prefix(f, "n.")) {
+        lf_str_t kname = {f.ptr + 2, f.len - 2};
+        lf_kind_t k = lf_kind_from_name(kname);
+        rc = lf_codec_i64(v, &x);
+        if (rc == LF_OK && (k != LF_KIND_OTHER || lf_str_eq(kname, "other")))
+            l->counters[k] = (uint32_t)x;
+    } else if (lf_str_has_prefix(f, "ft.")) {
+        rc = lf_decode_touch(&l->first_touch, (lf_str_t){f.ptr + 3, f.len - 3}, v);
+    } else if (lf_str_has_prefix(f, "lt.")) {
+        rc = lf_decode_touch(&l->last_touch, (lf_str_t){f.ptr + 3, f.len - 3}, v);
+    } else if (lf_str_has_prefix(f, "tr.")) {
+        lf_str_t name = {f.ptr + 3, f.len - 3};
+        for (size_t k = 0; k < m->ntracked_traits; k++) {
+            if (!lf_str_eq(name, m->tracked_traits[k]) || l->ntraits >= LF_LEAD_TRAITS_MAX)
+                continue;
+            lf_trait_t *tr = &l->traits[l->ntraits++];
+            tr->idx = (uint16_t)k;
+            lf_copy_val(tr->val, sizeof(tr->val), v);
+            tr->is_num = lf_codec_double(v, &tr->num) == LF_OK;
+            break;
+        }
+    }
+    return rc;
+}
+
 int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_str_t *values,
                    size_t n, const lf_model_t *m, lf_err_t *err)
 {
@@ -440,71 +509,9 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
     l->exists = 1;
     lf_str_t dw[LF_DEDUP_FIELDS] = {{0}};     /* "dw", "dw2", ... in order */
     lf_str_t dd[LF_LEGACY_DD_FIELDS] = {{0}}; /* the layout before: "dd", "dd2", ... */
-    int part;
     for (size_t i = 0; i < n; i++) {
         lf_str_t f = fields[i], v = values[i];
-        int64_t x = 0;
-        int rc = LF_OK;
-        if (lf_str_eq(f, "stage"))
-            rc = lf_stage_from_name(v.ptr, v.len, &l->stage);
-        else if (lf_str_eq(f, "seq")) {
-            rc = lf_codec_i64(v, &x);
-            l->seq = (uint64_t)x;
-        } else if (lf_str_eq(f, "fit"))
-            rc = lf_codec_double(v, &l->fit);
-        else if (lf_str_eq(f, "eng"))
-            rc = lf_codec_double(v, &l->eng);
-        else if (lf_str_eq(f, "t"))
-            rc = lf_codec_i64(v, &l->t_ms);
-        else if (lf_str_eq(f, "first_seen"))
-            rc = lf_codec_i64(v, &l->first_seen_ms);
-        else if (lf_str_eq(f, "last_seen"))
-            rc = lf_codec_i64(v, &l->last_seen_ms);
-        else if (lf_str_eq(f, "stage_at"))
-            rc = lf_codec_i64(v, &l->stage_at_ms);
-        else if (lf_str_eq(f, "events")) {
-            rc = lf_codec_i64(v, &x);
-            l->events = (uint64_t)x;
-        } else if (lf_str_eq(f, "v")) {
-            rc = lf_codec_i64(v, &x);
-            l->version = (uint64_t)x;
-        } else if (lf_str_eq(f, "anon"))
-            l->anonymous = lf_str_eq(v, "1");
-        else if (lf_str_eq(f, "rq"))
-            l->requalify = lf_str_eq(v, "1");
-        else if (lf_str_eq(f, "cap"))
-            rc = lf_decode_caps(l, v, m);
-        else if (lf_str_has_prefix(f, "cap."))
-            rc = lf_decode_cap_field(l, f, v, m);
-        else if ((part = lf_part_field_index(f, 'd', 'w', LF_DEDUP_FIELDS)) >= 0)
-            dw[part] = v;
-        else if ((part = lf_part_field_index(f, 'd', 'd', LF_LEGACY_DD_FIELDS)) >= 0)
-            dd[part] = v;
-        else if (lf_str_eq(f, "o"))
-            rc = lf_decode_offsets(l, v);
-        else if (lf_str_has_prefix(f, "n.")) {
-            lf_str_t kname = {f.ptr + 2, f.len - 2};
-            lf_kind_t k = lf_kind_from_name(kname);
-            rc = lf_codec_i64(v, &x);
-            if (rc == LF_OK && (k != LF_KIND_OTHER || lf_str_eq(kname, "other")))
-                l->counters[k] = (uint32_t)x;
-        } else if (lf_str_has_prefix(f, "ft.")) {
-            rc = lf_decode_touch(&l->first_touch, (lf_str_t){f.ptr + 3, f.len - 3}, v);
-        } else if (lf_str_has_prefix(f, "lt.")) {
-            rc = lf_decode_touch(&l->last_touch, (lf_str_t){f.ptr + 3, f.len - 3}, v);
-        } else if (lf_str_has_prefix(f, "tr.")) {
-            lf_str_t name = {f.ptr + 3, f.len - 3};
-            for (size_t k = 0; k < m->ntracked_traits; k++) {
-                if (!lf_str_eq(name, m->tracked_traits[k]) || l->ntraits >= LF_LEAD_TRAITS_MAX)
-                    continue;
-                lf_trait_t *tr = &l->traits[l->ntraits++];
-                tr->idx = (uint16_t)k;
-                lf_copy_val(tr->val, sizeof(tr->val), v);
-                tr->is_num = lf_codec_double(v, &tr->num) == LF_OK;
-                break;
-            }
-        }
-        if (rc != LF_OK) {
+        if (lf_decode_field(l, f, v, m, dw, dd) != LF_OK) {
             lf_err_set(err, LF_ERR, "lead %.*s: field %.*s has a malformed value \"%.*s\"",
                        (int)id.len, id.ptr, (int)f.len, f.ptr, (int)(v.len > 40 ? 40 : v.len),
                        v.ptr);
