@@ -80,7 +80,7 @@ static void test_writes_history_without_transitions_keeps_all_stored(void)
     lf_arena_t a;
     lf_arena_init(&a, 4096);
     lf_str_t bf[LF_HISTORY_KEEP], bv[LF_HISTORY_KEEP];
-    char names[LF_HISTORY_KEEP][4];
+    char names[LF_HISTORY_KEEP][16]; /* "h" and any int: -Wformat-truncation at -O1 */
     for (int h = 0; h < LF_HISTORY_KEEP; h++) {
         snprintf(names[h], sizeof(names[h]), "h%d", h);
         bf[h] = lf_str_from(names[h]);
