@@ -60,6 +60,12 @@ uint64_t lf_hash64(const void *data, size_t len);
  * not that option (*i moves past a separate value). Sets *missing when the value is absent. */
 const char *lf_opt_value(int argc, char **argv, int *i, const char *name, int *missing);
 
+/* Clocks in ms. Monotonic for every deadline, backoff and interval (a wall clock set back or
+ * forward must not shorten or stretch a wait); the wall clock only for times that are stored
+ * or shown. */
+int64_t lf_now_ms(void);
+int64_t lf_wall_ms(void);
+
 /* The one strict number reader of options, settings and stored values: the whole of s is one
  * number, an optional sign then digits (lf_parse_u64: no sign), with no blank anywhere (strtoll
  * alone skips leading blanks and stops at the first bad byte). Returns LF_ERR when s is not

@@ -359,17 +359,10 @@ const char *lf_cli_fmt_duration(int64_t ms, char *buf, size_t cap)
     return buf;
 }
 
-int64_t lf_cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int lf_cli_parse_time(const char *s, int64_t *out_ms)
 {
     if (strcmp(s, "now") == 0) {
-        *out_ms = lf_cli_now_ms();
+        *out_ms = lf_wall_ms();
         return LF_OK;
     }
     size_t n = strlen(s), i = 0;

@@ -142,7 +142,7 @@ int lf_cmd_inspect(int argc, char **argv)
     if ((rc = lf_cli_open(&cli))) goto out;
     if ((rc = lf_inspect_load(&cli, &in, target, sizeof(target)))) goto out;
     if ((rc = lf_inspect_check(&cli, &in))) goto out;
-    in.now_ms = lf_cli_now_ms();
+    in.now_ms = lf_wall_ms();
     if (!in.at_given) {
         /* Scores run on event time: the lead's last event, else its last update. */
         in.at_ms = in.lead.last_seen_ms ? in.lead.last_seen_ms : in.lead.t_ms;

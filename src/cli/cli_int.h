@@ -106,7 +106,6 @@ const char *lf_cli_fmt_count(long long v, char *buf, size_t cap);
 const char *lf_cli_fmt_duration(int64_t ms, char *buf, size_t cap);
 /* "now", epoch milliseconds or ISO-8601 to epoch ms. 0 or -1. */
 int lf_cli_parse_time(const char *s, int64_t *out_ms);
-int64_t lf_cli_now_ms(void);
 
 /* "--at TIME" (top, inspect) into *out_ms: 0, or the usage status after the message. */
 int lf_cli_parse_at(lf_cli_t *cli, const char *arg, int64_t *out_ms);

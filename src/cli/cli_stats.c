@@ -102,7 +102,7 @@ static int lf_stats_read(lf_cli_t *cli, lf_stats_t *st)
         lf_stats_wm_parse(r[LF_STATS_R_WM], &st->wm);
         for (int s = 0; s < LF_STAGE__COUNT; s++)
             st->stage_count[s] = r[LF_STATS_R_STAGE0 + s]->integer;
-        st->now_ms = lf_cli_now_ms();
+        st->now_ms = lf_wall_ms();
         lf_stats_judge(cli, st);
     }
     lf_cli_free_replies(r, LF_STATS_R_N);

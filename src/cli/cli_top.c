@@ -358,7 +358,7 @@ static void lf_top_default_at(lf_top_info_t *info, const lf_top_rows_t *rs)
     for (size_t i = 0; i < rs->n; i++)
         if (rs->rows[i].last_seen_ms > info->at_ms) info->at_ms = rs->rows[i].last_seen_ms;
     info->at_source = info->at_ms ? "latest_last_seen" : "now";
-    if (!info->at_ms) info->at_ms = lf_cli_now_ms();
+    if (!info->at_ms) info->at_ms = lf_wall_ms();
 }
 
 int lf_cmd_top(int argc, char **argv)

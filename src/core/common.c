@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "leadflow/common.h"
 
@@ -205,4 +206,20 @@ int lf_parse_double(const char *s, double *out)
     if (end == s || *end || !isfinite(v)) return LF_ERR;
     *out = v;
     return LF_OK;
+}
+
+/*---- Clocks ------------------------------------------------------------------------------*/
+
+int64_t lf_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t lf_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -1,24 +1,8 @@
-/* The pipeline's clocks: the monotonic one for every deadline, backoff and interval (a wall
- * clock set back or forward must not shorten or stretch a wait), the wall clock only for
- * times that are stored or shown (heartbeat fields, a store loss's time, the idle sweep
- * clock, which compares with event times); and the stop deadline. */
-#include <time.h>
-
+/* The pipeline's stop deadline. Its clocks are common.h's: lf_now_ms (monotonic) for every
+ * deadline, backoff and interval, lf_wall_ms only for times that are stored or shown
+ * (heartbeat fields, a store loss's time, the idle sweep clock, which compares with event
+ * times). */
 #include "pipeline_int.h"
-
-int64_t lf_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t lf_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Give up waiting? After a second stop signal at once; after the first one, once the batch
  * in flight had LF_STOP_GRACE_MS to finish (Redis or Kafka may be away for good). */

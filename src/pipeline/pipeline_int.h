@@ -211,8 +211,6 @@ typedef struct {
 } lf_attempt_t;
 
 /*---- clock.c ----*/
-int64_t lf_now_ms(void);  /* monotonic: deadlines, backoffs, intervals */
-int64_t lf_wall_ms(void); /* wall clock: times that are stored or shown */
 int lf_must_quit(lf_pipe_t *p);
 
 /*---- heartbeat.c ----*/

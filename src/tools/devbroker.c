@@ -289,13 +289,6 @@ static void db_on_signal(int sig)
     db_stop = 1;
 }
 
-static int64_t db_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int db_start_cluster(db_t *db)
 {
     char errstr[512];
@@ -383,14 +376,14 @@ int lf_cmd_devbroker(int argc, char **argv)
     printf("bootstrap.servers=%s\n", db->bootstraps);
     fflush(stdout);
 
-    int64_t next_check = db_now_ms() + DB_RETENTION_EVERY_MS;
+    int64_t next_check = lf_now_ms() + DB_RETENTION_EVERY_MS;
     while (!db_stop) {
         lf_devbroker_control_poll(db, 200);
         rd_kafka_poll(db->rk, 0);
         if (db->qrk) rd_kafka_poll(db->qrk, 0);
-        if (db->opts.retention_check && db->brokers_down == 0 && db_now_ms() >= next_check) {
+        if (db->opts.retention_check && db->brokers_down == 0 && lf_now_ms() >= next_check) {
             lf_devbroker_retention_scan(db, 1, NULL, 0);
-            next_check = db_now_ms() + DB_RETENTION_EVERY_MS;
+            next_check = lf_now_ms() + DB_RETENTION_EVERY_MS;
         }
     }
     rc = 0;
