@@ -37,6 +37,9 @@ typedef struct {
     int redis_db;         /* redis.db, default 0 */
     char *redis_prefix;   /* redis.prefix, default "lf:" */
     int redis_timeout_ms; /* redis.timeout_ms, default 2000 */
+    int visitor_ttl_s;    /* redis.visitor_ttl: seconds, default 30 days */
+    int alias_ttl_s;      /* redis.alias_ttl: seconds, default 400 days */
+    int top_leads;        /* redis.top_leads: lf:top's size, 0 = all */
     /* processing: */
     int batch_max_events;        /* processing.batch_max_events, default 5000 */
     int batch_max_ms;            /* processing.batch_max_ms, default 10 */

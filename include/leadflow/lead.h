@@ -27,6 +27,7 @@
 #define LF_DEDUP_WINDOW_DEFAULT_S 86400
 #define LF_TRANSITIONS_MAX 8 /* transitions one event can cause at most */
 #define LF_LEAD_SRC_MAX 4    /* source partitions remembered per lead */
+#define LF_HISTORY_KEEP 8    /* stage changes a lead remembers (the newest) */
 
 typedef struct {
     char source[LF_TOUCH_MAX + 1];
@@ -58,6 +59,15 @@ typedef struct {
     int64_t sec;
 } lf_dedup_entry_t;
 
+/* One remembered stage change: the full record, with its trigger, is the transition
+ * published to Kafka; the lead keeps its last LF_HISTORY_KEEP for `leadflow inspect`. */
+typedef struct {
+    uint64_t seq;
+    uint8_t from, to, reason; /* lf_stage_t, lf_stage_t, lf_reason_t */
+    int64_t at_ms;
+    double score; /* at at_ms, rounded to 2 decimals */
+} lf_history_t;
+
 typedef struct {
     char id[LF_ID_MAX + 1];
     uint8_t exists;    /* 0 for a lead never seen before */
@@ -82,6 +92,9 @@ typedef struct {
     /* Recycled by sales (rejected, deal lost): back to mql only after the score was seen
      * below mql_enter, so a still-hot lead does not bounce straight back. */
     uint8_t requalify;
+    /* The last stage changes, oldest first (seq ascending). */
+    lf_history_t history[LF_HISTORY_KEEP];
+    uint8_t nhistory;
     /* Store bookkeeping (not scoring): the version written last (optimistic concurrency) and
      * the last offset applied per source partition (a replayed offset is skipped). */
     uint64_t version;
@@ -90,6 +103,12 @@ typedef struct {
         int64_t offset;
     } src[LF_LEAD_SRC_MAX];
     uint8_t nsrc;
+    /* Where the record was read from (lead_codec.h): 0 the current layout or not stored,
+     * LF_LAYOUT_V1 the layout before packed records (rewritten in the current one by the
+     * next write). And a visitor's expiry time as last written (unix seconds, 0: none): the
+     * lf:funnel bucket that counts it. Neither is scoring state. */
+    uint8_t layout;
+    int64_t expires_s;
 } lf_lead_t;
 
 typedef enum {
@@ -122,6 +141,10 @@ int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m, lf_tra
  * one, remembered messageIds united and pruned to the window of the merged t. */
 void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *visitor, const lf_model_t *m,
                            int dedup_window_s);
+
+/* Remember a stage change in the lead's history, in seq order, keeping the newest
+ * LF_HISTORY_KEEP (a seq already there is replaced). For the codec and the stage machine. */
+void lf_lead_history_add(lf_lead_t *lead, const lf_history_t *h);
 
 /* Whether the messageId is among the lead's remembered ones. */
 int lf_lead_seen_message(const lf_lead_t *lead, lf_str_t message_id);

@@ -29,27 +29,34 @@ typedef struct lf_store lf_store_t;
  * itself (an eviction policy other than noeviction). */
 #define LF_STORE_REFUSED 3
 
-/* One lead to write. `whole` holds its whole hash after the write (field/value pairs), the
- * base the stored hash it was computed from (nbase = 0: none): the store writes the hash
- * whole, or the difference. `trans` the encoded transitions (transition_id, payload, history
- * entry triples). */
+/* One lead to write. `whole` holds its whole record after the write (field/value pairs; a
+ * visitor's is the one pair ("p", record)), the base the stored hash it was computed from
+ * (nbase = 0: none): the store writes a lead's hash whole, or the difference. `trans` the
+ * encoded transitions (transition_id, payload pairs). */
 typedef struct {
     const lf_lead_t *lead;
     uint64_t expected_version; /* what it was loaded with (0 = did not exist) */
     lf_stage_t old_stage;
     int old_exists;
+    int old_layout; /* LF_LAYOUT_V1: it was read from the layout before */
     int32_t partition; /* whose outbox takes its transitions */
     lf_argv_t *whole;
     const lf_str_t *base_fields, *base_values;
     size_t nbase;
+    int visitor;        /* a visitor: a string key, expiring at expires_ms (unix ms) */
+    int64_t expires_ms;
     lf_argv_t *trans;
     int stage_touched;            /* 0: the stage sets need no update (same stage, not mql) */
     const char **merged_visitors; /* anonymousIds whose visitor state was merged in */
     size_t nmerged;
     const lf_stage_t *merged_stages;
     const uint64_t *merged_versions; /* the visitor versions that were merged (0 = none) */
+    const int *merged_layouts;       /* LF_LAYOUT_V1: stored in the layout before */
     double stage_score;              /* lf:stage:<stage> score */
+    int ranked;                      /* a known lead: in lf:top */
     double top_key;                  /* lf:top's score: lf_rank_key of the lead's eng at t */
+    /* lf:funnel increments (field, delta pairs), in the same transaction as the write. */
+    lf_argv_t *funnel;
     /* Progress counters this write accounts for, as field/increment pairs of the watermark
      * hash ("3.applied", 2): counted in the same atomic call as the effect, so a replayed
      * event is never counted twice and a crash never loses a count. */

@@ -29,18 +29,24 @@ typedef struct {
     lf_outcome_t outcome;
 } lf_writes_event_t;
 
-/* Append a lead's transitions to `trans` as (transition_id, payload, history entry) triples,
- * payloads encoded as published (lf_transition_encode). An empty `trans` (all zero) is set up
- * in arena `a` first. */
+/* Append a lead's transitions to `trans` as (transition_id, payload) pairs, payloads encoded
+ * as published (lf_transition_encode). An empty `trans` (all zero) is set up in arena `a`
+ * first. */
 void lf_writes_transitions(lf_argv_t *trans, const lf_transitions_t *tr, const char *lead_id,
                            const char *rules_version, int json, lf_arena_t *a);
 
-/* The stage history of a lead's hash after a write: appends to `out` the stored history fields
- * (bf/bv, bn pairs of the stored hash; other fields are skipped) that no transition of `trans`
- * replaces, then one field per transition of `trans` ("h<seq % LF_HISTORY_KEEP>" = its history
- * entry; of two transitions for one field, the later). The values are copied. */
-void lf_writes_history(const lf_str_t *bf, const lf_str_t *bv, size_t bn, const lf_argv_t *trans,
-                       lf_argv_t *out);
+/* lf:funnel counts visitors by the time their record expires, in LF_FUNNEL_BUCKETS buckets per
+ * visitor TTL: a visitor written at now_ms expires at the end of the bucket that holds
+ * now + ttl (unix seconds, a multiple of the bucket width ceil(ttl / LF_FUNNEL_BUCKETS)), and
+ * is counted in field "visitor:<that time>" until then. So the live visitors are the sum of
+ * the fields whose time is still ahead, whatever expired meanwhile, with no write at expiry. */
+#define LF_FUNNEL_BUCKETS 64
+int64_t lf_writes_visitor_expiry(int64_t now_ms, int ttl_s);
+/* The lf:funnel field of a stage ("mql"), or of a visitor expiring at expires_s
+ * ("visitor:1767225600"); returns its length. */
+int lf_writes_funnel_field(char *buf, size_t cap, lf_stage_t stage, int64_t expires_s);
+/* Whether lf:stage:<s> exists: the sales-active stages mql, sal, sql, opportunity. */
+int lf_writes_stage_indexed(lf_stage_t s);
 
 /* Counter increments ("<partition>.<name>", n) for the events chained from `first` through
  * `next` (-1 ends the chain): "consumed" for each, "applied", "duplicates" and "filtered" by
@@ -53,23 +59,29 @@ typedef struct {
     uint64_t loaded_version;
     int loaded_exists;
     lf_stage_t loaded_stage;
+    int loaded_layout;        /* lead_codec.h: LF_LAYOUT_V1 or 0 */
+    int64_t loaded_expires_s; /* a visitor's, as loaded (its funnel bucket) */
     lf_stored_hash_t stored; /* its hash as loaded (n = 0: none) */
     int32_t partition;       /* whose outbox and counters */
     lf_argv_t *trans;        /* its transitions (lf_writes_transitions), maybe none; not NULL */
     const char **merged;     /* visitors merged into it, their stages and versions */
     const lf_stage_t *merged_stages;
     const uint64_t *merged_versions;
+    const int *merged_layouts;      /* LF_LAYOUT_V1: stored in the layout before */
+    const int64_t *merged_expires;  /* their funnel buckets (0: not counted) */
     size_t nmerged;
+    int64_t now_ms;   /* wall clock: a visitor's record expires visitor_ttl_s after it */
+    int visitor_ttl_s;
     /* The events its write counts: ev[first], ev[next[first]], ... (ev NULL: none). */
     const lf_writes_event_t *ev;
     int first;
     const int *next;
 } lf_writes_lead_t;
 
-/* Fill x, the store write of lead l: its whole hash (lf_lead_encode, then lf_writes_history
- * against the stored hash, which x keeps as the base of the HSET fallback's difference), the
- * version check, its stage-set entry, its transitions and its counters (lf_writes_count, then
- * "<partition>.transitions"). Allocates in `a`. */
+/* Fill x, the store write of lead l: its whole record (lf_lead_encode; the stored hash is kept
+ * as the base of the HSET fallback's difference), a visitor's expiry, the version check, its
+ * lf:top key, its stage-set entry, its lf:funnel changes, its transitions and its counters
+ * (lf_writes_count, then "<partition>.transitions"). Allocates in `a`. */
 void lf_writes_lead(lf_store_write_t *x, const lf_writes_lead_t *l, const lf_model_t *m,
                     lf_arena_t *a);
 

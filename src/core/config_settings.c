@@ -47,6 +47,16 @@ const lf_setting_t lf_settings[] = {
      "prefix of every key"},
     {"redis.timeout_ms", LF_SET_INT, "2000", LF_AT(redis_timeout_ms), 1, 600000, 0, NULL, 0,
      "connect and command timeout, ms"},
+    {"redis.visitor_ttl", LF_SET_DURATION, "30d", LF_AT(visitor_ttl_s), 1000, 3650LL * 86400000,
+     1000, NULL, 0,
+     "an anonymous visitor's record expires after this long without an event (a Redis TTL, "
+     "refreshed on each write); a visitor seen again later starts afresh"},
+    {"redis.alias_ttl", LF_SET_DURATION, "400d", LF_AT(alias_ttl_s), 1000, 3650LL * 86400000,
+     1000, NULL, 0,
+     "the link from an anonymousId to its lead expires after this long unused (refreshed "
+     "whenever an event resolves through it)"},
+    {"redis.top_leads", LF_SET_INT, "10000", LF_AT(top_leads), 0, 100000000, 0, NULL, 0,
+     "lf:top keeps this many of the most engaged known leads (0 = all)"},
     {"processing.batch_max_events", LF_SET_INT, "5000", LF_AT(batch_max_events), 1, 1000000, 0,
      NULL, 0, "events per batch at most"},
     {"processing.batch_max_ms", LF_SET_INT, "10", LF_AT(batch_max_ms), 1, 60000, 0, NULL, 0,

@@ -51,6 +51,27 @@ int64_t lf_lead_exit_time(const lf_lead_t *lead, const lf_model_t *m)
 
 /*---- Transitions -----------------------------------------------------------------------*/
 
+void lf_lead_history_add(lf_lead_t *lead, const lf_history_t *h)
+{
+    int i = lead->nhistory;
+    while (i > 0 && lead->history[i - 1].seq >= h->seq)
+        i--;
+    if (i < lead->nhistory && lead->history[i].seq == h->seq) {
+        lead->history[i] = *h; /* the same change again: the later record */
+        return;
+    }
+    if (lead->nhistory == LF_HISTORY_KEEP) {
+        if (i == 0) return; /* older than every one kept */
+        memmove(&lead->history[0], &lead->history[1], sizeof(lead->history[0]) * (size_t)(i - 1));
+        lead->history[i - 1] = *h;
+        return;
+    }
+    memmove(&lead->history[i + 1], &lead->history[i],
+            sizeof(lead->history[0]) * (size_t)(lead->nhistory - i));
+    lead->history[i] = *h;
+    lead->nhistory++;
+}
+
 static void lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t reason, int64_t at_ms,
                          lf_str_t trigger, const lf_model_t *m, lf_transitions_t *out)
 {
@@ -58,6 +79,10 @@ static void lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t reason, int
     lead->stage = to;
     lead->stage_at_ms = at_ms;
     lead->seq++;
+    double fit = lead->fit, eng = lf_lead_engagement_at(lead, at_ms, m);
+    lf_history_t h = {lead->seq, (uint8_t)from, (uint8_t)to, (uint8_t)reason, at_ms,
+                      round((fit + eng) * 100) / 100};
+    lf_lead_history_add(lead, &h);
     if (!out || out->n >= LF_TRANSITIONS_MAX) return;
     lf_transition_t *t = &out->t[out->n++];
     memset(t, 0, sizeof(*t));
@@ -66,8 +91,8 @@ static void lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t reason, int
     t->to = to;
     t->reason = reason;
     t->at_ms = at_ms;
-    t->fit = lead->fit;
-    t->engagement = lf_lead_engagement_at(lead, at_ms, m);
+    t->fit = fit;
+    t->engagement = eng;
     t->score = t->fit + t->engagement;
     t->grade = lf_grade(t->score, m);
     lf_copy_cut(t->trigger, sizeof(t->trigger), trigger);

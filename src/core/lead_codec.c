@@ -1,27 +1,14 @@
-/* lf_lead_t <-> the fields of its Redis hash. See include/leadflow/lead_codec.h. */
-#include <errno.h>
-#include <inttypes.h>
+/* lf_lead_t <-> its Redis record (CONTRACT §6). See include/leadflow/lead_codec.h; the packed
+ * part is lead_pack.c, the layout before it lead_codec_v1.c. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "leadflow/lead_codec.h"
-#include "leadflow/score.h"
-
-static const char lf_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+#include "lead_codec_int.h"
+#include "leadflow/lead_pack.h"
 
 /*---- Encoding --------------------------------------------------------------------------*/
 
-/* Field names below are string literals (or the model's, which outlives every list): they
- * are referenced, not copied. Values are copied unless they are literals too. */
-
-static void lf_put_str(lf_argv_t *out, const char *field, const char *val)
-{
-    lf_argv_add_ref(out, field, strlen(field));
-    lf_argv_adds(out, val);
-}
-
-static void lf_put_const(lf_argv_t *out, const char *field, const char *val)
+static void lf_put(lf_argv_t *out, const char *field, const char *val)
 {
     lf_argv_add_ref(out, field, strlen(field));
     lf_argv_add_ref(out, val, strlen(val));
@@ -39,466 +26,84 @@ static void lf_put_double(lf_argv_t *out, const char *field, double v)
     lf_argv_add_double(out, v);
 }
 
-/* Remembered messageIds (lead.h), newest first, as text: each entry is the seconds back
- * from the previous entry (from the lead's t for the first) as a base64url varint of 5 bits
- * per character, low bits first ('A'..'f' end it, 'g'..'_' carry a continuation bit: 1
- * character below 32 s, 2 below 17 min, 3 below 9 h), then the 48-bit hash in 8 characters.
- * A lead with a few events a day pays ~10 bytes per id. The text is cut into values of 64
- * characters, fields "dw", "dw2", "dw3", ...: Redis keeps hashes whose values are <= 64
- * bytes in its compact encoding. LF_DEDUP_MAX entries within LF_DEDUP_WINDOW_MAX_S take at
- * most 1,836 characters (160 hashes, 76 deltas of 4 characters and 84 of 3: the deltas add
- * up to at most the window), 29 fields; the encoder still stops at LF_DEDUP_FIELDS. */
-#define LF_DEDUP_FIELD_CHARS 64
-#define LF_DEDUP_FIELDS 32
-#define LF_DEDUP_TEXT_MAX (LF_DEDUP_FIELDS * LF_DEDUP_FIELD_CHARS)
-#define LF_DEDUP_VARINT_MAX 13         /* 65 bits */
-#define LF_DEDUP_DELTA_MAX (1LL << 53) /* seconds; more is a corrupt value */
-
-/* The layout before (a ring of the last N ids, no times): "dd", "dd2", ..., 8 ids of 8
- * characters per field, oldest first. Still read, as entries at the lead's t. */
-#define LF_LEGACY_DD_FIELDS 8
-#define LF_LEGACY_DD_MAX 64
-
-/* k-1 for field "<p0><p1><k>" (k = 2..max), 0 for "<p0><p1>" itself, -1 for any other. */
-static int lf_part_field_index(lf_str_t f, char p0, char p1, int max)
+/* "p", "p2", "p3", ...: part k (0-based) of the packed bytes. */
+static const char *lf_part_name(size_t k, char *buf, size_t cap)
 {
-    if (f.len < 2 || f.len > 4 || f.ptr[0] != p0 || f.ptr[1] != p1) return -1;
-    if (f.len == 2) return 0;
-    int k = 0;
-    for (uint32_t i = 2; i < f.len; i++) {
-        if (f.ptr[i] < '0' || f.ptr[i] > '9') return -1;
-        k = k * 10 + (f.ptr[i] - '0');
-    }
-    return k >= 2 && k <= max && f.ptr[2] != '0' ? k - 1 : -1;
-}
-
-/* One entry's text into buf (room for LF_DEDUP_VARINT_MAX + 8): its length. */
-static size_t lf_dedup_entry_text(char *buf, uint64_t delta, uint64_t hash)
-{
-    size_t n = 0;
-    do {
-        unsigned d = (unsigned)(delta & 31);
-        delta >>= 5;
-        buf[n++] = lf_b64[delta ? d | 32 : d];
-    } while (delta);
-    for (int k = 7; k >= 0; k--)
-        buf[n++] = lf_b64[(hash >> (6 * k)) & 63];
-    return n;
-}
-
-static void lf_put_dedup(lf_argv_t *out, const lf_lead_t *l)
-{
-    char text[LF_DEDUP_TEXT_MAX];
-    size_t n = 0;
-    int64_t prev = lf_dedup_sec(l->t_ms);
-    for (int i = 0; i < l->ndedup; i++) {
-        char e[LF_DEDUP_VARINT_MAX + 8];
-        int64_t sec = l->dedup[i].sec;
-        uint64_t delta = sec < prev ? (uint64_t)(prev - sec) : 0;
-        size_t el = lf_dedup_entry_text(e, delta, l->dedup[i].hash & LF_DEDUP_MASK);
-        if (n + el > sizeof(text)) break; /* past the proven bound: cannot happen */
-        memcpy(text + n, e, el);
-        n += el;
-        if (sec < prev) prev = sec;
-    }
-    for (size_t from = 0; from < n; from += LF_DEDUP_FIELD_CHARS) {
-        size_t k = from / LF_DEDUP_FIELD_CHARS;
-        if (k == 0) {
-            lf_argv_add_ref(out, "dw", 2);
-        } else {
-            char name[24] = "dw";
-            size_t nl = 2 + lf_fmt_i64(name + 2, (long long)k + 1);
-            lf_argv_add(out, name, nl);
-        }
-        lf_argv_add(out, text + from,
-                    n - from < LF_DEDUP_FIELD_CHARS ? n - from : LF_DEDUP_FIELD_CHARS);
-    }
-}
-
-/* Field names "<prefix>.source", ".medium", ".campaign", ".at" (names[0..3]). */
-static void lf_put_touch(lf_argv_t *out, const char *const names[4], const lf_touch_t *t)
-{
-    if (!t->at_ms) return;
-    lf_put_str(out, names[0], t->source);
-    lf_put_str(out, names[1], t->medium);
-    lf_put_str(out, names[2], t->campaign);
-    lf_put_i64(out, names[3], t->at_ms);
-}
-
-/* "n.<kind>" for every kind, built once: the counter field names. */
-static const char *lf_counter_field(lf_kind_t k)
-{
-    static char names[LF_KIND__COUNT][48];
-    static int ready;
-    if (!ready) {
-        for (int i = 0; i < LF_KIND__COUNT; i++)
-            snprintf(names[i], sizeof(names[i]), "n.%s", lf_kind_name((lf_kind_t)i));
-        ready = 1;
-    }
-    return names[k];
+    if (k == 0) return "p";
+    snprintf(buf, cap, "p%zu", k + 1);
+    return buf;
 }
 
 void lf_lead_encode(const lf_lead_t *l, const lf_model_t *m, lf_argv_t *out)
 {
-    char buf[LF_LEAD_SRC_MAX * 48 + 1];
+    if (l->anonymous) { /* a visitor: one self-contained value */
+        lf_argv_add_ref(out, "p", 1);
+        lf_lead_pack(l, m, 1, out);
+        return;
+    }
     static const char *const grades[] = {"L1", "L1", "L2", "L3"};
     double score = l->fit + l->eng;
-
-    lf_put_const(out, "stage", lf_stage_name(l->stage));
+    lf_put(out, "stage", lf_stage_name(l->stage));
     lf_put_i64(out, "seq", (long long)l->seq);
-    lf_put_const(out, "grade", grades[lf_grade(score, m)]);
+    lf_put(out, "grade", grades[lf_grade(score, m)]);
     lf_put_double(out, "score", score);
     lf_put_double(out, "fit", l->fit);
     lf_put_double(out, "eng", l->eng);
     lf_put_i64(out, "t", l->t_ms);
-    lf_put_i64(out, "first_seen", l->first_seen_ms);
-    lf_put_i64(out, "last_seen", l->last_seen_ms);
-    lf_put_i64(out, "stage_at", l->stage_at_ms);
-    lf_put_i64(out, "events", (long long)l->events);
-    lf_put_const(out, "rules_version", m->version ? m->version : "");
-    if (l->anonymous) lf_put_const(out, "anon", "1");
-    if (l->requalify) lf_put_const(out, "rq", "1");
-    for (int k = 0; k < LF_KIND__COUNT; k++) {
-        if (!l->counters[k]) continue;
-        lf_put_i64(out, lf_counter_field((lf_kind_t)k), l->counters[k]);
-    }
-    static const char *const ft[4] = {"ft.source", "ft.medium", "ft.campaign", "ft.at"};
-    static const char *const lt[4] = {"lt.source", "lt.medium", "lt.campaign", "lt.at"};
-    lf_put_touch(out, ft, &l->first_touch);
-    lf_put_touch(out, lt, &l->last_touch);
-    for (int i = 0; i < l->ntraits; i++) {
-        if (l->traits[i].idx >= m->ntracked_traits) continue;
-        lf_argv_add_concat(out, "tr.", m->tracked_traits[l->traits[i].idx]);
-        lf_argv_adds(out, l->traits[i].val);
-    }
-    /* Field values stay <= 64 bytes where they can: Redis keeps such a hash in its compact
-     * encoding (listpack), ~4x smaller than the hashtable one larger values force. */
-    for (size_t r = 0; r < m->neng; r++) {
-        /* One field per capped rule: "cap.<rule>" = "window=granted,..." windows ascending,
-         * so equal states read the same whatever order events arrived in. */
-        const lf_cap_use_t *c = NULL;
-        for (int i = 0; i < l->ncaps; i++)
-            if (l->caps[i].rule == r) c = &l->caps[i];
-        if (!c || c->n == 0) continue;
-        int order[LF_CAP_WINDOWS];
-        for (int w = 0; w < c->n; w++)
-            order[w] = w;
-        for (int x = 1; x < c->n; x++)
-            for (int y = x; y > 0 && c->window[order[y]] < c->window[order[y - 1]]; y--) {
-                int t = order[y];
-                order[y] = order[y - 1];
-                order[y - 1] = t;
-            }
-        char cap[LF_CAP_WINDOWS * 64];
-        size_t n = 0;
-        for (int w = 0; w < c->n && n < sizeof(cap) - 64; w++) {
-            if (w) cap[n++] = ',';
-            n += lf_fmt_i64(cap + n, (long long)c->window[order[w]]);
-            cap[n++] = '=';
-            n += (size_t)lf_fmt_double(cap + n, sizeof(cap) - n, c->granted[order[w]]);
-        }
-        lf_argv_add_concat(out, "cap.", m->eng[r].name);
-        lf_argv_add(out, cap, n);
-    }
-    lf_put_dedup(out, l);
-    lf_put_i64(out, "v", (long long)l->version);
-    if (l->nsrc) {
-        size_t n = 0;
-        for (int i = 0; i < l->nsrc && n + 48 < sizeof(buf); i++) {
-            if (i) buf[n++] = ',';
-            n += lf_fmt_i64(buf + n, l->src[i].partition);
-            buf[n++] = ':';
-            n += lf_fmt_i64(buf + n, (long long)l->src[i].offset);
-        }
-        lf_argv_add_ref(out, "o", 1);
-        lf_argv_add(out, buf, n);
+    /* Packed at the end of the list, then cut into parts in place. */
+    size_t at = out->n;
+    lf_lead_pack(l, m, 0, out);
+    const char *bytes = out->argv[at];
+    size_t len = out->lens[at];
+    out->n = at; /* the value stays in the list's storage; the parts reference it */
+    for (size_t k = 0, from = 0; from < len; k++, from += LF_PACK_PART) {
+        char name[24];
+        const char *f = lf_part_name(k, name, sizeof(name));
+        if (k == 0)
+            lf_argv_add_ref(out, f, 1);
+        else
+            lf_argv_adds(out, f);
+        lf_argv_add_ref(out, bytes + from, len - from < LF_PACK_PART ? len - from : LF_PACK_PART);
     }
 }
 
 /*---- Decoding --------------------------------------------------------------------------*/
 
-/* A stored value as a C string in buf (the readers below want one): LF_ERR when it does not
- * fit. */
-static int lf_view_cstr(char *buf, size_t cap, lf_str_t v)
+/* k for field "p<k+1>" (k >= 1), 0 for "p", -1 for any other. */
+static int lf_part_index(lf_str_t f)
 {
-    if (v.len >= cap) return LF_ERR;
-    memcpy(buf, v.ptr, v.len);
-    buf[v.len] = '\0';
-    return LF_OK;
-}
-
-/* A stored number: the field value is a view, the strict reader wants a C string. */
-static int lf_codec_i64(lf_str_t v, int64_t *out)
-{
-    char buf[32];
-    if (v.len == 0 || lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
-    return lf_parse_i64(buf, INT64_MIN, INT64_MAX, out);
-}
-
-static int lf_codec_double(lf_str_t v, double *out)
-{
-    char buf[64];
-    if (v.len == 0 || lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
-    return lf_parse_double(buf, out);
-}
-
-static void lf_copy_val(char *dst, size_t cap, lf_str_t v)
-{
-    size_t n = v.len < cap - 1 ? v.len : cap - 1;
-    if (n) memcpy(dst, v.ptr, n);
-    dst[n] = '\0';
-}
-
-static int lf_decode_touch(lf_touch_t *t, lf_str_t sub, lf_str_t v)
-{
-    int64_t x;
-    if (lf_str_eq(sub, "source"))
-        lf_copy_val(t->source, sizeof(t->source), v);
-    else if (lf_str_eq(sub, "medium"))
-        lf_copy_val(t->medium, sizeof(t->medium), v);
-    else if (lf_str_eq(sub, "campaign"))
-        lf_copy_val(t->campaign, sizeof(t->campaign), v);
-    else if (lf_str_eq(sub, "at")) {
-        if (lf_codec_i64(v, &x)) return LF_ERR;
-        t->at_ms = x;
+    if (f.len < 1 || f.ptr[0] != 'p') return -1;
+    if (f.len == 1) return 0;
+    if (f.len > 4 || f.ptr[1] < '1' || f.ptr[1] > '9') return -1;
+    int k = 0;
+    for (uint32_t i = 1; i < f.len; i++) {
+        if (f.ptr[i] < '0' || f.ptr[i] > '9') return -1;
+        k = k * 10 + (f.ptr[i] - '0');
     }
-    return LF_OK;
+    return k >= 2 ? k - 1 : -1;
 }
 
-static int lf_rule_index(const lf_model_t *m, const char *name, size_t len)
+static int lf_malformed(lf_err_t *err, lf_str_t id, lf_str_t f, lf_str_t v)
 {
-    for (size_t i = 0; i < m->neng; i++)
-        if (strlen(m->eng[i].name) == len && memcmp(m->eng[i].name, name, len) == 0) return (int)i;
-    return -1;
-}
-
-/* "window=granted,..." of capped rule idx (a rule the model no longer caps is dropped). */
-static int lf_decode_cap_windows(lf_lead_t *l, int idx, char *list, const lf_model_t *m)
-{
-    if (idx < 0 || m->eng[idx].cap_per_ms <= 0 || l->ncaps >= LF_LEAD_CAPS_MAX) return LF_OK;
-    lf_cap_use_t *c = &l->caps[l->ncaps++];
-    memset(c, 0, sizeof(*c));
-    c->rule = (uint16_t)idx;
-    char *save = NULL;
-    for (char *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(w, '=');
-        if (!eq || c->n >= LF_CAP_WINDOWS) return LF_ERR;
-        char *end;
-        c->window[c->n] = strtoll(w, &end, 10);
-        if (end != eq) return LF_ERR;
-        c->granted[c->n] = strtod(eq + 1, &end);
-        if (*end) return LF_ERR;
-        c->n++;
-    }
-    return LF_OK;
-}
-
-/* "cap.<rule>" = "window=granted,...". */
-static int lf_decode_cap_field(lf_lead_t *l, lf_str_t f, lf_str_t v, const lf_model_t *m)
-{
-    char buf[1024];
-    if (lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
-    return lf_decode_cap_windows(l, lf_rule_index(m, f.ptr + 4, f.len - 4), buf, m);
-}
-
-/* The layout before per-rule fields: "cap" = "rule:window=granted,...;rule:...". Still read
- * (the next write replaces it with cap.<rule> fields). */
-static int lf_decode_caps(lf_lead_t *l, lf_str_t v, const lf_model_t *m)
-{
-    char buf[1024];
-    if (lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
-    char *save1 = NULL;
-    for (char *rule = strtok_r(buf, ";", &save1); rule; rule = strtok_r(NULL, ";", &save1)) {
-        char *colon = strrchr(rule, ':');
-        if (!colon) return LF_ERR;
-        int idx = lf_rule_index(m, rule, (size_t)(colon - rule));
-        if (lf_decode_cap_windows(l, idx, colon + 1, m)) return LF_ERR;
-    }
-    return LF_OK;
-}
-
-static int lf_b64_value(char c)
-{
-    const char *at = c ? memchr(lf_b64, c, 64) : NULL;
-    return at ? (int)(at - lf_b64) : -1;
-}
-
-/* The text of "dw", "dw2", ... (see lf_put_dedup); entries past LF_DEDUP_MAX, the oldest,
- * are dropped. */
-static int lf_decode_dedup(lf_lead_t *l, const char *text, size_t len)
-{
-    int64_t prev = lf_dedup_sec(l->t_ms);
-    size_t i = 0;
-    while (i < len) {
-        uint64_t delta = 0;
-        int d, shift = 0;
-        do {
-            if (i >= len || shift >= 5 * LF_DEDUP_VARINT_MAX || (d = lf_b64_value(text[i++])) < 0)
-                return LF_ERR;
-            if (shift < 64) delta |= (uint64_t)(d & 31) << shift;
-            shift += 5;
-        } while (d & 32);
-        if (delta > (uint64_t)LF_DEDUP_DELTA_MAX || i + 8 > len) return LF_ERR;
-        uint64_t h = 0;
-        for (int k = 0; k < 8; k++) {
-            if ((d = lf_b64_value(text[i++])) < 0) return LF_ERR;
-            h = (h << 6) | (uint64_t)d;
-        }
-        prev -= (int64_t)delta;
-        if (l->ndedup < LF_DEDUP_MAX) {
-            /* Stored in order by the encoder: appended as they are. */
-            l->dedup[l->ndedup].hash = h;
-            l->dedup[l->ndedup].sec = prev;
-            l->ndedup++;
-        }
-    }
-    return LF_OK;
-}
-
-/* The layout before: ids of 8 characters, no times; they count as events at the lead's t. */
-static int lf_decode_legacy_dedup(lf_lead_t *l, const char *text, size_t len)
-{
-    if (len % 8) return LF_ERR;
-    int64_t sec = lf_dedup_sec(l->t_ms);
-    for (size_t i = 0; i < len; i += 8) {
-        uint64_t h = 0;
-        for (size_t k = 0; k < 8; k++) {
-            int d = lf_b64_value(text[i + k]);
-            if (d < 0) return LF_ERR;
-            h = (h << 6) | (uint64_t)d;
-        }
-        lf_lead_dedup_add(l, h, sec);
-    }
-    return LF_OK;
-}
-
-/* Parts "<name>", "<name>2", ... concatenated into buf; a part missing before the last one
- * present is a broken value. Returns the length, or -1 (and the last part's number). */
-static long lf_join_parts(const lf_str_t *parts, int nparts, char *buf, size_t cap, int *last)
-{
-    size_t n = 0;
-    *last = 0;
-    for (int k = 0; k < nparts; k++)
-        if (parts[k].len) *last = k + 1;
-    for (int k = 0; k < *last; k++) {
-        if (!parts[k].len || parts[k].len > cap - n) return -1;
-        memcpy(buf + n, parts[k].ptr, parts[k].len);
-        n += parts[k].len;
-    }
-    return (long)n;
-}
-
-/* The error for a dedup field group (dw.. or dd..) that does not decode. */
-static int lf_dedup_malformed(lf_err_t *err, lf_str_t id, const char *name, int last,
-                              const char *text, long n)
-{
-    lf_err_set(err, LF_ERR, "lead %.*s: fields %s..%s%d have a malformed value \"%.*s\"",
-               (int)id.len, id.ptr, name, name, last,
-               (int)(n > 40  ? 40
-                     : n < 0 ? 0
-                             : n),
-               text);
+    lf_err_set(err, LF_ERR, "lead %.*s: field %.*s has a malformed value \"%.*s\"", (int)id.len,
+               id.ptr, (int)f.len, f.ptr, (int)(v.len > 40 ? 40 : v.len), v.ptr);
     return LF_ERR;
 }
 
-static int lf_decode_dedup_fields(lf_lead_t *l, lf_str_t id, const lf_str_t *dw, const lf_str_t *dd,
-                                  lf_err_t *err)
+/* The readable fields of a lead's hash. */
+static int lf_decode_readable(lf_lead_t *l, lf_str_t f, lf_str_t v)
 {
-    char text[LF_DEDUP_TEXT_MAX];
-    int last;
-    long n = lf_join_parts(dw, LF_DEDUP_FIELDS, text, sizeof(text), &last);
-    if (n < 0 || lf_decode_dedup(l, text, (size_t)n) != LF_OK)
-        return lf_dedup_malformed(err, id, "dw", last, text, n);
-    n = lf_join_parts(dd, LF_LEGACY_DD_FIELDS, text, LF_LEGACY_DD_MAX * 8, &last);
-    if (n < 0 || lf_decode_legacy_dedup(l, text, (size_t)n) != LF_OK)
-        return lf_dedup_malformed(err, id, "dd", last, text, n);
-    return LF_OK;
-}
-
-static int lf_decode_offsets(lf_lead_t *l, lf_str_t v)
-{
-    char buf[256];
-    if (lf_view_cstr(buf, sizeof(buf), v) != LF_OK) return LF_ERR;
-    char *save = NULL;
-    for (char *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-        char *colon = strchr(p, ':'), *end;
-        if (!colon) return LF_ERR;
-        long part = strtol(p, &end, 10);
-        if (end != colon) return LF_ERR;
-        long long off = strtoll(colon + 1, &end, 10);
-        if (*end) return LF_ERR;
-        lf_lead_offset_record(l, (int32_t)part, off);
-    }
-    return LF_OK;
-}
-
-/* One stored field into *l (the dedup parts into dw / dd, decoded once all are read). LF_ERR
- * when its value is malformed; a field this version does not know is skipped. */
-static int lf_decode_field(lf_lead_t *l, lf_str_t f, lf_str_t v, const lf_model_t *m, lf_str_t *dw,
-                           lf_str_t *dd)
-{
-    int64_t x = 0;
-    int rc = LF_OK, part;
-    if (lf_str_eq(f, "stage"))
-        rc = lf_stage_from_name(v.ptr, v.len, &l->stage);
-    else if (lf_str_eq(f, "seq")) {
-        rc = lf_codec_i64(v, &x);
+    int64_t x;
+    if (lf_str_eq(f, "stage")) return lf_stage_from_name(v.ptr, v.len, &l->stage);
+    if (lf_str_eq(f, "seq")) {
+        if (lf_codec_i64(v, &x) || x < 0) return LF_ERR;
         l->seq = (uint64_t)x;
-    } else if (lf_str_eq(f, "fit"))
-        rc = lf_codec_double(v, &l->fit);
-    else if (lf_str_eq(f, "eng"))
-        rc = lf_codec_double(v, &l->eng);
-    else if (lf_str_eq(f, "t"))
-        rc = lf_codec_i64(v, &l->t_ms);
-    else if (lf_str_eq(f, "first_seen"))
-        rc = lf_codec_i64(v, &l->first_seen_ms);
-    else if (lf_str_eq(f, "last_seen"))
-        rc = lf_codec_i64(v, &l->last_seen_ms);
-    else if (lf_str_eq(f, "stage_at"))
-        rc = lf_codec_i64(v, &l->stage_at_ms);
-    else if (lf_str_eq(f, "events")) {
-        rc = lf_codec_i64(v, &x);
-        l->events = (uint64_t)x;
-    } else if (lf_str_eq(f, "v")) {
-        rc = lf_codec_i64(v, &x);
-        l->version = (uint64_t)x;
-    } else if (lf_str_eq(f, "anon"))
-        l->anonymous = lf_str_eq(v, "1");
-    else if (lf_str_eq(f, "rq"))
-        l->requalify = lf_str_eq(v, "1");
-    else if (lf_str_eq(f, "cap"))
-        rc = lf_decode_caps(l, v, m);
-    else if (lf_str_has_prefix(f, "cap."))
-        rc = lf_decode_cap_field(l, f, v, m);
-    else if ((part = lf_part_field_index(f, 'd', 'w', LF_DEDUP_FIELDS)) >= 0)
-        dw[part] = v;
-    else if ((part = lf_part_field_index(f, 'd', 'd', LF_LEGACY_DD_FIELDS)) >= 0)
-        dd[part] = v;
-    else if (lf_str_eq(f, "o"))
-        rc = lf_decode_offsets(l, v);
-    else if (lf_str_has_prefix(f, "n.")) {
-        lf_str_t kname = {f.ptr + 2, f.len - 2};
-        lf_kind_t k = lf_kind_from_name(kname);
-        rc = lf_codec_i64(v, &x);
-        if (rc == LF_OK && (k != LF_KIND_OTHER || lf_str_eq(kname, "other")))
-            l->counters[k] = (uint32_t)x;
-    } else if (lf_str_has_prefix(f, "ft.")) {
-        rc = lf_decode_touch(&l->first_touch, (lf_str_t){f.ptr + 3, f.len - 3}, v);
-    } else if (lf_str_has_prefix(f, "lt.")) {
-        rc = lf_decode_touch(&l->last_touch, (lf_str_t){f.ptr + 3, f.len - 3}, v);
-    } else if (lf_str_has_prefix(f, "tr.")) {
-        lf_str_t name = {f.ptr + 3, f.len - 3};
-        for (size_t k = 0; k < m->ntracked_traits; k++) {
-            if (!lf_str_eq(name, m->tracked_traits[k]) || l->ntraits >= LF_LEAD_TRAITS_MAX)
-                continue;
-            lf_trait_t *tr = &l->traits[l->ntraits++];
-            tr->idx = (uint16_t)k;
-            lf_copy_val(tr->val, sizeof(tr->val), v);
-            tr->is_num = lf_codec_double(v, &tr->num) == LF_OK;
-            break;
-        }
+        return LF_OK;
     }
-    return rc;
+    if (lf_str_eq(f, "fit")) return lf_codec_double(v, &l->fit);
+    if (lf_str_eq(f, "eng")) return lf_codec_double(v, &l->eng);
+    if (lf_str_eq(f, "t")) return lf_codec_i64(v, &l->t_ms);
+    return LF_OK; /* score, grade: derived; others: a newer version's */
 }
 
 int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_str_t *values,
@@ -507,36 +112,41 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
     lf_lead_init(l, id);
     if (n == 0) return LF_OK;
     l->exists = 1;
-    lf_str_t dw[LF_DEDUP_FIELDS] = {{0}};     /* "dw", "dw2", ... in order */
-    lf_str_t dd[LF_LEGACY_DD_FIELDS] = {{0}}; /* the layout before: "dd", "dd2", ... */
+    lf_str_t parts[LF_PACK_PARTS_MAX] = {{0}};
+    int nparts = 0;
     for (size_t i = 0; i < n; i++) {
-        lf_str_t f = fields[i], v = values[i];
-        if (lf_decode_field(l, f, v, m, dw, dd) != LF_OK) {
-            lf_err_set(err, LF_ERR, "lead %.*s: field %.*s has a malformed value \"%.*s\"",
-                       (int)id.len, id.ptr, (int)f.len, f.ptr, (int)(v.len > 40 ? 40 : v.len),
-                       v.ptr);
+        int k = lf_part_index(fields[i]);
+        if (k < 0 || k >= LF_PACK_PARTS_MAX) continue;
+        parts[k] = values[i];
+        if (k + 1 > nparts) nparts = k + 1;
+    }
+    if (!nparts) return lf_lead_decode_v1(l, id, fields, values, n, m, err);
+    for (size_t i = 0; i < n; i++)
+        if (lf_decode_readable(l, fields[i], values[i]) != LF_OK)
+            return lf_malformed(err, id, fields[i], values[i]);
+    size_t len = 0;
+    for (int k = 0; k < nparts; k++) {
+        if (!parts[k].ptr) {
+            lf_err_set(err, LF_ERR, "lead %.*s: packed part %d of %d is missing", (int)id.len,
+                       id.ptr, k + 1, nparts);
             return LF_ERR;
         }
+        len += parts[k].len;
     }
-    /* After the loop: the entries are times relative to t. */
-    return lf_decode_dedup_fields(l, id, dw, dd, err);
-}
-
-int lf_transition_history_entry(const lf_transition_t *t, char *buf, size_t cap)
-{
-    return snprintf(buf, cap, "%" PRIu64 "|%s|%s|%s|%" PRId64 "|%.2f", t->seq,
-                    lf_stage_name(t->from), lf_stage_name(t->to), lf_reason_name(t->reason),
-                    t->at_ms, t->score);
-}
-
-int lf_history_field(uint64_t seq, char *buf, size_t cap)
-{
-    return snprintf(buf, cap, "h%d", (int)(seq % LF_HISTORY_KEEP));
-}
-
-int lf_is_history_field(lf_str_t f)
-{
-    return f.len == 2 && f.ptr[0] == 'h' && f.ptr[1] >= '0' && f.ptr[1] < '0' + LF_HISTORY_KEEP;
+    const char *bytes = parts[0].ptr;
+    char *joined = NULL;
+    if (nparts > 1) {
+        joined = lf_malloc(len + 1);
+        for (int k = 0, at = 0; k < nparts; at += (int)parts[k].len, k++)
+            memcpy(joined + at, parts[k].ptr, parts[k].len);
+        bytes = joined;
+    }
+    lf_err_t perr;
+    int rc = lf_lead_unpack(l, bytes, len, m, &perr);
+    lf_free(joined);
+    if (rc != LF_OK)
+        lf_err_set(err, LF_ERR, "lead %.*s: %s", (int)id.len, id.ptr, perr.msg);
+    return rc;
 }
 
 void lf_hash_diff(const lf_str_t *bf, const lf_str_t *bv, size_t bn, const lf_argv_t *after,

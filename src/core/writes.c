@@ -1,4 +1,5 @@
 /* The store writes of a batch, computed without the store: see include/leadflow/writes.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,56 +11,62 @@
 void lf_writes_transitions(lf_argv_t *trans, const lf_transitions_t *tr, const char *lead_id,
                            const char *rules_version, int json, lf_arena_t *a)
 {
-    char id[LF_ID_MAX + 32], payload[LF_TRANSITION_MAX_BYTES], hist[128];
+    char id[LF_ID_MAX + 32], payload[LF_TRANSITION_MAX_BYTES];
     for (int i = 0; i < tr->n; i++) {
         const lf_transition_t *t = &tr->t[i];
         int idl = lf_transition_id(t, lead_id, id, sizeof(id));
         int pl = lf_transition_encode(t, lead_id, rules_version, json, payload, sizeof(payload));
-        int hl = lf_transition_history_entry(t, hist, sizeof(hist));
         if (!trans->arena) lf_argv_init_scratch(trans, a);
         lf_argv_add(trans, id, (size_t)idl);
         lf_argv_add(trans, payload, pl > 0 ? (size_t)pl : 0);
-        lf_argv_add(trans, hist, (size_t)hl);
     }
 }
 
-/* A history entry starts with its transition's seq. */
-void lf_writes_history(const lf_str_t *bf, const lf_str_t *bv, size_t bn, const lf_argv_t *trans,
-                       lf_argv_t *out)
+int64_t lf_writes_visitor_expiry(int64_t now_ms, int ttl_s)
 {
-    int last[LF_HISTORY_KEEP];
-    for (int h = 0; h < LF_HISTORY_KEEP; h++)
-        last[h] = -1;
-    for (size_t t = 0; t + 2 < trans->n; t += 3)
-        last[strtoull(trans->argv[t + 2], NULL, 10) % LF_HISTORY_KEEP] = (int)t;
-    for (size_t k = 0; k < bn; k++) /* copied: the cache entry they are in may go first */
-        if (lf_is_history_field(bf[k]) && last[bf[k].ptr[1] - '0'] < 0) {
-            lf_argv_add(out, bf[k].ptr, bf[k].len);
-            lf_argv_add(out, bv[k].ptr, bv[k].len);
-        }
-    for (size_t t = 0; t + 2 < trans->n; t += 3) {
-        uint64_t seq = strtoull(trans->argv[t + 2], NULL, 10);
-        if (last[seq % LF_HISTORY_KEEP] != (int)t) continue;
-        char hf[8];
-        int hl = lf_history_field(seq, hf, sizeof(hf));
-        lf_argv_add(out, hf, (size_t)hl);
-        lf_argv_add_ref(out, trans->argv[t + 2], trans->lens[t + 2]);
-    }
+    int64_t bucket = ttl_s / LF_FUNNEL_BUCKETS + (ttl_s % LF_FUNNEL_BUCKETS != 0);
+    if (bucket < 1) bucket = 1;
+    int64_t end = now_ms / 1000 + ttl_s;
+    return (end + bucket - 1) / bucket * bucket;
 }
 
-/* A lead's whole hash after its write (the encoding, then the stage history), computed
- * against the stored one (bf/bv, bn pairs), which x records as the base. */
-static void lf_writes_hash(lf_store_write_t *x, const lf_model_t *m, const lf_str_t *bf,
-                           const lf_str_t *bv, size_t bn, const lf_argv_t *trans, lf_arena_t *a)
+int lf_writes_funnel_field(char *buf, size_t cap, lf_stage_t stage, int64_t expires_s)
 {
-    x->whole = lf_arena_alloc(a, sizeof(*x->whole));
-    lf_argv_init_scratch(x->whole, a);
-    lf_lead_encode(x->lead, m, x->whole);
-    lf_writes_history(bf, bv, bn, trans, x->whole);
-    x->top_key = lf_rank_key(x->lead->eng, x->lead->t_ms, m->half_life_ms);
-    x->base_fields = bf;
-    x->base_values = bv;
-    x->nbase = bn;
+    if (stage == LF_STAGE_VISITOR)
+        return snprintf(buf, cap, "visitor:%lld", (long long)expires_s);
+    return snprintf(buf, cap, "%s", lf_stage_name(stage));
+}
+
+static void lf_funnel_add(lf_argv_t *out, lf_stage_t stage, int64_t expires_s, int delta)
+{
+    char f[48];
+    int n = lf_writes_funnel_field(f, sizeof(f), stage, expires_s);
+    lf_argv_add(out, f, (size_t)n);
+    lf_argv_add_i64(out, delta);
+}
+
+/* lf:funnel: the lead leaves the stage (or visitor bucket) it was counted in and is counted in
+ * its new one; merged visitors leave theirs. A record of the layout before was never counted. */
+static void lf_writes_funnel(lf_store_write_t *x, const lf_writes_lead_t *l, lf_arena_t *a)
+{
+    const lf_lead_t *lead = l->lead;
+    x->funnel = lf_arena_alloc(a, sizeof(*x->funnel));
+    lf_argv_init_scratch(x->funnel, a);
+    int was_counted = l->loaded_exists && !l->loaded_layout;
+    int64_t old_exp = l->loaded_stage == LF_STAGE_VISITOR ? l->loaded_expires_s : 0;
+    int64_t new_exp = lead->anonymous ? lead->expires_s : 0;
+    if (was_counted && l->loaded_stage == lead->stage && old_exp == new_exp) return;
+    if (was_counted) lf_funnel_add(x->funnel, l->loaded_stage, old_exp, -1);
+    lf_funnel_add(x->funnel, lead->stage, new_exp, 1);
+    for (size_t v = 0; v < l->nmerged; v++)
+        if (l->merged_expires && l->merged_expires[v])
+            lf_funnel_add(x->funnel, LF_STAGE_VISITOR, l->merged_expires[v], -1);
+}
+
+int lf_writes_stage_indexed(lf_stage_t s)
+{
+    return s == LF_STAGE_MQL || s == LF_STAGE_SAL || s == LF_STAGE_SQL ||
+           s == LF_STAGE_OPPORTUNITY;
 }
 
 static const char *const lf_count_names[4] = {"consumed", "applied", "duplicates", "filtered"};
@@ -114,12 +121,23 @@ void lf_writes_lead(lf_store_write_t *x, const lf_writes_lead_t *l, const lf_mod
 {
     lf_lead_t *lead = l->lead;
     lead->version = l->loaded_version + 1;
+    if (lead->anonymous) lead->expires_s = lf_writes_visitor_expiry(l->now_ms, l->visitor_ttl_s);
     memset(x, 0, sizeof(*x));
     x->lead = lead;
-    lf_writes_hash(x, m, l->stored.fields, l->stored.values, l->stored.n, l->trans, a);
+    x->whole = lf_arena_alloc(a, sizeof(*x->whole));
+    lf_argv_init_scratch(x->whole, a);
+    lf_lead_encode(lead, m, x->whole);
+    x->base_fields = l->stored.fields;
+    x->base_values = l->stored.values;
+    x->nbase = l->stored.n;
+    x->visitor = lead->anonymous;
+    x->expires_ms = lead->anonymous ? lead->expires_s * 1000 : 0;
+    x->ranked = !lead->anonymous;
+    x->top_key = lf_rank_key(lead->eng, lead->t_ms, m->half_life_ms);
     x->expected_version = l->loaded_version;
     x->old_stage = l->loaded_stage;
     x->old_exists = l->loaded_exists;
+    x->old_layout = l->loaded_layout;
     x->partition = l->partition;
     /* Any transition touches the stage sets (a lead may leave and come back in one batch:
      * same stage, new entry time). */
@@ -129,15 +147,17 @@ void lf_writes_lead(lf_store_write_t *x, const lf_writes_lead_t *l, const lf_mod
     x->merged_visitors = l->merged;
     x->merged_stages = l->merged_stages;
     x->merged_versions = l->merged_versions;
+    x->merged_layouts = l->merged_layouts;
     x->nmerged = l->nmerged;
     x->stage_score = lead->stage == LF_STAGE_MQL ? (double)lf_lead_exit_time(lead, m)
                                                  : (double)lead->stage_at_ms;
+    lf_writes_funnel(x, l, a);
     x->counters = lf_arena_alloc(a, sizeof(*x->counters));
     lf_argv_init_scratch(x->counters, a);
     if (l->ev) lf_writes_count(l->ev, l->first, l->next, x->counters);
     if (l->trans->n) {
         lf_argv_add_part_field(x->counters, l->partition, "transitions");
-        lf_argv_add_i64(x->counters, (long long)(l->trans->n / 3));
+        lf_argv_add_i64(x->counters, (long long)(l->trans->n / 2));
     }
 }
 
