@@ -1,10 +1,14 @@
 /* Names of leadflow's Redis keys (CONTRACT §6), all under the configured prefix (default
  * "lf:"). Per-lead keys carry the lead id as a Redis Cluster hash tag.
- *   <p>lead:{<id>}              hash: the lead, with its recent stage history (lead_codec.h)
- *   <p>alias:{<anonymousId>}    string: the lead id the visitor was linked to
- *   <p>top                      sorted set: leads by score
- *   <p>stage:<stage>            sorted set: leads in a stage; score = entry time, except
- *                               mql: the time its score decays below the exit threshold
+ *   <p>lead:{<id>}              hash: a known lead (lead_codec.h): readable fields and the
+ *                               packed rest, its recent stage history included
+ *   <p>v:{<anonymousId>}        string with a TTL: an anonymous visitor's packed record
+ *   <p>alias:{<anonymousId>}    string with a TTL: the lead id the visitor was linked to
+ *   <p>top                      sorted set: the most engaged known leads, by lf_rank_key
+ *   <p>stage:<stage>            sorted set, sales-active stages only (mql sal sql
+ *                               opportunity): score = entry time, except mql: the time its
+ *                               score decays below the exit threshold
+ *   <p>funnel                   hash: leads per stage, visitors per expiry time (writes.h)
  *   <p>outbox:<topic>:<part>    hash: transition_id -> encoded transition, not yet delivered
  *   <p>wm:<group>:<topic>       hash: "<part>" -> next offset to consume; "<part>.consumed",
  *                               ".applied", ".duplicates", ".dead", ".filtered", ".transitions"
@@ -21,6 +25,8 @@
 
 int lf_key_lead(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen);
 int lf_key_alias(char *buf, size_t cap, const char *prefix, const char *anon, size_t len);
+int lf_key_visitor(char *buf, size_t cap, const char *prefix, const char *anon, size_t len);
+int lf_key_funnel(char *buf, size_t cap, const char *prefix);
 int lf_key_top(char *buf, size_t cap, const char *prefix);
 int lf_key_stage(char *buf, size_t cap, const char *prefix, lf_stage_t stage);
 int lf_key_outbox(char *buf, size_t cap, const char *prefix, const char *topic, int partition);

@@ -27,7 +27,8 @@
 #define LF_DEDUP_WINDOW_DEFAULT_S 86400
 #define LF_TRANSITIONS_MAX 8 /* transitions one event can cause at most */
 #define LF_LEAD_SRC_MAX 4    /* source partitions remembered per lead */
-#define LF_HISTORY_KEEP 8    /* stage changes a lead remembers (the newest) */
+#define LF_HISTORY_KEEP 8
+#define LF_RULES_VERSION_MAX 64 /* kept of a stored rules version */    /* stage changes a lead remembers (the newest) */
 
 typedef struct {
     char source[LF_TOUCH_MAX + 1];
@@ -109,6 +110,8 @@ typedef struct {
      * lf:funnel bucket that counts it. Neither is scoring state. */
     uint8_t layout;
     int64_t expires_s;
+    /* The rules version that wrote it last (as stored; the encoder writes the model's). */
+    char rules_version[LF_RULES_VERSION_MAX + 1];
 } lf_lead_t;
 
 typedef enum {

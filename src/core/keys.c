@@ -30,6 +30,16 @@ int lf_key_alias(char *buf, size_t cap, const char *prefix, const char *anon, si
     return lf_key_tagged(buf, cap, prefix, "alias:", 6, anon, len);
 }
 
+int lf_key_visitor(char *buf, size_t cap, const char *prefix, const char *anon, size_t len)
+{
+    return lf_key_tagged(buf, cap, prefix, "v:", 2, anon, len);
+}
+
+int lf_key_funnel(char *buf, size_t cap, const char *prefix)
+{
+    return snprintf(buf, cap, "%sfunnel", prefix);
+}
+
 int lf_key_top(char *buf, size_t cap, const char *prefix)
 {
     return snprintf(buf, cap, "%stop", prefix);

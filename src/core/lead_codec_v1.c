@@ -312,6 +312,8 @@ static int lf_decode_field(lf_lead_t *l, lf_str_t f, lf_str_t v, const lf_model_
         l->version = (uint64_t)x;
     } else if (lf_str_eq(f, "anon"))
         l->anonymous = lf_str_eq(v, "1");
+    else if (lf_str_eq(f, "rules_version"))
+        lf_copy_val(l->rules_version, sizeof(l->rules_version), v);
     else if (lf_str_eq(f, "rq"))
         l->requalify = lf_str_eq(v, "1");
     else if (lf_str_eq(f, "cap"))

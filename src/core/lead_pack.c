@@ -402,7 +402,8 @@ static int lf_unpack_elems(lf_lead_t *l, const msgpack_object *e, uint32_t n, co
     int64_t format, version, flags, events;
     if (lf_obj_i64(&e[0], &format) || format != LF_PACK_FORMAT) return LF_ERR;
     if (n >= LF_PACK_ELEMS_SELF && lf_unpack_own(l, e)) return LF_ERR;
-    if (lf_obj_i64(&e[1], &version) || lf_obj_i64(&e[2], &flags) || e[3].type != MSGPACK_OBJECT_STR ||
+    if (lf_obj_i64(&e[1], &version) || lf_obj_i64(&e[2], &flags) ||
+        lf_obj_str(&e[3], l->rules_version, sizeof(l->rules_version)) ||
         lf_obj_from_t(&e[4], l->t_ms, &l->first_seen_ms) ||
         lf_obj_from_t(&e[5], l->t_ms, &l->last_seen_ms) ||
         lf_obj_from_t(&e[6], l->t_ms, &l->stage_at_ms) || lf_obj_i64(&e[7], &events) ||
