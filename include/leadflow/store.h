@@ -120,12 +120,15 @@ typedef struct {
 } lf_stored_hash_t;
 
 typedef struct {
-    /* HGETALL of many leads in one round trip; out[i] decoded (new when absent). With
-     * `stored` set, stored[i] receives the hash as read, copied into `arena`. */
-    int (*load_leads)(lf_store_t *s, const char *const *ids, size_t n, lf_lead_t *const *out,
+    /* Many leads in one round trip; out[i] decoded (new when absent). visitor[i] (visitor NULL:
+     * none): ids[i] is an anonymousId no alias resolved, read as a visitor. With `stored` set,
+     * stored[i] receives the record's pairs as read (a visitor's: ("p", record)), copied into
+     * `arena`. */
+    int (*load_leads)(lf_store_t *s, const char *const *ids, const uint8_t *visitor, size_t n,
+                      lf_lead_t *const *out,
                       const lf_model_t *m, lf_stored_hash_t *stored, lf_arena_t *arena,
                       lf_err_t *err);
-    /* GET of many aliases; out[i] = lead id or NULL (strings in arena). */
+    /* GET of many aliases, refreshing their TTL; out[i] = lead id or NULL (strings in arena). */
     int (*load_aliases)(lf_store_t *s, const char *const *anons, size_t n, char **out,
                         lf_arena_t *arena, lf_err_t *err);
     /* Write leads, pipelined; results[i] = lf_write_result_t. Fails with err->code

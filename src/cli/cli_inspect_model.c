@@ -80,7 +80,7 @@ size_t lf_inspect_history(const redisReply *hash, lf_hist_entry_t *out)
     for (size_t i = 0; i + 1 < hash->elements && n < LF_HISTORY_KEEP; i += 2) {
         const redisReply *f = hash->element[i];
         if (f->type != REDIS_REPLY_STRING ||
-            !lf_is_history_field((lf_str_t){f->str, (uint32_t)f->len}))
+            !(f->len == 2 && f->str[0] == 'h'))
             continue;
         if (lf_inspect_hist_parse(hash->element[i + 1], &out[n]) == LF_OK) n++;
     }

@@ -32,6 +32,7 @@ static int lf_attempt_load(lf_attempt_t *at, lf_err_t *err)
     const char **ids = lf_arena_alloc(at->a, (n + 1) * sizeof(*ids));
     lf_lead_t **outs = lf_arena_alloc(at->a, (n + 1) * sizeof(*outs));
     int *missed = lf_arena_alloc(at->a, (n + 1) * sizeof(*missed));
+    uint8_t *visitor = lf_arena_alloc(at->a, n + 1);
     size_t nmiss = 0;
     for (size_t i = 0; i < n; i++) {
         lf_slot_t *s = &at->slots[i];
@@ -42,12 +43,14 @@ static int lf_attempt_load(lf_attempt_t *at, lf_err_t *err)
                 LF_OK)
             continue;
         h->n = 0;
+        visitor[nmiss] = !s->by_user;
         ids[nmiss] = s->id;
         outs[nmiss] = &leads[i];
         missed[nmiss++] = (int)i;
     }
     lf_stored_hash_t *stored = lf_arena_alloc(at->a, (nmiss + 1) * sizeof(*stored));
-    if (p->store->ops->load_leads(p->store, ids, nmiss, outs, m, stored, at->a, err)) return LF_ERR;
+    if (p->store->ops->load_leads(p->store, ids, visitor, nmiss, outs, m, stored, at->a, err))
+        return LF_ERR;
     for (size_t k = 0; k < nmiss; k++)
         at->slots[missed[k]].stored = stored[k];
     at->t_loaded = lf_now_ms();
@@ -57,6 +60,8 @@ static int lf_attempt_load(lf_attempt_t *at, lf_err_t *err)
         s->loaded_version = leads[i].version;
         s->loaded_exists = leads[i].exists;
         s->loaded_stage = leads[i].stage;
+        s->loaded_layout = leads[i].layout;
+        s->loaded_expires_s = leads[i].expires_s;
     }
     return LF_OK;
 }
@@ -144,13 +149,19 @@ static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_
             .loaded_version = s->loaded_version,
             .loaded_exists = s->loaded_exists,
             .loaded_stage = s->loaded_stage,
+            .loaded_layout = s->loaded_layout,
+            .loaded_expires_s = s->loaded_expires_s,
             .stored = s->stored,
             .partition = s->partition,
             .trans = s->trans.arena ? &s->trans : &at->empty,
             .merged = s->merged,
             .merged_stages = s->merged_stages,
             .merged_versions = s->merged_versions,
+            .merged_layouts = s->merged_layouts,
+            .merged_expires = s->merged_expires,
             .nmerged = s->nmerged,
+            .now_ms = lf_wall_ms(),
+            .visitor_ttl_s = at->p->cfg->visitor_ttl_s,
             .ev = at->ev,
             .first = at->head[i],
             .next = at->next,
@@ -197,7 +208,7 @@ int lf_write_settle(lf_pipe_t *p, const lf_store_write_t *x, int result)
     for (size_t v = 0; v < x->nmerged; v++)
         lf_leadcache_drop(p->cache, x->merged_visitors[v]);
     const lf_argv_t *t = x->trans;
-    for (size_t j = 0; j + 2 < t->n; j += 3)
+    for (size_t j = 0; j + 1 < t->n; j += 2)
         lf_pub_add(p, x->partition, x->lead->id, t->argv[j], t->argv[j + 1], t->lens[j + 1]);
     return 1;
 }

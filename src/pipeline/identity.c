@@ -72,7 +72,7 @@ static void lf_identity_named(lf_attempt_t *at)
     for (size_t i = 0; i < p->nitems; i++) {
         const lf_item_t *it = &p->items[i];
         if (it->state != LF_ITEM_PENDING) continue;
-        if (it->ev.user_id.len) lf_slot_of(at, lf_cstr(at->a, it->ev.user_id));
+        if (it->ev.user_id.len) at->slots[lf_slot_of(at, lf_cstr(at->a, it->ev.user_id))].by_user = 1;
         lf_str_t link = it->ev.user_id.len ? lf_link_id(&it->ev) : it->ev.anonymous_id;
         if (link.len) {
             const char *anon = lf_cstr(at->a, link);
@@ -97,7 +97,7 @@ int lf_identity_collect(lf_attempt_t *at, lf_err_t *err)
     if (st->ops->load_aliases(st, at->anons, at->nanons, at->alias, at->a, err)) return LF_ERR;
     at->t_aliases = lf_now_ms();
     for (size_t i = 0; i < at->nanons; i++)
-        if (at->alias[i]) lf_slot_of(at, at->alias[i]);
+        if (at->alias[i]) at->slots[lf_slot_of(at, at->alias[i])].by_user = 1;
     return LF_OK;
 }
 
@@ -122,18 +122,28 @@ int lf_identity_slot(lf_attempt_t *at, const lf_event_t *ev)
  * copying: merges per lead and batch are few. */
 static void lf_slot_add_merged(lf_arena_t *a, lf_slot_t *s, const char *anon, const lf_slot_t *v)
 {
-    const char **nm = lf_arena_alloc(a, sizeof(*nm) * (s->nmerged + 1));
-    lf_stage_t *ns = lf_arena_alloc(a, sizeof(*ns) * (s->nmerged + 1));
-    uint64_t *nv = lf_arena_alloc(a, sizeof(*nv) * (s->nmerged + 1));
-    if (s->nmerged) {
-        memcpy(nm, s->merged, sizeof(*nm) * s->nmerged);
-        memcpy(ns, s->merged_stages, sizeof(*ns) * s->nmerged);
-        memcpy(nv, s->merged_versions, sizeof(*nv) * s->nmerged);
+    size_t k = s->nmerged;
+    const char **nm = lf_arena_alloc(a, sizeof(*nm) * (k + 1));
+    lf_stage_t *ns = lf_arena_alloc(a, sizeof(*ns) * (k + 1));
+    uint64_t *nv = lf_arena_alloc(a, sizeof(*nv) * (k + 1));
+    int *nl = lf_arena_alloc(a, sizeof(*nl) * (k + 1));
+    int64_t *ne = lf_arena_alloc(a, sizeof(*ne) * (k + 1));
+    if (k) {
+        memcpy(nm, s->merged, sizeof(*nm) * k);
+        memcpy(ns, s->merged_stages, sizeof(*ns) * k);
+        memcpy(nv, s->merged_versions, sizeof(*nv) * k);
+        memcpy(nl, s->merged_layouts, sizeof(*nl) * k);
+        memcpy(ne, s->merged_expires, sizeof(*ne) * k);
     }
     s->merged = nm;
     s->merged_stages = ns;
     s->merged_versions = nv;
-    nv[s->nmerged] = v->loaded_version;
+    s->merged_layouts = nl;
+    s->merged_expires = ne;
+    nv[k] = v->loaded_version;
+    /* Its funnel bucket, if this version counted it (a record of the layout before was not). */
+    nl[k] = v->loaded_exists ? v->lead_ptr->layout : 0;
+    ne[k] = v->loaded_exists && !v->lead_ptr->layout ? v->lead_ptr->expires_s : 0;
     s->merged[s->nmerged] = anon;
     s->merged_stages[s->nmerged] = v->loaded_exists ? v->loaded_stage : LF_STAGE_VISITOR;
     s->nmerged++;

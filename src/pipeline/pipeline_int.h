@@ -175,8 +175,11 @@ typedef struct {
     uint64_t loaded_version;
     int loaded_exists;
     lf_stage_t loaded_stage;
+    int loaded_layout;
+    int64_t loaded_expires_s;
     int dirty;
     int merged_into; /* >= 0: a visitor merged into that slot */
+    int by_user;     /* named by a userId or an alias: a known lead's slot (else a visitor's) */
     int32_t partition;
     lf_argv_t trans; /* (transition_id, payload, history entry) triples */
     /* The lead's hash as stored before this batch (all its pairs): what its write keeps of
@@ -185,6 +188,8 @@ typedef struct {
     const char **merged;
     lf_stage_t *merged_stages;
     uint64_t *merged_versions;
+    int *merged_layouts;
+    int64_t *merged_expires;
     size_t nmerged;
 } lf_slot_t;
 

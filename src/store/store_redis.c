@@ -117,6 +117,28 @@ static int lf_sr_check_server(lf_store_redis_t *s, lf_err_t *err)
     return LF_OK;
 }
 
+/* Whether Redis may hold records of the layout before packed records (s->legacy): not when
+ * `<p>layout` is 2, nor in a Redis with no store epoch yet (nothing was written to it: the
+ * marker is set now). In doubt (no reply), yes: it costs a read, never a record. */
+static void lf_sr_probe_layout(lf_store_redis_t *s)
+{
+    char key[LF_KEY_MAX], epoch[LF_KEY_MAX];
+    snprintf(key, sizeof(key), "%slayout", LF_PREFIX(s));
+    lf_key_epoch(epoch, sizeof(epoch), LF_PREFIX(s));
+    s->legacy = 1;
+    redisReply *r = redisCommand(s->c, "GET %s", key);
+    if (r && r->type == REDIS_REPLY_STRING && r->len == 1 && r->str[0] == '2') s->legacy = 0;
+    if (r) freeReplyObject(r);
+    if (!s->legacy) return;
+    r = redisCommand(s->c, "EXISTS %s", epoch);
+    int fresh = r && r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+    if (r) freeReplyObject(r);
+    if (!fresh) return;
+    r = redisCommand(s->c, "SET %s 2", key);
+    if (r && r->type == REDIS_REPLY_STATUS) s->legacy = 0;
+    if (r) freeReplyObject(r);
+}
+
 /*---- Connections and command queueing ---------------------------------------------------*/
 
 int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
@@ -129,6 +151,7 @@ int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
         s->c = NULL;
     }
     if (s->c) lf_sr_probe_restore(s);
+    if (s->c) lf_sr_probe_layout(s);
     return s->c ? LF_OK : LF_ERR;
 }
 
@@ -202,6 +225,44 @@ int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const cha
 
 /*---- The heartbeat, and the handle ------------------------------------------------------*/
 
+/* lf:funnel's visitor buckets whose time has passed count visitors that expired: readers skip
+ * them (writes.h); they are deleted here, with the heartbeat, so the hash stays small. Best
+ * effort: a failure is tried again at the next heartbeat. */
+static void lf_sr_prune_funnel(lf_store_redis_t *s)
+{
+    char key[LF_KEY_MAX];
+    int kl = lf_key_funnel(key, sizeof(key), LF_PREFIX(s));
+    redisReply *r = redisCommand(s->c, "HKEYS %b", key, (size_t)kl);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r) freeReplyObject(r);
+        return;
+    }
+    long long now_s = (long long)(lf_wall_ms() / 1000);
+    lf_argv_t *a = &s->argv;
+    lf_argv_reset(a);
+    lf_argv_adds(a, "HDEL");
+    lf_argv_add(a, key, (size_t)kl);
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *f = r->element[i];
+        int64_t at;
+        char buf[32];
+        if (f->type != REDIS_REPLY_STRING || f->len < 9 || f->len >= 8 + sizeof(buf) ||
+            memcmp(f->str, "visitor:", 8) != 0)
+            continue;
+        memcpy(buf, f->str + 8, f->len - 8);
+        buf[f->len - 8] = '\0';
+        if (lf_parse_i64(buf, 0, INT64_MAX, &at) == LF_OK && at <= now_s)
+            lf_argv_add(a, f->str, f->len);
+    }
+    freeReplyObject(r);
+    if (a->n > 2) {
+        r = redisCommandArgv(s->c, (int)a->n, a->argv, a->lens);
+        if (r) freeReplyObject(r);
+    }
+    lf_argv_reset(a);
+    lf_arena_reset(&s->arena);
+}
+
 static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv_t *fields,
                            int ttl_s, lf_err_t *err)
 {
@@ -228,6 +289,7 @@ static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv
             ok = lf_redis_reply_ok(s->c, replies[i], "heartbeat", err);
         freeReplyObject(replies[i]);
     }
+    if (ok) lf_sr_prune_funnel(s);
     return ok ? LF_OK : LF_ERR;
 }
 

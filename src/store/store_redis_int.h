@@ -28,6 +28,10 @@ typedef struct {
     size_t dumpcap;
     /* The store epoch this handle writes under ("" until the first fence). */
     char epoch[LF_EPOCH_MAX];
+    /* Redis may hold records of the layout before packed records (LF_LAYOUT_V1): a visitor
+     * not found as a record is also looked for as the hash it had then. 0 once `<p>layout`
+     * says 2 (set by the first instance on a fresh Redis). */
+    int legacy;
     /* Persistence: warned about once per process, not at every reconnect. */
     int warned_persistence;
 } lf_store_redis_t;
@@ -60,9 +64,9 @@ int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const cha
 
 /*---- The operations (store.h), by part ----*/
 
-int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n, lf_lead_t *const *out,
-                     const lf_model_t *m, lf_stored_hash_t *stored, lf_arena_t *arena,
-                     lf_err_t *err);
+int lf_sr_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *visitor, size_t n,
+                     lf_lead_t *const *out, const lf_model_t *m, lf_stored_hash_t *stored,
+                     lf_arena_t *arena, lf_err_t *err);
 int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t n, char **out,
                        lf_arena_t *arena, lf_err_t *err);
 int lf_sr_outbox_load(lf_store_t *base, const char *topic, int32_t part, lf_outbox_entry_t **out,

@@ -1,6 +1,7 @@
 /* Reads of the standalone Redis back end (store.h): leads and aliases, pipelined one command
  * per key; a partition's outbox; the MQL leads due to decay out. */
 #include <hiredis/hiredis.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "leadflow/keys.h"
@@ -8,27 +9,8 @@
 #include "leadflow/redis.h"
 #include "store_redis_int.h"
 
-/* One `CMD key` per id (the key named by keyfn), pipelined; the n replies (caller frees
- * each and the array), or NULL with err set. */
-typedef int (*lf_keyfn_t)(char *buf, size_t cap, const char *prefix, const char *id, size_t len);
-static redisReply **lf_sr_per_key(lf_store_redis_t *s, const char *cmd, lf_keyfn_t keyfn,
-                                  const char *const *ids, size_t n, lf_err_t *err)
-{
-    char key[LF_KEY_MAX];
-    for (size_t i = 0; i < n; i++) {
-        int kl = keyfn(key, sizeof(key), LF_PREFIX(s), ids[i], strlen(ids[i]));
-        const char *argv[2] = {cmd, key};
-        size_t lens[2] = {strlen(cmd), (size_t)kl};
-        lf_sr_append(s, 2, argv, lens);
-        if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
-    }
-    redisReply **replies = lf_malloc(n * sizeof(*replies));
-    if (lf_sr_replies(s, n, replies, cmd, err)) {
-        lf_free(replies);
-        return NULL;
-    }
-    return replies;
-}
+/* Fields of a lead hash read at most (a current record has 7 + its packed parts). */
+#define LF_SR_FIELDS_MAX 256
 
 /* The pairs of an HGETALL reply, copied into the arena (the reply is freed). */
 static void lf_sr_keep_hash(const lf_str_t *fields, const lf_str_t *values, size_t np,
@@ -48,37 +30,77 @@ static void lf_sr_keep_hash(const lf_str_t *fields, const lf_str_t *values, size
     *out = (lf_stored_hash_t){f, f + np, np};
 }
 
-int lf_sr_load_leads(lf_store_t *base, const char *const *ids, size_t n, lf_lead_t *const *out,
-                     const lf_model_t *m, lf_stored_hash_t *stored, lf_arena_t *arena,
-                     lf_err_t *err)
+/* One record's reply (a lead's HGETALL, a visitor's GET) decoded into *out. */
+static int lf_sr_decode_reply(const redisReply *r, const char *id, lf_lead_t *out,
+                              const lf_model_t *m, lf_stored_hash_t *stored, lf_arena_t *arena,
+                              lf_err_t *err)
+{
+    lf_str_t fields[LF_SR_FIELDS_MAX], values[LF_SR_FIELDS_MAX];
+    size_t np = 0;
+    if (r->type == REDIS_REPLY_STRING) { /* a visitor's record */
+        fields[0] = (lf_str_t){"p", 1};
+        values[0] = (lf_str_t){r->str, (uint32_t)r->len};
+        np = 1;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements / 2 <= LF_SR_FIELDS_MAX) {
+        np = r->elements / 2;
+        for (size_t k = 0; k < np; k++) {
+            fields[k] = (lf_str_t){r->element[2 * k]->str, (uint32_t)r->element[2 * k]->len};
+            values[k] =
+                (lf_str_t){r->element[2 * k + 1]->str, (uint32_t)r->element[2 * k + 1]->len};
+        }
+    } else if (r->type != REDIS_REPLY_NIL) {
+        lf_err_set(err, LF_ERR, "lead %s: unexpected reply reading it (type %d)", id, r->type);
+        return LF_ERR;
+    }
+    int rc = lf_lead_decode(out, lf_str_from(id), fields, values, np, m, err);
+    if (stored) lf_sr_keep_hash(fields, values, np, arena, &stored[0]);
+    return rc;
+}
+
+/* A known lead: HGETALL of its hash. A visitor: GET of its record, and where Redis may still
+ * hold records of the layout before (s->legacy), HGETALL of the hash a visitor had then,
+ * used when the record is not there. */
+int lf_sr_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *visitor, size_t n,
+                     lf_lead_t *const *out, const lf_model_t *m, lf_stored_hash_t *stored,
+                     lf_arena_t *arena, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
-    redisReply **replies = lf_sr_per_key(s, "HGETALL", lf_key_lead, ids, n, err);
-    if (!replies) return LF_ERR;
-    int rc = LF_OK;
-    lf_str_t fields[256], values[256];
+    char key[LF_KEY_MAX];
+    size_t nr = 0;
     for (size_t i = 0; i < n; i++) {
-        redisReply *r = replies[i];
-        if (rc == LF_OK && (r->type != REDIS_REPLY_ARRAY || r->elements / 2 > 256)) {
-            lf_err_set(err, LF_ERR, "lead %s: unexpected reply to HGETALL (type %d)", ids[i],
-                       r->type);
-            rc = LF_ERR;
+        size_t idlen = strlen(ids[i]);
+        int v = visitor && visitor[i];
+        if (v) {
+            int kl = lf_key_visitor(key, sizeof(key), LF_PREFIX(s), ids[i], idlen);
+            lf_sr_append_key(s, "GET", key, (size_t)kl, NULL);
+            nr++;
         }
-        if (rc == LF_OK) {
-            size_t np = r->elements / 2;
-            for (size_t k = 0; k < np; k++) {
-                fields[k] = (lf_str_t){r->element[2 * k]->str, (uint32_t)r->element[2 * k]->len};
-                values[k] =
-                    (lf_str_t){r->element[2 * k + 1]->str, (uint32_t)r->element[2 * k + 1]->len};
-            }
-            rc = lf_lead_decode(out[i], lf_str_from(ids[i]), fields, values, np, m, err);
-            if (stored) lf_sr_keep_hash(fields, values, np, arena, &stored[i]);
+        if (!v || s->legacy) {
+            int kl = lf_key_lead(key, sizeof(key), LF_PREFIX(s), ids[i], idlen);
+            lf_sr_append_key(s, "HGETALL", key, (size_t)kl, NULL);
+            nr++;
         }
-        freeReplyObject(r);
+        if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
     }
-    lf_free(replies);
+    redisReply **r = lf_malloc((nr + 1) * sizeof(*r));
+    if (lf_sr_replies(s, nr, r, "reading leads", err)) {
+        lf_free(r);
+        return LF_ERR;
+    }
+    int rc = LF_OK;
+    for (size_t i = 0, k = 0; i < n; i++) {
+        int v = visitor && visitor[i];
+        const redisReply *rec = r[k];
+        if (v && s->legacy && rec->type == REDIS_REPLY_NIL) rec = r[k + 1];
+        k += v && s->legacy ? 2 : 1;
+        if (rc == LF_OK)
+            rc = lf_sr_decode_reply(rec, ids[i], out[i], m, stored ? &stored[i] : NULL, arena, err);
+    }
+    for (size_t k = 0; k < nr; k++)
+        freeReplyObject(r[k]);
+    lf_free(r);
     return rc;
 }
 
@@ -88,8 +110,21 @@ int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t n, cha
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (n == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
-    redisReply **replies = lf_sr_per_key(s, "GET", lf_key_alias, anons, n, err);
-    if (!replies) return LF_ERR;
+    /* GETEX ... PX: each use keeps the link alive for another alias_ttl. */
+    char key[LF_KEY_MAX], ttl[32];
+    int tl = snprintf(ttl, sizeof(ttl), "%lld", (long long)s->base.cfg->alias_ttl_s * 1000);
+    for (size_t i = 0; i < n; i++) {
+        int kl = lf_key_alias(key, sizeof(key), LF_PREFIX(s), anons[i], strlen(anons[i]));
+        const char *argv[4] = {"GETEX", key, "PX", ttl};
+        size_t lens[4] = {5, (size_t)kl, 2, (size_t)tl};
+        lf_sr_append(s, 4, argv, lens);
+        if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
+    }
+    redisReply **replies = lf_malloc(n * sizeof(*replies));
+    if (lf_sr_replies(s, n, replies, "GETEX aliases", err)) {
+        lf_free(replies);
+        return LF_ERR;
+    }
     for (size_t i = 0; i < n; i++) {
         redisReply *r = replies[i];
         out[i] = r->type == REDIS_REPLY_STRING ? lf_arena_strndup(arena, r->str, r->len) : NULL;

@@ -3,12 +3,15 @@
  * alternating connections; each lead's hash as RESTORE of a ready-made listpack (hashdump.h)
  * where the server takes it, else HSET/HDEL of what changed. */
 #include <hiredis/hiredis.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "leadflow/hashdump.h"
 #include "leadflow/keys.h"
 #include "leadflow/lead_codec.h"
+#include "leadflow/lead_pack.h"
+#include "leadflow/writes.h"
 #include "store_redis_int.h"
 
 /* Leads per transaction: big enough to amortise the two round trips, small enough that
@@ -44,6 +47,71 @@ static void lf_sr_free_replies(redisReply **r, size_t n)
     lf_free(r);
 }
 
+/* The keys a record lives in: a lead's hash; a visitor's record, and the hash it had in the
+ * layout before when it was read from there (legacy). */
+static void lf_sr_watch_record(lf_store_redis_t *s, lf_argv_t *a, const char *id, int visitor,
+                               int legacy)
+{
+    char key[LF_KEY_MAX];
+    const char *p = LF_PREFIX(s);
+    size_t idlen = strlen(id);
+    if (visitor) lf_argv_add(a, key, (size_t)lf_key_visitor(key, sizeof(key), p, id, idlen));
+    if (!visitor || legacy)
+        lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, id, idlen));
+}
+
+/* Queue the read of a record's write version; returns the number of replies (1 or 2). A
+ * lead's version is in its first packed part (or `v` in the layout before): HMGET p v. */
+static size_t lf_sr_queue_version(lf_store_redis_t *s, const char *id, int visitor, int legacy)
+{
+    char key[LF_KEY_MAX];
+    const char *p = LF_PREFIX(s);
+    size_t idlen = strlen(id);
+    if (!visitor) {
+        int kl = lf_key_lead(key, sizeof(key), p, id, idlen);
+        const char *argv[4] = {"HMGET", key, "p", "v"};
+        size_t lens[4] = {5, (size_t)kl, 1, 1};
+        lf_sr_append(s, 4, argv, lens);
+        return 1;
+    }
+    int kl = lf_key_visitor(key, sizeof(key), p, id, idlen);
+    lf_sr_append_key(s, "GET", key, (size_t)kl, NULL);
+    if (!legacy) return 1;
+    kl = lf_key_lead(key, sizeof(key), p, id, idlen);
+    lf_sr_append_key(s, "HGET", key, (size_t)kl, "v");
+    return 2;
+}
+
+static uint64_t lf_sr_packed_version(const redisReply *r)
+{
+    uint64_t v = 0;
+    if (r->type != REDIS_REPLY_STRING || lf_lead_pack_version(r->str, r->len, &v) != LF_OK)
+        return 0;
+    return v;
+}
+
+/* The version lf_sr_queue_version asked for, from its replies at r[*k] (advanced). */
+static uint64_t lf_sr_read_version(redisReply **r, size_t *k, int visitor, int legacy)
+{
+    const redisReply *x = r[(*k)++];
+    if (!visitor) {
+        if (x->type != REDIS_REPLY_ARRAY || x->elements != 2) return 0;
+        if (x->element[0]->type == REDIS_REPLY_STRING) return lf_sr_packed_version(x->element[0]);
+        return lf_sr_version(x->element[1]);
+    }
+    uint64_t v = lf_sr_packed_version(x);
+    if (legacy) {
+        const redisReply *old = r[(*k)++];
+        if (x->type == REDIS_REPLY_NIL) v = lf_sr_version(old);
+    }
+    return v;
+}
+
+static int lf_sr_merged_legacy(const lf_store_write_t *x, size_t v)
+{
+    return x->merged_layouts && x->merged_layouts[v];
+}
+
 /* Round 1, sent: WATCH and the reads; returns the number of replies to read. */
 static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, size_t n)
 {
@@ -54,14 +122,14 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
     lf_argv_reset(a);
     lf_argv_adds(a, "WATCH");
     for (size_t i = 0; i < n; i++) {
-        const lf_lead_t *l = w[i].lead;
-        size_t idlen = strlen(l->id);
-        lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, l->id, idlen));
+        const lf_store_write_t *x = &w[i];
+        const lf_lead_t *l = x->lead;
+        lf_sr_watch_record(s, a, l->id, x->visitor, x->old_layout);
         if (l->anonymous)
-            lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, l->id, idlen));
-        for (size_t v = 0; v < w[i].nmerged; v++) {
-            const char *vid = w[i].merged_visitors[v];
-            lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, vid, strlen(vid)));
+            lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, l->id, strlen(l->id)));
+        for (size_t v = 0; v < x->nmerged; v++) {
+            const char *vid = x->merged_visitors[v];
+            lf_sr_watch_record(s, a, vid, 1, lf_sr_merged_legacy(x, v));
             lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, vid, strlen(vid)));
         }
     }
@@ -70,23 +138,20 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
     lf_argv_add(a, key, (size_t)lf_key_epoch(key, sizeof(key), p));
     lf_sr_append_argv(s, a, &queued);
     for (size_t i = 0; i < n; i++) {
-        const lf_lead_t *l = w[i].lead;
-        size_t idlen = strlen(l->id);
-        int kl = lf_key_lead(key, sizeof(key), p, l->id, idlen);
-        lf_sr_append_key(s, "HGET", key, (size_t)kl, "v");
-        nreads++;
+        const lf_store_write_t *x = &w[i];
+        const lf_lead_t *l = x->lead;
+        nreads += lf_sr_queue_version(s, l->id, x->visitor, x->old_layout);
         if (l->anonymous) {
-            kl = lf_key_alias(key, sizeof(key), p, l->id, idlen);
+            int kl = lf_key_alias(key, sizeof(key), p, l->id, strlen(l->id));
             lf_sr_append_key(s, "EXISTS", key, (size_t)kl, NULL);
             nreads++;
         }
-        for (size_t v = 0; v < w[i].nmerged; v++) {
-            const char *vid = w[i].merged_visitors[v];
-            kl = lf_key_lead(key, sizeof(key), p, vid, strlen(vid));
-            lf_sr_append_key(s, "HGET", key, (size_t)kl, "v");
-            kl = lf_key_alias(key, sizeof(key), p, vid, strlen(vid));
+        for (size_t v = 0; v < x->nmerged; v++) {
+            const char *vid = x->merged_visitors[v];
+            nreads += lf_sr_queue_version(s, vid, 1, lf_sr_merged_legacy(x, v));
+            int kl = lf_key_alias(key, sizeof(key), p, vid, strlen(vid));
             lf_sr_append_key(s, "GET", key, (size_t)kl, NULL);
-            nreads += 2;
+            nreads++;
         }
         if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
     }
@@ -135,11 +200,11 @@ static int lf_sr_read_check(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *er
     size_t k = 1;
     for (size_t i = 0; i < n; i++) {
         const lf_store_write_t *x = &w[i];
-        ok[i] = lf_sr_version(r[k++]) == x->expected_version;
+        ok[i] = lf_sr_read_version(r, &k, x->visitor, x->old_layout) == x->expected_version;
         if (x->lead->anonymous && r[k++]->integer != 0) ok[i] = 0; /* linked meanwhile */
         for (size_t v = 0; v < x->nmerged; v++) {
             uint64_t merged = x->merged_versions ? x->merged_versions[v] : 0;
-            if (lf_sr_version(r[k++]) != merged) ok[i] = 0;
+            if (lf_sr_read_version(r, &k, 1, lf_sr_merged_legacy(x, v)) != merged) ok[i] = 0;
             const redisReply *linked = r[k++];
             if (linked->type == REDIS_REPLY_STRING &&
                 (linked->len != strlen(x->lead->id) ||
@@ -157,13 +222,14 @@ typedef struct {
     long long sum;
 } lf_sr_counter_t;
 
-/* Sum the chunk's counter increments per field (few distinct fields: partitions x kinds). */
-static size_t lf_sr_sum_counters(const lf_store_write_t *w, size_t n, const int *ok,
+/* Sum the chunk's increments per field (few distinct fields: partitions x kinds, stages):
+ * of the progress counters, or (funnel) of lf:funnel. */
+static size_t lf_sr_sum_counters(const lf_store_write_t *w, size_t n, const int *ok, int funnel,
                                  lf_sr_counter_t *c, size_t cap)
 {
     size_t nc = 0;
     for (size_t i = 0; i < n; i++) {
-        const lf_argv_t *x = w[i].counters;
+        const lf_argv_t *x = funnel ? w[i].funnel : w[i].counters;
         if (!ok[i] || !x) continue;
         for (size_t j = 0; j + 1 < x->n; j += 2) {
             size_t k = 0;
@@ -257,33 +323,53 @@ static void lf_sr_queue_hash(lf_store_redis_t *s, const lf_store_write_t *x, con
     lf_sr_queue_key_list(s, a, "HDEL", key, kl, &deleted, queued);
 }
 
-/* Each lead's own keys: its hash; each visitor merged into it goes, its alias names the
- * lead. The caller's lists stay alive until the write returns: reference them, don't copy. */
+/* Each lead's own keys: its record (a visitor's with its expiry); each visitor merged into it
+ * goes, its alias names the lead (for alias_ttl). Records read from the layout before leave
+ * their old key. The caller's lists stay alive until the write returns: reference them. */
 static void lf_sr_queue_lead(lf_store_redis_t *s, const lf_store_write_t *x, size_t *queued)
 {
     const char *p = LF_PREFIX(s);
-    char key[LF_KEY_MAX];
+    char key[LF_KEY_MAX], old[LF_KEY_MAX], num[32];
     lf_argv_t *a = &s->argv;
     const char *id = x->lead->id;
     size_t idlen = strlen(id);
-    int kl = lf_key_lead(key, sizeof(key), p, id, idlen);
-    lf_sr_queue_hash(s, x, key, (size_t)kl, queued);
-    for (size_t v = 0; v < x->nmerged; v++) {
-        const char *vid = x->merged_visitors[v];
-        kl = lf_key_lead(key, sizeof(key), p, vid, strlen(vid));
-        lf_argv_adds(a, "DEL");
-        lf_argv_add(a, key, (size_t)kl);
-        lf_sr_append_argv(s, a, queued);
-        kl = lf_key_alias(key, sizeof(key), p, vid, strlen(vid));
+    if (x->visitor) {
+        int kl = lf_key_visitor(key, sizeof(key), p, id, idlen);
         lf_argv_adds(a, "SET");
         lf_argv_add(a, key, (size_t)kl);
+        lf_argv_add_ref(a, x->whole->argv[1], x->whole->lens[1]);
+        lf_argv_add_ref(a, "PXAT", 4);
+        lf_argv_add_i64(a, (long long)x->expires_ms);
+        lf_sr_append_argv(s, a, queued);
+        if (x->old_layout) {
+            lf_argv_adds(a, "DEL");
+            lf_argv_add(a, old, (size_t)lf_key_lead(old, sizeof(old), p, id, idlen));
+            lf_sr_append_argv(s, a, queued);
+        }
+    } else {
+        int kl = lf_key_lead(key, sizeof(key), p, id, idlen);
+        lf_sr_queue_hash(s, x, key, (size_t)kl, queued);
+    }
+    int nl = snprintf(num, sizeof(num), "%lld", (long long)s->base.cfg->alias_ttl_s * 1000);
+    for (size_t v = 0; v < x->nmerged; v++) {
+        const char *vid = x->merged_visitors[v];
+        size_t vl = strlen(vid);
+        lf_argv_adds(a, "DEL");
+        lf_argv_add(a, key, (size_t)lf_key_visitor(key, sizeof(key), p, vid, vl));
+        if (lf_sr_merged_legacy(x, v))
+            lf_argv_add(a, key, (size_t)lf_key_lead(key, sizeof(key), p, vid, vl));
+        lf_sr_append_argv(s, a, queued);
+        lf_argv_adds(a, "SET");
+        lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, vid, vl));
         lf_argv_add_ref(a, id, idlen);
+        lf_argv_add_ref(a, "PX", 2);
+        lf_argv_add(a, num, (size_t)nl);
         lf_sr_append_argv(s, a, queued);
     }
 }
 
-/* lf:top: every written lead by its time-invariant engagement key; merged visitors leave
- * it. */
+/* lf:top: the written known leads by their time-invariant engagement key, then trimmed to
+ * the top_leads highest; visitors of the layout before (which were ranked) leave it. */
 static void lf_sr_queue_top(lf_store_redis_t *s, const lf_store_write_t *w, size_t n, const int *ok,
                             size_t *queued)
 {
@@ -292,16 +378,40 @@ static void lf_sr_queue_top(lf_store_redis_t *s, const lf_store_write_t *w, size
     int tkl = lf_key_top(key, sizeof(key), LF_PREFIX(s));
     size_t base = lf_sr_begin(a, "ZADD", key, (size_t)tkl);
     for (size_t i = 0; i < n; i++) {
-        if (!ok[i]) continue;
+        if (!ok[i] || !w[i].ranked) continue;
         lf_argv_add_double(a, w[i].top_key);
         lf_argv_add_ref(a, w[i].lead->id, strlen(w[i].lead->id));
     }
+    int added = a->n > base;
     lf_sr_end(s, a, base, queued);
     base = lf_sr_begin(a, "ZREM", key, (size_t)tkl);
-    for (size_t i = 0; i < n; i++)
-        for (size_t v = 0; ok[i] && v < w[i].nmerged; v++)
-            lf_argv_add_ref(a, w[i].merged_visitors[v], strlen(w[i].merged_visitors[v]));
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        if (w[i].visitor && w[i].old_layout)
+            lf_argv_add_ref(a, w[i].lead->id, strlen(w[i].lead->id));
+        for (size_t v = 0; v < w[i].nmerged; v++)
+            if (lf_sr_merged_legacy(&w[i], v))
+                lf_argv_add_ref(a, w[i].merged_visitors[v], strlen(w[i].merged_visitors[v]));
+    }
     lf_sr_end(s, a, base, queued);
+    int top = s->base.cfg->top_leads;
+    if (added && top > 0) {
+        base = lf_sr_begin(a, "ZREMRANGEBYRANK", key, (size_t)tkl);
+        lf_argv_add_ref(a, "0", 1);
+        lf_argv_add_i64(a, -(long long)top - 1);
+        lf_sr_end(s, a, base, queued);
+    }
+}
+
+/* Whether lead x leaves lf:stage:<st>: the sales-active sets when its stage changes; a lead
+ * of the layout before (when every stage had a set) also the set of a stage that has none
+ * now. */
+static int lf_sr_leaves_stage(const lf_store_write_t *x, int st)
+{
+    if (!x->old_exists || (int)x->old_stage != st) return 0;
+    int indexed = lf_writes_stage_indexed((lf_stage_t)st);
+    if (x->old_stage != x->lead->stage) return indexed || x->old_layout;
+    return x->old_layout && !indexed;
 }
 
 /* The stage sets: per set, the leads that left it, then those that entered it (a lead
@@ -317,14 +427,13 @@ static void lf_sr_queue_stages(lf_store_redis_t *s, const lf_store_write_t *w, s
         for (size_t i = 0; i < n; i++) {
             const lf_store_write_t *x = &w[i];
             if (!ok[i]) continue;
-            if (x->stage_touched && x->old_exists && (int)x->old_stage == st &&
-                x->old_stage != x->lead->stage)
-                lf_argv_add_ref(a, x->lead->id, strlen(x->lead->id));
+            if (lf_sr_leaves_stage(x, st)) lf_argv_add_ref(a, x->lead->id, strlen(x->lead->id));
             for (size_t v = 0; v < x->nmerged; v++)
-                if ((int)x->merged_stages[v] == st)
+                if (lf_sr_merged_legacy(x, v) && (int)x->merged_stages[v] == st)
                     lf_argv_add_ref(a, x->merged_visitors[v], strlen(x->merged_visitors[v]));
         }
         lf_sr_end(s, a, base, queued);
+        if (!lf_writes_stage_indexed((lf_stage_t)st)) continue;
         base = lf_sr_begin(a, "ZADD", key, skl);
         for (size_t i = 0; i < n; i++) {
             const lf_store_write_t *x = &w[i];
@@ -343,10 +452,10 @@ static void lf_sr_queue_outboxes(lf_store_redis_t *s, const lf_store_write_t *w,
     char key[LF_KEY_MAX];
     lf_argv_t *a = &s->argv;
     for (size_t i = 0; i < n; i++) {
-        if (!ok[i] || w[i].trans->n < 3) continue;
+        if (!ok[i] || w[i].trans->n < 2) continue;
         int32_t part = w[i].partition;
         size_t first = 0;
-        while (!(ok[first] && w[first].trans->n >= 3 && w[first].partition == part))
+        while (!(ok[first] && w[first].trans->n >= 2 && w[first].partition == part))
             first++;
         if (first != i) continue; /* this partition's HSET was built already */
         lf_argv_adds(a, "HSET");
@@ -356,7 +465,7 @@ static void lf_sr_queue_outboxes(lf_store_redis_t *s, const lf_store_write_t *w,
         for (size_t j = i; j < n; j++) {
             const lf_argv_t *t = w[j].trans;
             if (!ok[j] || w[j].partition != part) continue;
-            for (size_t e = 0; e + 2 < t->n; e += 3) {
+            for (size_t e = 0; e + 1 < t->n; e += 2) {
                 lf_argv_add_ref(a, t->argv[e], t->lens[e]);
                 lf_argv_add_ref(a, t->argv[e + 1], t->lens[e + 1]);
             }
@@ -365,20 +474,26 @@ static void lf_sr_queue_outboxes(lf_store_redis_t *s, const lf_store_write_t *w,
     }
 }
 
-/* Progress counters of the events these writes account for: one HINCRBY per field. */
+/* Increments summed over the chunk, one HINCRBY per field: the progress counters of the
+ * events these writes account for, and (funnel) lf:funnel's. */
 static void lf_sr_queue_counters(lf_store_redis_t *s, const lf_store_write_t *w, size_t n,
-                                 const int *ok, size_t *queued)
+                                 const int *ok, int funnel, size_t *queued)
 {
     const lf_config_t *cfg = s->base.cfg;
     char key[LF_KEY_MAX];
     lf_argv_t *a = &s->argv;
     size_t npairs = 0;
-    for (size_t i = 0; i < n; i++)
-        if (ok[i] && w[i].counters) npairs += w[i].counters->n / 2;
+    for (size_t i = 0; i < n; i++) {
+        const lf_argv_t *x = funnel ? w[i].funnel : w[i].counters;
+        if (ok[i] && x) npairs += x->n / 2;
+    }
     lf_sr_counter_t *c = lf_arena_alloc(&s->arena, (npairs + 1) * sizeof(*c));
-    size_t nc = lf_sr_sum_counters(w, n, ok, c, npairs);
-    int kl = lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), s->base.group, cfg->topic_events);
+    size_t nc = lf_sr_sum_counters(w, n, ok, funnel, c, npairs);
+    int kl = funnel ? lf_key_funnel(key, sizeof(key), LF_PREFIX(s))
+                    : lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), s->base.group,
+                                        cfg->topic_events);
     for (size_t k = 0; k < nc; k++) {
+        if (c[k].sum == 0) continue;
         lf_argv_adds(a, "HINCRBY");
         lf_argv_add(a, key, (size_t)kl);
         lf_argv_add_ref(a, c[k].field, c[k].len);
@@ -402,7 +517,8 @@ static void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, si
     lf_sr_queue_top(s, w, n, ok, &queued);
     lf_sr_queue_stages(s, w, n, ok, &queued);
     lf_sr_queue_outboxes(s, w, n, ok, &queued);
-    lf_sr_queue_counters(s, w, n, ok, &queued);
+    lf_sr_queue_counters(s, w, n, ok, 0, &queued);
+    lf_sr_queue_counters(s, w, n, ok, 1, &queued);
     lf_argv_adds(a, "EXEC");
     lf_sr_append_argv(s, a, &queued);
     *nq = queued - 2;

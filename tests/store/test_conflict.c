@@ -32,7 +32,7 @@ static uint64_t lf_reload(lf_store_t *s, const char *id)
     lf_arena_init(&a, 4096);
     lf_err_t err = {0};
     uint64_t v = 0;
-    if (s->ops->load_leads(s, &id, 1, out, &lf_store_test_cfg.model, NULL, &a, &err) == LF_OK)
+    if (s->ops->load_leads(s, &id, NULL, 1, out, &lf_store_test_cfg.model, NULL, &a, &err) == LF_OK)
         v = lead->version;
     lf_arena_free(&a);
     lf_free(lead);
