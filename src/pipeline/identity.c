@@ -72,7 +72,10 @@ static void lf_identity_named(lf_attempt_t *at)
     for (size_t i = 0; i < p->nitems; i++) {
         const lf_item_t *it = &p->items[i];
         if (it->state != LF_ITEM_PENDING) continue;
-        if (it->ev.user_id.len) at->slots[lf_slot_of(at, lf_cstr(at->a, it->ev.user_id))].by_user = 1;
+        if (it->ev.user_id.len) {
+            int li = lf_slot_of(at, lf_cstr(at->a, it->ev.user_id)); /* may move at->slots */
+            at->slots[li].by_user = 1;
+        }
         lf_str_t link = it->ev.user_id.len ? lf_link_id(&it->ev) : it->ev.anonymous_id;
         if (link.len) {
             const char *anon = lf_cstr(at->a, link);
@@ -97,7 +100,10 @@ int lf_identity_collect(lf_attempt_t *at, lf_err_t *err)
     if (st->ops->load_aliases(st, at->anons, at->nanons, at->alias, at->a, err)) return LF_ERR;
     at->t_aliases = lf_now_ms();
     for (size_t i = 0; i < at->nanons; i++)
-        if (at->alias[i]) at->slots[lf_slot_of(at, at->alias[i])].by_user = 1;
+        if (at->alias[i]) {
+            int li = lf_slot_of(at, at->alias[i]); /* may move at->slots */
+            at->slots[li].by_user = 1;
+        }
     return LF_OK;
 }
 

@@ -272,8 +272,8 @@ def decode_transition(value):
 #---- Events ---------------------------------------------------------------------------------
 
 def history(lead_hash):
-    """A lead's stage history from its hash: the values of fields h0..h7, "seq|from|to|
-    reason|at|score", oldest first."""
+    """A lead's stage history from its record (lfrecord.record, or a hash of the layout
+    before): the values of fields h0..h7, "seq|from|to|reason|at|score", oldest first."""
     hs = [v for k, v in lead_hash.items() if re.fullmatch(r"h[0-7]", k)]
     return sorted(hs, key=lambda x: int(x.split("|")[0]))
 
@@ -491,6 +491,13 @@ class Env:
                                      decode_responses=True)
         return self._r
 
+    @property
+    def rb(self):
+        """The same Redis, replies as bytes (packed records are binary)."""
+        if getattr(self, "_rb", None) is None:
+            self._rb = redislib.Redis(host="127.0.0.1", port=self.redis_port, socket_timeout=10)
+        return self._rb
+
     # -- broker
     def start_broker(self, partitions=2):
         """`leadflow devbroker --port 0`: wait for its bootstrap.servers line."""
@@ -683,25 +690,67 @@ class Env:
 
     # -- redis reading
     def lead(self, lead_id, prefix="lf:"):
-        return self.r.hgetall("%slead:{%s}" % (prefix, lead_id))
+        """A known lead's record, or else a visitor's, decoded (lfrecord.record): {} if
+        neither is stored."""
+        import lfrecord
+        h = self.rb.hgetall("%slead:{%s}" % (prefix, lead_id))
+        if not h:
+            v = self.rb.get("%sv:{%s}" % (prefix, lead_id))
+            h = {b"p": v} if v is not None else {}
+        return lfrecord.record(h)
 
     def lead_keys(self, prefix="lf:"):
-        return [k for k in self.r.scan_iter(match=prefix + "lead:*", count=1000)]
+        """Every record's key: known leads' hashes and visitors' strings."""
+        return [k for pat in ("lead:*", "v:*")
+                for k in self.r.scan_iter(match=prefix + pat, count=1000)]
 
     def all_leads(self, prefix="lf:"):
+        import lfrecord
         out = {}
         keys = self.lead_keys(prefix)
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.rb.pipeline(transaction=False)
         for k in keys:
-            pipe.hgetall(k)
+            if k.startswith(prefix + "v:"):
+                pipe.get(k)
+            else:
+                pipe.hgetall(k)
         for k, h in zip(keys, pipe.execute()):
-            m = re.match(r"^" + re.escape(prefix) + r"lead:\{(.*)\}$", k)
-            out[m.group(1) if m else k] = h
+            m = re.match(r"^" + re.escape(prefix) + r"(?:lead|v):\{(.*)\}$", k)
+            rec = lfrecord.record(h if isinstance(h, dict) else {b"p": h})
+            out[m.group(1) if m else k] = rec
         return out
 
 
 STAGES = ["visitor", "lead", "mql", "sal", "sql", "opportunity", "customer", "nurture",
           "disqualified"]
+# The stages with an lf:stage:<stage> set (CONTRACT §6): the sales-active ones.
+ACTIVE_STAGES = ["mql", "sal", "sql", "opportunity"]
+
+
+def stage_sets_of(stage):
+    """The lf:stage:* sets a lead in `stage` is a member of."""
+    return [stage] if stage in ACTIVE_STAGES else None
+
+
+def funnel_of(r, now_s=None):
+    """lf:funnel as {stage: n}, visitors summed over the buckets still ahead of now."""
+    now_s = time.time() if now_s is None else now_s
+    out = {}
+    for f, v in r.hgetall("lf:funnel").items():
+        if f.startswith("visitor:"):
+            if int(f[8:]) > now_s:
+                out["visitor"] = out.get("visitor", 0) + int(v)
+        elif int(v):
+            out[f] = int(v)
+    return {k: v for k, v in out.items() if v}
+
+
+def funnel_from_records(leads):
+    """What lf:funnel must say about these records (env.all_leads())."""
+    out = {}
+    for h in leads.values():
+        out[h["stage"]] = out.get(h["stage"], 0) + 1
+    return out
 
 
 def adapt_rules(text, brokers, redis_port, group, batch_max_ms=20, batch_max_events=None,

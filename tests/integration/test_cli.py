@@ -77,7 +77,7 @@ def test_inspect_top_stats():
     check_eq(j["counters"], {"form_submit": 3}, "inspect counters")
     check_eq(j.get("rules_version"), VERSION, "inspect rules_version")
     hist = j.get("history") or []
-    stored = H.history(env.r.hgetall("lf:lead:{u-3}"))
+    stored = H.history(env.lead("u-3"))
     check(len(stored) > 0, "u-3 has a stage history in its hash")
     check_eq([(x["seq"], x["from"], x["to"], x["reason"]) for x in hist],
              [(int(x.split("|")[0]), *x.split("|")[1:4]) for x in stored],
