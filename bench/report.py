@@ -688,6 +688,8 @@ def goal_bounds(R):
 
 
 def make_chart(path, rows, L):
+    if os.environ.get("BENCH_NO_CHART"):
+        return "not drawn (BENCH_NO_CHART is set)"
     try:
         import matplotlib
         matplotlib.use("Agg")
