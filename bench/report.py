@@ -343,15 +343,16 @@ def live_search_section(S, R):
          100 * (S.get("growth_limit") or 0), f(S.get("budget_s"), 0), f(S.get("seconds"), 0)))
     w("")
     w("| trial | offered events/s | achieved | lag at end (s worth) | max lag (s worth) | lag "
-      "growth / rate | outcome | Redis µs/event | leadflow µs/event |")
-    w("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+      "growth / rate | outcome | Redis µs/event | leadflow µs/event | other procs (cores) |")
+    w("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     for t in S.get("trials", []):
         cu = (t.get("resources") or {}).get("cpu_us_per_event", {})
-        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             t.get("trial"), f(t.get("rate")), f(t.get("achieved_rate")), f(t.get("end_lag_s"), 2),
             f(t.get("max_lag_s"), 2), f(t.get("lag_growth_of_rate"), 3),
             ("**bounded**" if t.get("bounded") else "not bounded") + ": " + t.get("reason", ""),
-            f(cu.get("redis-server"), 1), f(cu.get("leadflow"), 1)))
+            f(cu.get("redis-server"), 1), f(cu.get("leadflow"), 1),
+            f((t.get("resources") or {}).get("other_processes_cores"), 2)))
     w("")
     br = S.get("bracket") or [None, None]
     w("**live_sustained_eps = %s** events/s (highest bounded rate; lowest unbounded: %s; %s)."
