@@ -375,6 +375,22 @@ def test_report_on_a_fixture():
             check(want in out, "stdout lacks %r" % want)
             check(want in md, "report.md lacks %r" % want)
         check("Chart: not drawn" in md, "BENCH_NO_CHART: no chart")
+        # BENCH_LIVE_SEARCH_S=0: no search, latency at fractions of the preloaded rate
+        run = full_results()
+        run["live_search"] = {"skipped": True, "trials": []}
+        run["latency_basis"] = {"rate": 41459.1, "basis": "preloaded eps"}
+        for x in run["latency"]:
+            x["rate_basis"] = "preloaded eps"
+        with open(os.path.join(d, "results.json"), "w") as fh:
+            json.dump(run, fh)
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py"), d],
+                           capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, BENCH_NO_CHART="1"))
+        check(p.returncode == 0, "report.py exit %d: %s" % (p.returncode, p.stderr[-2000:]))
+        for want in ("Not searched (BENCH_LIVE_SEARCH_S=0)",
+                     "At 25 %, 50 %, 90 % of 41,459 events/s: leadflow's preloaded rate",
+                     "| 50 % of preloaded |"):
+            check(want in p.stdout, "skipped search: stdout lacks %r" % want)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
