@@ -23,6 +23,9 @@ import time
 
 import redis
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402  (bench/report.py: the figures' pure functions)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TICK = os.sysconf("SC_CLK_TCK")
@@ -68,6 +71,17 @@ CFG = {
     "lat_lf_batch_max_ms": env_int("BENCH_LAT_LF_BATCH_MAX_MS", 0),
     # seconds produced at the target rate before the measured BENCH_LAT_SECONDS (not counted)
     "lat_warmup_s": env_float("BENCH_LAT_WARMUP_S", 3),
+    # the sustained live rate search (0: skip it; latency then at fractions of the preloaded rate)
+    "live_search_s": env_float("BENCH_LIVE_SEARCH_S", 90),
+    "live_trial_s": env_float("BENCH_LIVE_TRIAL_S", 6),
+    "live_warmup_s": env_float("BENCH_LIVE_WARMUP_S", 2),
+    "live_start": env_float("BENCH_LIVE_START", 0.3),
+    "live_step": env_float("BENCH_LIVE_STEP", 1.5),
+    "live_precision": env_float("BENCH_LIVE_PRECISION", 0.1),
+    "live_max_lag_s": env_float("BENCH_LIVE_MAX_LAG_S", 1.0),
+    "live_growth": env_float("BENCH_LIVE_GROWTH", 0.05),
+    # keys sampled per key class for MEMORY USAGE
+    "mem_samples": env_int("BENCH_MEM_SAMPLES", 300),
 }
 
 PIDS_FILE = None
@@ -387,6 +401,10 @@ def main():
         stop_all()
         cfgd["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         cfgd["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        try:
+            summarize(res)
+        except Exception as e:  # a partial run still writes what it has
+            log("summary: %s" % e)
         with open(os.path.join(outdir, "results.json"), "w") as fh:
             json.dump(res, fh, indent=2)
         log("results: " + os.path.join(outdir, "results.json"))
@@ -394,12 +412,12 @@ def main():
 
 def run_leadflow(C, lf, work, r, servers, brokers, rport, ev_topic, total, workers):
     """`leadflow run` (with --workers N when workers > 1) over the preloaded topic, on an empty
-    Redis; returns (its result, Redis used_memory when empty)."""
+    Redis; returns (its result, memory_snapshot of the empty Redis)."""
     tag = "leadflow" if workers == 1 else "leadflow-w%d" % workers
     log("%s run ..." % tag)
     r.flushall()
     time.sleep(0.5)
-    mem_empty = int(r.info("memory")["used_memory"])
+    mem_empty = memory_snapshot(r)
     group = "bench-" + tag
     lf_err = os.path.join(work, tag + ".err")
     env = dict(os.environ, LF_TRACE_BATCH="1")
@@ -507,10 +525,340 @@ def dedup_cost(r, keys):
             "bytes_per_lead": round((with_b - without_b) / n, 1) if n else None}
 
 
+
+def memory_snapshot(r):
+    """used_memory, and from MEMORY STATS what lies outside the keyspace and the expires dict."""
+    st = r.memory_stats()
+    used = int(r.info("memory")["used_memory"])
+    ht_main = ht_exp = 0
+    for k, v in st.items():
+        k = k.decode() if isinstance(k, bytes) else k
+        if k.startswith("db.") and isinstance(v, dict):
+            for kk, vv in v.items():
+                kk = kk.decode() if isinstance(kk, bytes) else kk
+                if kk == "overhead.hashtable.main":
+                    ht_main += int(vv)
+                elif kk == "overhead.hashtable.expires":
+                    ht_exp += int(vv)
+    total = int(st.get("overhead.total", st.get(b"overhead.total", 0)))
+    return {"used_memory": used, "overhead_total": total, "ht_main": ht_main,
+            "ht_expires": ht_exp, "nonkey": total - ht_main - ht_exp}
+
+
+def key_id(k):
+    """<id> of <prefix><kind>{<id>}."""
+    i, j = k.find(b"{"), k.rfind(b"}")
+    return k[i + 1:j] if 0 <= i < j else k
+
+
+def sample_keys(r, keys, n):
+    """MEMORY USAGE (SAMPLES 0) and PTTL of up to n random keys: (avg bytes, TTL fraction,
+    sampled keys)."""
+    pick = random.sample(keys, min(n, len(keys)))
+    if not pick:
+        return None, 0.0, []
+    pipe = r.pipeline(transaction=False)
+    for k in pick:
+        pipe.memory_usage(k, samples=0)
+        pipe.pttl(k)
+    out = pipe.execute()
+    mus = [v for v in out[0::2] if v]
+    ttls = out[1::2]
+    return (sum(mus) / len(mus) if mus else None,
+            sum(1 for t in ttls if t is not None and t >= 0) / len(ttls), pick)
+
+
+def measure_memory(r, empty):
+    """Redis memory after the leadflow run, split between known leads and anonymous visitors
+    (either layout: a `lf:lead:{id}` hash with anon=1 is a visitor of the old layout,
+    `lf:visitor:{id}` one of the new), see report.attribute_memory."""
+    after = memory_snapshot(r)
+    info = r.info("memory")
+    nsample = CFG["mem_samples"]
+    lead_keys, vis_keys, alias_keys, hist_keys, other_keys, zset_keys = [], [], [], [], [], []
+    for k in r.scan_iter(count=10000):
+        if k.startswith(b"lf:lead:"):
+            lead_keys.append(k)
+        elif k.startswith(b"lf:visitor:"):
+            vis_keys.append(k)
+        elif k.startswith(b"lf:alias:"):
+            alias_keys.append(k)
+        elif k.startswith(b"lf:hist:"):
+            hist_keys.append(k)
+        elif k == b"lf:top" or k.startswith(b"lf:stage:"):
+            zset_keys.append(k)
+        else:
+            other_keys.append(k)
+    # old layout: a visitor is a lead hash with anon=1
+    known, anon_hash = [], []
+    for i in range(0, len(lead_keys), 10000):
+        chunk = lead_keys[i:i + 10000]
+        pipe = r.pipeline(transaction=False)
+        for k in chunk:
+            pipe.hget(k, "anon")
+        for k, v in zip(chunk, pipe.execute()):
+            (anon_hash if v == b"1" else known).append(k)
+    visitor_ids = set(key_id(k) for k in anon_hash) | set(key_id(k) for k in vis_keys)
+    classes, samples = {}, {}
+    for name, keys, owner, rec in (("lead hash (known)", known, "lead", "lead"),
+                                   ("alias", alias_keys, "lead", None),
+                                   ("history list", hist_keys, "lead", None),
+                                   ("lead hash (visitor, anon=1)", anon_hash, "visitor", "visitor"),
+                                   ("visitor record", vis_keys, "visitor", "visitor")):
+        if not keys:
+            continue
+        avg, ttl, pick = sample_keys(r, keys, nsample)
+        classes[name] = {"owner": owner, "count": len(keys), "avg_bytes": avg or 0,
+                         "ttl_count": round(ttl * len(keys))}
+        if rec:
+            classes[name]["is_record"] = rec
+        samples[name] = {"sampled": len(pick), "avg_bytes": round(avg or 0, 1),
+                         "ttl_fraction": round(ttl, 3)}
+        if keys and (name.startswith("lead hash") or name == "visitor record"):
+            samples[name]["encoding"] = r.object("encoding", pick[0]).decode()
+            if name.startswith("lead hash"):
+                pipe = r.pipeline(transaction=False)
+                for k in pick:
+                    pipe.hlen(k)
+                hl = pipe.execute()
+                samples[name]["avg_fields"] = round(sum(hl) / len(hl), 1)
+        if name == "lead hash (known)":
+            lead_pick = pick
+    # the names earlier reports and goal_bounds read
+    if "lead hash (known)" in samples:
+        samples["lf:lead:*"] = samples["lead hash (known)"]
+    if "alias" in samples:
+        samples["lf:alias:*"] = samples["alias"]
+    # the fixed part: every other key, measured one by one (outbox, progress, ops, funnel, ...)
+    pipe = r.pipeline(transaction=False)
+    for k in other_keys:
+        pipe.memory_usage(k, samples=0)
+        pipe.pttl(k)
+    out = pipe.execute() if other_keys else []
+    other_bytes = sum(v or 0 for v in out[0::2])
+    classes["other keys (fixed)"] = {"owner": "fixed", "count": len(other_keys),
+                                     "bytes": other_bytes,
+                                     "ttl_count": sum(1 for t in out[1::2] if t is not None and t >= 0)}
+    zsets = {}
+    for k in sorted(zset_keys):
+        card = r.zcard(k)
+        mu = r.memory_usage(k, samples=0) or 0
+        vm = 0
+        if visitor_ids and card:
+            vm = sum(1 for m, _ in r.zscan_iter(k, count=10000) if m in visitor_ids)
+        zsets[k.decode()] = {"members": card, "bytes": mu, "visitor_members": vm,
+                             "bytes_per_member": round(mu / card, 1) if card else None,
+                             "encoding": r.object("encoding", k).decode()}
+    keyspace = r.info("keyspace").get("db0", {})
+    m = {"delta": after["used_memory"] - empty["used_memory"],
+         "nonkey_delta": after["nonkey"] - empty["nonkey"],
+         "ht_expires": after["ht_expires"] - empty["ht_expires"],
+         "expires": int(keyspace.get("expires", 0)), "keys": r.dbsize(),
+         "classes": classes, "zsets": {n: {"bytes": z["bytes"], "members": z["members"],
+                                           "visitor_members": z["visitor_members"]}
+                                       for n, z in zsets.items()}}
+    att = report.attribute_memory(m)
+    top = zsets.get("lf:top")
+    res = {
+        "layout": "v2 (lf:visitor:* records)" if vis_keys else
+                  ("v1 (visitors are lf:lead hashes with anon=1)" if anon_hash else
+                   "no visitors seen"),
+        "used_memory_empty": empty["used_memory"], "used_memory_after": after["used_memory"],
+        "memory_stats_empty": empty, "memory_stats_after": after,
+        "lead_keys": len(lead_keys), "known_leads": len(known),
+        "visitors": len(anon_hash) + len(vis_keys),
+        "key_counts": {"lf:lead:*": len(lead_keys), "lf:lead:* anon=1": len(anon_hash),
+                       "lf:visitor:*": len(vis_keys), "lf:alias:*": len(alias_keys),
+                       "lf:hist:*": len(hist_keys), "other": len(other_keys)},
+        "other_keys": sorted(set(re.sub(rb"[:{].*", b":*", k[3:]).decode(errors="replace")
+                                 for k in other_keys)),
+        "dbsize": m["keys"], "expires": m["expires"],
+        "bytes_per_lead_used_memory": round(m["delta"] / len(lead_keys), 1) if lead_keys else None,
+        "samples": samples, "zsets": zsets,
+        "index_members_per_lead": round(sum(z["members"] - z["visitor_members"]
+                                            for z in zsets.values()) / len(known), 2)
+        if known else None,
+        "mem_fragmentation_ratio": info.get("mem_fragmentation_ratio"),
+        "attribution_input": m, "attribution": att,
+        "sizing": report.sizing(att, {"members": top["members"] - top["visitor_members"],
+                                      "lead_bytes": att["zsets"]["lf:top"]["lead_bytes"]}
+                                if top and top["members"] else None),
+    }
+    res["dedup"] = dedup_cost(r, lead_pick) if known else None
+    return res
+
+
+LIVE_START_MS = 1767225600000 + 30 * 86400000  # where the preload's event time ends
+
+
+def live_setup(X, name, rate, seconds):
+    """A live run's pieces: a fresh input stream (`gen --out`, new seed, event time continuing
+    one day later than the previous live run's), a fresh topic pair and a fresh `leadflow
+    run` on the warm Redis, assigned its partitions. Returns (process, input, topic, group,
+    stderr path)."""
+    C = X["C"]
+    day = X["day"]
+    X["day"] += 1
+    topic = "bench." + name
+    n_in = int(rate * seconds * 1.1) + 1000
+    inp = os.path.join(X["work"], name + ".bin")
+    g = subprocess.run([X["lf"], "gen", "--leads", str(C["leads"]), "--events", str(n_in),
+                        "--seed", str(C["seed"] + 100 + day), "--start-ms",
+                        str(LIVE_START_MS + day * 86400000), "--span-days", "1", "--out", inp,
+                        "--quiet"], capture_output=True, text=True)
+    if g.returncode != 0:
+        fail("leadflow gen --out failed: " + g.stderr[-500:])
+    for t in (topic + ".events", topic + ".transitions"):
+        rep = control(X["cport"], "topic-create %s %d" % (t, C["lat_partitions"]))
+        if not rep.startswith("ok"):
+            fail("devbroker topic-create %s: %s" % (t, rep))
+    conf = os.path.join(X["work"], name + ".yaml")
+    write_config(conf, topic + ".events", topic + ".transitions", C["lat_lf_fetch_wait_ms"],
+                 C["lat_lf_props"], C["lat_lf_batch_max_ms"])
+    lerr = os.path.join(X["work"], name + ".leadflow.err")
+    group = "bench-" + name
+    with open(os.path.join(X["work"], name + ".leadflow.out"), "w") as o, open(lerr, "w") as e:
+        lp = spawn("leadflow", [X["lf"], "run", "-c", conf, "--brokers", X["brokers"], "--redis",
+                                "127.0.0.1:%d" % X["rport"], "--group", group,
+                                "--instance", group, "--exit-idle-ms", "3600000"]
+                   + (["--workers", str(C["lat_workers"])] if C["lat_workers"] > 1 else []),
+                   stdout=o, stderr=e, env=dict(os.environ, LF_TRACE_BATCH="1"))
+    needles = (["leadflow[w%d] info: assigned" % k for k in range(1, C["lat_workers"] + 1)]
+               if C["lat_workers"] > 1 else ["assigned"])
+    if not all(wait_for_line(lerr, nd, 60, lp) for nd in needles):
+        stop(lp)
+        fail("leadflow (%s) did not get its partitions" % name)
+    time.sleep(1.0)
+    return lp, inp, topic, group, lerr
+
+
+def live_trial(X, k, rate):
+    """One trial of the sustained-rate search: latency_probe produces at rate for the warm-up
+    plus the trial's seconds into a fresh topic read by a fresh leadflow; every 0.2 s the
+    driver reads the topic's high watermarks (produced) and the progress hash's next offsets
+    (consumed and written); report.trial_outcome decides whether the lag stayed bounded."""
+    C = X["C"]
+    wu, dur = C["live_warmup_s"], C["live_trial_s"]
+    name = "search%d" % k
+    t0 = time.monotonic()
+    lp, inp, topic, group, lerr = live_setup(X, name, rate, wu + dur)
+    m = Meter(dict(X["servers"], leadflow=lp.pid)).start()
+    pout = os.path.join(X["work"], name + ".probe.out")
+    with open(pout, "w") as o, open(os.path.join(X["work"], name + ".probe.err"), "w") as e:
+        probe = spawn("latency_probe", [
+            os.path.join(X["bindir"], "latency_probe"), "--brokers", X["brokers"], "--topic",
+            topic + ".events", "--transitions", topic + ".transitions", "--input", inp,
+            "--rate", "%.1f" % rate, "--duration", str(dur), "--warmup-s", str(wu),
+            "--drain-s", "0", "--linger-ms", str(C["lat_linger_ms"]), "--fetch-wait-ms",
+            str(C["lat_probe_fetch_wait_ms"])], stdout=o, stderr=e)
+    samples = []
+    tp = None
+    deadline = time.monotonic() + wu + dur + 60
+    while probe.poll() is None and time.monotonic() < deadline:
+        wm = watermarks(X["cport"], topic + ".events")
+        produced = sum(hi for lo, hi in wm.values())
+        nxt, _ = lf_progress(X["r"], group, topic + ".events")
+        now = time.monotonic()
+        if produced and tp is None:
+            tp = now
+        if tp is not None:
+            samples.append([round(now - tp, 3), produced, nxt])
+        time.sleep(0.2)
+    if probe.poll() is None:
+        stop(probe)
+    m.stop()
+    pres = {}
+    with open(pout) as fh:
+        lines = [l for l in fh.read().splitlines() if l.startswith("{")]
+    if lines:
+        pres = json.loads(lines[-1])
+    sent = pres.get("sent") or (samples[-1][1] if samples else 0)
+    stop(lp, 60)
+    out = report.trial_outcome(samples, rate, wu, dur, C["live_max_lag_s"], C["live_growth"])
+    ach = pres.get("achieved_rate")
+    if out["bounded"] and ach and ach < 0.95 * rate:
+        out.update(bounded=False, reason="the probe offered only %.0f events/s" % ach)
+    out.update(trial=k, rate=round(rate, 1), achieved_rate=ach, sent=sent,
+               wall_s=round(time.monotonic() - t0, 1),
+               resources=m.result(sent), trace=parse_trace(lerr),
+               lag_timeline=samples[::max(1, len(samples) // 60)])
+    try:
+        os.unlink(inp)
+    except OSError:
+        pass
+    log("live search trial %d: %.0f events/s offered (%s achieved): %s — %s"
+        % (k, rate, ach, "BOUNDED" if out["bounded"] else "not bounded", out["reason"]))
+    return out
+
+
+def live_search(X, res, preload_eps):
+    """The highest offered rate at which the live path's lag stays bounded: start at
+    BENCH_LIVE_START x the preloaded rate, step x BENCH_LIVE_STEP up (or halve down) until the
+    outcome flips, then bisect until the bracket is within BENCH_LIVE_PRECISION, all within
+    BENCH_LIVE_SEARCH_S seconds."""
+    C = X["C"]
+    S = {"budget_s": C["live_search_s"], "trial_s": C["live_trial_s"],
+         "warmup_s": C["live_warmup_s"], "max_lag_s": C["live_max_lag_s"],
+         "growth_limit": C["live_growth"], "trials": []}
+    res["live_search"] = S
+    if C["live_search_s"] <= 0 or preload_eps <= 0:
+        S["skipped"] = True
+        log("live search: skipped")
+        return None
+    t_end = time.monotonic() + C["live_search_s"]
+    rate = max(100.0, C["live_start"] * preload_eps)
+    lo = hi = None
+    est = C["live_trial_s"] + C["live_warmup_s"] + 5
+    k = 0
+    while time.monotonic() + est <= t_end:
+        tr = live_trial(X, k, rate)
+        S["trials"].append(tr)
+        k += 1
+        est = max(est, tr["wall_s"])
+        if tr["bounded"]:
+            lo = rate if lo is None else max(lo, rate)
+        else:
+            hi = rate if hi is None else min(hi, rate)
+        if hi is None:
+            rate = rate * C["live_step"]
+        elif lo is None:
+            rate = rate / 2
+            if rate < 100:
+                break
+        elif hi <= lo * (1 + C["live_precision"]):
+            break
+        else:
+            rate = (lo + hi) / 2
+    S["seconds"] = round(time.monotonic() - t_end + C["live_search_s"], 1)
+    S["bracket"] = [lo, hi]
+    S["live_sustained_eps"] = round(lo, 1) if lo else None
+    S["converged"] = bool(lo and hi and hi <= lo * (1 + C["live_precision"]))
+    res["live_sustained_eps"] = S["live_sustained_eps"]
+    log("live search: sustained %s events/s (bracket %s .. %s, %d trials in %.0f s)"
+        % (S["live_sustained_eps"], lo, hi, k, S["seconds"]))
+    return lo
+
+
+def summarize(res):
+    """The headline figures of issue 16 in one place (report.py prints them, the goal table
+    reads them)."""
+    P = res.get("phases", {})
+    lf = P.get("leadflow") or {}
+    att = (res.get("memory") or {}).get("attribution") or {}
+    res["redis_cpu_us_per_event"] = {
+        "preloaded": lf.get("resources", {}).get("cpu_us_per_event", {}).get("redis-server"),
+        "live": report.live_redis_us(res),
+        "live_basis": "the latency run at 50 % of the sustained rate (redis-server utime+stime "
+                      "/ events sent, warm-up included)"}
+    res["p99_50_over_devbroker"] = report.p99_ratio(res)
+    res["bytes_per_lead"] = att.get("bytes_per_lead")
+    res["bytes_per_visitor"] = att.get("bytes_per_visitor")
+    res["sizing"] = (res.get("memory") or {}).get("sizing")
+    res["goals"] = report.goals(res)
+
 def run(lf, work, bindir, outdir, res):
     C = res["config"]
     ev_topic = "leadflow.events"
-    live = ["bench.live%d" % i for i in range(len(C["lat_fractions"]))]
     extra_topics = ["bench.py.transitions", "bench.py.dead-letter"]
 
     # ---- servers
@@ -599,70 +947,15 @@ def run(lf, work, bindir, outdir, res):
     lfres, mem_empty = run_leadflow(C, lf, work, r, servers, brokers, rport, ev_topic, total, 1)
     res["phases"]["leadflow"] = lfres
 
-    # ---- 3. Redis memory per lead
+    # ---- 3. Redis memory: per known lead, per visitor
     log("redis memory ...")
-    info = r.info("memory")
-    used = int(info["used_memory"])
-    counts = {}
-    samples = {}
-    for pat in ("lf:lead:*", "lf:alias:*", "lf:hist:*"):
-        keys = []
-        n = 0
-        for k in r.scan_iter(match=pat, count=10000):
-            n += 1
-            if len(keys) < 2000:
-                keys.append(k)
-            elif random.random() < 2000 / n:
-                keys[random.randrange(2000)] = k
-        counts[pat] = n
-        pick = random.sample(keys, min(300, len(keys)))
-        if pat == "lf:lead:*":
-            lead_pick = pick
-        if pick:
-            pipe = r.pipeline(transaction=False)
-            for k in pick:
-                pipe.memory_usage(k, samples=0)
-            vals = [v for v in pipe.execute() if v]
-            samples[pat] = {"sampled": len(vals), "avg_bytes": round(sum(vals) / len(vals), 1)}
-            if pat == "lf:lead:*":
-                pipe = r.pipeline(transaction=False)
-                for k in pick:
-                    pipe.hlen(k)
-                hl = pipe.execute()
-                samples[pat]["avg_fields"] = round(sum(hl) / len(hl), 1)
-                samples[pat]["encoding"] = r.object("encoding", pick[0]).decode()
-    zsets = {}
-    for k in sorted([k.decode() for k in r.scan_iter(match="lf:top", count=1000)] +
-                    [k.decode() for k in r.scan_iter(match="lf:stage:*", count=1000)]):
-        card = r.zcard(k)
-        mu = r.memory_usage(k, samples=0) or 0
-        zsets[k] = {"members": card, "bytes": mu,
-                    "bytes_per_member": round(mu / card, 1) if card else None,
-                    "encoding": r.object("encoding", k).decode()}
-    other = {}
-    for pat in ("lf:outbox:*", "lf:wm:*", "lf:ops:*"):
-        other[pat] = sum(1 for _ in r.scan_iter(match=pat, count=1000))
-    nleads = counts["lf:lead:*"]
-    zmembers = sum(z["members"] for z in zsets.values())
-    zbytes = sum(z["bytes"] for z in zsets.values())
-    lead_hash = samples.get("lf:lead:*", {}).get("avg_bytes", 0)
-    alias_b = samples.get("lf:alias:*", {}).get("avg_bytes", 0) * counts["lf:alias:*"]
-    hist_b = samples.get("lf:hist:*", {}).get("avg_bytes", 0) * counts["lf:hist:*"]
-    res["memory"] = {
-        "used_memory_empty": mem_empty, "used_memory_after": used,
-        "lead_keys": nleads, "key_counts": counts, "other_key_counts": other,
-        "dbsize": r.dbsize(),
-        "bytes_per_lead_used_memory": round((used - mem_empty) / nleads, 1) if nleads else None,
-        "samples": samples, "zsets": zsets,
-        "bytes_per_lead_hash_alias_indexes": round(
-            lead_hash + (alias_b + zbytes) / nleads, 1) if nleads else None,
-        "bytes_per_lead_hist": round(hist_b / nleads, 1) if nleads else None,
-        "index_members_per_lead": round(zmembers / nleads, 2) if nleads else None,
-        "mem_fragmentation_ratio": info.get("mem_fragmentation_ratio"),
-    }
-    res["memory"]["dedup"] = dedup_cost(r, lead_pick)
-    log("memory: %s bytes per lead (used_memory delta / %d lead hashes)" %
-        (res["memory"]["bytes_per_lead_used_memory"], nleads))
+    res["memory"] = measure_memory(r, mem_empty)
+    att = res["memory"]["attribution"]
+    log("memory: %s bytes per known lead (%d), %s bytes per visitor (%d), fixed %s bytes; "
+        "used_memory delta / lead hashes %s" % (att["bytes_per_lead"], att["known_leads"],
+                                                att["bytes_per_visitor"], att["visitors"],
+                                                att["bytes_fixed"],
+                                                res["memory"]["bytes_per_lead_used_memory"]))
 
     # ---- 2d. leadflow, one worker process per core (`run --workers N`)
     if C["lf_workers"] > 1:
@@ -670,47 +963,23 @@ def run(lf, work, bindir, outdir, res):
         res["phases"]["leadflow_workers"], _ = run_leadflow(
             C, lf, work, r, servers, brokers, rport, ev_topic, total, C["lf_workers"])
 
-    # ---- 4. latency at fractions of leadflow's rate
+    # ---- 4. the rate the live path sustains, then latency at fractions of it
+    X = {"C": C, "lf": lf, "work": work, "bindir": bindir, "brokers": brokers, "rport": rport,
+         "cport": cport, "r": r, "servers": servers, "day": 0}
     res["latency"] = []
-    max_rate = lfres["eps"]
+    sustained = live_search(X, res, lfres["eps"])
+    max_rate = sustained or lfres["eps"]
+    res["latency_basis"] = {"rate": max_rate,
+                            "basis": "live_sustained_eps" if sustained else "preloaded eps"}
     if not C["lat_fractions"] or max_rate <= 0:
         log("latency: skipped")
         return
-    start_ms = 1767225600000 + 30 * 86400000  # where the preload's event time ends
     for i, frac in enumerate(C["lat_fractions"]):
         rate = max(50.0, frac * max_rate)
-        topic = live[i]
-        n_in = int(rate * (C["lat_seconds"] + C["lat_warmup_s"]) * 1.1) + 1000
-        inp = os.path.join(work, "live%d.bin" % i)
-        log("latency at %.0f%% of %.0f = %.0f events/s for %ds ..." %
-            (frac * 100, max_rate, rate, C["lat_seconds"]))
-        g = subprocess.run([lf, "gen", "--leads", str(C["leads"]), "--events", str(n_in),
-                            "--seed", str(C["seed"] + 100 + i), "--start-ms",
-                            str(start_ms + i * 86400000), "--span-days", "1", "--out", inp,
-                            "--quiet"], capture_output=True, text=True)
-        if g.returncode != 0:
-            fail("leadflow gen --out failed: " + g.stderr[-500:])
-        for t in (topic + ".events", topic + ".transitions"):
-            rep = control(cport, "topic-create %s %d" % (t, C["lat_partitions"]))
-            if not rep.startswith("ok"):
-                fail("devbroker topic-create %s: %s" % (t, rep))
-        conf = os.path.join(work, "live%d.yaml" % i)
-        write_config(conf, topic + ".events", topic + ".transitions", C["lat_lf_fetch_wait_ms"],
-                     C["lat_lf_props"], C["lat_lf_batch_max_ms"])
-        lerr = os.path.join(work, "live%d.leadflow.err" % i)
-        with open(os.path.join(work, "live%d.leadflow.out" % i), "w") as o, open(lerr, "w") as e:
-            lp = spawn("leadflow", [lf, "run", "-c", conf, "--brokers", brokers, "--redis",
-                                    "127.0.0.1:%d" % rport, "--group", "bench-live%d" % i,
-                                    "--instance", "bench-live%d" % i, "--exit-idle-ms",
-                                    "3600000"] + (["--workers", str(C["lat_workers"])]
-                                                  if C["lat_workers"] > 1 else []),
-                       stdout=o, stderr=e, env=dict(os.environ, LF_TRACE_BATCH="1"))
-        needles = (["leadflow[w%d] info: assigned" % k for k in range(1, C["lat_workers"] + 1)]
-                   if C["lat_workers"] > 1 else ["assigned"])
-        if not all(wait_for_line(lerr, nd, 60, lp) for nd in needles):
-            stop(lp)
-            fail("leadflow (live %d) did not get its partitions" % i)
-        time.sleep(1.0)
+        log("latency at %.0f%% of %.0f (%s) = %.0f events/s for %ds ..." %
+            (frac * 100, max_rate, res["latency_basis"]["basis"], rate, C["lat_seconds"]))
+        lp, inp, topic, _, lerr = live_setup(X, "live%d" % i, rate,
+                                             C["lat_seconds"] + C["lat_warmup_s"])
         procs = dict(servers, leadflow=lp.pid)
         one = run_child_measured(
             "latency_probe", [os.path.join(bindir, "latency_probe"), "--brokers", brokers,
@@ -724,6 +993,7 @@ def run(lf, work, bindir, outdir, res):
             procs, "sent", C["lat_seconds"] + C["lat_warmup_s"] + 90, os.path.join(work, "live%d.probe.out" % i),
             os.path.join(work, "live%d.probe.err" % i))
         one["fraction"] = frac
+        one["rate_basis"] = res["latency_basis"]["basis"]
         one["leadflow_live_settings"] = {
             "kafka.properties": C["lat_lf_props"] + (
                 ["fetch.wait.max.ms=%d" % C["lat_lf_fetch_wait_ms"]]

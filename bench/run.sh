@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make bench` (the Makefile calls `sh bench/run.sh BUILD_DIR`): builds the two C helpers,
-# runs bench/driver.py (servers, preload, the three throughput measurements, Redis memory,
-# latency), then bench/report.py (report.md, chart.png, the table on stdout).
+# runs bench/driver.py (servers, preload, the three throughput measurements, Redis memory per
+# known lead and per visitor, the rate the live path sustains, latency at fractions of it),
+# then bench/report.py (report.md, chart.png, the tables and issue 16's goal table on stdout).
 # Results: bench/results/<timestamp>/. Settings: see bench/README.md (BENCH_EVENTS, ...).
 # Everything started here is stopped at the end, also on failure or Ctrl-C: the driver stops
 # its children, and the trap below kills whatever it listed in $WORK/pids and is still alive.
