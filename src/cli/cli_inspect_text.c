@@ -96,7 +96,7 @@ static void lf_inspect_print_record(const lf_model_t *m, const lf_inspect_t *in)
     LF_KV("last seen", "%s", lf_cli_fmt_time(l->last_seen_ms, a, sizeof(a)));
     lf_inspect_touch_line("first touch", &l->first_touch);
     lf_inspect_touch_line("last touch", &l->last_touch);
-    if (m->version && strcmp(version, m->version) != 0)
+    if (m->version && version[0] && strcmp(version, m->version) != 0)
         LF_KV("rules", "%s (the rules file loaded here is %s)", version[0] ? version : "-",
               m->version);
     else

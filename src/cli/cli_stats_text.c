@@ -220,13 +220,14 @@ static void lf_stats_print_funnel(const lf_cli_t *cli, const lf_stats_t *st)
     lf_table_print(&t, stdout, 2);
     lf_table_free(&t);
     if (st->visitor_buckets_live)
-        printf("  visitors: those whose record has not expired (%zu expiry buckets; the next "
+        printf("  visitors: those whose record has not expired (%zu expiry bucket%s; the next "
                "ends %s)\n",
-               st->visitor_buckets_live,
+               st->visitor_buckets_live, st->visitor_buckets_live == 1 ? "" : "s",
                lf_cli_fmt_time(st->visitor_next_expiry_s * 1000, a, sizeof(a)));
     if (st->visitors_expired)
-        printf("  (%s visitor records expired, counted in %zu past buckets)\n",
-               lf_cli_fmt_count(st->visitors_expired, b, sizeof(b)), st->visitor_buckets_expired);
+        printf("  (%s visitor records expired, counted in %zu past bucket%s)\n",
+               lf_cli_fmt_count(st->visitors_expired, b, sizeof(b)), st->visitor_buckets_expired,
+               st->visitor_buckets_expired == 1 ? "" : "s");
 
     static const char *const chead[] = {"STEP", "RATE", "REACHED", "OF"};
     lf_table_init(&t, 4, chead, (1u << 1) | (1u << 2) | (1u << 3));

@@ -295,11 +295,12 @@ static void lf_top_print_what(const lf_top_info_t *info)
                lf_cli_fmt_count(info->scanned, a, sizeof(a)), info->top_key,
                lf_cli_fmt_count(info->total, b, sizeof(b)));
     if (info->skipped_visitors || info->skipped_missing)
-        printf("(skipped %ld member%s of %s that %s not known leads: %ld visitor%s of the "
-               "layout before, %ld with no record)\n",
+        printf("(skipped %ld member%s of %s that %s: %ld visitor%s of the layout before, %ld "
+               "with no record)\n",
                info->skipped_visitors + info->skipped_missing,
                info->skipped_visitors + info->skipped_missing == 1 ? "" : "s", info->source_key,
-               info->skipped_visitors + info->skipped_missing == 1 ? "is" : "are",
+               info->skipped_visitors + info->skipped_missing == 1 ? "is not a known lead"
+                                                                    : "are not known leads",
                info->skipped_visitors, info->skipped_visitors == 1 ? "" : "s",
                info->skipped_missing);
 }
