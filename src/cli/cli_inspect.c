@@ -1,7 +1,8 @@
 /* `leadflow inspect LEAD [--at TIME]`: one lead as the processor sees it — its score at a
  * time split into fit and decayed engagement, the rules behind both, its stage and history.
- * Read-only: GET lf:alias:{id}, HGETALL lf:lead:{id} (stage history included). This file
- * reads the arguments and the lead; cli_inspect_model.c, _text.c and _json.c report it. */
+ * Read-only: GET lf:alias:{id}, HGETALL lf:lead:{id} (a known lead: readable fields and the
+ * packed rest, or the layout before), GET and PTTL lf:v:{id} (a visitor's record), all
+ * decoded with lf_lead_decode. This file reads the arguments and the lead; cli_inspect_model.c, _text.c and _json.c report it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@ static const char lf_inspect_usage[] =
     "usage: leadflow inspect LEAD_ID [--at TIME] [-c FILE] [--redis HOST:PORT] [--json]\n"
     "  One lead: its score at TIME split into fit and decayed engagement, grade, stage and\n"
     "  since when, the rules behind the score, caps in use, first/last touch and the stage\n"
-    "  history. LEAD_ID is a userId, or an anonymousId (shown: the lead it was linked to).\n"
+    "  history, where the record is stored and in which layout. LEAD_ID is a userId, or an\n"
+    "  anonymousId (shown: the lead it was linked to, else the visitor's record and TTL).\n"
     "  --at TIME          ISO-8601, epoch milliseconds or \"now\"; default: the lead's last\n"
     "                     event time (scores run on event time)\n"
     "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml)\n"
@@ -33,37 +35,64 @@ static int lf_inspect_fetch(lf_cli_t *cli, const char *id, redisReply **reply)
     return lf_cli_replies(cli, reply, 1, "HGETALL of the lead");
 }
 
-/* Resolve the id (alias first: a visitor that identified is shown as its lead) and read. */
+/* The replies of the first round trip, in this order. */
+enum { LF_INS_ALIAS, LF_INS_HASH, LF_INS_VREC, LF_INS_PTTL, LF_INS_N };
+
+/* Resolve the id and read, one round trip (two for a linked visitor): GET of its alias (a
+ * visitor that identified is shown as its lead), HGETALL of lf:lead:{id} (a known lead, or a
+ * visitor in the layout before), GET and PTTL of lf:v:{id} (a visitor's record). */
 static int lf_inspect_load(lf_cli_t *cli, lf_inspect_t *in, char *target, size_t cap)
 {
-    redisReply *r[2];
-    char key[LF_KEY_MAX];
+    redisReply *r[LF_INS_N];
+    char key[LF_KEY_MAX], vkey[LF_KEY_MAX];
     const char *p = cli->cfg.redis_prefix;
+    size_t ql = strlen(in->query);
     int rc;
-    lf_key_alias(key, sizeof(key), p, in->query, strlen(in->query));
+    lf_key_alias(key, sizeof(key), p, in->query, ql);
     redisAppendCommand(cli->redis, "GET %s", key);
-    lf_key_lead(key, sizeof(key), p, in->query, strlen(in->query));
-    redisAppendCommand(cli->redis, "HGETALL %s", key);
-    if ((rc = lf_cli_replies(cli, r, 2, "reading the lead"))) return rc;
+    lf_key_lead(in->key, sizeof(in->key), p, in->query, ql);
+    redisAppendCommand(cli->redis, "HGETALL %s", in->key);
+    lf_key_visitor(vkey, sizeof(vkey), p, in->query, ql);
+    redisAppendCommand(cli->redis, "GET %s", vkey);
+    redisAppendCommand(cli->redis, "PTTL %s", vkey);
+    if ((rc = lf_cli_replies(cli, r, LF_INS_N, "reading the lead"))) return rc;
 
     in->id = in->query;
-    if (r[0]->type == REDIS_REPLY_STRING && r[0]->len > 0 &&
-        !(r[0]->len == strlen(in->query) && memcmp(r[0]->str, in->query, r[0]->len) == 0)) {
-        lf_cli_reply_str(r[0], target, cap);
+    in->pttl_ms = -2;
+    const redisReply *alias = r[LF_INS_ALIAS], *vrec = r[LF_INS_VREC];
+    int has_vrec = vrec->type == REDIS_REPLY_STRING;
+    if (alias->type == REDIS_REPLY_STRING && alias->len > 0 &&
+        !(alias->len == ql && memcmp(alias->str, in->query, ql) == 0)) {
+        lf_cli_reply_str(alias, target, cap);
         in->id = target;
         in->linked = 1;
-        in->visitor_left = r[1]->elements > 0;
-        lf_cli_free_replies(r, 2);
+        in->visitor_left = r[LF_INS_HASH]->elements > 0 || has_vrec;
+        lf_cli_free_replies(r, LF_INS_N);
+        lf_key_lead(in->key, sizeof(in->key), p, target, strlen(target));
         return lf_inspect_fetch(cli, target, &in->hash);
     }
-    freeReplyObject(r[0]);
-    in->hash = r[1];
+    in->hash = r[LF_INS_HASH];
+    r[LF_INS_HASH] = NULL;
+    if (in->hash->elements == 0 && has_vrec) {
+        in->visitor = 1;
+        in->vrec = r[LF_INS_VREC];
+        r[LF_INS_VREC] = NULL;
+        in->pttl_ms = r[LF_INS_PTTL]->type == REDIS_REPLY_INTEGER ? r[LF_INS_PTTL]->integer : -2;
+        snprintf(in->key, sizeof(in->key), "%s", vkey);
+    }
+    for (int i = 0; i < LF_INS_N; i++)
+        if (r[i]) freeReplyObject(r[i]);
     return 0;
 }
 
-/* lf_lead_decode wants string views of the HGETALL pairs. */
+/* lf_lead_decode wants string views: the HGETALL pairs of a lead's hash, or the pair ("p",
+ * record) of a visitor's. */
 static int lf_inspect_decode(lf_cli_t *cli, lf_inspect_t *in, lf_err_t *err)
 {
+    if (in->visitor) {
+        lf_str_t f = {"p", 1}, v = {in->vrec->str, (uint32_t)in->vrec->len};
+        return lf_lead_decode(&in->lead, lf_str_from(in->id), &f, &v, 1, &cli->cfg.model, err);
+    }
     size_t n = in->hash->elements / 2;
     lf_str_t *f = lf_calloc(n ? n : 1, sizeof(*f)), *v = lf_calloc(n ? n : 1, sizeof(*v));
     for (size_t i = 0; i < n; i++) {
@@ -111,15 +140,16 @@ static int lf_inspect_args(lf_cli_t *cli, int argc, char **argv, lf_inspect_t *i
 static int lf_inspect_check(lf_cli_t *cli, lf_inspect_t *in)
 {
     lf_err_t err = {0};
-    if (in->hash->elements == 0) {
+    if (in->hash->elements == 0 && !in->visitor) {
         lf_esc_buf_t e1, e2;
         const char *q = lf_inspect_esc_c(in->query, e1), *id = lf_inspect_esc_c(in->id, e2);
         if (in->linked)
             lf_cli_error(cli, "%s is linked to lead %s, which has no record (%slead:{%s})", q, id,
                          cli->cfg.redis_prefix, id);
         else
-            lf_cli_error(cli, "unknown lead %s: no %slead:{%s} and no alias", q,
-                         cli->cfg.redis_prefix, q);
+            lf_cli_error(cli, "unknown lead %s: no %slead:{%s}, no alias and no visitor "
+                         "record %sv:{%s} (a visitor's expires when idle)",
+                         q, cli->cfg.redis_prefix, q, cli->cfg.redis_prefix, q);
         return LF_CLI_EXIT_NOTFOUND;
     }
     if (lf_inspect_decode(cli, in, &err) != LF_OK) {
@@ -155,6 +185,7 @@ int lf_cmd_inspect(int argc, char **argv)
     rc = LF_CLI_EXIT_OK;
 out:
     if (in.hash) freeReplyObject(in.hash);
+    if (in.vrec) freeReplyObject(in.vrec);
     lf_cli_close(&cli);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "cli_int.h"
 #include "leadflow/event.h"
 #include "leadflow/lead.h"
+#include "leadflow/keys.h"
 #include "leadflow/lead_codec.h"
 
 /* What was read for one lead. */
@@ -16,8 +17,14 @@ typedef struct {
     const char *query; /* the id asked for */
     const char *id;    /* the lead shown: query, or the lead it was linked to */
     int linked;        /* query is an anonymousId linked to id */
-    int visitor_left;  /* the linked visitor still has its own hash */
-    redisReply *hash;  /* HGETALL */
+    int visitor_left;  /* the linked visitor still has its own record (lf:v:{} or a v1 hash) */
+    redisReply *hash;  /* HGETALL of lf:lead:{id} (no elements: none) */
+    /* A visitor (an anonymousId with no alias and no lf:lead:{} hash): its record, read with
+     * GET lf:v:{id}, and that key's PTTL (ms; -1 no TTL, -2 gone). */
+    int visitor;
+    redisReply *vrec;
+    int64_t pttl_ms;
+    char key[LF_KEY_MAX]; /* the key the record was read from */
     lf_lead_t lead;
     int64_t at_ms, now_ms; /* the time asked for, and wall clock */
     int at_given;
@@ -34,13 +41,16 @@ uint64_t lf_inspect_rule_events(const lf_lead_t *l, const lf_engagement_rule_t *
 /* The rule's kinds as "a,b" ("any" for none). */
 void lf_inspect_kinds(const lf_engagement_rule_t *r, char *buf, size_t cap);
 
-/* A history field's value, "seq|from|to|reason|at|score" (lead_codec.h). */
-typedef struct {
-    char seq[24], from[24], to[24], reason[32], at[24], score[40];
-} lf_hist_entry_t;
-
-/* The history fields of the hash, oldest first; returns how many (at most LF_HISTORY_KEEP). */
-size_t lf_inspect_history(const redisReply *hash, lf_hist_entry_t *out);
+/* The name of a kept trait ("?" for an index the model does not have). */
+const char *lf_inspect_trait_name(const lf_model_t *m, const lf_trait_t *t);
+/* The score and grade as stored: a known lead's readable fields score and grade; a visitor's
+ * record has none, so fit + eng and its grade under the loaded rules. grade: >= 8 bytes. */
+double lf_inspect_stored_score(const lf_inspect_t *in, char *grade, size_t cap,
+                               const lf_model_t *m);
+/* Where the record lives and in which layout, for a person: "packed", "v1, rewritten on next
+ * write"; and for --json: "packed", "v1". */
+const char *lf_inspect_layout_text(const lf_inspect_t *in);
+const char *lf_inspect_layout_name(const lf_inspect_t *in);
 
 /*---- Output ------------------------------------------------------------------------------*/
 

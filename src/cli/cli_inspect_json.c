@@ -50,9 +50,8 @@ static void lf_inspect_json_score(cJSON *o, const lf_model_t *m, const lf_inspec
     x = cJSON_AddObjectToObject(o, "stored");
     cJSON_AddNumberToObject(x, "eng", l->eng);
     lf_cli_json_time(x, "t", l->t_ms);
-    cJSON_AddNumberToObject(x, "score", lf_cli_reply_double(lf_cli_hash_get(in->hash, "score"), 0));
-    cJSON_AddStringToObject(x, "grade",
-                            lf_cli_reply_str(lf_cli_hash_get(in->hash, "grade"), buf, sizeof(buf)));
+    cJSON_AddNumberToObject(x, "score", lf_inspect_stored_score(in, buf, sizeof(buf), m));
+    cJSON_AddStringToObject(x, "grade", buf);
     cJSON_AddNumberToObject(o, "half_life_ms", m->half_life_ms);
 }
 
@@ -60,7 +59,6 @@ static void lf_inspect_json_score(cJSON *o, const lf_model_t *m, const lf_inspec
 static void lf_inspect_json_record(cJSON *o, const lf_model_t *m, const lf_inspect_t *in)
 {
     const lf_lead_t *l = &in->lead;
-    char buf[256];
     cJSON_AddStringToObject(o, "stage", lf_stage_name(l->stage));
     lf_cli_json_time(o, "stage_at", l->stage_at_ms);
     cJSON_AddNumberToObject(o, "seq", (double)l->seq);
@@ -69,32 +67,54 @@ static void lf_inspect_json_record(cJSON *o, const lf_model_t *m, const lf_inspe
     lf_cli_json_time(o, "last_seen", l->last_seen_ms);
     cJSON_AddItemToObject(o, "first_touch", lf_json_touch(&l->first_touch));
     cJSON_AddItemToObject(o, "last_touch", lf_json_touch(&l->last_touch));
-    cJSON_AddStringToObject(
-        o, "rules_version",
-        lf_cli_reply_str(lf_cli_hash_get(in->hash, "rules_version"), buf, sizeof(buf)));
+    cJSON_AddStringToObject(o, "rules_version", l->rules_version);
     if (m->version)
         cJSON_AddStringToObject(o, "loaded_rules_version", m->version);
     else
         cJSON_AddNullToObject(o, "loaded_rules_version");
 }
 
-/* The n.* fields as "counters" (numbers) and the tr.* fields as "traits", prefixes dropped. */
-static void lf_inspect_json_fields(cJSON *o, const lf_inspect_t *in)
+/* The events by kind ("counters", kinds with none left out) and the kept traits ("traits"),
+ * as decoded. */
+static void lf_inspect_json_fields(cJSON *o, const lf_model_t *m, const lf_lead_t *l)
 {
-    char buf[256];
     cJSON *counters = cJSON_AddObjectToObject(o, "counters");
     cJSON *traits = cJSON_AddObjectToObject(o, "traits");
-    for (size_t i = 0; i + 1 < in->hash->elements; i += 2) {
-        const redisReply *f = in->hash->element[i], *v = in->hash->element[i + 1];
-        if (f->len > 2 && memcmp(f->str, "n.", 2) == 0) {
-            snprintf(buf, sizeof(buf), "%.*s", (int)f->len - 2, f->str + 2);
-            cJSON_AddNumberToObject(counters, buf, (double)lf_cli_reply_i64(v, 0));
-        } else if (f->len > 3 && memcmp(f->str, "tr.", 3) == 0) {
-            char val[256];
-            snprintf(buf, sizeof(buf), "%.*s", (int)f->len - 3, f->str + 3);
-            cJSON_AddStringToObject(traits, buf, lf_cli_reply_str(v, val, sizeof(val)));
-        }
+    for (int k = 0; k < LF_KIND__COUNT; k++)
+        if (l->counters[k])
+            cJSON_AddNumberToObject(counters, lf_kind_name((lf_kind_t)k), (double)l->counters[k]);
+    for (int i = 0; i < l->ntraits; i++)
+        cJSON_AddStringToObject(traits, lf_inspect_trait_name(m, &l->traits[i]), l->traits[i].val);
+}
+
+/* Where the record is and what it holds besides the score: its key, kind and layout, a
+ * visitor's TTL and expiry, the write version, applied offsets, remembered messageIds. */
+static void lf_inspect_json_storage(cJSON *o, const lf_inspect_t *in)
+{
+    const lf_lead_t *l = &in->lead;
+    cJSON *x = cJSON_AddObjectToObject(o, "record");
+    cJSON_AddStringToObject(x, "key", in->key);
+    cJSON_AddStringToObject(x, "kind", in->visitor || l->anonymous ? "visitor" : "lead");
+    cJSON_AddStringToObject(x, "layout", lf_inspect_layout_name(in));
+    if (in->visitor) {
+        if (in->pttl_ms >= 0)
+            cJSON_AddNumberToObject(x, "ttl_ms", (double)in->pttl_ms);
+        else
+            cJSON_AddNullToObject(x, "ttl_ms");
     }
+    if (l->expires_s)
+        lf_cli_json_time(x, "expires", l->expires_s * 1000);
+    cJSON_AddNumberToObject(x, "version", (double)l->version);
+    cJSON_AddBoolToObject(o, "visitor_record_left", in->visitor_left);
+    cJSON_AddBoolToObject(o, "requalify", l->requalify);
+    cJSON *arr = cJSON_AddArrayToObject(o, "offsets");
+    for (int i = 0; i < l->nsrc; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "partition", l->src[i].partition);
+        cJSON_AddNumberToObject(e, "offset", (double)l->src[i].offset);
+        cJSON_AddItemToArray(arr, e);
+    }
+    cJSON_AddNumberToObject(o, "dedup_remembered", l->ndedup);
 }
 
 /* The fit rules that hold and the engagement rules with events of their kinds. */
@@ -154,20 +174,18 @@ static void lf_inspect_json_caps(cJSON *o, const lf_model_t *m, const lf_lead_t 
     }
 }
 
-static void lf_inspect_json_history(cJSON *o, const lf_inspect_t *in)
+static void lf_inspect_json_history(cJSON *o, const lf_lead_t *l)
 {
     cJSON *arr = cJSON_AddArrayToObject(o, "history");
-    lf_hist_entry_t hist[LF_HISTORY_KEEP];
-    size_t nhist = lf_inspect_history(in->hash, hist);
-    for (size_t i = 0; i < nhist; i++) {
-        const lf_hist_entry_t *h = &hist[i];
+    for (int i = 0; i < l->nhistory; i++) {
+        const lf_history_t *h = &l->history[i];
         cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "seq", strtod(h->seq, NULL));
-        cJSON_AddStringToObject(x, "from", h->from);
-        cJSON_AddStringToObject(x, "to", h->to);
-        cJSON_AddStringToObject(x, "reason", h->reason);
-        lf_cli_json_time(x, "at", strtoll(h->at, NULL, 10));
-        cJSON_AddNumberToObject(x, "score", strtod(h->score, NULL));
+        cJSON_AddNumberToObject(x, "seq", (double)h->seq);
+        cJSON_AddStringToObject(x, "from", lf_stage_name((lf_stage_t)h->from));
+        cJSON_AddStringToObject(x, "to", lf_stage_name((lf_stage_t)h->to));
+        cJSON_AddStringToObject(x, "reason", lf_reason_name((lf_reason_t)h->reason));
+        lf_cli_json_time(x, "at", h->at_ms);
+        cJSON_AddNumberToObject(x, "score", h->score);
         cJSON_AddItemToArray(arr, x);
     }
 }
@@ -178,9 +196,10 @@ cJSON *lf_inspect_json(lf_cli_t *cli, const lf_inspect_t *in)
     cJSON *o = cJSON_CreateObject();
     lf_inspect_json_score(o, m, in);
     lf_inspect_json_record(o, m, in);
-    lf_inspect_json_fields(o, in);
+    lf_inspect_json_fields(o, m, &in->lead);
     lf_inspect_json_rules(o, m, &in->lead);
     lf_inspect_json_caps(o, m, &in->lead);
-    lf_inspect_json_history(o, in);
+    lf_inspect_json_history(o, &in->lead);
+    lf_inspect_json_storage(o, in);
     return o;
 }

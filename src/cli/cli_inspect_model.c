@@ -1,6 +1,6 @@
 /* `leadflow inspect`: what the loaded model says about a lead (which fit rules hold, which
- * engagement rules its events are of) and its stage history as stored; shared by the text
- * and the JSON output. */
+ * engagement rules its events are of) and what its record says as stored; shared by the
+ * text and the JSON output. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,45 +47,35 @@ void lf_inspect_kinds(const lf_engagement_rule_t *r, char *buf, size_t cap)
         o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? "," : "", r->kinds[i]);
 }
 
-/*---- Stage history ------------------------------------------------------------------------*/
+/*---- The record as stored ---------------------------------------------------------------*/
 
-static int lf_inspect_hist_parse(const redisReply *e, lf_hist_entry_t *h)
+const char *lf_inspect_trait_name(const lf_model_t *m, const lf_trait_t *t)
 {
-    char *fields[6] = {h->seq, h->from, h->to, h->reason, h->at, h->score};
-    size_t caps[6] = {sizeof(h->seq),    sizeof(h->from), sizeof(h->to),
-                      sizeof(h->reason), sizeof(h->at),   sizeof(h->score)};
-    const char *p = e->str, *end = e->str + e->len;
-    if (e->type != REDIS_REPLY_STRING) return LF_ERR;
-    for (int i = 0; i < 6; i++) {
-        const char *bar = i < 5 ? memchr(p, '|', (size_t)(end - p)) : end;
-        if (!bar) return LF_ERR;
-        size_t n = (size_t)(bar - p) < caps[i] - 1 ? (size_t)(bar - p) : caps[i] - 1;
-        memcpy(fields[i], p, n);
-        fields[i][n] = '\0';
-        p = bar < end ? bar + 1 : end;
-    }
-    return LF_OK;
+    return t->idx < m->ntracked_traits ? m->tracked_traits[t->idx] : "?";
 }
 
-static int lf_hist_cmp(const void *x, const void *y)
+double lf_inspect_stored_score(const lf_inspect_t *in, char *grade, size_t cap,
+                               const lf_model_t *m)
 {
-    unsigned long long a = strtoull(((const lf_hist_entry_t *)x)->seq, NULL, 10);
-    unsigned long long b = strtoull(((const lf_hist_entry_t *)y)->seq, NULL, 10);
-    return a < b ? -1 : a > b;
+    const lf_lead_t *l = &in->lead;
+    const redisReply *s = in->visitor ? NULL : lf_cli_hash_get(in->hash, "score");
+    const redisReply *g = in->visitor ? NULL : lf_cli_hash_get(in->hash, "grade");
+    if (g && g->type == REDIS_REPLY_STRING)
+        lf_cli_reply_str(g, grade, cap);
+    else
+        snprintf(grade, cap, "%s", lf_cli_grade(l->fit + l->eng, m));
+    return s && s->type == REDIS_REPLY_STRING ? lf_cli_reply_double(s, l->fit + l->eng)
+                                              : l->fit + l->eng;
 }
 
-size_t lf_inspect_history(const redisReply *hash, lf_hist_entry_t *out)
+const char *lf_inspect_layout_name(const lf_inspect_t *in)
 {
-    size_t n = 0;
-    for (size_t i = 0; i + 1 < hash->elements && n < LF_HISTORY_KEEP; i += 2) {
-        const redisReply *f = hash->element[i];
-        if (f->type != REDIS_REPLY_STRING ||
-            !(f->len == 2 && f->str[0] == 'h'))
-            continue;
-        if (lf_inspect_hist_parse(hash->element[i + 1], &out[n]) == LF_OK) n++;
-    }
-    qsort(out, n, sizeof(*out), lf_hist_cmp);
-    return n;
+    return in->lead.layout == LF_LAYOUT_V1 ? "v1" : "packed";
+}
+
+const char *lf_inspect_layout_text(const lf_inspect_t *in)
+{
+    return in->lead.layout == LF_LAYOUT_V1 ? "v1, rewritten on next write" : "packed";
 }
 
 /*---- Escaping for the text output ---------------------------------------------------------*/

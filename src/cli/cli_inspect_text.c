@@ -1,6 +1,7 @@
 /* `leadflow inspect`: the report for a person. The score and its parts, the lead's record,
  * its traits, the rules behind the score, events by kind, caps in use and the stage history,
- * in that order; values from events are shown escaped. */
+ * in that order, all from the decoded record (either layout); values from events are shown
+ * escaped. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ static void lf_inspect_print_score(const lf_model_t *m, const lf_inspect_t *in)
     double eng_now = lf_lead_engagement_at(l, in->now_ms, m);
 
     printf("lead %s%s\n", lf_inspect_esc_c(in->id, e1),
-           l->anonymous ? " (a visitor: anonymousId, not linked yet)" : "");
+           in->visitor || l->anonymous ? " (a visitor: anonymousId, not linked yet)" : "");
     if (in->linked)
         printf("  %s is an anonymousId linked to this lead%s\n", lf_inspect_esc_c(in->query, e1),
                in->visitor_left ? " (its visitor record still exists)" : "");
@@ -60,11 +61,34 @@ static void lf_inspect_print_score(const lf_model_t *m, const lf_inspect_t *in)
           lf_cli_fmt_duration((int64_t)m->half_life_ms, b, sizeof(b)));
 }
 
+/* Where the record is stored: its key and layout; a visitor's TTL. */
+static void lf_inspect_print_storage(const lf_inspect_t *in)
+{
+    const lf_lead_t *l = &in->lead;
+    char a[64], b[64];
+    lf_esc_buf_t e1;
+    const char *key = lf_inspect_esc_c(in->key, e1);
+    if (!in->visitor) {
+        LF_KV("record", "%s, %s (write version %" PRIu64 ")", key, lf_inspect_layout_text(in),
+              l->version);
+        return;
+    }
+    if (in->pttl_ms >= 0)
+        LF_KV("record", "%s, %s (write version %" PRIu64 "), expires in %s (%s)", key,
+              lf_inspect_layout_text(in), l->version,
+              lf_cli_fmt_duration(in->pttl_ms, a, sizeof(a)),
+              lf_cli_fmt_time(in->now_ms + in->pttl_ms, b, sizeof(b)));
+    else
+        LF_KV("record", "%s, %s (write version %" PRIu64 "), no TTL", key,
+              lf_inspect_layout_text(in), l->version);
+}
+
 /* Stage, counts, first/last seen and touch, the rules version. */
 static void lf_inspect_print_record(const lf_model_t *m, const lf_inspect_t *in)
 {
     const lf_lead_t *l = &in->lead;
-    char a[64], version[128];
+    char a[64];
+    const char *version = l->rules_version;
     LF_KV("stage", "%s since %s (seq %" PRIu64 ")", lf_stage_name(l->stage),
           lf_cli_fmt_time(l->stage_at_ms, a, sizeof(a)), l->seq);
     LF_KV("events", "%s", lf_cli_fmt_count((long long)l->events, a, sizeof(a)));
@@ -72,25 +96,34 @@ static void lf_inspect_print_record(const lf_model_t *m, const lf_inspect_t *in)
     LF_KV("last seen", "%s", lf_cli_fmt_time(l->last_seen_ms, a, sizeof(a)));
     lf_inspect_touch_line("first touch", &l->first_touch);
     lf_inspect_touch_line("last touch", &l->last_touch);
-    lf_cli_reply_str(lf_cli_hash_get(in->hash, "rules_version"), version, sizeof(version));
-    if (m->version && strcmp(version, m->version) != 0)
+    if (m->version && version[0] && strcmp(version, m->version) != 0)
         LF_KV("rules", "%s (the rules file loaded here is %s)", version[0] ? version : "-",
               m->version);
     else
         LF_KV("rules", "%s", version[0] ? version : "-");
+    if (l->nsrc) {
+        char offs[256];
+        size_t o = 0;
+        offs[0] = '\0';
+        for (int i = 0; i < l->nsrc && o < sizeof(offs); i++)
+            o += (size_t)snprintf(offs + o, sizeof(offs) - o, "%s%d@%" PRId64, i ? ", " : "",
+                                  (int)l->src[i].partition, l->src[i].offset);
+        LF_KV("offsets", "%s (partition@offset last applied)", offs);
+    }
+    if (l->ndedup)
+        LF_KV("dedup", "%u messageIds remembered", (unsigned)l->ndedup);
+    lf_inspect_print_storage(in);
 }
 
-/* Traits: every tr.* field, also those the loaded rules no longer use. */
-static void lf_inspect_print_traits(const lf_inspect_t *in)
+/* Traits: the kept ones, as decoded (traits the loaded rules no longer track are dropped by
+ * the decoder and are gone from the record at its next write). */
+static void lf_inspect_print_traits(const lf_model_t *m, const lf_lead_t *l)
 {
     lf_esc_buf_t e1, e2;
-    int any = 0;
-    for (size_t i = 0; i + 1 < in->hash->elements; i += 2) {
-        const redisReply *f = in->hash->element[i], *v = in->hash->element[i + 1];
-        if (f->len < 4 || memcmp(f->str, "tr.", 3) != 0) continue;
-        if (!any++) printf("\ntraits\n");
-        printf("  %-13s%s\n", lf_inspect_esc(f->str + 3, f->len - 3, e1),
-               v->str ? lf_inspect_esc(v->str, v->len, e2) : "");
+    for (int i = 0; i < l->ntraits; i++) {
+        if (!i) printf("\ntraits\n");
+        printf("  %-13s%s\n", lf_inspect_esc_c(lf_inspect_trait_name(m, &l->traits[i]), e1),
+               lf_inspect_esc_c(l->traits[i].val, e2));
     }
 }
 
@@ -157,17 +190,14 @@ static void lf_inspect_print_engagement(const lf_model_t *m, const lf_inspect_t 
     lf_inspect_print_table(&t);
 }
 
-/* Counters: the n.* fields as stored. */
-static void lf_inspect_print_counters(const lf_inspect_t *in)
+/* Counters: events by kind, kinds with none left out. */
+static void lf_inspect_print_counters(const lf_lead_t *l)
 {
-    lf_esc_buf_t e1, e2;
     int any = 0;
-    for (size_t i = 0; i + 1 < in->hash->elements; i += 2) {
-        const redisReply *f = in->hash->element[i], *v = in->hash->element[i + 1];
-        if (f->len < 3 || memcmp(f->str, "n.", 2) != 0) continue;
-        printf("%s%s %s", any++ ? ", " : "\nevents by kind\n  ",
-               lf_inspect_esc(f->str + 2, f->len - 2, e1),
-               v->str ? lf_inspect_esc(v->str, v->len, e2) : "");
+    for (int k = 0; k < LF_KIND__COUNT; k++) {
+        if (!l->counters[k]) continue;
+        printf("%s%s %u", any++ ? ", " : "\nevents by kind\n  ", lf_kind_name((lf_kind_t)k),
+               (unsigned)l->counters[k]);
     }
     if (any) putchar('\n');
 }
@@ -197,21 +227,20 @@ static void lf_inspect_print_caps(const lf_model_t *m, const lf_lead_t *l)
     lf_table_free(&t);
 }
 
-static void lf_inspect_print_history(const lf_inspect_t *in)
+static void lf_inspect_print_history(const lf_lead_t *l)
 {
     static const char *const head[] = {"SEQ", "AT", "FROM", "TO", "REASON", "SCORE"};
-    lf_hist_entry_t hist[LF_HISTORY_KEEP];
-    char a[64];
+    char a[64], seq[24], score[40];
     lf_table_t t;
     lf_table_init(&t, 6, head, (1u << 0) | (1u << 5));
-    size_t nhist = lf_inspect_history(in->hash, hist);
-    for (size_t i = 0; i < nhist; i++) {
-        const lf_hist_entry_t *h = &hist[i];
-        char score[40];
-        int64_t at = strtoll(h->at, NULL, 10);
-        snprintf(score, sizeof(score), "%.2f", lf_cli_num(strtod(h->score, NULL)));
-        lf_table_add(&t, (const char *const[]){h->seq, lf_cli_fmt_time(at, a, sizeof(a)), h->from,
-                                               h->to, h->reason, score});
+    for (int i = 0; i < l->nhistory; i++) {
+        const lf_history_t *h = &l->history[i];
+        snprintf(seq, sizeof(seq), "%" PRIu64, h->seq);
+        snprintf(score, sizeof(score), "%.2f", lf_cli_num(h->score));
+        lf_table_add(&t, (const char *const[]){seq, lf_cli_fmt_time(h->at_ms, a, sizeof(a)),
+                                               lf_stage_name((lf_stage_t)h->from),
+                                               lf_stage_name((lf_stage_t)h->to),
+                                               lf_reason_name((lf_reason_t)h->reason), score});
     }
     printf("\nstage history\n");
     lf_inspect_print_table(&t);
@@ -222,10 +251,10 @@ void lf_inspect_print(lf_cli_t *cli, const lf_inspect_t *in)
     const lf_model_t *m = &cli->cfg.model;
     lf_inspect_print_score(m, in);
     lf_inspect_print_record(m, in);
-    lf_inspect_print_traits(in);
+    lf_inspect_print_traits(m, &in->lead);
     lf_inspect_print_fit(m, &in->lead);
     lf_inspect_print_engagement(m, in);
-    lf_inspect_print_counters(in);
+    lf_inspect_print_counters(&in->lead);
     lf_inspect_print_caps(m, &in->lead);
-    lf_inspect_print_history(in);
+    lf_inspect_print_history(&in->lead);
 }

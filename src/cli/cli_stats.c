@@ -2,7 +2,9 @@
  *   instances   lf:ops:instances and each one's heartbeat hash lf:ops:instance:<id>;
  *   progress    lf:wm:<group>:<topic>: per partition the next offset and the counters, and
  *               the conservation check consumed = applied + duplicates + dead-lettered;
- *   funnel      ZCARD of every lf:stage:<stage>, with conversion ratios.
+ *   funnel      HGETALL lf:funnel: leads per stage, and the live visitors, the sum of the
+ *               buckets "visitor:<unix s>" (visitors whose record expires then) still ahead
+ *               of the wall clock; with conversion ratios.
  * Read-only: an instance id whose heartbeat key expired is reported, not removed.
  * The exit status is the verdict, for scripts and probes: 0 healthy; 3 no instance running;
  * 4 an instance degraded, or its heartbeat stale (written more than --stale-after ago: the
@@ -22,7 +24,8 @@ static const char lf_stats_usage[] =
     "[--json]\n"
     "  The running instances (state, uptime, partitions, lag, counters, rate, rules version,\n"
     "  last commit, what Redis lost), the consumer group's progress per partition with the\n"
-    "  conservation check consumed = applied + duplicates + dead-lettered, the stage funnel,\n"
+    "  conservation check consumed = applied + duplicates + dead-lettered, the stage funnel\n"
+    "  (lf:funnel: leads per stage, visitors whose record has not expired),\n"
     "  and a verdict, also as the exit status.\n"
     "  -c, --config FILE       rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml): "
     "prefix, group, topic\n"
@@ -49,8 +52,8 @@ static int lf_instance_cmp(const void *a, const void *b)
 enum {
     LF_STATS_R_MEMBERS,
     LF_STATS_R_WM,
-    LF_STATS_R_STAGE0,
-    LF_STATS_R_N = LF_STATS_R_STAGE0 + LF_STAGE__COUNT
+    LF_STATS_R_FUNNEL,
+    LF_STATS_R_N
 };
 
 /* One round trip for the set, the watermarks and the funnel into r[LF_STATS_R_N]. */
@@ -63,10 +66,8 @@ static int lf_stats_read_first(lf_cli_t *cli, lf_stats_t *st, redisReply **r)
     lf_key_watermarks(st->wm_key, sizeof(st->wm_key), p, cli->cfg.kafka_group,
                       cli->cfg.topic_events);
     redisAppendCommand(cli->redis, "HGETALL %s", st->wm_key);
-    for (int s = 0; s < LF_STAGE__COUNT; s++) {
-        lf_key_stage(key, sizeof(key), p, (lf_stage_t)s);
-        redisAppendCommand(cli->redis, "ZCARD %s", key);
-    }
+    lf_key_funnel(st->funnel_key, sizeof(st->funnel_key), p);
+    redisAppendCommand(cli->redis, "HGETALL %s", st->funnel_key);
     return lf_cli_replies(cli, r, LF_STATS_R_N, "reading the stats");
 }
 
@@ -100,9 +101,8 @@ static int lf_stats_read(lf_cli_t *cli, lf_stats_t *st)
     if ((rc = lf_stats_read_first(cli, st, r))) return rc;
     if ((rc = lf_stats_read_instances(cli, st, r[LF_STATS_R_MEMBERS])) == 0) {
         lf_stats_wm_parse(r[LF_STATS_R_WM], &st->wm);
-        for (int s = 0; s < LF_STAGE__COUNT; s++)
-            st->stage_count[s] = r[LF_STATS_R_STAGE0 + s]->integer;
         st->now_ms = lf_wall_ms();
+        lf_stats_funnel_parse(r[LF_STATS_R_FUNNEL], st);
         lf_stats_judge(cli, st);
     }
     lf_cli_free_replies(r, LF_STATS_R_N);

@@ -44,7 +44,13 @@ typedef struct {
     size_t ninst, npresent, nlive; /* in the set; with a heartbeat key; running and beating */
     char wm_key[LF_KEY_MAX];
     lf_wm_t wm;
+    /* The funnel, from HGETALL lf:funnel: leads per stage; visitor = the live visitors, the
+     * sum of the buckets "visitor:<unix s>" whose time is still ahead. */
+    char funnel_key[LF_KEY_MAX];
     long long stage_count[LF_STAGE__COUNT];
+    long long visitors_expired;  /* counted in buckets whose time has passed */
+    size_t visitor_buckets_live, visitor_buckets_expired;
+    int64_t visitor_next_expiry_s; /* the earliest live bucket's time, 0: none */
     int64_t now_ms, stale_after_ms;
     /* The verdict: exit status and what is wrong, one sentence each. */
     int verdict;
@@ -58,6 +64,10 @@ typedef struct {
 void lf_stats_wm_parse(const redisReply *h, lf_wm_t *wm);
 /* consumed - (applied + duplicates + dead): 0 when conservation holds. */
 int64_t lf_stats_wm_diff(const lf_wm_part_t *p);
+
+/* The HGETALL of lf:funnel into st's stage counts and visitor buckets, at st->now_ms. Fields
+ * it does not know are ignored. */
+void lf_stats_funnel_parse(const redisReply *h, lf_stats_t *st);
 
 /* The linear part of the funnel the conversion ratios follow. */
 #define LF_NFUNNEL_STEPS 5

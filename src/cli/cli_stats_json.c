@@ -140,9 +140,19 @@ static void lf_stats_json_progress(cJSON *o, const lf_cli_t *cli, const lf_stats
 static void lf_stats_json_funnel(cJSON *o, const lf_stats_t *st)
 {
     cJSON *x = cJSON_AddObjectToObject(o, "funnel");
+    cJSON_AddStringToObject(x, "key", st->funnel_key);
     cJSON *stages = cJSON_AddObjectToObject(x, "stages");
     for (int s = 0; s < LF_STAGE__COUNT; s++)
         cJSON_AddNumberToObject(stages, lf_stage_name((lf_stage_t)s), (double)st->stage_count[s]);
+    cJSON *v = cJSON_AddObjectToObject(x, "visitors");
+    cJSON_AddNumberToObject(v, "live", (double)st->stage_count[LF_STAGE_VISITOR]);
+    cJSON_AddNumberToObject(v, "live_buckets", (double)st->visitor_buckets_live);
+    if (st->visitor_next_expiry_s)
+        lf_cli_json_time(v, "next_expiry", st->visitor_next_expiry_s * 1000);
+    else
+        cJSON_AddNullToObject(v, "next_expiry");
+    cJSON_AddNumberToObject(v, "expired", (double)st->visitors_expired);
+    cJSON_AddNumberToObject(v, "expired_buckets", (double)st->visitor_buckets_expired);
     cJSON *arr = cJSON_AddArrayToObject(x, "conversion");
     for (int i = 0; i + 1 < LF_NFUNNEL_STEPS; i++) {
         lf_stage_t from = lf_stats_funnel_steps[i], to = lf_stats_funnel_steps[i + 1];

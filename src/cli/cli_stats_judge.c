@@ -68,6 +68,36 @@ int64_t lf_stats_wm_diff(const lf_wm_part_t *p)
 
 /*---- Funnel -------------------------------------------------------------------------------*/
 
+void lf_stats_funnel_parse(const redisReply *h, lf_stats_t *st)
+{
+    static const char vis[] = "visitor:";
+    const size_t vl = sizeof(vis) - 1;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *f = h->element[i], *v = h->element[i + 1];
+        lf_stage_t s;
+        int64_t n = lf_cli_reply_i64(v, 0);
+        if (f->type != REDIS_REPLY_STRING) continue;
+        if (f->len > vl && memcmp(f->str, vis, vl) == 0) {
+            char num[32];
+            int64_t at_s;
+            snprintf(num, sizeof(num), "%.*s", (int)(f->len - vl), f->str + vl);
+            if (f->len - vl >= sizeof(num) || lf_parse_i64(num, 0, INT64_MAX / 1000, &at_s) != LF_OK)
+                continue;
+            if (at_s * 1000 > st->now_ms) {
+                st->stage_count[LF_STAGE_VISITOR] += n;
+                st->visitor_buckets_live++;
+                if (!st->visitor_next_expiry_s || at_s < st->visitor_next_expiry_s)
+                    st->visitor_next_expiry_s = at_s;
+            } else {
+                st->visitors_expired += n;
+                st->visitor_buckets_expired++;
+            }
+        } else if (lf_stage_from_name(f->str, f->len, &s) == LF_OK && s != LF_STAGE_VISITOR) {
+            st->stage_count[s] += n;
+        }
+    }
+}
+
 const lf_stage_t lf_stats_funnel_steps[LF_NFUNNEL_STEPS] = {
     LF_STAGE_LEAD, LF_STAGE_MQL, LF_STAGE_SQL, LF_STAGE_OPPORTUNITY, LF_STAGE_CUSTOMER};
 

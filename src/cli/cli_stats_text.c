@@ -210,7 +210,8 @@ static void lf_stats_print_funnel(const lf_cli_t *cli, const lf_stats_t *st)
     static const char *const head[] = {"STAGE", "LEADS"};
     char n[32], a[32], b[32];
     lf_table_t t;
-    printf("\nfunnel (%sstage:*)\n", cli->cfg.redis_prefix);
+    (void)cli;
+    printf("\nfunnel (%s)\n", st->funnel_key);
     lf_table_init(&t, 2, head, 1u << 1);
     for (int s = 0; s < LF_STAGE__COUNT; s++) {
         lf_cli_fmt_count(st->stage_count[s], n, sizeof(n));
@@ -218,6 +219,15 @@ static void lf_stats_print_funnel(const lf_cli_t *cli, const lf_stats_t *st)
     }
     lf_table_print(&t, stdout, 2);
     lf_table_free(&t);
+    if (st->visitor_buckets_live)
+        printf("  visitors: those whose record has not expired (%zu expiry bucket%s; the next "
+               "ends %s)\n",
+               st->visitor_buckets_live, st->visitor_buckets_live == 1 ? "" : "s",
+               lf_cli_fmt_time(st->visitor_next_expiry_s * 1000, a, sizeof(a)));
+    if (st->visitors_expired)
+        printf("  (%s visitor records expired, counted in %zu past bucket%s)\n",
+               lf_cli_fmt_count(st->visitors_expired, b, sizeof(b)), st->visitor_buckets_expired,
+               st->visitor_buckets_expired == 1 ? "" : "s");
 
     static const char *const chead[] = {"STEP", "RATE", "REACHED", "OF"};
     lf_table_init(&t, 4, chead, (1u << 1) | (1u << 2) | (1u << 3));

@@ -1,6 +1,18 @@
-/* `leadflow top [-n N] [--stage S]`: the live leaderboard. The order is lf:top's (CONTRACT §6:
- * `ZREVRANGE lf:top 0 N-1`); the numbers come from each lead's hash, decayed to one common
- * time, read with one pipelined round trip per page. Read-only. */
+/* `leadflow top [N] [--stage S] [--at TIME]`: the live leaderboard by current total score.
+ *
+ * lf:top holds at most redis.top_leads known leads (default 10,000) ordered by a time-invariant
+ * forward-decay key of their engagement (lf_rank_key): the most engaged leads at any moment. The
+ * command reads them as candidates (ZREVRANGE, pages of LF_TOP_PAGE, at most
+ * LF_TOP_CANDIDATES_MAX members: the whole set at the default size), their readable fields
+ * stage fit eng t (HMGET, one pipelined round trip per page), ranks them by fit + engagement
+ * decayed to the time asked for (--at, else now), and decodes the records of the N shown
+ * (HGETALL) for last seen and last touch. A lead with a high fit and little engagement can be
+ * missing from lf:top: the header says what was looked at. Members that are not known leads
+ * (a visitor of the layout before, left in lf:top by an upgrade: its hash says anon=1; or a
+ * member with no record) are skipped and counted.
+ * --stage: the stage's members among the candidates; a sales-active stage (mql, sal, sql,
+ * opportunity) of at most LF_TOP_STAGE_DIRECT members is read whole from lf:stage:<s> instead
+ * (exact for that stage, in lf:top or not). Read-only. */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,38 +24,43 @@
 #include "cli_int.h"
 #include "leadflow/event.h"
 #include "leadflow/keys.h"
+#include "leadflow/lead_codec.h"
 #include "leadflow/score.h"
+#include "leadflow/writes.h"
 
-#define LF_TOP_MAX_N 10000        /* -n at most */
-#define LF_TOP_SCAN_MAX 100000    /* members of lf:top looked at for --stage, at most */
-#define LF_TOP_STAGE_DIRECT 10000 /* a stage this small is read whole, then ranked */
+#define LF_TOP_MAX_N 10000            /* N at most */
+#define LF_TOP_CANDIDATES_MAX 100000  /* members of lf:top ranked, at most */
+#define LF_TOP_PAGE 1000              /* members read per round trip */
+#define LF_TOP_STAGE_DIRECT 10000     /* a stage set this small is read whole */
 
 static const char lf_top_usage[] =
-    "usage: leadflow top [-n N] [--stage STAGE] [--at TIME] [-c FILE] [--redis HOST:PORT] "
+    "usage: leadflow top [N] [-n N] [--stage STAGE] [--at TIME] [-c FILE] [--redis HOST:PORT] "
     "[--json]\n"
-    "  The live leaderboard: the first N leads of lf:top (default 10) with score, fit,\n"
-    "  engagement, grade, stage, last seen and last-touch source. Scores are decayed to one\n"
-    "  time: --at, else the latest event time among the leads shown.\n"
-    "  -n N               how many (1..10000)\n"
-    "  --stage STAGE      only leads in this stage (visitor, lead, mql, sal, sql,\n"
-    "                     opportunity, customer, nurture, disqualified), still by score\n"
-    "  --at TIME          ISO-8601, epoch milliseconds or \"now\"\n"
+    "  The live leaderboard: the N known leads (default 10) with the highest current total\n"
+    "  score (fit + engagement decayed to --at, else now), with fit, engagement, grade,\n"
+    "  stage, last seen and last-touch source. Candidates are the members of lf:top (the\n"
+    "  redis.top_leads most engaged known leads; at most 100,000 of them are read).\n"
+    "  N, -n N            how many (1..10000)\n"
+    "  --stage STAGE      only leads in this stage (lead, mql, sal, sql, opportunity,\n"
+    "                     customer, nurture, disqualified), still by score\n"
+    "  --at TIME          ISO-8601, epoch milliseconds or \"now\" (the default)\n"
     "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml)\n"
     "  --redis HOST:PORT  override the rules file's redis.host / redis.port\n"
     "  --json             one JSON object\n";
 
-/* The fields of a lead's hash the table needs, in HMGET order. */
-static const char *const lf_top_fields[] = {"stage", "fit", "eng", "t", "last_seen", "lt.source"};
-#define LF_TOP_NFIELDS 6
+/* The readable fields of a lead's hash the ranking needs, in HMGET order ("anon": a visitor
+ * of the layout before). */
+static const char *const lf_top_fields[] = {"stage", "fit", "eng", "t", "anon"};
+#define LF_TOP_NFIELDS 5
 
 typedef struct {
     char id[LF_ID_MAX + 1];
-    double index_score; /* its score in lf:top */
-    int has_hash;
-    char stage[24];
-    double fit, eng;
+    double index_score; /* its score in lf:top (0 when not in it: --stage read whole) */
+    int in_top;
+    lf_stage_t stage;
+    double fit, eng, score;
     int64_t t_ms, last_seen_ms;
-    char lt_source[80];
+    char lt_source[LF_TOUCH_MAX + 1];
 } lf_top_row_t;
 
 typedef struct {
@@ -51,36 +68,85 @@ typedef struct {
     size_t n, cap;
 } lf_top_rows_t;
 
+typedef struct {
+    const char *top_key;
+    const char *source_key; /* the key the candidates came from: lf:top or lf:stage:<s> */
+    long long total;        /* ZCARD lf:top */
+    const char *stage;      /* --stage or NULL */
+    lf_stage_t stage_v;
+    long n;                 /* N */
+    long scanned;           /* members of source_key looked at */
+    long skipped_visitors;  /* of them: visitors of the layout before */
+    long skipped_missing;   /* of them: no record */
+    long candidates;        /* known leads ranked (in the stage, with --stage) */
+    int bounded;            /* stopped at LF_TOP_CANDIDATES_MAX */
+    int64_t at_ms;
+    const char *at_source; /* "option", "now" */
+} lf_top_info_t;
+
 /*---- Reading ------------------------------------------------------------------------------*/
 
-static void lf_top_row_id(lf_top_row_t *row, const redisReply *id, const redisReply *score)
+static lf_top_row_t *lf_top_push(lf_top_rows_t *out)
 {
-    memset(row, 0, sizeof(*row));
-    lf_cli_reply_str(id, row->id, sizeof(row->id));
-    row->index_score = lf_cli_reply_double(score, 0);
+    if (out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 64;
+        out->rows = lf_realloc(out->rows, out->cap * sizeof(*out->rows));
+    }
+    return &out->rows[out->n++];
 }
 
-static void lf_top_row_fill(lf_top_row_t *row, const redisReply *hm)
+static double lf_top_eng_at(double eng, int64_t t_ms, int64_t at_ms, const lf_model_t *m)
+{
+    return at_ms > t_ms ? eng * lf_decay_factor(at_ms - t_ms, m->half_life_ms) : eng;
+}
+
+/* One candidate from its HMGET reply: kept (appended to *out) when it is a known lead, in the
+ * stage asked for if any; else counted as skipped. */
+static void lf_top_candidate(lf_top_info_t *info, const lf_model_t *m, const redisReply *id,
+                             const redisReply *score, const redisReply *hm, lf_top_rows_t *out)
 {
     const redisReply *const *e = (const redisReply *const *)hm->element;
-    if (hm->type != REDIS_REPLY_ARRAY || hm->elements != LF_TOP_NFIELDS) return;
-    row->has_hash = e[0]->type == REDIS_REPLY_STRING;
-    if (!row->has_hash) return;
-    lf_cli_reply_str(e[0], row->stage, sizeof(row->stage));
+    lf_stage_t st;
+    if (hm->type != REDIS_REPLY_ARRAY || hm->elements != LF_TOP_NFIELDS ||
+        e[0]->type != REDIS_REPLY_STRING) {
+        info->skipped_missing++;
+        return;
+    }
+    if (e[4]->type == REDIS_REPLY_STRING && e[4]->len == 1 && e[4]->str[0] == '1') {
+        info->skipped_visitors++;
+        return;
+    }
+    if (lf_stage_from_name(e[0]->str, e[0]->len, &st) != LF_OK) {
+        info->skipped_missing++;
+        return;
+    }
+    if (st == LF_STAGE_VISITOR) {
+        info->skipped_visitors++;
+        return;
+    }
+    if (info->stage && st != info->stage_v) return;
+    lf_top_row_t *row = lf_top_push(out);
+    memset(row, 0, sizeof(*row));
+    lf_cli_reply_str(id, row->id, sizeof(row->id));
+    row->in_top = score != NULL && score->type == REDIS_REPLY_STRING;
+    row->index_score = row->in_top ? lf_cli_reply_double(score, 0) : 0;
+    row->stage = st;
     row->fit = lf_cli_reply_double(e[1], 0);
     row->eng = lf_cli_reply_double(e[2], 0);
     row->t_ms = lf_cli_reply_i64(e[3], 0);
-    row->last_seen_ms = lf_cli_reply_i64(e[4], 0);
-    lf_cli_reply_str(e[5], row->lt_source, sizeof(row->lt_source));
+    row->score = row->fit + lf_top_eng_at(row->eng, row->t_ms, info->at_ms, m);
+    info->candidates++;
 }
 
-/* HMGET the hashes of rows[0..n), one round trip. */
-static int lf_top_fetch_hashes(lf_cli_t *cli, lf_top_row_t *rows, size_t n)
+/* HMGET the readable fields of ids[0..n) (scores[i]: its lf:top score reply, may be NULL),
+ * one round trip, and keep the candidates. */
+static int lf_top_fetch(lf_cli_t *cli, lf_top_info_t *info, redisReply *const *ids,
+                        redisReply *const *scores, size_t n, lf_top_rows_t *out)
 {
     char key[LF_KEY_MAX];
     const char *argv[2 + LF_TOP_NFIELDS];
     size_t lens[2 + LF_TOP_NFIELDS];
-    int rc = 0;
+    int rc;
     if (!n) return 0;
     argv[0] = "HMGET";
     lens[0] = 5;
@@ -89,8 +155,8 @@ static int lf_top_fetch_hashes(lf_cli_t *cli, lf_top_row_t *rows, size_t n)
         lens[2 + f] = strlen(lf_top_fields[f]);
     }
     for (size_t i = 0; i < n; i++) {
-        int kl =
-            lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, rows[i].id, strlen(rows[i].id));
+        int kl = lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, ids[i]->str ? ids[i]->str : "",
+                             ids[i]->str ? ids[i]->len : 0);
         argv[1] = key;
         lens[1] = (size_t)kl;
         redisAppendCommandArgv(cli->redis, 2 + LF_TOP_NFIELDS, argv, lens);
@@ -98,106 +164,151 @@ static int lf_top_fetch_hashes(lf_cli_t *cli, lf_top_row_t *rows, size_t n)
     redisReply **r = lf_calloc(n, sizeof(*r));
     if ((rc = lf_cli_replies(cli, r, n, "HMGET of the leads")) == 0) {
         for (size_t i = 0; i < n; i++)
-            lf_top_row_fill(&rows[i], r[i]);
+            lf_top_candidate(info, &cli->cfg.model, ids[i], scores ? scores[i] : NULL, r[i], out);
         lf_cli_free_replies(r, n);
     }
     lf_free(r);
     return rc;
 }
 
-static lf_top_row_t *lf_top_push(lf_top_rows_t *out)
+/* The candidates of lf:top, from the top, page by page, at most LF_TOP_CANDIDATES_MAX. */
+static int lf_top_read_index(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *out)
 {
-    if (out->n == out->cap) {
-        out->cap = out->cap ? out->cap * 2 : 16;
-        out->rows = lf_realloc(out->rows, out->cap * sizeof(*out->rows));
+    int rc = 0;
+    while (info->scanned < LF_TOP_CANDIDATES_MAX) {
+        redisReply *r = NULL;
+        long count = LF_TOP_CANDIDATES_MAX - info->scanned < LF_TOP_PAGE
+                         ? LF_TOP_CANDIDATES_MAX - info->scanned
+                         : LF_TOP_PAGE;
+        redisAppendCommand(cli->redis, "ZREVRANGE %s %ld %ld WITHSCORES", info->top_key,
+                           info->scanned, info->scanned + count - 1);
+        if ((rc = lf_cli_replies(cli, &r, 1, "ZREVRANGE of the leaderboard"))) return rc;
+        size_t n = r->elements / 2;
+        redisReply **ids = lf_calloc(n ? n : 1, sizeof(*ids));
+        redisReply **scores = lf_calloc(n ? n : 1, sizeof(*scores));
+        for (size_t i = 0; i < n; i++) {
+            ids[i] = r->element[2 * i];
+            scores[i] = r->element[2 * i + 1];
+        }
+        rc = lf_top_fetch(cli, info, ids, scores, n, out);
+        lf_free(ids);
+        lf_free(scores);
+        freeReplyObject(r);
+        info->scanned += (long)n;
+        if (rc || (long)n < count) return rc;
     }
-    return &out->rows[out->n++];
+    if (info->scanned < info->total) info->bounded = 1;
+    return 0;
 }
 
-/* Members [start, start+count) of lf:top with their hashes appended to *out; filtered by
- * stage when one is given. *got = members read (fewer than count: the end). */
-static int lf_top_page(lf_cli_t *cli, const char *top_key, long start, long count,
-                       const char *stage, lf_top_rows_t *out, long *got)
+/* A small sales-active stage read whole: ZRANGE of lf:stage:<s>, then ZSCORE in lf:top and
+ * the readable fields of each, page by page. */
+static int lf_top_read_stage(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *out)
 {
     redisReply *r = NULL;
     int rc;
-    redisAppendCommand(cli->redis, "ZREVRANGE %s %ld %ld WITHSCORES", top_key, start,
-                       start + count - 1);
-    if ((rc = lf_cli_replies(cli, &r, 1, "ZREVRANGE of the leaderboard"))) return rc;
-    size_t first = out->n, n = r->elements / 2;
-    for (size_t i = 0; i < n; i++)
-        lf_top_row_id(lf_top_push(out), r->element[2 * i], r->element[2 * i + 1]);
-    freeReplyObject(r);
-    *got = (long)n;
-    if ((rc = lf_top_fetch_hashes(cli, out->rows + first, n))) return rc;
-    if (stage) {
-        size_t keep = first;
-        for (size_t i = first; i < out->n; i++)
-            if (out->rows[i].has_hash && strcmp(out->rows[i].stage, stage) == 0)
-                out->rows[keep++] = out->rows[i];
-        out->n = keep;
+    redisAppendCommand(cli->redis, "ZRANGE %s 0 -1", info->source_key);
+    if ((rc = lf_cli_replies(cli, &r, 1, "ZRANGE of the stage"))) return rc;
+    for (size_t from = 0; from < r->elements && !rc; from += LF_TOP_PAGE) {
+        size_t n = r->elements - from < LF_TOP_PAGE ? r->elements - from : LF_TOP_PAGE;
+        for (size_t i = 0; i < n; i++)
+            redisAppendCommand(cli->redis, "ZSCORE %s %b", info->top_key,
+                               r->element[from + i]->str, r->element[from + i]->len);
+        redisReply **s = lf_calloc(n, sizeof(*s));
+        if ((rc = lf_cli_replies(cli, s, n, "ZSCORE in the leaderboard")) == 0) {
+            rc = lf_top_fetch(cli, info, r->element + from, s, n, out);
+            lf_cli_free_replies(s, n);
+        }
+        lf_free(s);
+        info->scanned += (long)n;
     }
-    return 0;
+    freeReplyObject(r);
+    return rc;
 }
 
 static int lf_top_cmp_desc(const void *a, const void *b)
 {
     const lf_top_row_t *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
     if (x->index_score != y->index_score) return x->index_score < y->index_score ? 1 : -1;
-    return strcmp(y->id, x->id); /* ZREVRANGE's tie order: reverse lexicographic */
+    return strcmp(x->id, y->id);
 }
 
-/* A small stage is read whole (ZRANGE of lf:stage:<s>, then ZSCORE in lf:top of each, one
- * round trip), ranked, and the first n kept: exact whatever the stage's share of lf:top. */
-static int lf_top_stage_direct(lf_cli_t *cli, const char *top_key, const char *stage_key, long n,
-                               lf_top_rows_t *out)
+/* Last seen and last touch of the rows shown: their records decoded (either layout), one
+ * round trip. A record that does not decode keeps them unknown. */
+static int lf_top_details(lf_cli_t *cli, lf_top_rows_t *rs)
 {
-    redisReply *r = NULL;
+    char key[LF_KEY_MAX];
     int rc;
-    redisAppendCommand(cli->redis, "ZRANGE %s 0 -1", stage_key);
-    if ((rc = lf_cli_replies(cli, &r, 1, "ZRANGE of the stage"))) return rc;
-    size_t m = r->elements;
-    for (size_t i = 0; i < m; i++)
-        redisAppendCommand(cli->redis, "ZSCORE %s %b", top_key, r->element[i]->str,
-                           r->element[i]->len);
-    redisReply **s = lf_calloc(m ? m : 1, sizeof(*s));
-    if ((rc = lf_cli_replies(cli, s, m, "ZSCORE in the leaderboard")) == 0) {
-        for (size_t i = 0; i < m; i++) {
-            if (s[i]->type != REDIS_REPLY_STRING) continue; /* not (or no longer) in lf:top */
-            lf_top_row_id(lf_top_push(out), r->element[i], s[i]);
-        }
-        lf_cli_free_replies(s, m);
+    if (!rs->n) return 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, rs->rows[i].id,
+                    strlen(rs->rows[i].id));
+        redisAppendCommand(cli->redis, "HGETALL %s", key);
     }
-    lf_free(s);
-    freeReplyObject(r);
-    if (rc) return rc;
-    if (out->n > 1) qsort(out->rows, out->n, sizeof(*out->rows), lf_top_cmp_desc);
-    if (out->n > (size_t)n) out->n = (size_t)n;
-    return lf_top_fetch_hashes(cli, out->rows, out->n);
+    redisReply **r = lf_calloc(rs->n, sizeof(*r));
+    lf_lead_t *l = lf_malloc(sizeof(*l));
+    if ((rc = lf_cli_replies(cli, r, rs->n, "HGETALL of the leads shown")) == 0) {
+        for (size_t i = 0; i < rs->n; i++) {
+            size_t n = r[i]->elements / 2;
+            lf_err_t err = {0};
+            lf_str_t *f = lf_calloc(2 * n + 1, sizeof(*f)), *v = f + n;
+            for (size_t k = 0; k < n; k++) {
+                const redisReply *kf = r[i]->element[2 * k], *kv = r[i]->element[2 * k + 1];
+                f[k] = (lf_str_t){kf->str ? kf->str : "", kf->str ? (uint32_t)kf->len : 0};
+                v[k] = (lf_str_t){kv->str ? kv->str : "", kv->str ? (uint32_t)kv->len : 0};
+            }
+            if (n && lf_lead_decode(l, lf_str_from(rs->rows[i].id), f, v, n, &cli->cfg.model,
+                                    &err) == LF_OK) {
+                rs->rows[i].last_seen_ms = l->last_seen_ms;
+                snprintf(rs->rows[i].lt_source, sizeof(rs->rows[i].lt_source), "%s",
+                         l->last_touch.source);
+            }
+            lf_free(f);
+        }
+        lf_cli_free_replies(r, rs->n);
+    }
+    lf_free(l);
+    lf_free(r);
+    return rc;
 }
 
 /*---- Output -------------------------------------------------------------------------------*/
 
-typedef struct {
-    const char *top_key;
-    long long total;   /* ZCARD lf:top */
-    const char *stage; /* --stage or NULL */
-    long n;            /* -n */
-    long scanned;      /* members of lf:top looked at */
-    int bounded;       /* the --stage scan stopped at LF_TOP_SCAN_MAX */
-    int64_t at_ms;
-    const char *at_source; /* "option", "latest_last_seen", "now" */
-} lf_top_info_t;
-
-static double lf_top_eng(const lf_top_row_t *row, int64_t at_ms, const lf_model_t *m)
+/* "ranked by score at <time> (<why>) among ..." */
+static void lf_top_print_what(const lf_top_info_t *info)
 {
-    return row->eng * lf_decay_factor(at_ms - row->t_ms, m->half_life_ms);
+    char a[40], b[40];
+    printf("top %ld%s%s by score at %s (%s)", info->n, info->stage ? " in stage " : "",
+           info->stage ? info->stage : "", lf_cli_fmt_time(info->at_ms, a, sizeof(a)),
+           strcmp(info->at_source, "option") == 0 ? "--at" : "now");
+    if (strcmp(info->source_key, info->top_key) == 0)
+        printf(", among the %s most engaged known leads in %s\n",
+               lf_cli_fmt_count(info->scanned - info->skipped_visitors - info->skipped_missing, b,
+                                sizeof(b)),
+               info->top_key);
+    else
+        printf(", among all %s leads of %s\n", lf_cli_fmt_count(info->candidates, b, sizeof(b)),
+               info->source_key);
+    if (info->bounded)
+        printf("(read the first %s members of %s only: it holds %s)\n",
+               lf_cli_fmt_count(info->scanned, a, sizeof(a)), info->top_key,
+               lf_cli_fmt_count(info->total, b, sizeof(b)));
+    if (info->skipped_visitors || info->skipped_missing)
+        printf("(skipped %ld member%s of %s that %s: %ld visitor%s of the layout before, %ld "
+               "with no record)\n",
+               info->skipped_visitors + info->skipped_missing,
+               info->skipped_visitors + info->skipped_missing == 1 ? "" : "s", info->source_key,
+               info->skipped_visitors + info->skipped_missing == 1 ? "is not a known lead"
+                                                                    : "are not known leads",
+               info->skipped_visitors, info->skipped_visitors == 1 ? "" : "s",
+               info->skipped_missing);
 }
 
 static void lf_top_print(const lf_cli_t *cli, const lf_top_info_t *info, const lf_top_rows_t *rs)
 {
     const lf_model_t *m = &cli->cfg.model;
-    char a[40], b[40];
+    char a[40];
     static const char *const head[] = {"RANK",  "LEAD",  "SCORE",     "FIT",       "ENGAGEMENT",
                                        "GRADE", "STAGE", "LAST SEEN", "LAST TOUCH"};
     lf_table_t t;
@@ -208,38 +319,24 @@ static void lf_top_print(const lf_cli_t *cli, const lf_top_info_t *info, const l
         /* Ids and UTM values come from events: a newline or an escape sequence in one would
          * break the table (or forge rows), so they are shown escaped (--json: exact). */
         char id[LF_ESCAPED_CAP(LF_ID_MAX)], src[LF_ESCAPED_CAP(sizeof(r->lt_source))];
+        double e = r->score - r->fit;
         snprintf(rank, sizeof(rank), "%zu", i + 1);
         lf_str_escape(lf_str_from(r->id), id, sizeof(id));
-        if (!r->has_hash) {
-            lf_table_add(&t, (const char *const[]){rank, id, NULL, NULL, NULL, NULL, "(no record)",
-                                                   NULL, NULL});
-            continue;
-        }
-        double e = lf_top_eng(r, info->at_ms, m);
-        snprintf(score, sizeof(score), "%.2f", lf_cli_num(r->fit + e));
+        snprintf(score, sizeof(score), "%.2f", lf_cli_num(r->score));
         snprintf(fit, sizeof(fit), "%.2f", lf_cli_num(r->fit));
         snprintf(eng, sizeof(eng), "%.2f", lf_cli_num(e));
         lf_table_add(&t, (const char *const[]){
-                             rank, id, score, fit, eng, lf_cli_grade(r->fit + e, m), r->stage,
-                             lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
+                             rank, id, score, fit, eng, lf_cli_grade(r->score, m),
+                             lf_stage_name(r->stage), lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
                              r->lt_source[0]
                                  ? lf_str_escape(lf_str_from(r->lt_source), src, sizeof(src))
                                  : NULL});
     }
-    printf("top %zu%s%s of %s leads in %s, scores at %s (%s)\n",
-           rs->n < (size_t)info->n ? rs->n : (size_t)info->n, info->stage ? " in stage " : "",
-           info->stage ? info->stage : "", lf_cli_fmt_count(info->total, b, sizeof(b)),
-           info->top_key, lf_cli_fmt_time(info->at_ms, a, sizeof(a)),
-           strcmp(info->at_source, "option") == 0 ? "--at"
-           : strcmp(info->at_source, "now") == 0  ? "wall clock: no lead shown"
-                                                  : "latest event time among them");
+    lf_top_print_what(info);
     if (rs->n)
         lf_table_print(&t, stdout, 0);
     else
         printf("no leads%s\n", info->stage ? " in this stage" : "");
-    if (info->bounded)
-        printf("(looked at the first %s leads of %s only; more may be in stage %s)\n",
-               lf_cli_fmt_count(info->scanned, a, sizeof(a)), info->top_key, info->stage);
     lf_table_free(&t);
 }
 
@@ -256,7 +353,13 @@ static cJSON *lf_top_json(const lf_cli_t *cli, const lf_top_info_t *info, const 
     cJSON_AddNumberToObject(o, "n", (double)info->n);
     lf_cli_json_time(o, "at", info->at_ms);
     cJSON_AddStringToObject(o, "at_source", info->at_source);
+    cJSON_AddStringToObject(o, "ranked_by", "score_at");
+    cJSON_AddStringToObject(o, "source", info->source_key);
     cJSON_AddNumberToObject(o, "scanned", (double)info->scanned);
+    cJSON_AddNumberToObject(o, "candidates", (double)info->candidates);
+    cJSON_AddNumberToObject(o, "skipped_visitors", (double)info->skipped_visitors);
+    cJSON_AddNumberToObject(o, "skipped_missing", (double)info->skipped_missing);
+    cJSON_AddNumberToObject(o, "max_candidates", LF_TOP_CANDIDATES_MAX);
     cJSON_AddBoolToObject(o, "bounded", info->bounded);
     cJSON *arr = cJSON_AddArrayToObject(o, "leads");
     for (size_t i = 0; i < rs->n; i++) {
@@ -264,21 +367,23 @@ static cJSON *lf_top_json(const lf_cli_t *cli, const lf_top_info_t *info, const 
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "rank", (double)(i + 1));
         cJSON_AddStringToObject(x, "id", r->id);
-        cJSON_AddNumberToObject(x, "index_score", r->index_score);
-        cJSON_AddBoolToObject(x, "has_record", r->has_hash);
-        if (r->has_hash) {
-            double e = lf_top_eng(r, info->at_ms, m);
-            cJSON_AddNumberToObject(x, "score", r->fit + e);
-            cJSON_AddNumberToObject(x, "fit", r->fit);
-            cJSON_AddNumberToObject(x, "engagement", e);
-            cJSON_AddStringToObject(x, "grade", lf_cli_grade(r->fit + e, m));
-            cJSON_AddStringToObject(x, "stage", r->stage);
-            lf_cli_json_time(x, "last_seen", r->last_seen_ms);
-            if (r->lt_source[0])
-                cJSON_AddStringToObject(x, "last_touch_source", r->lt_source);
-            else
-                cJSON_AddNullToObject(x, "last_touch_source");
-        }
+        if (r->in_top)
+            cJSON_AddNumberToObject(x, "index_score", r->index_score);
+        else
+            cJSON_AddNullToObject(x, "index_score");
+        cJSON_AddBoolToObject(x, "has_record", 1);
+        cJSON_AddNumberToObject(x, "score", r->score);
+        cJSON_AddNumberToObject(x, "fit", r->fit);
+        cJSON_AddNumberToObject(x, "engagement", r->score - r->fit);
+        cJSON_AddStringToObject(x, "grade", lf_cli_grade(r->score, m));
+        cJSON_AddStringToObject(x, "stage", lf_stage_name(r->stage));
+        cJSON_AddNumberToObject(x, "eng", r->eng);
+        lf_cli_json_time(x, "t", r->t_ms);
+        lf_cli_json_time(x, "last_seen", r->last_seen_ms);
+        if (r->lt_source[0])
+            cJSON_AddStringToObject(x, "last_touch_source", r->lt_source);
+        else
+            cJSON_AddNullToObject(x, "last_touch_source");
         cJSON_AddItemToArray(arr, x);
     }
     return o;
@@ -286,10 +391,10 @@ static cJSON *lf_top_json(const lf_cli_t *cli, const lf_top_info_t *info, const 
 
 /*---- The command --------------------------------------------------------------------------*/
 
-/* The options into *info and *stage: LF_CLI_GO, or the exit status after a message. */
-static int lf_top_args(lf_cli_t *cli, int argc, char **argv, lf_top_info_t *info, lf_stage_t *stage)
+/* The options into *info: LF_CLI_GO, or the exit status after a message. */
+static int lf_top_args(lf_cli_t *cli, int argc, char **argv, lf_top_info_t *info)
 {
-    const char *at_arg = NULL, *n_arg = NULL;
+    const char *at_arg = NULL, *n_arg = NULL, *pos = NULL;
     const lf_cli_opt_t own[] = {
         {"-n", &n_arg}, {"--stage", &info->stage}, {"--at", &at_arg}, {NULL, NULL}};
     int64_t n;
@@ -297,16 +402,24 @@ static int lf_top_args(lf_cli_t *cli, int argc, char **argv, lf_top_info_t *info
         int o = lf_cli_option(cli, argc, argv, &i, own);
         if (o == LF_CLI_OPT_HELP) return LF_CLI_EXIT_OK;
         if (o == LF_CLI_OPT_ERROR) return LF_CLI_EXIT_USAGE;
-        if (o == LF_CLI_OPT_NONE) return lf_cli_usage_error(cli, "unexpected argument %s", argv[i]);
+        if (o == LF_CLI_OPT_TAKEN) continue;
+        if (argv[i][0] == '-' || pos)
+            return lf_cli_usage_error(cli, "unexpected argument %s", argv[i]);
+        pos = argv[i];
     }
+    if (pos && n_arg) return lf_cli_usage_error(cli, "N given twice (%s and -n %s)", pos, n_arg);
+    if (pos) n_arg = pos;
     if (n_arg) {
         if (lf_parse_i64(n_arg, 1, LF_TOP_MAX_N, &n) != LF_OK)
             return lf_cli_usage_error(cli, "-n wants a number from 1 to %d, not \"%s\"",
                                       LF_TOP_MAX_N, n_arg);
         info->n = (long)n;
     }
-    if (info->stage && lf_stage_from_name(info->stage, strlen(info->stage), stage) != LF_OK)
+    if (info->stage &&
+        lf_stage_from_name(info->stage, strlen(info->stage), &info->stage_v) != LF_OK)
         return lf_cli_usage_error(cli, "unknown stage \"%s\"", info->stage);
+    if (info->stage && info->stage_v == LF_STAGE_VISITOR)
+        return lf_cli_usage_error(cli, "visitors are not ranked: lf:top holds known leads only");
     if (at_arg) {
         if (lf_cli_parse_at(cli, at_arg, &info->at_ms)) return LF_CLI_EXIT_USAGE;
         info->at_source = "option";
@@ -314,51 +427,25 @@ static int lf_top_args(lf_cli_t *cli, int argc, char **argv, lf_top_info_t *info
     return LF_CLI_GO;
 }
 
-/* A big stage is a good share of lf:top: walk it from the top, filtering. */
-static int lf_top_walk_stage(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *rs)
-{
-    long page = info->n * 4 < 1000 ? (info->n * 4 > 200 ? info->n * 4 : 200) : 1000, got = 0;
-    int rc = 0;
-    while (rs->n < (size_t)info->n && info->scanned < LF_TOP_SCAN_MAX) {
-        if ((rc = lf_top_page(cli, info->top_key, info->scanned, page, info->stage, rs, &got)))
-            break;
-        info->scanned += got;
-        if (got < page) break;
-    }
-    if (!rc && rs->n < (size_t)info->n && info->scanned >= LF_TOP_SCAN_MAX) info->bounded = 1;
-    if (rs->n > (size_t)info->n) rs->n = (size_t)info->n;
-    return rc;
-}
-
-/* The rows to show: the first n of lf:top, of the stage read whole, or of lf:top filtered. */
-static int lf_top_read(lf_cli_t *cli, lf_top_info_t *info, const char *stage_key, lf_top_rows_t *rs)
+/* The candidates: lf:top's, or a small sales-active stage's whole set; ranked, the first n
+ * kept and their records read. */
+static int lf_top_read(lf_cli_t *cli, lf_top_info_t *info, const char *stage_key,
+                       lf_top_rows_t *rs)
 {
     redisReply *r[2] = {NULL, NULL};
-    int rc;
+    int rc, direct = info->stage && lf_writes_stage_indexed(info->stage_v);
     redisAppendCommand(cli->redis, "ZCARD %s", info->top_key);
-    redisAppendCommand(cli->redis, "ZCARD %s", stage_key);
+    redisAppendCommand(cli->redis, "ZCARD %s", direct ? stage_key : info->top_key);
     if ((rc = lf_cli_replies(cli, r, 2, "ZCARD"))) return rc;
     info->total = r[0]->integer;
-    if (!info->stage) {
-        rc = lf_top_page(cli, info->top_key, 0, info->n, NULL, rs, &info->scanned);
-    } else if (r[1]->integer <= LF_TOP_STAGE_DIRECT) {
-        rc = lf_top_stage_direct(cli, info->top_key, stage_key, info->n, rs);
-        info->scanned = r[1]->integer;
-    } else {
-        rc = lf_top_walk_stage(cli, info, rs);
-    }
+    direct = direct && r[1]->integer <= LF_TOP_STAGE_DIRECT;
     lf_cli_free_replies(r, 2);
-    return rc;
-}
-
-/* Without --at, scores are decayed to the latest event time among the leads shown. */
-static void lf_top_default_at(lf_top_info_t *info, const lf_top_rows_t *rs)
-{
-    if (info->at_source) return;
-    for (size_t i = 0; i < rs->n; i++)
-        if (rs->rows[i].last_seen_ms > info->at_ms) info->at_ms = rs->rows[i].last_seen_ms;
-    info->at_source = info->at_ms ? "latest_last_seen" : "now";
-    if (!info->at_ms) info->at_ms = lf_wall_ms();
+    info->source_key = direct ? stage_key : info->top_key;
+    rc = direct ? lf_top_read_stage(cli, info, rs) : lf_top_read_index(cli, info, rs);
+    if (rc) return rc;
+    if (rs->n > 1) qsort(rs->rows, rs->n, sizeof(*rs->rows), lf_top_cmp_desc);
+    if (rs->n > (size_t)info->n) rs->n = (size_t)info->n;
+    return lf_top_details(cli, rs);
 }
 
 int lf_cmd_top(int argc, char **argv)
@@ -367,18 +454,21 @@ int lf_cmd_top(int argc, char **argv)
     lf_top_rows_t rs = {0};
     lf_top_info_t info = {0};
     char top_key[LF_KEY_MAX], stage_key[LF_KEY_MAX];
-    lf_stage_t stage = LF_STAGE_VISITOR;
     int rc;
 
     lf_cli_init(&cli, argc > 0 ? argv[0] : "top", lf_top_usage);
     info.n = 10;
-    if ((rc = lf_top_args(&cli, argc, argv, &info, &stage)) != LF_CLI_GO) return rc;
+    if ((rc = lf_top_args(&cli, argc, argv, &info)) != LF_CLI_GO) return rc;
+    if (!info.at_source) {
+        info.at_ms = lf_wall_ms();
+        info.at_source = "now";
+    }
     if ((rc = lf_cli_open(&cli))) goto out;
     lf_key_top(top_key, sizeof(top_key), cli.cfg.redis_prefix);
-    lf_key_stage(stage_key, sizeof(stage_key), cli.cfg.redis_prefix, stage);
+    lf_key_stage(stage_key, sizeof(stage_key), cli.cfg.redis_prefix,
+                 info.stage ? info.stage_v : LF_STAGE_MQL);
     info.top_key = top_key;
     if ((rc = lf_top_read(&cli, &info, stage_key, &rs))) goto out;
-    lf_top_default_at(&info, &rs);
     if (cli.json)
         lf_cli_json_print(lf_top_json(&cli, &info, &rs));
     else

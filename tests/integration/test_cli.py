@@ -1,5 +1,7 @@
 """The operator commands against the state of a real run: `leadflow inspect`, `top`, `stats`
-(--json, values agree with Redis; its exit status is the health verdict), `check-config` (errors
+(--json, values agree with Redis; its exit status is the health verdict); against Redis state
+written by hand (both record layouts, a visitor's lf:v:{} record, lf:top with members that are
+not known leads, lf:funnel with live and expired visitor buckets); `check-config` (errors
 and warnings with their lines), and one usage-error status for every command.
 Run: LF_BIN=build/leadflow python3 tests/integration/test_cli.py"""
 import json
@@ -11,8 +13,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lfharness as H  # noqa: E402
-from lfharness import check, check_eq, check_close, HOUR_MS  # noqa: E402
-from test_pipeline import T0, small_rules, decay, VERSION  # noqa: E402
+from lfharness import check, check_eq, check_close, DAY_MS, HOUR_MS  # noqa: E402
+from test_pipeline import T0, small_rules, decay, VERSION, SMALL_MODEL  # noqa: E402
 
 
 def populate(env):
@@ -47,7 +49,29 @@ def cli_json(env, args):
         raise H.TestFailure("leadflow %s --json printed no JSON: %r" % (" ".join(args), out[:500]))
 
 
+def top_order(env, at_ms, n):
+    """lf:top's known leads ranked by fit + engagement decayed to at_ms, as `leadflow top`
+    must rank them (ties: the higher lf:top score, then the id)."""
+    rows = []
+    for lid, ix in env.r.zrevrange("lf:top", 0, -1, withscores=True):
+        h = env.lead(lid)
+        if not h or h.get("anon") == "1" or h.get("stage") in (None, "visitor"):
+            continue
+        t = int(h["t"])
+        eng = float(h["eng"]) * (decay(at_ms - t) if at_ms > t else 1.0)
+        rows.append((-(float(h["fit"]) + eng), -ix, lid))
+    return [r[2] for r in sorted(rows)[:n]]
+
+
+def live_visitors(env, now_ms):
+    return sum(int(v) for k, v in env.r.hgetall("lf:funnel").items()
+               if k.startswith("visitor:") and int(k[8:]) * 1000 > now_ms)
+
+
 def test_inspect_top_stats():
+    """After a run (the new layout written by the store): inspect shows every part of a lead
+    from its decoded record, a visitor's lf:v:{} record with its TTL, a linked visitor's lead;
+    top ranks lf:top's known leads by current score; stats' funnel is lf:funnel's."""
     env = H.new_env("cli")
     env.start_redis()
     env.start_broker(2)
@@ -57,65 +81,110 @@ def test_inspect_top_stats():
     H.set_processing(small_rules(env), idle_clock="event")
     run, p = populate(env)
 
-    # inspect: a lead.
+    # inspect: a lead. The readable fields from the hash, the packed rest by hand.
     h = env.lead("u-3")
+    check("p" in h and "events" not in h, "u-3 is in the packed layout: %s" % sorted(h))
     j = cli_json(env, ["inspect", "u-3"])
     check_eq(j.get("id"), "u-3", "inspect id")
     check_eq(j.get("stage"), h["stage"], "inspect stage")
     check_eq(j.get("seq"), int(h["seq"]), "inspect seq")
-    check_eq(j.get("events"), int(h["events"]), "inspect events")
+    check_eq(j.get("events"), 3, "inspect events")
     check_close(j.get("fit"), float(h["fit"]), "inspect fit")
     check_close(j["stored"]["eng"], float(h["eng"]), "inspect stored.eng")
+    check_eq(j["stored"]["t_ms"], int(h["t"]), "inspect stored.t")
+    check_close(j["stored"]["score"], float(h["score"]), "inspect stored.score")
+    check_eq(j["stored"]["grade"], h["grade"], "inspect stored.grade")
     # Default time: the last event (last_seen); eng decayed from t to it.
-    at = int(h["last_seen"])
+    at = T0 + 2 * HOUR_MS
+    check_eq(j.get("last_seen_ms"), at, "inspect last_seen")
+    check_eq(j.get("first_seen_ms"), T0, "inspect first_seen")
     eng_at = float(h["eng"]) * decay(at - int(h["t"]))
     check_close(j.get("engagement"), eng_at, "inspect engagement at last_seen")
     check_close(j.get("score"), float(h["fit"]) + eng_at, "inspect score")
     want_eng = 30 * decay(2 * HOUR_MS) + 30 * decay(HOUR_MS) + 30
     check_close(j.get("score"), want_eng, "inspect score by hand")
-    # Counters are keyed by kind, the hash's "n." prefix dropped (cli_inspect_json.c).
+    # Counters are keyed by kind (cli_inspect_json.c).
     check_eq(j["counters"], {"form_submit": 3}, "inspect counters")
     check_eq(j.get("rules_version"), VERSION, "inspect rules_version")
     hist = j.get("history") or []
-    stored = H.history(env.lead("u-3"))
-    check(len(stored) > 0, "u-3 has a stage history in its hash")
-    check_eq([(x["seq"], x["from"], x["to"], x["reason"]) for x in hist],
-             [(int(x.split("|")[0]), *x.split("|")[1:4]) for x in stored],
-             "inspect history vs the hash's h* fields")
+    check(len(hist) > 0, "u-3 has a stage history")
+    check_eq([x["seq"] for x in hist], list(range(int(h["seq"]) - len(hist) + 1,
+                                                    int(h["seq"]) + 1)), "history seqs")
+    check_eq(hist[-1]["to"], h["stage"], "the last transition ends in the stage")
+    check_eq((hist[0]["from"], hist[0]["to"], hist[0]["reason"]),
+             ("visitor", "lead", "first_seen"), "the first transition")
+    check_eq(j["record"], {"key": "lf:lead:{u-3}", "kind": "lead", "layout": "packed",
+                           "version": j["record"]["version"]}, "inspect record")
+    check(j["record"]["version"] >= 1, "a write version")
+    check_eq(len(j["offsets"]), 1, "one source partition: %s" % j["offsets"])
+    check_eq(j["dedup_remembered"], 3, "three messageIds remembered")
+    rc, out, err = env.run_cli(["inspect", "u-3", "-c", env.rules_path])
+    check_eq(rc, 0, "inspect u-3 (text): %s" % err)
+    check(re.search(r"(?m)^  record\s+lf:lead:\{u-3\}, packed", out), "record line: %r" % out)
+    check(re.search(r"(?m)^\s+\d+ .*visitor\s+lead\s+first_seen", out), "history: %r" % out)
     # inspect: an anonymousId linked to its lead.
     j = cli_json(env, ["inspect", "a-7"])
     check_eq((j.get("id"), j.get("linked_from")), ("u-7", "a-7"), "inspect a linked visitor")
     check_eq((j.get("first_touch") or {}).get("source"), "fair", "first touch of u-7")
     check_close(j.get("fit"), 20, "fit of u-7")
+    check_eq(j.get("traits"), {"company_tier": "enterprise"}, "traits of u-7")
+    check_eq(j.get("visitor_record_left"), False, "a-7's visitor record went with the merge")
+    # inspect: a visitor, its record in lf:v:{} with a TTL.
+    j = cli_json(env, ["inspect", "a-lonely"])
+    pttl = env.r.pttl("lf:v:{a-lonely}")
+    check(pttl > 0, "lf:v:{a-lonely} has a TTL (%s)" % pttl)
+    check_eq((j["id"], j["anonymous"], j["stage"], j["events"]), ("a-lonely", True, "visitor", 1),
+             "inspect a visitor")
+    check_eq((j["record"]["key"], j["record"]["kind"], j["record"]["layout"]),
+             ("lf:v:{a-lonely}", "visitor", "packed"), "a visitor's record")
+    check(0 < pttl - j["record"]["ttl_ms"] < 60000 or 0 <= j["record"]["ttl_ms"] - pttl < 60000,
+          "ttl_ms %s vs PTTL %s" % (j["record"]["ttl_ms"], pttl))
+    check(j["record"].get("expires_ms", 0) > time.time() * 1000, "the record's expiry ahead")
+    check_eq(j["counters"], {"page_view": 1}, "a visitor's counters")
+    check_close(j["engagement"], 5, "a visitor's engagement")
     # inspect: an unknown lead.
     rc, out, err = env.run_cli(["inspect", "nobody", "-c", env.rules_path, "--json"])
     check_eq(rc, 1, "inspect of an unknown lead: exit status")
 
-    # top -n 5.
-    j = cli_json(env, ["top", "-n", "5"])
-    want = env.r.zrevrange("lf:top", 0, 4, withscores=True)
-    got = [(x["id"], x["index_score"]) for x in j.get("leads", [])]
-    check_eq([g[0] for g in got], [w[0] for w in want], "top -n 5 ids vs ZREVRANGE lf:top 0 4")
-    for (gid, gs), (wid, ws) in zip(got, want):
-        check_close(gs, ws, "top index_score of %s" % gid)
+    # top 5 at a time after every event: by current score among lf:top's known leads.
+    at = T0 + 30 * HOUR_MS
+    j = cli_json(env, ["top", "5", "--at", str(at)])
+    check_eq([x["id"] for x in j.get("leads", [])], top_order(env, at, 5),
+             "top 5 vs lf:top ranked by score at --at")
     check_eq(j.get("total"), env.r.zcard("lf:top"), "top total vs ZCARD lf:top")
+    check_eq((j.get("scanned"), j.get("source"), j.get("at_ms"), j.get("at_source")),
+             (env.r.zcard("lf:top"), "lf:top", at, "option"), "what top looked at")
     check_eq([x["rank"] for x in j["leads"]], [1, 2, 3, 4, 5], "ranks")
     for x in j["leads"]:
         hh = env.lead(x["id"])
         check_eq(x.get("stage"), hh.get("stage"), "top stage of %s" % x["id"])
         check_close(x.get("fit"), float(hh["fit"]), "top fit of %s" % x["id"])
+        check_close(x.get("engagement"), float(hh["eng"]) * decay(at - int(hh["t"])),
+                    "top engagement of %s" % x["id"])
     check_eq(j["leads"][0]["id"], "u-7", "the hottest lead")
+    check_eq(j["leads"][0]["last_seen_ms"], T0 + 20 * HOUR_MS, "u-7's last seen, decoded")
+    check_eq(j["leads"][0]["last_touch_source"], "fair", "u-7's last touch, decoded")
+    check("a-lonely" not in [x["id"] for x in j["leads"]], "a visitor is not ranked")
+    rc, out, err = env.run_cli(["top", "-n", "3", "-c", env.rules_path])
+    check_eq(rc, 0, "top -n 3 (text): %s" % err)
+    check(re.search(r"^top 3 by score at \S+ \(now\), among the \d+ most engaged known leads "
+                    r"in lf:top$", out, re.M), "top's header: %r" % out[:300])
 
-    # stats.
+    # stats: the funnel is lf:funnel's.
     j = cli_json(env, ["stats"])
     tot = j["progress"]["totals"]
     for k in ("consumed", "applied", "duplicates", "dead", "transitions"):
         check_eq(tot.get(k), p[k], "stats progress totals %s" % k)
     check_eq(j["progress"]["conservation"]["ok"], True, "stats conservation ok")
     check_eq(j["progress"]["group"], env.group, "stats group")
-    for s in H.STAGES:
-        check_eq(j["funnel"]["stages"].get(s), env.r.zcard("lf:stage:" + s),
-                 "stats funnel %s vs ZCARD" % s)
+    funnel = env.r.hgetall("lf:funnel")
+    for s in H.STAGES[1:]:
+        check_eq(j["funnel"]["stages"].get(s), int(funnel.get(s, 0)),
+                 "stats funnel %s vs HGET lf:funnel" % s)
+    check_eq(j["funnel"]["stages"]["visitor"], live_visitors(env, time.time() * 1000),
+             "stats visitors vs the live buckets")
+    check_eq(j["funnel"]["stages"]["visitor"], 1, "one visitor left (a-lonely)")
+    check_eq(sum(j["funnel"]["stages"].values()), 8, "7 leads and a visitor")
     insts = [x.get("id") for x in j.get("instances", [])]
     check("cli-inst" in insts, "stats instances %s lack cli-inst" % insts)
     check_eq(j["health"]["ok"], True, "stats health of a live run (%s)" % j["health"])
@@ -124,6 +193,204 @@ def test_inspect_top_stats():
     check_eq(rc, 0, "stats exit status with a live, healthy run (%s)" % out[-400:])
     check(out.rstrip().endswith("health: ok (exit 0)"), "stats' last line: %r" % out[-200:])
     check_eq(run.stop(), 0, "exit status")
+
+
+#---- Redis state written by hand (no run): both layouts, lf:top, lf:funnel ------------------
+
+KIND = {"page_view": 1, "form_submit": 4}
+STAGE = {s: i for i, s in enumerate(H.STAGES)}
+REASON = {"identify": 0, "first_seen": 1, "score_threshold": 2}
+
+
+def _hand_env(name):
+    env = H.new_env(name)
+    env.start_redis()
+    env.write_rules('version: "%s"\n' % VERSION + H.kafka_block("127.0.0.1:9", "g1") +
+                    "redis:\n  host: 127.0.0.1\n  port: %d\n" % env.redis_port + SMALL_MODEL)
+    return env
+
+
+def packed(t, version, first_seen, last_seen, stage_at, events, counters, first_touch=None,
+           traits=(), offsets=(), history=(), rules_version=VERSION, visitor=None, expires_s=0):
+    """A packed record (lead_pack.c's element list). visitor: (stage, seq, fit, eng) for a
+    self-contained visitor record."""
+    rec = [2, version, 1 if visitor else 0, "" if visitor else rules_version, t - first_seen,
+           t - last_seen, t - stage_at, events,
+           [x for k, n in counters.items() for x in (KIND[k], n)],
+           None if first_touch is None else list(first_touch[:3]) + [t - first_touch[3]],
+           None, [x for kv in traits for x in kv], [], b"",
+           [x for po in offsets for x in po],
+           [x for (seq, fr, to, why, at, sc) in history
+            for x in (seq, STAGE[fr], STAGE[to], REASON[why], t - at, int(round(sc * 100)))],
+           expires_s]
+    if visitor:
+        st, seq, fit, eng = visitor
+        rec += [STAGE[st], seq, fit, eng, t]
+    return H.mp_pack(rec)
+
+
+def lead_hash_v2(stage, seq, fit, eng, t, rec):
+    h = {"stage": stage, "seq": seq, "grade": "L2", "score": fit + eng, "fit": fit, "eng": eng,
+         "t": t}
+    for k in range(0, len(rec), 64):
+        h["p" if k == 0 else "p%d" % (k // 64 + 1)] = rec[k:k + 64]
+    return h
+
+
+def test_inspect_layouts():
+    """inspect and --json decode a lead of the packed layout, one of the layout before (v1,
+    rewritten on its next write), a visitor's lf:v:{} record with its TTL and a visitor of
+    the layout before, and show the same parts for each."""
+    env = _hand_env("clil")
+    hist = [(1, "visitor", "lead", "first_seen", T0, 30.0),
+            (2, "lead", "mql", "score_threshold", T0 + HOUR_MS, 61.5)]
+    t = T0 + 2 * HOUR_MS
+    rec = packed(t, 7, T0, t, T0 + HOUR_MS, 3, {"form_submit": 3},
+                 first_touch=("fair", "qr", "expo", T0), traits=[("company_tier", "enterprise")],
+                 offsets=[(1, 41)], history=hist)
+    env.r.hset("lf:lead:{p-1}", mapping=lead_hash_v2("mql", 2, 20, 75, t, rec))
+    v1 = {"stage": "mql", "seq": 2, "grade": "L2", "score": 95, "fit": 20, "eng": 75, "t": t,
+          "first_seen": T0, "last_seen": t, "stage_at": T0 + HOUR_MS, "events": 3,
+          "rules_version": VERSION, "n.form_submit": 3, "ft.source": "fair", "ft.medium": "qr",
+          "ft.campaign": "expo", "ft.at": T0, "lt.source": "fair", "lt.medium": "qr",
+          "lt.campaign": "expo", "lt.at": T0, "tr.company_tier": "enterprise", "v": 7,
+          "o": "1:41", "h1": "1|visitor|lead|first_seen|%d|30" % T0,
+          "h2": "2|lead|mql|score_threshold|%d|61.5" % (T0 + HOUR_MS)}
+    env.r.hset("lf:lead:{v1-1}", mapping=v1)
+    exp = int(time.time()) + 3600
+    env.r.set("lf:v:{anon-1}", packed(T0, 1, T0, T0, T0, 1, {"page_view": 1}, expires_s=exp,
+                                      visitor=("visitor", 0, 0, 5)), px=3600 * 1000)
+    env.r.hset("lf:lead:{anon-v1}", mapping={"stage": "visitor", "seq": 0, "fit": 0, "eng": 5,
+                                             "t": T0, "first_seen": T0, "last_seen": T0,
+                                             "events": 1, "n.page_view": 1, "anon": 1, "v": 1})
+
+    same = ("stage", "seq", "events", "fit", "score", "engagement", "first_seen_ms",
+            "last_seen_ms", "stage_at_ms", "counters", "traits", "rules_version", "first_touch",
+            "history", "offsets")
+    jp = cli_json(env, ["inspect", "p-1"])
+    j1 = cli_json(env, ["inspect", "v1-1"])
+    for k in same:
+        check_eq(j1.get(k), jp.get(k), "%s: the layout before vs packed" % k)
+    check_eq(jp["history"], [{"seq": 1, "from": "visitor", "to": "lead", "reason": "first_seen",
+                              "at_ms": T0, "at": H.iso(T0), "score": 30},
+                             {"seq": 2, "from": "lead", "to": "mql", "reason": "score_threshold",
+                              "at_ms": T0 + HOUR_MS, "at": H.iso(T0 + HOUR_MS),
+                              "score": 61.5}], "the history, decoded")
+    check_eq((jp["events"], jp["counters"], jp["traits"], jp["rules_version"]),
+             (3, {"form_submit": 3}, {"company_tier": "enterprise"}, VERSION), "packed fields")
+    check_eq(jp["offsets"], [{"partition": 1, "offset": 41}], "offsets")
+    check_eq((jp["record"]["layout"], jp["record"]["version"]), ("packed", 7), "packed record")
+    check_eq((j1["record"]["layout"], j1["record"]["version"], j1["record"]["key"]),
+             ("v1", 7, "lf:lead:{v1-1}"), "a v1 record")
+    check_eq(jp["first_touch"]["source"], "fair", "first touch")
+    rc, out, err = env.run_cli(["inspect", "v1-1", "-c", env.rules_path])
+    check_eq(rc, 0, "inspect v1-1: %s" % err)
+    check(re.search(r"(?m)^  record\s+lf:lead:\{v1-1\}, v1, rewritten on next write", out),
+          "the v1 record line: %r" % out)
+    check("company_tier" in out and "form_submit 3" in out, "traits and counters: %r" % out)
+
+    jv = cli_json(env, ["inspect", "anon-1"])
+    check_eq((jv["id"], jv["anonymous"], jv["stage"], jv["events"], jv["counters"]),
+             ("anon-1", True, "visitor", 1, {"page_view": 1}), "a visitor's record")
+    check_eq((jv["record"]["key"], jv["record"]["kind"], jv["record"]["layout"]),
+             ("lf:v:{anon-1}", "visitor", "packed"), "where a visitor's record is")
+    check(3500 * 1000 < jv["record"]["ttl_ms"] <= 3600 * 1000, "ttl_ms %s" % jv["record"]["ttl_ms"])
+    check_eq(jv["record"]["expires_ms"], exp * 1000, "the record's expiry")
+    check_close(jv["stored"]["eng"], 5, "a visitor's eng")
+    rc, out, err = env.run_cli(["inspect", "anon-1", "-c", env.rules_path])
+    check_eq(rc, 0, "inspect anon-1: %s" % err)
+    check("(a visitor: anonymousId, not linked yet)" in out and
+          re.search(r"(?m)^  record\s+lf:v:\{anon-1\}, packed .*expires in ", out),
+          "a visitor's text: %r" % out)
+    jo = cli_json(env, ["inspect", "anon-v1"])
+    check_eq((jo["anonymous"], jo["record"]["layout"], jo["record"]["kind"], jo["events"]),
+             (True, "v1", "visitor", 1), "a visitor of the layout before")
+    # Linked: the alias wins; the visitor's record still there is said.
+    env.r.set("lf:alias:{anon-1}", "p-1")
+    j = cli_json(env, ["inspect", "anon-1"])
+    check_eq((j["id"], j["linked_from"], j["visitor_record_left"]), ("p-1", "anon-1", True),
+             "a linked visitor whose record is left")
+    # Expired: gone.
+    env.r.delete("lf:alias:{anon-1}")
+    env.r.pexpire("lf:v:{anon-1}", 1)
+    time.sleep(0.05)
+    rc, out, err = env.run_cli(["inspect", "anon-1", "-c", env.rules_path])
+    check_eq(rc, 1, "inspect of an expired visitor: exit status (%s)" % err)
+    check("lf:v:{anon-1}" in err, "the message names the visitor key: %r" % err)
+
+
+def test_top_ranks_by_current_score():
+    """top ranks lf:top's known leads by fit + engagement decayed to --at (not by lf:top's
+    order), skips members that are not known leads, and says what it looked at."""
+    env = _hand_env("clit")
+    at = T0 + 10 * DAY_MS
+    # hot: most engaged, no fit; fitted: less engaged, fit 20 (ranks first by score).
+    env.r.hset("lf:lead:{hot}", mapping={"stage": "mql", "fit": 0, "eng": 100,
+                                         "t": at - DAY_MS, "seq": 2})
+    env.r.hset("lf:lead:{fitted}", mapping={"stage": "lead", "fit": 20, "eng": 40,
+                                            "t": at - DAY_MS, "seq": 1, "lt.source": "ads"})
+    env.r.hset("lf:lead:{cold}", mapping={"stage": "nurture", "fit": 0, "eng": 400,
+                                          "t": at - 5 * DAY_MS, "seq": 3})
+    env.r.hset("lf:lead:{old-visitor}", mapping={"stage": "visitor", "fit": 0, "eng": 900,
+                                                 "t": at, "anon": 1})
+    env.r.hset("lf:lead:{out-of-top}", mapping={"stage": "mql", "fit": 20, "eng": 200,
+                                                "t": at, "seq": 2})
+    env.r.zadd("lf:top", {"old-visitor": 50, "gone": 40, "hot": 30, "fitted": 20, "cold": 10})
+    env.r.zadd("lf:stage:mql", {"hot": 1, "out-of-top": 2})
+    j = cli_json(env, ["top", "--at", str(at)])
+    # hot 50, fitted 20 + 20 = 40, cold 400/32 = 12.5
+    check_eq([x["id"] for x in j["leads"]], ["hot", "fitted", "cold"], "ranked by score at --at")
+    check_close(j["leads"][1]["score"], 40, "fitted's score")
+    check_close(j["leads"][0]["engagement"], 50, "hot's engagement decayed a half-life")
+    check_eq((j["scanned"], j["candidates"], j["skipped_visitors"], j["skipped_missing"],
+              j["total"], j["bounded"], j["source"]), (5, 3, 1, 1, 5, False, "lf:top"),
+             "what top looked at")
+    check_eq(j["leads"][1]["last_touch_source"], "ads", "last touch, decoded (v1)")
+    j = cli_json(env, ["top", "1", "--at", str(at + 2 * DAY_MS)])
+    check_eq([x["id"] for x in j["leads"]], ["fitted"], "two days later fit decides")
+    rc, out, err = env.run_cli(["top", "--at", str(at), "-c", env.rules_path])
+    check_eq(rc, 0, "top (text): %s" % err)
+    check(re.search(r"^top 10 by score at %s \(--at\), among the 3 most engaged known leads in "
+                    r"lf:top$" % re.escape(H.iso(at)), out, re.M), "header: %r" % out[:400])
+    check("skipped 2 members of lf:top that are not known leads: 1 visitor of the layout "
+          "before, 1 with no record" in out, "skipped: %r" % out[:600])
+    # --stage: a sales-active stage is read whole from its set (also leads not in lf:top).
+    j = cli_json(env, ["top", "--stage", "mql", "--at", str(at)])
+    check_eq([x["id"] for x in j["leads"]], ["out-of-top", "hot"], "top --stage mql")
+    check_eq((j["source"], j["leads"][0]["index_score"]), ("lf:stage:mql", None),
+             "read from the stage set")
+    j = cli_json(env, ["top", "--stage", "nurture", "--at", str(at)])
+    check_eq([x["id"] for x in j["leads"]], ["cold"], "top --stage nurture: filtered lf:top")
+    rc, out, err = env.run_cli(["top", "--stage", "visitor", "-c", env.rules_path])
+    check_eq(rc, 1, "top --stage visitor: usage")
+    rc, out, err = env.run_cli(["top", "3", "-n", "3", "-c", env.rules_path])
+    check_eq(rc, 1, "N twice: usage")
+
+
+def test_stats_funnel():
+    """stats' funnel is HGETALL lf:funnel: stages as counted, visitors = the buckets whose
+    expiry is still ahead; the expired ones are reported apart."""
+    env = _hand_env("clif")
+    now = int(time.time())
+    env.r.hset("lf:funnel", mapping={
+        "lead": 5, "mql": 3, "sal": 1, "customer": 2, "nurture": 4, "disqualified": 1,
+        "visitor:%d" % (now - 100): 7, "visitor:%d" % (now - 5000): 2,
+        "visitor:%d" % (now + 3600): 11, "visitor:%d" % (now + 86400): 4, "other": 99})
+    rc, out, j = _stats(env)
+    check_eq(rc, 3, "no instance (the verdict), the funnel still shown")
+    check_eq(j["funnel"]["stages"], {"visitor": 15, "lead": 5, "mql": 3, "sal": 1, "sql": 0,
+                                     "opportunity": 0, "customer": 2, "nurture": 4,
+                                     "disqualified": 1}, "the funnel")
+    v = j["funnel"]["visitors"]
+    check_eq((v["live"], v["live_buckets"], v["expired"], v["expired_buckets"], v["next_expiry_ms"]),
+             (15, 2, 9, 2, (now + 3600) * 1000), "visitor buckets")
+    check_eq(j["funnel"]["key"], "lf:funnel", "funnel key")
+    conv = {(c["from"], c["to"]): (c["reached_to"], c["reached_from"])
+            for c in j["funnel"]["conversion"]}
+    check_eq(conv[("lead", "mql")], (6, 11), "lead -> mql reach")
+    check(re.search(r"(?m)^funnel \(lf:funnel\)$", out), "funnel header: %r" % out)
+    check(re.search(r"(?m)^  visitor\s+15$", out), "visitors row: %r" % out)
+    check("9 visitor records expired" in out, "expired: %r" % out)
 
 
 def test_check_config():
@@ -331,6 +598,8 @@ def test_usage_errors():
         (["inspect", "-c", rules, "--redis", "h:0", "x"], "--redis"),
         (["top", "--bogus"], "unexpected argument --bogus"),
         (["top", "-c", rules, "-n", "0"], "-n wants"),
+        (["top", "-c", rules, "0"], "-n wants"),
+        (["top", "-c", rules, "5", "6"], "unexpected argument 6"),
         (["top", "-c", rules, "--redis", "h:65536"], "--redis"),
         (["stats", "--bogus"], "unexpected argument --bogus"),
         (["stats", "-c", rules, "--stale-after", "0"], "--stale-after"),
@@ -357,5 +626,6 @@ def test_usage_errors():
 
 
 if __name__ == "__main__":
-    H.main([test_inspect_top_stats, test_check_config, test_check_config_warnings,
+    H.main([test_inspect_top_stats, test_inspect_layouts, test_top_ranks_by_current_score,
+            test_stats_funnel, test_check_config, test_check_config_warnings,
             test_stats_exit_status, test_usage_errors])
