@@ -226,8 +226,8 @@ static int lf_obj_from_t(const msgpack_object *o, int64_t t_ms, int64_t *out)
 {
     int64_t d;
     if (lf_obj_i64(o, &d)) return LF_ERR;
-    *out = t_ms - d;
-    return LF_OK;
+    /* A distance that puts the time outside int64 is a corrupt value (and t - d undefined). */
+    return __builtin_sub_overflow(t_ms, d, out) ? LF_ERR : LF_OK;
 }
 
 static int lf_obj_str(const msgpack_object *o, char *dst, size_t cap)
@@ -343,7 +343,7 @@ static int lf_unpack_dedup(lf_lead_t *l, const msgpack_object *o)
         uint64_t h = 0;
         for (int k = 0; k < 6; k++)
             h = (h << 8) | b[i++];
-        prev -= (int64_t)delta;
+        if (__builtin_sub_overflow(prev, (int64_t)delta, &prev)) return LF_ERR;
         if (l->ndedup < LF_DEDUP_MAX) l->dedup[l->ndedup++] = (lf_dedup_entry_t){h, prev};
     }
     return LF_OK;
@@ -370,14 +370,14 @@ static int lf_unpack_history(lf_lead_t *l, const msgpack_object *o)
     uint32_t n;
     if (lf_obj_list(o, 6, &x, &n)) return LF_ERR;
     for (uint32_t i = 0; i < n; i++, x += 6) {
-        int64_t v[6];
+        int64_t v[6], at;
         for (int k = 0; k < 6; k++)
             if (lf_obj_i64(&x[k], &v[k])) return LF_ERR;
         if (v[1] < 0 || v[1] >= LF_STAGE__COUNT || v[2] < 0 || v[2] >= LF_STAGE__COUNT ||
-            v[3] < 0 || v[3] >= LF_REASON__COUNT)
+            v[3] < 0 || v[3] >= LF_REASON__COUNT || lf_obj_from_t(&x[4], l->t_ms, &at))
             return LF_ERR;
-        lf_history_t h = {(uint64_t)v[0], (uint8_t)v[1], (uint8_t)v[2], (uint8_t)v[3],
-                          l->t_ms - v[4], (double)v[5] / 100};
+        lf_history_t h = {(uint64_t)v[0],    (uint8_t)v[1], (uint8_t)v[2], (uint8_t)v[3], at,
+                          (double)v[5] / 100};
         lf_lead_history_add(l, &h);
     }
     return LF_OK;

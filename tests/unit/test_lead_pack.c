@@ -843,6 +843,29 @@ static void test_pack_refuses_wrong_elements(void)
         else if (!err.msg[0])
             lf_test_fail(__FILE__, __LINE__, "%s: no message", bad[i].what);
     }
+    /* Remembered ids whose deltas (each <= 2^53 s, as allowed) add up past int64: refused. */
+    enum { NE = 1100 };
+    unsigned char *big = malloc(32 + NE * 14);
+    size_t n = 0;
+    memcpy(big, ok, 16); /* up to the dedup element */
+    n = 16;
+    big[n++] = 0xc5; /* bin 16 */
+    big[n++] = (unsigned char)((NE * 14) >> 8);
+    big[n++] = (unsigned char)((NE * 14) & 0xff);
+    for (int i = 0; i < NE; i++) {
+        static const unsigned char d53[8] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10};
+        memcpy(big + n, d53, 8); /* the varint of 2^53 */
+        n += 8;
+        memset(big + n, 0xab, 6);
+        n += 6;
+    }
+    big[n++] = 0x90;
+    big[n++] = 0x90;
+    big[n++] = 0x00;
+    lf_lead_init(&l, lf_str_from("u1"));
+    int rc = lf_lead_unpack(&l, (const char *)big, n, m, &err);
+    free(big);
+    CHECK_INT(rc, LF_ERR);
     lf_test_model_free(m);
 }
 
