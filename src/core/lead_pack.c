@@ -400,9 +400,13 @@ static int lf_unpack_own(lf_lead_t *l, const msgpack_object *e)
 static int lf_unpack_elems(lf_lead_t *l, const msgpack_object *e, uint32_t n, const lf_model_t *m)
 {
     int64_t format, version, flags, events;
-    if (lf_obj_i64(&e[0], &format) || format != LF_PACK_FORMAT) return LF_ERR;
-    if (n >= LF_PACK_ELEMS_SELF && lf_unpack_own(l, e)) return LF_ERR;
-    if (lf_obj_i64(&e[1], &version) || lf_obj_i64(&e[2], &flags) ||
+    if (lf_obj_i64(&e[0], &format) || format != LF_PACK_FORMAT || lf_obj_i64(&e[2], &flags))
+        return LF_ERR;
+    /* A visitor's record (flag 1) is the self-contained one: elements 17..21 are its own. A
+     * lead's record may have more than 17 elements too (appended by a newer writer): those
+     * are not a visitor's fields, and are ignored. */
+    if ((flags & 1) && (n < LF_PACK_ELEMS_SELF || lf_unpack_own(l, e))) return LF_ERR;
+    if (lf_obj_i64(&e[1], &version) ||
         lf_obj_str(&e[3], l->rules_version, sizeof(l->rules_version)) ||
         lf_obj_from_t(&e[4], l->t_ms, &l->first_seen_ms) ||
         lf_obj_from_t(&e[5], l->t_ms, &l->last_seen_ms) ||
