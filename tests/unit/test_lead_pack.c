@@ -423,6 +423,38 @@ static void test_pack_drops_what_the_model_lost(void)
     lf_test_model_free(m);
 }
 
+/* A lead holding two entries for one capped rule (a hash of the layout before with both its
+ * "cap" field and the "cap.<rule>" ones, or a corrupt record naming a rule twice) still packs
+ * into a record that reads back: one entry per rule. */
+static void test_pack_caps_one_entry_per_rule(void)
+{
+    lf_model_t *m = lf_pack_model();
+    lf_str_t f[3] = {lf_str_from("t"), lf_str_from("cap"), lf_str_from("cap.views")};
+    lf_str_t v[3] = {lf_str_from("1767225600000"), lf_str_from("views:20454=4,20453=8"),
+                     lf_str_from("20454=8")};
+    lf_lead_t l;
+    lf_err_t err = {0};
+    CHECK_INT(lf_lead_decode(&l, lf_str_from("u1"), f, v, 3, m, &err), LF_OK);
+    lf_arena_t arena;
+    lf_arena_init(&arena, 4096);
+    lf_argv_t a;
+    lf_argv_init_scratch(&a, &arena);
+    lf_lead_encode(&l, m, &a);
+    lf_pairs_t p;
+    lf_pairs_of(&p, &a);
+    lf_lead_t back;
+    if (lf_decode_pairs(&back, "u1", &p, m, &err) != LF_OK) {
+        lf_test_fail(__FILE__, __LINE__, "the record written does not read back: %s", err.msg);
+        lf_arena_free(&arena);
+        lf_test_model_free(m);
+        return;
+    }
+    CHECK_INT(back.ncaps, 1);
+    CHECK_INT(back.caps[0].rule, 1);
+    lf_arena_free(&arena);
+    lf_test_model_free(m);
+}
+
 /* The largest record a lead can have (every id remembered, the longest deltas, a full
  * history, every counter, traits and caps) is cut into parts p, p2, ... of <= 64 bytes,
  * within Redis's 128 fields for a compact hash, and reads back whatever the field order. */
@@ -991,6 +1023,7 @@ void suite_lead_pack(void)
     LF_RUN(test_pack_touch_nil_cases_and_empty_lead);
     LF_RUN(test_pack_visitor_self_contained);
     LF_RUN(test_pack_drops_what_the_model_lost);
+    LF_RUN(test_pack_caps_one_entry_per_rule);
     LF_RUN(test_pack_parts_of_a_large_record);
     LF_RUN(test_pack_reads_layout_v1_and_rewrites);
     LF_RUN(test_pack_refuses_newer_format);
