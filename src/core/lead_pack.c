@@ -95,16 +95,24 @@ static void lf_pack_dedup(msgpack_packer *pk, const lf_lead_t *l)
 }
 
 /* Capped rules' windows, ascending, so equal states pack alike whatever the arrival order. */
+static const lf_cap_use_t *lf_cap_of(const lf_lead_t *l, size_t rule)
+{
+    const lf_cap_use_t *c = NULL;
+    for (int i = 0; i < l->ncaps; i++)
+        if (l->caps[i].rule == rule && l->caps[i].n > 0) c = &l->caps[i];
+    return c;
+}
+
+/* One entry per rule (the last, as lf_lead_cap_grant books it), counted as written: a lead
+ * read with two entries for a rule must still pack into a well-formed array. */
 static void lf_pack_caps(msgpack_packer *pk, const lf_lead_t *l, const lf_model_t *m)
 {
     int n = 0;
-    for (int i = 0; i < l->ncaps; i++)
-        n += l->caps[i].rule < m->neng && l->caps[i].n > 0;
+    for (size_t r = 0; r < m->neng; r++)
+        n += lf_cap_of(l, r) != NULL;
     msgpack_pack_array(pk, (size_t)n * 2);
     for (size_t r = 0; r < m->neng; r++) {
-        const lf_cap_use_t *c = NULL;
-        for (int i = 0; i < l->ncaps; i++)
-            if (l->caps[i].rule == r && l->caps[i].n > 0) c = &l->caps[i];
+        const lf_cap_use_t *c = lf_cap_of(l, r);
         if (!c) continue;
         int order[LF_CAP_WINDOWS];
         for (int w = 0; w < c->n; w++)
