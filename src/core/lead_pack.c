@@ -95,16 +95,24 @@ static void lf_pack_dedup(msgpack_packer *pk, const lf_lead_t *l)
 }
 
 /* Capped rules' windows, ascending, so equal states pack alike whatever the arrival order. */
+static const lf_cap_use_t *lf_cap_of(const lf_lead_t *l, size_t rule)
+{
+    const lf_cap_use_t *c = NULL;
+    for (int i = 0; i < l->ncaps; i++)
+        if (l->caps[i].rule == rule && l->caps[i].n > 0) c = &l->caps[i];
+    return c;
+}
+
+/* One entry per rule (the last, as lf_lead_cap_grant books it), counted as written: a lead
+ * read with two entries for a rule must still pack into a well-formed array. */
 static void lf_pack_caps(msgpack_packer *pk, const lf_lead_t *l, const lf_model_t *m)
 {
     int n = 0;
-    for (int i = 0; i < l->ncaps; i++)
-        n += l->caps[i].rule < m->neng && l->caps[i].n > 0;
+    for (size_t r = 0; r < m->neng; r++)
+        n += lf_cap_of(l, r) != NULL;
     msgpack_pack_array(pk, (size_t)n * 2);
     for (size_t r = 0; r < m->neng; r++) {
-        const lf_cap_use_t *c = NULL;
-        for (int i = 0; i < l->ncaps; i++)
-            if (l->caps[i].rule == r && l->caps[i].n > 0) c = &l->caps[i];
+        const lf_cap_use_t *c = lf_cap_of(l, r);
         if (!c) continue;
         int order[LF_CAP_WINDOWS];
         for (int w = 0; w < c->n; w++)
@@ -226,8 +234,8 @@ static int lf_obj_from_t(const msgpack_object *o, int64_t t_ms, int64_t *out)
 {
     int64_t d;
     if (lf_obj_i64(o, &d)) return LF_ERR;
-    *out = t_ms - d;
-    return LF_OK;
+    /* A distance that puts the time outside int64 is a corrupt value (and t - d undefined). */
+    return __builtin_sub_overflow(t_ms, d, out) ? LF_ERR : LF_OK;
 }
 
 static int lf_obj_str(const msgpack_object *o, char *dst, size_t cap)
@@ -343,7 +351,7 @@ static int lf_unpack_dedup(lf_lead_t *l, const msgpack_object *o)
         uint64_t h = 0;
         for (int k = 0; k < 6; k++)
             h = (h << 8) | b[i++];
-        prev -= (int64_t)delta;
+        if (__builtin_sub_overflow(prev, (int64_t)delta, &prev)) return LF_ERR;
         if (l->ndedup < LF_DEDUP_MAX) l->dedup[l->ndedup++] = (lf_dedup_entry_t){h, prev};
     }
     return LF_OK;
@@ -370,14 +378,14 @@ static int lf_unpack_history(lf_lead_t *l, const msgpack_object *o)
     uint32_t n;
     if (lf_obj_list(o, 6, &x, &n)) return LF_ERR;
     for (uint32_t i = 0; i < n; i++, x += 6) {
-        int64_t v[6];
+        int64_t v[6], at;
         for (int k = 0; k < 6; k++)
             if (lf_obj_i64(&x[k], &v[k])) return LF_ERR;
         if (v[1] < 0 || v[1] >= LF_STAGE__COUNT || v[2] < 0 || v[2] >= LF_STAGE__COUNT ||
-            v[3] < 0 || v[3] >= LF_REASON__COUNT)
+            v[3] < 0 || v[3] >= LF_REASON__COUNT || lf_obj_from_t(&x[4], l->t_ms, &at))
             return LF_ERR;
-        lf_history_t h = {(uint64_t)v[0], (uint8_t)v[1], (uint8_t)v[2], (uint8_t)v[3],
-                          l->t_ms - v[4], (double)v[5] / 100};
+        lf_history_t h = {(uint64_t)v[0],    (uint8_t)v[1], (uint8_t)v[2], (uint8_t)v[3], at,
+                          (double)v[5] / 100};
         lf_lead_history_add(l, &h);
     }
     return LF_OK;
@@ -400,9 +408,13 @@ static int lf_unpack_own(lf_lead_t *l, const msgpack_object *e)
 static int lf_unpack_elems(lf_lead_t *l, const msgpack_object *e, uint32_t n, const lf_model_t *m)
 {
     int64_t format, version, flags, events;
-    if (lf_obj_i64(&e[0], &format) || format != LF_PACK_FORMAT) return LF_ERR;
-    if (n >= LF_PACK_ELEMS_SELF && lf_unpack_own(l, e)) return LF_ERR;
-    if (lf_obj_i64(&e[1], &version) || lf_obj_i64(&e[2], &flags) ||
+    if (lf_obj_i64(&e[0], &format) || format != LF_PACK_FORMAT || lf_obj_i64(&e[2], &flags))
+        return LF_ERR;
+    /* A visitor's record (flag 1) is the self-contained one: elements 17..21 are its own. A
+     * lead's record may have more than 17 elements too (appended by a newer writer): those
+     * are not a visitor's fields, and are ignored. */
+    if ((flags & 1) && (n < LF_PACK_ELEMS_SELF || lf_unpack_own(l, e))) return LF_ERR;
+    if (lf_obj_i64(&e[1], &version) ||
         lf_obj_str(&e[3], l->rules_version, sizeof(l->rules_version)) ||
         lf_obj_from_t(&e[4], l->t_ms, &l->first_seen_ms) ||
         lf_obj_from_t(&e[5], l->t_ms, &l->last_seen_ms) ||

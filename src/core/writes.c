@@ -55,9 +55,11 @@ static void lf_writes_funnel(lf_store_write_t *x, const lf_writes_lead_t *l, lf_
     int was_counted = l->loaded_exists && !l->loaded_layout;
     int64_t old_exp = l->loaded_stage == LF_STAGE_VISITOR ? l->loaded_expires_s : 0;
     int64_t new_exp = lead->anonymous ? lead->expires_s : 0;
-    if (was_counted && l->loaded_stage == lead->stage && old_exp == new_exp) return;
-    if (was_counted) lf_funnel_add(x->funnel, l->loaded_stage, old_exp, -1);
-    lf_funnel_add(x->funnel, lead->stage, new_exp, 1);
+    /* Counted where it was already: no move of its own (merged visitors still leave theirs). */
+    if (!(was_counted && l->loaded_stage == lead->stage && old_exp == new_exp)) {
+        if (was_counted) lf_funnel_add(x->funnel, l->loaded_stage, old_exp, -1);
+        lf_funnel_add(x->funnel, lead->stage, new_exp, 1);
+    }
     for (size_t v = 0; v < l->nmerged; v++)
         if (l->merged_expires && l->merged_expires[v])
             lf_funnel_add(x->funnel, LF_STAGE_VISITOR, l->merged_expires[v], -1);

@@ -1,7 +1,7 @@
 /* Applying events and time to a lead: new leads, dedup by event-time window (its bound and
  * pruning), caps at window edges, stored fields independent of arrival order, thresholds
  * with hysteresis, decay exits (with and without a later event), sales feedback, identity
- * merge, touches. */
+ * merge, touches, the stage history the lead keeps. */
 #include <limits.h>
 
 #include "fixture.h"
@@ -702,8 +702,102 @@ static void test_touches_first_and_last_out_of_order(void)
     lf_test_model_free(m);
 }
 
+/* Every stage change is remembered in the lead (lf_lead_move): its last LF_HISTORY_KEEP, oldest
+ * first, each equal to the transition published (seq, from, to, reason, at, score rounded to
+ * 2 decimals). */
+static void test_history_follows_transitions(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_rule(m, "plus", "form_submit", 61.123, 0, 0);
+    lf_test_rule(m, "minus", "email_open", -50, 0, 0);
+    m->half_life_ms = 30 * LF_DAY_MS;
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transition_t all[64];
+    int nall = 0;
+    for (int i = 0; i < 14; i++) {
+        char mid[16];
+        snprintf(mid, sizeof(mid), "e%d", i);
+        lf_transitions_t out = {0};
+        lf_apply(&l,
+                 lf_test_event(mid, i % 2 ? LF_KIND_EMAIL_OPEN : LF_KIND_FORM_SUBMIT, "u1", NULL,
+                               T0 + i * LF_HOUR_MS),
+                 m, &out);
+        for (int k = 0; k < out.n; k++)
+            all[nall++] = out.t[k];
+        CHECK_INT(l.nhistory, nall < LF_HISTORY_KEEP ? nall : LF_HISTORY_KEEP);
+    }
+    CHECK(nall > LF_HISTORY_KEEP); /* lead, then mql and nurture in turn */
+    for (int i = 0; i < LF_HISTORY_KEEP; i++) {
+        const lf_history_t *h = &l.history[i];
+        const lf_transition_t *t = &all[nall - LF_HISTORY_KEEP + i];
+        CHECK_INT(h->seq, t->seq);
+        CHECK_INT(h->from, t->from);
+        CHECK_INT(h->to, t->to);
+        CHECK_INT(h->reason, t->reason);
+        CHECK_INT(h->at_ms, t->at_ms);
+        CHECK(h->score == round(t->score * 100) / 100);
+    }
+    CHECK_INT(l.history[LF_HISTORY_KEEP - 1].seq, l.seq);
+    /* A decay exit found by time alone is remembered too. */
+    lf_lead_t q;
+    lf_lead_init(&q, lf_str_from("u2"));
+    lf_transitions_t out = {0};
+    lf_apply(&q, lf_test_event("f", LF_KIND_FORM_SUBMIT, "u2", NULL, T0), m, &out);
+    CHECK_INT(q.stage, LF_STAGE_MQL);
+    out.n = 0;
+    CHECK_INT(lf_lead_advance(&q, T0 + 400 * LF_DAY_MS, m, &out), 1);
+    CHECK_INT(q.nhistory, 3);
+    CHECK_INT(q.history[2].reason, LF_REASON_SCORE_DECAY);
+    CHECK_INT(q.history[2].at_ms, out.t[0].at_ms);
+    CHECK_INT(q.history[2].to, LF_STAGE_NURTURE);
+    lf_test_model_free(m);
+}
+
+/* lf_lead_history_add keeps seq order whatever order entries come in (the codec reads the
+ * layout before's h0..h7 in hash order), replaces an entry of the same seq, and once full
+ * drops the oldest, or the newcomer if it is older than all. */
+static void test_history_add_order_and_keep(void)
+{
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    static const int order[] = {5, 2, 9, 7, 3};
+    for (size_t i = 0; i < 5; i++) {
+        lf_history_t h = {(uint64_t)order[i], 1, 2, 0, order[i] * 10, order[i]};
+        lf_lead_history_add(&l, &h);
+    }
+    CHECK_INT(l.nhistory, 5);
+    static const int want1[] = {2, 3, 5, 7, 9};
+    for (int i = 0; i < 5; i++)
+        CHECK_INT(l.history[i].seq, want1[i]);
+    lf_history_t again = {7, 2, 3, 1, 777, 1.5};
+    lf_lead_history_add(&l, &again);
+    CHECK_INT(l.nhistory, 5);
+    CHECK_INT(l.history[3].at_ms, 777);
+    CHECK_INT(l.history[3].to, 3);
+    for (int s = 10; s <= 12; s++) {
+        lf_history_t h = {(uint64_t)s, 1, 2, 0, s, s};
+        lf_lead_history_add(&l, &h);
+    }
+    CHECK_INT(l.nhistory, LF_HISTORY_KEEP); /* 2 3 5 7 9 10 11 12 */
+    lf_history_t old = {1, 1, 2, 0, 1, 1};
+    lf_lead_history_add(&l, &old); /* older than every one kept: dropped */
+    CHECK_INT(l.history[0].seq, 2);
+    lf_history_t mid = {6, 1, 2, 0, 6, 6};
+    lf_lead_history_add(&l, &mid); /* drops 2 */
+    static const int want2[] = {3, 5, 6, 7, 9, 10, 11, 12};
+    for (int i = 0; i < LF_HISTORY_KEEP; i++)
+        CHECK_INT(l.history[i].seq, want2[i]);
+    lf_history_t newest = {20, 1, 2, 0, 20, 20};
+    lf_lead_history_add(&l, &newest); /* drops 3 */
+    CHECK_INT(l.history[0].seq, 5);
+    CHECK_INT(l.history[LF_HISTORY_KEEP - 1].seq, 20);
+}
+
 void suite_lead(void)
 {
+    LF_RUN(test_history_follows_transitions);
+    LF_RUN(test_history_add_order_and_keep);
     LF_RUN(test_new_lead_first_seen_transition);
     LF_RUN(test_anonymous_visitor_stays_visitor);
     LF_RUN(test_duplicate_message_id_not_applied);

@@ -1,7 +1,9 @@
 /* The lead <-> Redis hash codec: every field survives a round trip, including the remembered
  * messageIds with their event seconds, caps, traits and touches; values stay compact (<= 64
- * bytes, few fields) even for the most ids a lead may remember; the layout before (dd, dd2)
- * still reads; malformed values are refused. */
+ * bytes, few fields) even for the most ids a lead may remember; the layouts before (one field
+ * per value with h0..h7, cap, dw.., and the older dd..) still read, and the next write has
+ * none of their fields; malformed values are refused. test_lead_pack.c has the packed record
+ * field by field. */
 #include "fixture.h"
 #include "leadflow/argv.h"
 #include "leadflow/lead_codec.h"
@@ -129,77 +131,89 @@ static void test_codec_round_trip(void)
     lf_test_model_free(m);
 }
 
-/* The dedup fields' text, "dw" then "dw2", ... concatenated; the number of fields. */
-static int lf_dedup_text(const lf_argv_t *a, char *text, size_t cap)
+/* Fields of the layout before (one per value) that the current one never writes. */
+static int lf_is_v1_field(const char *f, size_t n)
 {
-    int nf = 0;
-    text[0] = '\0';
-    for (int k = 1; k <= 64; k++) {
-        char name[8];
-        snprintf(name, sizeof(name), k == 1 ? "dw" : "dw%d", k);
-        int found = 0;
-        for (size_t i = 0; i + 1 < a->n; i += 2) {
-            if (a->lens[i] != strlen(name) || memcmp(a->argv[i], name, a->lens[i])) continue;
-            size_t n = strlen(text);
-            if (n + a->lens[i + 1] < cap) {
-                memcpy(text + n, a->argv[i + 1], a->lens[i + 1]);
-                text[n + a->lens[i + 1]] = '\0';
-            }
-            found = 1;
-        }
-        if (!found) break;
-        nf++;
-    }
-    return nf;
+    if (n == 2 && f[0] == 'h' && f[1] >= '0' && f[1] <= '9') return 1;
+    if (n >= 2 && (!memcmp(f, "dw", 2) || !memcmp(f, "dd", 2))) return 1;
+    if (memchr(f, '.', n)) return 1; /* n.<kind>, ft.*, lt.*, tr.*, cap.<rule> */
+    static const char *const v1[] = {
+        "cap",    "o",        "v",          "anon",      "rq",
+        "events", "stage_at", "first_seen", "last_seen", "rules_version"};
+    for (size_t i = 0; i < sizeof(v1) / sizeof(v1[0]); i++)
+        if (n == strlen(v1[i]) && !memcmp(f, v1[i], n)) return 1;
+    return 0;
 }
 
-/* Every value fits Redis's compact hash encoding (<= 64 bytes), and the text is safe to
- * read as a string (base64url). Caps are one field per rule. The layout before (one "cap"
- * field) still reads. */
+/* The fields: the readable seven, then p, p2, ... (their number returned), nothing else;
+ * every value <= 64 bytes (Redis's compact hash encoding). */
+static int lf_check_layout(const lf_argv_t *a)
+{
+    static const char *const readable[] = {"stage", "seq", "grade", "score", "fit", "eng", "t"};
+    if (a->n < 16) return -1;
+    for (size_t i = 0; i < 7; i++)
+        if (a->lens[2 * i] != strlen(readable[i]) ||
+            memcmp(a->argv[2 * i], readable[i], a->lens[2 * i]))
+            return -1;
+    int parts = 0;
+    for (size_t i = 14; i + 1 < a->n; i += 2) {
+        char want[8];
+        snprintf(want, sizeof(want), parts ? "p%d" : "p", parts + 1);
+        if (a->lens[i] != strlen(want) || memcmp(a->argv[i], want, a->lens[i])) return -1;
+        if (a->lens[i + 1] > 64 || lf_is_v1_field(a->argv[i], a->lens[i])) return -1;
+        parts++;
+    }
+    for (size_t i = 1; i < a->n; i += 2)
+        if (a->lens[i] > 64) return -1;
+    return parts;
+}
+
+/* Every value fits Redis's compact hash encoding (<= 64 bytes); the fields are the readable
+ * ones and the packed parts, none of the layout before. The layout before's one "cap" field
+ * still reads. */
 static void test_codec_compact_fields(void)
 {
     lf_model_t *m = lf_codec_model();
     lf_arena_t arena;
     lf_argv_t a;
     lf_lead_t l = lf_encoded_busy_lead(m, &arena, &a);
-    int caps = 0;
-    char old_cap[256] = "";
-    for (size_t i = 0; i + 1 < a.n; i += 2) {
-        CHECK(a.lens[i + 1] <= 64);
-        if (a.lens[i] > 4 && !memcmp(a.argv[i], "cap.", 4)) {
-            caps++;
-            snprintf(old_cap + strlen(old_cap), sizeof(old_cap) - strlen(old_cap), "%s%.*s:%.*s",
-                     old_cap[0] ? ";" : "", (int)a.lens[i] - 4, a.argv[i] + 4, (int)a.lens[i + 1],
-                     a.argv[i + 1]);
+    CHECK(lf_check_layout(&a) >= 1);
+    CHECK(l.ncaps >= 1);
+    char old_cap[512] = "";
+    for (int i = 0; i < l.ncaps; i++) {
+        size_t n = strlen(old_cap);
+        snprintf(old_cap + n, sizeof(old_cap) - n, "%s%s:", i ? ";" : "",
+                 m->eng[l.caps[i].rule].name);
+        for (int w = 0; w < l.caps[i].n; w++) {
+            n = strlen(old_cap);
+            snprintf(old_cap + n, sizeof(old_cap) - n, "%s%lld=%.17g", w ? "," : "",
+                     (long long)l.caps[i].window[w], l.caps[i].granted[w]);
         }
-        CHECK(!(a.lens[i] >= 2 && !memcmp(a.argv[i], "dd", 2))); /* the old layout: not written */
     }
-    /* 25 ids an hour apart: 4-character deltas (3,600 s) except the first (0): 25 * 8 + 1 +
-     * 24 * 3 = 273 characters, 5 fields. */
-    char text[4096];
-    CHECK_INT(lf_dedup_text(&a, text, sizeof(text)), 5);
-    CHECK_INT(strlen(text), 273);
-    for (const char *c = text; *c; c++)
-        CHECK(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *c));
-    CHECK_INT(caps, l.ncaps);
     lf_str_t f[1] = {lf_str_from("cap")};
     lf_str_t v[1] = {lf_str_from(old_cap)};
     lf_lead_t back;
     lf_err_t err;
     CHECK_INT(lf_lead_decode(&back, lf_str_from("u42"), f, v, 1, m, &err), LF_OK);
+    CHECK_INT(back.layout, LF_LAYOUT_V1);
     CHECK_INT(back.ncaps, l.ncaps);
     for (int i = 0; i < l.ncaps; i++) {
         CHECK_INT(back.caps[i].rule, l.caps[i].rule);
         CHECK_INT(back.caps[i].n, l.caps[i].n);
+        for (int w = 0; w < l.caps[i].n; w++) {
+            CHECK_INT(back.caps[i].window[w], l.caps[i].window[w]);
+            CHECK(back.caps[i].granted[w] == l.caps[i].granted[w]);
+        }
     }
     lf_argv_free(&a);
     lf_arena_free(&arena);
     lf_test_model_free(m);
 }
 
-/* A typical lead (one event) pays one short field; the most a lead can remember
- * (LF_DEDUP_MAX ids spread to make every delta as long as possible within the longest
- * window) takes 1,836 characters in 29 fields of <= 64 bytes, and reads back exactly. */
+/* A typical lead (one event) is the readable fields and one short part; the most a lead can
+ * remember (LF_DEDUP_MAX ids spread to make every delta as long as possible within the
+ * longest window) stays in parts of <= 64 bytes, well under Redis's 128 fields, and reads
+ * back exactly. */
 static void test_codec_dedup_sizes(void)
 {
     lf_model_t *m = lf_codec_model();
@@ -207,7 +221,6 @@ static void test_codec_dedup_sizes(void)
     lf_arena_init(&arena, 4096);
     lf_argv_t a;
     lf_argv_init(&a, &arena);
-    char text[4096];
     lf_lead_t l;
     lf_lead_init(&l, lf_str_from("u1"));
     lf_transitions_t out = {0};
@@ -215,10 +228,9 @@ static void test_codec_dedup_sizes(void)
         lf_test_event("5f0c8a9e-3b5d-4c1e-9a7b-2d4e6f8a0b1c", LF_KIND_PAGE_VIEW, "u1", NULL, T0);
     lf_lead_apply(&l, &ev, m, WINDOW_S, &out);
     lf_lead_encode(&l, m, &a);
-    CHECK_INT(lf_dedup_text(&a, text, sizeof(text)), 1);
-    CHECK_INT(strlen(text), 9);
+    CHECK_INT(lf_check_layout(&a), 1);
 
-    /* The worst case: 76 deltas of 32,768 s (4 characters) and 84 of 1,024 s (3). */
+    /* The worst case: 76 deltas of 32,768 s and 84 of 1,024 s. */
     lf_lead_init(&l, lf_str_from("u1"));
     l.exists = 1;
     l.t_ms = T0 + 999;
@@ -231,17 +243,15 @@ static void test_codec_dedup_sizes(void)
     CHECK_INT(l.ndedup, LF_DEDUP_MAX);
     lf_argv_reset(&a);
     lf_lead_encode(&l, m, &a);
-    CHECK_INT(lf_dedup_text(&a, text, sizeof(text)), 29);
-    CHECK_INT(strlen(text), 1836);
-    for (size_t i = 0; i + 1 < a.n; i += 2)
-        CHECK(a.lens[i + 1] <= 64);
-    /* With every other field a lead can have, the hash stays under Redis's 128 fields. */
-    CHECK(a.n / 2 + LF_KIND__COUNT + 8 + LF_LEAD_TRAITS_MAX + LF_LEAD_CAPS_MAX + 8 < 128);
+    int parts = lf_check_layout(&a);
+    /* 160 entries of a 3-byte varint and a 6-byte hash: ~1.44 KB, ~23 parts. */
+    CHECK(parts >= 20 && parts <= 30);
+    CHECK(a.n / 2 < 64);
     lf_lead_t back;
     CHECK_INT(lf_decode_argv(&back, "u1", &a, m), LF_OK);
     CHECK_INT(back.ndedup, LF_DEDUP_MAX);
     for (int i = 0; i < LF_DEDUP_MAX; i++) {
-        CHECK(back.dedup[i].hash == l.dedup[i].hash);
+        CHECK(back.dedup[i].hash == (l.dedup[i].hash & LF_DEDUP_MASK));
         CHECK_INT(back.dedup[i].sec, l.dedup[i].sec);
     }
     lf_argv_free(&a);
@@ -283,8 +293,7 @@ static void test_codec_reads_legacy_dd(void)
     lf_argv_t a;
     lf_argv_init(&a, &arena);
     lf_lead_encode(&l, m, &a);
-    char text[4096];
-    CHECK_INT(lf_dedup_text(&a, text, sizeof(text)), 3); /* 16 * 9 characters */
+    CHECK(lf_check_layout(&a) >= 1); /* no dd.. or dw.. any more: packed parts */
     lf_lead_t back;
     CHECK_INT(lf_decode_argv(&back, "u1", &a, m), LF_OK);
     CHECK_INT(back.ndedup, 16);
@@ -385,35 +394,120 @@ static void test_codec_refuses_malformed(void)
     lf_test_model_free(m);
 }
 
-static void test_history_fields(void)
+/* The layout before kept the last stage changes in h<seq % 8> = "seq|from|to|reason|at|score":
+ * they decode into lead->history in seq order (whatever the field order), the next write has
+ * no h-field and the history in its packed part; a malformed entry is refused. */
+static void test_codec_v1_history_into_lead(void)
 {
-    /* A realistic worst case (longest stage names and reason, a 4-digit score) stays within
-     * Redis's 64-byte limit for the compact hash encoding. */
-    lf_transition_t t;
-    memset(&t, 0, sizeof(t));
-    t.seq = 999;
-    t.from = LF_STAGE_OPPORTUNITY;
-    t.to = LF_STAGE_DISQUALIFIED;
-    t.reason = LF_REASON_SALES_EVENT;
-    t.at_ms = 1767225600123;
-    t.score = 1234.5678;
-    snprintf(t.trigger, sizeof(t.trigger), "%s", "5f0c8a9e-3b5d-4c1e-9a7b-2d4e6f8a0b1c");
-    char buf[128];
-    int n = lf_transition_history_entry(&t, buf, sizeof(buf));
-    CHECK_STR(buf, "999|opportunity|disqualified|sales_event|1767225600123|1234.57");
-    CHECK(n <= 64);
-    /* Field per seq, rotating over LF_HISTORY_KEEP slots. */
-    char f[8];
-    lf_history_field(1, f, sizeof(f));
-    CHECK_STR(f, "h1");
-    lf_history_field(LF_HISTORY_KEEP + 3, f, sizeof(f));
-    CHECK_STR(f, "h3");
-    CHECK(lf_is_history_field(lf_str_from("h0")));
-    CHECK(lf_is_history_field(lf_str_from("h7")));
-    CHECK(!lf_is_history_field(lf_str_from("h8")));
-    CHECK(!lf_is_history_field(lf_str_from("hx")));
-    CHECK(!lf_is_history_field(lf_str_from("h10")));
-    CHECK(!lf_is_history_field(lf_str_from("stage")));
+    lf_model_t *m = lf_codec_model();
+    lf_str_t f[12], v[12];
+    size_t n = 0;
+    f[n] = lf_str_from("stage");
+    v[n++] = lf_str_from("sal");
+    f[n] = lf_str_from("seq");
+    v[n++] = lf_str_from("10");
+    f[n] = lf_str_from("t");
+    v[n++] = lf_str_from("1767225600500");
+    /* Seqs 3..10 in slots h3..h7, h0..h2 (seq 9 in h1, 10 in h2), listed out of order. */
+    static char entries[8][96];
+    static const char *const names[8] = {"h2", "h0", "h1", "h7", "h3", "h6", "h4", "h5"};
+    static const int seqs[8] = {10, 8, 9, 7, 3, 6, 4, 5};
+    for (int i = 0; i < 8; i++) {
+        snprintf(entries[i], sizeof(entries[i]), "%d|%s|%s|%s|%lld|%d.25", seqs[i],
+                 seqs[i] % 2 ? "mql" : "nurture",
+                 seqs[i] == 10 ? "sal"
+                 : seqs[i] % 2 ? "nurture"
+                               : "mql",
+                 seqs[i] == 10 ? "sales_event"
+                 : seqs[i] % 2 ? "score_decay"
+                               : "score_threshold",
+                 (long long)(T0 + seqs[i] * 1000), 40 + seqs[i]);
+        f[n] = lf_str_from(names[i]);
+        v[n++] = lf_str_from(entries[i]);
+    }
+    lf_lead_t l;
+    lf_err_t err = {0};
+    CHECK_INT(lf_lead_decode(&l, lf_str_from("u1"), f, v, n, m, &err), LF_OK);
+    CHECK_INT(l.layout, LF_LAYOUT_V1);
+    CHECK_INT(l.nhistory, 8);
+    for (int i = 0; i < 8; i++) {
+        CHECK_INT(l.history[i].seq, 3 + i);
+        CHECK_INT(l.history[i].at_ms, T0 + (3 + i) * 1000);
+        CHECK(l.history[i].score == 40 + (3 + i) + 0.25);
+    }
+    CHECK_INT(l.history[7].from, LF_STAGE_NURTURE);
+    CHECK_INT(l.history[7].to, LF_STAGE_SAL);
+    CHECK_INT(l.history[7].reason, LF_REASON_SALES_EVENT);
+    CHECK_INT(l.history[0].from, LF_STAGE_MQL);
+    CHECK_INT(l.history[0].to, LF_STAGE_NURTURE);
+    CHECK_INT(l.history[0].reason, LF_REASON_SCORE_DECAY);
+    /* The next write: the current layout, the history packed. */
+    lf_arena_t arena;
+    lf_arena_init(&arena, 4096);
+    lf_argv_t a;
+    lf_argv_init(&a, &arena);
+    lf_lead_encode(&l, m, &a);
+    CHECK(lf_check_layout(&a) >= 1);
+    lf_lead_t back;
+    CHECK_INT(lf_decode_argv(&back, "u1", &a, m), LF_OK);
+    CHECK_INT(back.layout, 0);
+    CHECK_INT(back.nhistory, 8);
+    for (int i = 0; i < 8; i++) {
+        CHECK(back.history[i].seq == l.history[i].seq && back.history[i].to == l.history[i].to);
+        CHECK(back.history[i].at_ms == l.history[i].at_ms);
+        CHECK(back.history[i].score == l.history[i].score);
+    }
+    /* Malformed entries. */
+    static const char *const bad[] = {
+        "1|lead|mql",         "x|lead|mql|identify|0|1",   "1|lead|boss|identify|0|1",
+        "1|lead|mql|why|0|1", "1|lead|mql|identify|0|abc", "0|lead|mql|identify|0|1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        lf_str_t bf = lf_str_from("h1"), bv = lf_str_from(bad[i]);
+        if (lf_lead_decode(&back, lf_str_from("u1"), &bf, &bv, 1, m, &err) != LF_ERR) {
+            lf_test_fail(__FILE__, __LINE__, "h1=\"%s\" was accepted", bad[i]);
+            break;
+        }
+        CHECK(strstr(err.msg, "h1") != NULL);
+    }
+    lf_argv_free(&a);
+    lf_arena_free(&arena);
+    lf_test_model_free(m);
+}
+
+/* Malformed readable fields of the current layout are refused too, naming the field; a
+ * packed part that is not a record is refused with the lead's id. */
+static void test_codec_refuses_malformed_current(void)
+{
+    lf_model_t *m = lf_codec_model();
+    lf_arena_t arena;
+    lf_argv_t a;
+    lf_encoded_busy_lead(m, &arena, &a);
+    static const char *const fields[] = {"seq", "eng", "t", "stage", "fit"};
+    static const char *const values[] = {"-3", "nan", "12x", "promoted", ""};
+    for (size_t k = 0; k < 5; k++) {
+        lf_str_t f[128], v[128];
+        size_t n = a.n / 2;
+        for (size_t i = 0; i < n; i++) {
+            f[i] = (lf_str_t){a.argv[2 * i], (uint32_t)a.lens[2 * i]};
+            v[i] = (lf_str_t){a.argv[2 * i + 1], (uint32_t)a.lens[2 * i + 1]};
+            if (lf_str_eq(f[i], fields[k])) v[i] = lf_str_from(values[k]);
+        }
+        lf_lead_t l;
+        lf_err_t err = {0};
+        if (lf_lead_decode(&l, lf_str_from("u42"), f, v, n, m, &err) != LF_ERR) {
+            lf_test_fail(__FILE__, __LINE__, "%s=\"%s\" was accepted", fields[k], values[k]);
+            break;
+        }
+        CHECK(strstr(err.msg, fields[k]) != NULL);
+    }
+    lf_str_t f = lf_str_from("p"), v = lf_str_from("not a record");
+    lf_lead_t l;
+    lf_err_t err = {0};
+    CHECK_INT(lf_lead_decode(&l, lf_str_from("u42"), &f, &v, 1, m, &err), LF_ERR);
+    CHECK(strstr(err.msg, "u42") != NULL);
+    lf_argv_free(&a);
+    lf_arena_free(&arena);
+    lf_test_model_free(m);
 }
 
 /* The HSET/HDEL fallback's difference: changed and new pairs, dropped fields; nothing for
@@ -449,14 +543,89 @@ static void test_hash_diff(void)
     lf_arena_free(&a);
 }
 
+/* The HSET/HDEL fallback between records of the current layout: a record that shrinks by
+ * packed parts has the stale ones deleted (a left-over p3 would be joined to the new record
+ * and make it unreadable); a record rewritten from the layout before loses every old field.
+ * The stored hash with the difference applied decodes to the new lead. */
+static void test_hash_diff_between_layouts(void)
+{
+    lf_model_t *m = lf_codec_model();
+    lf_arena_t arena;
+    lf_argv_t big;
+    lf_lead_t l = lf_encoded_busy_lead(m, &arena, &big); /* 25 ids: several parts */
+    int nbig = lf_check_layout(&big);
+    CHECK(nbig >= 3);
+    lf_lead_t small = l;
+    small.ndedup = 1;
+    small.version++;
+    lf_argv_t after, changed, deleted;
+    lf_argv_init_scratch(&after, &arena);
+    lf_argv_init_scratch(&changed, &arena);
+    lf_argv_init_scratch(&deleted, &arena);
+    lf_lead_encode(&small, m, &after);
+    int nsmall = lf_check_layout(&after);
+    CHECK(nsmall < nbig);
+    lf_str_t bf[128], bv[128];
+    size_t bn = big.n / 2;
+    for (size_t i = 0; i < bn; i++) {
+        bf[i] = (lf_str_t){big.argv[2 * i], (uint32_t)big.lens[2 * i]};
+        bv[i] = (lf_str_t){big.argv[2 * i + 1], (uint32_t)big.lens[2 * i + 1]};
+    }
+    lf_hash_diff(bf, bv, bn, &after, &changed, &deleted);
+    CHECK_INT(deleted.n, (size_t)(nbig - nsmall));
+    /* Apply: the stored fields not deleted, with the changed values, plus the new ones. */
+    lf_str_t f[128], v[128];
+    size_t n = 0;
+    for (size_t i = 0; i < bn; i++) {
+        int gone = 0;
+        for (size_t d = 0; d < deleted.n; d++)
+            gone |= deleted.lens[d] == bf[i].len && !memcmp(deleted.argv[d], bf[i].ptr, bf[i].len);
+        if (gone) continue;
+        f[n] = bf[i];
+        v[n] = bv[i];
+        for (size_t c = 0; c + 1 < changed.n; c += 2)
+            if (changed.lens[c] == bf[i].len && !memcmp(changed.argv[c], bf[i].ptr, bf[i].len))
+                v[n] = (lf_str_t){changed.argv[c + 1], (uint32_t)changed.lens[c + 1]};
+        n++;
+    }
+    for (size_t c = 0; c + 1 < changed.n; c += 2) {
+        int known = 0;
+        for (size_t i = 0; i < bn; i++)
+            known |= changed.lens[c] == bf[i].len && !memcmp(changed.argv[c], bf[i].ptr, bf[i].len);
+        if (known) continue;
+        f[n] = (lf_str_t){changed.argv[c], (uint32_t)changed.lens[c]};
+        v[n++] = (lf_str_t){changed.argv[c + 1], (uint32_t)changed.lens[c + 1]};
+    }
+    lf_lead_t back;
+    lf_err_t err = {0};
+    CHECK_INT(lf_lead_decode(&back, lf_str_from("u42"), f, v, n, m, &err), LF_OK);
+    CHECK_INT(back.ndedup, 1);
+    CHECK_INT(back.version, small.version);
+    /* From the layout before: every old field deleted. */
+    lf_str_t of[] = {lf_str_from("stage"),       lf_str_from("h3"),        lf_str_from("dw"),
+                     lf_str_from("n.page_view"), lf_str_from("cap.views"), lf_str_from("v")};
+    lf_str_t ov[] = {lf_str_from("lead"), lf_str_from("x"), lf_str_from("x"),
+                     lf_str_from("1"),    lf_str_from("x"), lf_str_from("3")};
+    lf_argv_reset(&changed);
+    lf_argv_reset(&deleted);
+    lf_hash_diff(of, ov, 6, &after, &changed, &deleted);
+    CHECK_INT(deleted.n, 5);
+    CHECK_INT(changed.n, after.n - (lf_str_eq(ov[0], lf_stage_name(small.stage)) ? 2 : 0));
+    lf_argv_free(&big);
+    lf_arena_free(&arena);
+    lf_test_model_free(m);
+}
+
 void suite_lead_codec(void)
 {
+    LF_RUN(test_hash_diff_between_layouts);
     LF_RUN(test_hash_diff);
     LF_RUN(test_codec_round_trip);
-    LF_RUN(test_history_fields);
+    LF_RUN(test_codec_v1_history_into_lead);
     LF_RUN(test_codec_compact_fields);
     LF_RUN(test_codec_dedup_sizes);
     LF_RUN(test_codec_reads_legacy_dd);
     LF_RUN(test_codec_dedup_reload_equals_memory);
     LF_RUN(test_codec_refuses_malformed);
+    LF_RUN(test_codec_refuses_malformed_current);
 }

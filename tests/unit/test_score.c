@@ -1,9 +1,12 @@
 /* The scoring law: decay (hand-computed and order-independent), caps, rule matching, fit,
  * grades. */
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "fixture.h"
+#include "leadflow/lead.h"
 #include "leadflow/score.h"
 #include "test.h"
 
@@ -222,8 +225,135 @@ static void test_rank_key_orders_by_live_engagement(void)
     CHECK(lf_rank_key(1, 4102444800000LL, 1000) > 0); /* 2100 with a 1 s half-life: finite */
 }
 
+typedef struct {
+    double key, live;
+} lf_ranked_t;
+
+static int lf_by_key(const void *a, const void *b)
+{
+    double x = ((const lf_ranked_t *)a)->key, y = ((const lf_ranked_t *)b)->key;
+    return (x > y) - (x < y);
+}
+
+static double lf_uniform(uint64_t *rng)
+{
+    *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*rng >> 11) / 9007199254740992.0; /* [0, 1) */
+}
+
+/* Leads whose events (1 to 5 each, worth 1e-3 .. 1e6 points, applied out of order by the
+ * decay law) are spread over 20 years of event time: sorted by lf_rank_key of their stored
+ * (eng, t), their engagement now (lf_lead_engagement_at at a common T after all of them) is in
+ * the same order, for half-lives from 1 hour to 90 days. Half the leads had their last event
+ * within a few hundred half-lives of T, so that, even with a 1 h half-life, many have an
+ * engagement at T that a double holds (the others decayed to 0: ordered by the key, but there
+ * is nothing left to compare). Pairs closer than 1e-9 relative are too close to call. */
+static void test_rank_key_order_equals_engagement_at_T(void)
+{
+    enum { N = 4000 };
+    static const double half_lives[] = {3600e3,      6 * 3600e3,   86400e3,
+                                        7 * 86400e3, 30 * 86400e3, 90 * 86400e3};
+    const int64_t start = 1136073600000LL;                 /* 2006-01-01 */
+    const int64_t span = (int64_t)(20 * 365.25 * 86400e3); /* 20 years */
+    static lf_ranked_t r[N];
+    lf_model_t *m = lf_test_model();
+    uint64_t rng = 2024;
+    for (size_t hi = 0; hi < sizeof(half_lives) / sizeof(half_lives[0]); hi++) {
+        double h = half_lives[hi];
+        m->half_life_ms = h;
+        const int64_t T = start + span + (int64_t)h / 7 + 1;
+        double recent = 600 * h < (double)span ? 600 * h : (double)span;
+        int compared = 0;
+        for (int i = 0; i < N; i++) {
+            lf_lead_t l;
+            lf_lead_init(&l, lf_str_from("u"));
+            l.t_ms = start;
+            int nev = 1 + (int)(lf_uniform(&rng) * 5);
+            for (int k = 0; k < nev; k++) {
+                int64_t at = i % 2 ? start + (int64_t)(lf_uniform(&rng) * (double)span)
+                                   : start + span - (int64_t)(lf_uniform(&rng) * recent);
+                double p = pow(10, -3 + 9 * lf_uniform(&rng)); /* 1e-3 .. 1e6 */
+                lf_decay_add(&l.eng, &l.t_ms, p, at, h);
+            }
+            r[i].key = lf_rank_key(l.eng, l.t_ms, h);
+            r[i].live = lf_lead_engagement_at(&l, T, m);
+            if (!isfinite(r[i].key) || !(r[i].key > 0)) {
+                lf_test_fail(__FILE__, __LINE__, "h %g: key %g for eng %g at t %lld", h, r[i].key,
+                             l.eng, (long long)l.t_ms);
+                lf_test_model_free(m);
+                return;
+            }
+        }
+        qsort(r, N, sizeof(r[0]), lf_by_key);
+        /* Ascending keys: no engagement (that a double holds, normal) may be above a later
+         * one's, beyond rounding. */
+        double max_before = 0;
+        for (int i = 0; i < N; i++) {
+            if (!(r[i].live >= 1e-290)) continue;
+            compared++;
+            if (max_before > r[i].live * (1 + 1e-9)) {
+                lf_test_fail(__FILE__, __LINE__,
+                             "h %g: a lead of engagement %.17g at T ranks below one of %.17g", h,
+                             max_before, r[i].live);
+                lf_test_model_free(m);
+                return;
+            }
+            if (r[i].live > max_before) max_before = r[i].live;
+        }
+        if (compared < N / 4) {
+            lf_test_fail(__FILE__, __LINE__, "h %g: only %d leads compared", h, compared);
+            break;
+        }
+    }
+    lf_test_model_free(m);
+}
+
+/* No NaN and no infinity for any finite input: t at or near 0, in 2100, or the largest;
+ * engagements from the smallest subnormal to the largest double, of both signs; half-lives
+ * from 1 ms to centuries (and none: 0). Positive engagements key above 0, negative below. */
+static void test_rank_key_finite_everywhere(void)
+{
+    static const double engs[] = {DBL_TRUE_MIN, DBL_MIN, 1e-300, 1e-3, 0.5, 1, 1e6, 1e300, DBL_MAX};
+    static const int64_t ts[] = {0,
+                                 1,
+                                 999,
+                                 86400000LL,
+                                 1767225600000LL,
+                                 4102444800000LL,
+                                 4102444800000LL * 100,
+                                 INT64_MAX,
+                                 -1,
+                                 -4102444800000LL,
+                                 INT64_MIN};
+    static const double hs[] = {1, 1000, 3600e3, 86400e3, 90 * 86400e3, 1e15, 0, -5};
+    for (size_t a = 0; a < sizeof(engs) / sizeof(engs[0]); a++)
+        for (size_t b = 0; b < sizeof(ts) / sizeof(ts[0]); b++)
+            for (size_t c = 0; c < sizeof(hs) / sizeof(hs[0]); c++)
+                for (int sign = -1; sign <= 1; sign += 2) {
+                    double e = sign * engs[a];
+                    double k = lf_rank_key(e, ts[b], hs[c]);
+                    if (!isfinite(k) || (hs[c] > 0 && (sign > 0 ? !(k > 0) : !(k < 0))) ||
+                        (!(hs[c] > 0) && k != 0)) {
+                        lf_test_fail(__FILE__, __LINE__, "lf_rank_key(%g, %lld, %g) = %g", e,
+                                     (long long)ts[b], hs[c], k);
+                        return;
+                    }
+                }
+    CHECK(lf_rank_key(0, 4102444800000LL, 1) == 0);
+    CHECK(lf_rank_key(NAN, 0, 1000) == 0);
+    CHECK(lf_rank_key(1, 0, NAN) == 0);
+    /* Later is higher for the same engagement, also across 2100 with a 1 s half-life. */
+    CHECK(lf_rank_key(1, 4102444800000LL + 1000, 1000) > lf_rank_key(1, 4102444800000LL, 1000));
+    /* Halving the engagement equals being one half-life older. */
+    const double h = 86400e3;
+    CHECK_NEAR(lf_rank_key(8, 1767225600000LL, h), lf_rank_key(16, 1767225600000LL - (int64_t)h, h),
+               1e-12);
+}
+
 void suite_score(void)
 {
+    LF_RUN(test_rank_key_order_equals_engagement_at_T);
+    LF_RUN(test_rank_key_finite_everywhere);
     LF_RUN(test_rank_key_orders_by_live_engagement);
     LF_RUN(test_decay_hand_computed);
     LF_RUN(test_decay_order_independent);

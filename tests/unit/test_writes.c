@@ -1,5 +1,6 @@
-/* The store writes of a batch, computed without a store (src/core/writes.c): the stage
- * history a lead's hash keeps, the fields of a lead's write, the counters its events add,
+/* The store writes of a batch, computed without a store (src/core/writes.c): the fields of a
+ * lead's write (its whole record, with the history it keeps itself), the lf:funnel changes of
+ * leads and visitors (by stage, and visitors by expiry bucket), the counters its events add,
  * the transitions it carries, and a batch's progress per partition. */
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "fixture.h"
 #include "leadflow/lead_codec.h"
 #include "leadflow/score.h"
+#include "leadflow/transition.h"
 #include "leadflow/writes.h"
 #include "test.h"
 
@@ -45,58 +47,7 @@ static int lf_args_are(const lf_argv_t *a, const char *const *want, size_t n)
     return 1;
 }
 
-/* A transitions list as lf_writes_transitions builds it, from bare history entries. */
-static void lf_add_triple(lf_argv_t *t, const char *id, const char *entry)
-{
-    lf_argv_adds(t, id);
-    lf_argv_adds(t, "payload");
-    lf_argv_adds(t, entry);
-}
-
-static void test_writes_history_keeps_stored_and_replaces_by_slot(void)
-{
-    lf_arena_t a;
-    lf_arena_init(&a, 4096);
-    /* Stored: two history fields, and fields that are not history (skipped). */
-    lf_str_t bf[] = {lf_str_from("stage"), lf_str_from("h1"), lf_str_from("h3"), lf_str_from("h9"),
-                     lf_str_from("hx")};
-    lf_str_t bv[] = {lf_str_from("mql"), lf_str_from("1|old"), lf_str_from("3|old"),
-                     lf_str_from("x"), lf_str_from("y")};
-    lf_argv_t trans, out;
-    lf_argv_init_scratch(&trans, &a);
-    lf_argv_init_scratch(&out, &a);
-    lf_add_triple(&trans, "u:9", "9|first");   /* field h1 (9 % 8) */
-    lf_add_triple(&trans, "u:10", "10|new");   /* field h2 */
-    lf_add_triple(&trans, "u:17", "17|later"); /* h1 again: the later one wins */
-    lf_writes_history(bf, bv, 5, &trans, &out);
-    /* h3 kept (no transition replaces it), then this write's h1 and h2, one per field. */
-    static const char *const want[] = {"h3", "3|old", "h2", "10|new", "h1", "17|later"};
-    CHECK(lf_args_are(&out, want, 6));
-    lf_arena_free(&a);
-}
-
-static void test_writes_history_without_transitions_keeps_all_stored(void)
-{
-    lf_arena_t a;
-    lf_arena_init(&a, 4096);
-    lf_str_t bf[LF_HISTORY_KEEP], bv[LF_HISTORY_KEEP];
-    char names[LF_HISTORY_KEEP][16]; /* "h" and any int: -Wformat-truncation at -O1 */
-    for (int h = 0; h < LF_HISTORY_KEEP; h++) {
-        snprintf(names[h], sizeof(names[h]), "h%d", h);
-        bf[h] = lf_str_from(names[h]);
-        bv[h] = lf_str_from("entry");
-    }
-    lf_argv_t trans, out;
-    lf_argv_init_scratch(&trans, &a);
-    lf_argv_init_scratch(&out, &a);
-    lf_writes_history(bf, bv, LF_HISTORY_KEEP, &trans, &out);
-    CHECK_INT(out.n, 2 * LF_HISTORY_KEEP);
-    char b[16];
-    CHECK_STR(lf_arg(&out, 2 * 7, b, sizeof(b)), "h7");
-    lf_arena_free(&a);
-}
-
-static void test_writes_transitions_encodes_triples(void)
+static void test_writes_transitions_encodes_pairs(void)
 {
     lf_arena_t a;
     lf_arena_init(&a, 8192);
@@ -117,14 +68,22 @@ static void test_writes_transitions_encodes_triples(void)
     lf_argv_t trans;
     memset(&trans, 0, sizeof(trans)); /* set up by the call */
     lf_writes_transitions(&trans, &tr, "u1", "r1", 1, &a);
-    CHECK_INT(trans.n, 6);
-    char b[256], want[128];
+    /* (id, payload) pairs: no history entry any more (the lead keeps its history). */
+    CHECK_INT(trans.n, 4);
+    char b[2048], want[2048];
     CHECK_STR(lf_arg(&trans, 0, b, sizeof(b)), "u1:4");
-    CHECK_STR(lf_arg(&trans, 3, b, sizeof(b)), "u1:5");
+    CHECK_STR(lf_arg(&trans, 2, b, sizeof(b)), "u1:5");
+    for (int i = 0; i < 2; i++) {
+        int n = lf_transition_encode(&tr.t[i], "u1", "r1", 1, want, sizeof(want));
+        CHECK(n > 0);
+        CHECK_INT(trans.lens[2 * i + 1], n);
+        CHECK(memcmp(trans.argv[2 * i + 1], want, (size_t)n) == 0);
+    }
     CHECK(strstr(lf_arg(&trans, 1, b, sizeof(b)), "\"lead_id\"") != NULL); /* JSON payload */
-    lf_transition_history_entry(&tr.t[1], want, sizeof(want));
-    CHECK_STR(lf_arg(&trans, 5, b, sizeof(b)), want);
-    CHECK(strncmp(want, "5|", 2) == 0);
+    /* Appended to a list that has some. */
+    tr.n = 1;
+    lf_writes_transitions(&trans, &tr, "u1", "r1", 1, &a);
+    CHECK_INT(trans.n, 6);
     lf_arena_free(&a);
 }
 
@@ -190,6 +149,7 @@ static void test_writes_lead_fields(void)
     lf_lead_apply(&l, &e, m, 86400, &tr);
     CHECK_INT(l.stage, LF_STAGE_MQL);
     CHECK(tr.n >= 1);
+    CHECK_INT(l.nhistory, tr.n); /* the lead keeps its stage changes itself */
     lf_argv_t trans;
     memset(&trans, 0, sizeof(trans));
     lf_writes_transitions(&trans, &tr, l.id, "r1", 0, &a);
@@ -206,7 +166,9 @@ static void test_writes_lead_fields(void)
                           .trans = &trans,
                           .ev = ev,
                           .first = 0,
-                          .next = next};
+                          .next = next,
+                          .now_ms = T0 + 5000,
+                          .visitor_ttl_s = 3600};
     lf_store_write_t x;
     lf_writes_lead(&x, &w, m, &a);
     CHECK_INT(l.version, 7);
@@ -214,27 +176,44 @@ static void test_writes_lead_fields(void)
     CHECK_INT(x.expected_version, 6);
     CHECK_INT(x.old_stage, LF_STAGE_LEAD);
     CHECK_INT(x.old_exists, 1);
+    CHECK_INT(x.old_layout, 0);
     CHECK_INT(x.partition, 2);
     CHECK_INT(x.stage_touched, 1);
     CHECK_NEAR(x.stage_score, (double)lf_lead_exit_time(&l, m), 1e-12); /* an MQL: its exit */
-    CHECK_NEAR(x.top_key, lf_rank_key(l.eng, l.t_ms, m->half_life_ms), 1e-12);
+    /* A known lead: ranked in lf:top by its forward-decay key, no expiry. */
+    CHECK_INT(x.ranked, 1);
+    CHECK_INT(x.visitor, 0);
+    CHECK_INT(x.expires_ms, 0);
+    CHECK_INT(l.expires_s, 0);
+    CHECK(x.top_key == lf_rank_key(l.eng, l.t_ms, m->half_life_ms));
     CHECK(x.trans == &trans);
     CHECK(x.base_fields == bf && x.base_values == bv && x.nbase == 3);
-    /* The whole hash: the lead's encoding, then the stored h7 and this write's entries. */
+    /* The whole record is the lead's encoding and nothing else: no h-fields (the history is
+     * in the packed part), no stored field carried over (the store keeps unknown ones). */
     lf_argv_t enc;
     lf_argv_init_scratch(&enc, &a);
     lf_lead_encode(&l, m, &enc);
-    CHECK(x.whole->n == enc.n + 2 + 2 * (size_t)tr.n);
+    CHECK_INT(x.whole->n, enc.n);
     for (size_t i = 0; i < enc.n; i++)
         CHECK(x.whole->lens[i] == enc.lens[i] &&
               memcmp(x.whole->argv[i], enc.argv[i], enc.lens[i]) == 0);
-    CHECK_STR(lf_pair(x.whole, "v"), "7");
-    char b[64], hf[8];
-    CHECK_STR(lf_arg(x.whole, enc.n, b, sizeof(b)), "h7");
-    lf_history_field(tr.t[tr.n - 1].seq, hf, sizeof(hf));
-    CHECK(lf_pair(x.whole, hf) != NULL);
-    CHECK(lf_pair(x.whole, "future") == NULL); /* the store keeps unknown fields itself */
+    CHECK(lf_pair(x.whole, "h7") == NULL);
+    CHECK(lf_pair(x.whole, "future") == NULL);
+    CHECK(lf_pair(x.whole, "p") != NULL);
+    lf_str_t f[64], v[64];
+    for (size_t i = 0; i < enc.n / 2; i++) {
+        f[i] = (lf_str_t){enc.argv[2 * i], (uint32_t)enc.lens[2 * i]};
+        v[i] = (lf_str_t){enc.argv[2 * i + 1], (uint32_t)enc.lens[2 * i + 1]};
+    }
+    lf_lead_t back;
+    lf_err_t err;
+    CHECK_INT(lf_lead_decode(&back, lf_str_from("u1"), f, v, enc.n / 2, m, &err), LF_OK);
+    CHECK_INT(back.version, 7);
+    CHECK_INT(back.nhistory, tr.n);
+    CHECK_INT(back.history[tr.n - 1].seq, tr.t[tr.n - 1].seq);
+    CHECK_INT(back.history[tr.n - 1].to, LF_STAGE_MQL);
     /* Counters: its event, then its transitions. */
+    char b[64];
     CHECK_INT(x.counters->n, 6);
     CHECK_STR(lf_arg(x.counters, 0, b, sizeof(b)), "2.consumed");
     CHECK_STR(lf_arg(x.counters, 2, b, sizeof(b)), "2.applied");
@@ -242,6 +221,254 @@ static void test_writes_lead_fields(void)
     char want[8];
     snprintf(want, sizeof(want), "%d", tr.n);
     CHECK_STR(lf_arg(x.counters, 5, b, sizeof(b)), want);
+    /* Its funnel change: out of lead, into mql. */
+    static const char *const fw[] = {"lead", "-1", "mql", "1"};
+    CHECK(lf_args_are(x.funnel, fw, 4));
+    lf_arena_free(&a);
+    lf_test_model_free(m);
+}
+
+/* A visitor's write: one pair ("p", self-contained record), not ranked, expiring at the end
+ * of its funnel bucket (x->expires_ms, and in the record). */
+static void test_writes_visitor_fields(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_test_rule(m, "views", "page_view", 4, 0, 0);
+    lf_arena_t a;
+    lf_arena_init(&a, 1 << 16);
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("anon-1"));
+    lf_transitions_t tr = {0};
+    lf_event_t e = lf_test_event("m1", LF_KIND_PAGE_VIEW, NULL, "anon-1", T0);
+    lf_lead_apply(&l, &e, m, 86400, &tr);
+    CHECK(l.anonymous);
+    CHECK_INT(tr.n, 0);
+    lf_argv_t empty;
+    lf_argv_init_scratch(&empty, &a);
+    const int64_t now = T0 + 123456; /* the wall clock, not event time */
+    lf_writes_lead_t w = {.lead = &l, .trans = &empty, .now_ms = now, .visitor_ttl_s = 86400};
+    lf_store_write_t x;
+    lf_writes_lead(&x, &w, m, &a);
+    CHECK_INT(x.visitor, 1);
+    CHECK_INT(x.ranked, 0);
+    int64_t exp = lf_writes_visitor_expiry(now, 86400);
+    CHECK_INT(l.expires_s, exp);
+    CHECK_INT(x.expires_ms, exp * 1000);
+    CHECK_INT(x.whole->n, 2);
+    char b[8];
+    CHECK_STR(lf_arg(x.whole, 0, b, sizeof(b)), "p");
+    lf_str_t f = {x.whole->argv[0], 1}, v = {x.whole->argv[1], (uint32_t)x.whole->lens[1]};
+    lf_lead_t back;
+    lf_err_t err;
+    CHECK_INT(lf_lead_decode(&back, lf_str_from("anon-1"), &f, &v, 1, m, &err), LF_OK);
+    CHECK(back.anonymous);
+    CHECK_INT(back.expires_s, exp);
+    CHECK_INT(back.version, 1);
+    CHECK(back.eng == l.eng);
+    char field[48];
+    lf_writes_funnel_field(field, sizeof(field), LF_STAGE_VISITOR, exp);
+    const char *fw[] = {field, "1"};
+    CHECK(lf_args_are(x.funnel, fw, 2));
+    lf_arena_free(&a);
+    lf_test_model_free(m);
+}
+
+/* The bucket math: the expiry is a multiple of the bucket width ceil(ttl / 64), at or after
+ * now + ttl (whole seconds) and before now + ttl + bucket; monotonic in now. */
+static void test_writes_visitor_expiry_buckets(void)
+{
+    static const int ttls[] = {1,   2,    63,    64,    65,         127,
+                               128, 3600, 86399, 86400, 30 * 86400, 400 * 86400};
+    uint64_t rng = 99;
+    for (size_t i = 0; i < sizeof(ttls) / sizeof(ttls[0]); i++) {
+        int ttl = ttls[i];
+        int64_t bucket = (ttl + LF_FUNNEL_BUCKETS - 1) / LF_FUNNEL_BUCKETS;
+        int64_t prev = 0;
+        for (int k = 0; k < 2000; k++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* Consecutive ms around the boundaries, then random times up to 2100. */
+            int64_t now = k < 1000 ? T0 + k * 997 : (int64_t)(rng >> 22);
+            int64_t exp = lf_writes_visitor_expiry(now, ttl);
+            int64_t now_s = now / 1000;
+            if (exp % bucket != 0 || exp < now_s + ttl || exp >= now_s + ttl + bucket) {
+                lf_test_fail(__FILE__, __LINE__,
+                             "ttl %d now %lld: expiry %lld (bucket %lld, now + ttl %lld)", ttl,
+                             (long long)now, (long long)exp, (long long)bucket,
+                             (long long)(now_s + ttl));
+                return;
+            }
+            if (k < 1000) {
+                CHECK(exp >= prev);
+                prev = exp;
+            }
+        }
+    }
+    /* At most LF_FUNNEL_BUCKETS + 1 live buckets: the expiries of a TTL's worth of writes. */
+    int64_t first = lf_writes_visitor_expiry(T0, 86400), last = first, distinct = 1;
+    for (int64_t t = T0; t <= T0 + 86400000LL; t += 60000) {
+        int64_t e = lf_writes_visitor_expiry(t, 86400);
+        if (e != last) distinct++, last = e;
+    }
+    CHECK(distinct <= LF_FUNNEL_BUCKETS + 1);
+    CHECK_INT(lf_writes_visitor_expiry(T0, 0) >= T0 / 1000, 1); /* no TTL: no crash */
+}
+
+static void test_writes_funnel_field_names(void)
+{
+    char b[48];
+    CHECK_INT(lf_writes_funnel_field(b, sizeof(b), LF_STAGE_MQL, 0), 3);
+    CHECK_STR(b, "mql");
+    CHECK_INT(lf_writes_funnel_field(b, sizeof(b), LF_STAGE_OPPORTUNITY, 123), 11);
+    CHECK_STR(b, "opportunity");
+    lf_writes_funnel_field(b, sizeof(b), LF_STAGE_VISITOR, 1767225600);
+    CHECK_STR(b, "visitor:1767225600");
+    CHECK(lf_writes_stage_indexed(LF_STAGE_MQL) && lf_writes_stage_indexed(LF_STAGE_SAL));
+    CHECK(lf_writes_stage_indexed(LF_STAGE_SQL) && lf_writes_stage_indexed(LF_STAGE_OPPORTUNITY));
+    CHECK(!lf_writes_stage_indexed(LF_STAGE_VISITOR) && !lf_writes_stage_indexed(LF_STAGE_LEAD));
+    CHECK(!lf_writes_stage_indexed(LF_STAGE_CUSTOMER) &&
+          !lf_writes_stage_indexed(LF_STAGE_NURTURE));
+    CHECK(!lf_writes_stage_indexed(LF_STAGE_DISQUALIFIED));
+}
+
+/* The funnel pairs of one write of lead l loaded as w says. */
+static const lf_argv_t *lf_funnel_of(lf_lead_t *l, lf_writes_lead_t *w, lf_model_t *m,
+                                     lf_arena_t *a, lf_store_write_t *x)
+{
+    static lf_argv_t empty;
+    lf_argv_init_scratch(&empty, a);
+    w->lead = l;
+    w->trans = &empty;
+    lf_writes_lead(x, w, m, a);
+    return x->funnel;
+}
+
+/* lf:funnel counting: each write moves the lead between the fields it is counted in. */
+static void test_writes_funnel_counting(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_arena_t a;
+    lf_arena_init(&a, 1 << 16);
+    lf_store_write_t x;
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    l.exists = 1;
+    l.stage = LF_STAGE_LEAD;
+    const int ttl = 6400; /* buckets of 100 s */
+    const int64_t now = T0 + 50000;
+    /* A new lead: +1 in its stage. */
+    lf_writes_lead_t w = {.loaded_exists = 0, .now_ms = now, .visitor_ttl_s = ttl};
+    {
+        static const char *const want[] = {"lead", "1"};
+        CHECK(lf_args_are(lf_funnel_of(&l, &w, m, &a, &x), want, 2));
+    }
+    /* A stage change: -1 the old, +1 the new. */
+    w.loaded_exists = 1;
+    w.loaded_stage = LF_STAGE_LEAD;
+    l.stage = LF_STAGE_MQL;
+    {
+        static const char *const want[] = {"lead", "-1", "mql", "1"};
+        CHECK(lf_args_are(lf_funnel_of(&l, &w, m, &a, &x), want, 4));
+    }
+    /* No change: nothing. */
+    w.loaded_stage = LF_STAGE_MQL;
+    CHECK_INT(lf_funnel_of(&l, &w, m, &a, &x)->n, 0);
+    /* A record of the layout before was never counted: no -1, +1 in its stage, also when
+     * the stage did not change. */
+    w.loaded_layout = LF_LAYOUT_V1;
+    {
+        static const char *const want[] = {"mql", "1"};
+        CHECK(lf_args_are(lf_funnel_of(&l, &w, m, &a, &x), want, 2));
+    }
+    w.loaded_stage = LF_STAGE_LEAD;
+    CHECK(lf_args_are(lf_funnel_of(&l, &w, m, &a, &x), (const char *const[]){"mql", "1"}, 2));
+    w.loaded_layout = 0;
+
+    /* A visitor: a new one is counted in its expiry bucket. */
+    lf_lead_t v;
+    lf_lead_init(&v, lf_str_from("a1"));
+    v.exists = 1;
+    v.anonymous = 1;
+    v.stage = LF_STAGE_VISITOR;
+    lf_writes_lead_t wv = {.loaded_exists = 0, .now_ms = now, .visitor_ttl_s = ttl};
+    int64_t e1 = lf_writes_visitor_expiry(now, ttl);
+    char f1[48], f2[48];
+    lf_writes_funnel_field(f1, sizeof(f1), LF_STAGE_VISITOR, e1);
+    CHECK(lf_args_are(lf_funnel_of(&v, &wv, m, &a, &x), (const char *const[]){f1, "1"}, 2));
+    CHECK_INT(v.expires_s, e1);
+    /* Refreshed within the same bucket: nothing. */
+    wv.loaded_exists = 1;
+    wv.loaded_stage = LF_STAGE_VISITOR;
+    wv.loaded_expires_s = e1;
+    wv.now_ms = now + 1000;
+    CHECK_INT(lf_writes_visitor_expiry(now + 1000, ttl), e1);
+    CHECK_INT(lf_funnel_of(&v, &wv, m, &a, &x)->n, 0);
+    /* Refreshed later: moves from the old bucket to the new. */
+    wv.now_ms = now + 3600000;
+    int64_t e2 = lf_writes_visitor_expiry(wv.now_ms, ttl);
+    CHECK(e2 > e1);
+    lf_writes_funnel_field(f2, sizeof(f2), LF_STAGE_VISITOR, e2);
+    CHECK(
+        lf_args_are(lf_funnel_of(&v, &wv, m, &a, &x), (const char *const[]){f1, "-1", f2, "1"}, 4));
+    /* A visitor of the layout before: not counted before, counted now. */
+    wv.loaded_layout = LF_LAYOUT_V1;
+    wv.loaded_expires_s = 0;
+    CHECK(lf_args_are(lf_funnel_of(&v, &wv, m, &a, &x), (const char *const[]){f2, "1"}, 2));
+    wv.loaded_layout = 0;
+    /* A visitor that identifies in place: out of its bucket, into lead. */
+    v.anonymous = 0;
+    v.stage = LF_STAGE_LEAD;
+    v.expires_s = 0;
+    wv.loaded_expires_s = e1;
+    CHECK(lf_args_are(lf_funnel_of(&v, &wv, m, &a, &x),
+                      (const char *const[]){f1, "-1", "lead", "1"}, 4));
+    CHECK_INT(x.visitor, 0);
+    CHECK_INT(x.ranked, 1);
+    lf_arena_free(&a);
+    lf_test_model_free(m);
+}
+
+/* A visitor merged into a lead leaves its bucket: -1 there, whether the lead is new, changes
+ * stage, or stays in its stage; a merged visitor of the layout before (bucket 0) was never
+ * counted. */
+static void test_writes_funnel_merged_visitor(void)
+{
+    lf_model_t *m = lf_test_model();
+    lf_arena_t a;
+    lf_arena_init(&a, 1 << 16);
+    lf_store_write_t x;
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    l.exists = 1;
+    l.stage = LF_STAGE_LEAD;
+    const char *merged[] = {"a1", "a2"};
+    lf_stage_t mstages[] = {LF_STAGE_VISITOR, LF_STAGE_VISITOR};
+    uint64_t mversions[] = {3, 1};
+    int mlayouts[] = {0, LF_LAYOUT_V1};
+    int64_t mexp[] = {1767230000, 0};
+    char fv[48];
+    lf_writes_funnel_field(fv, sizeof(fv), LF_STAGE_VISITOR, mexp[0]);
+    lf_writes_lead_t w = {.loaded_exists = 0,
+                          .merged = merged,
+                          .merged_stages = mstages,
+                          .merged_versions = mversions,
+                          .merged_layouts = mlayouts,
+                          .merged_expires = mexp,
+                          .nmerged = 2,
+                          .now_ms = T0,
+                          .visitor_ttl_s = 3600};
+    /* Into a new lead. */
+    CHECK(lf_args_are(lf_funnel_of(&l, &w, m, &a, &x), (const char *const[]){"lead", "1", fv, "-1"},
+                      4));
+    CHECK(x.merged_layouts == mlayouts);
+    /* Into a lead that changes stage. */
+    w.loaded_exists = 1;
+    w.loaded_stage = LF_STAGE_LEAD;
+    l.stage = LF_STAGE_MQL;
+    CHECK(lf_args_are(lf_funnel_of(&l, &w, m, &a, &x),
+                      (const char *const[]){"lead", "-1", "mql", "1", fv, "-1"}, 6));
+    /* Into a lead that stays in its stage: the visitor still leaves its bucket. */
+    w.loaded_stage = LF_STAGE_MQL;
+    CHECK(lf_args_are(lf_funnel_of(&l, &w, m, &a, &x), (const char *const[]){fv, "-1"}, 2));
     lf_arena_free(&a);
     lf_test_model_free(m);
 }
@@ -363,13 +590,16 @@ static void test_writes_progress_next_offset_and_untracked(void)
 
 void suite_writes(void)
 {
-    LF_RUN(test_writes_history_keeps_stored_and_replaces_by_slot);
-    LF_RUN(test_writes_history_without_transitions_keeps_all_stored);
-    LF_RUN(test_writes_transitions_encodes_triples);
+    LF_RUN(test_writes_transitions_encodes_pairs);
     LF_RUN(test_writes_count_by_partition_and_outcome);
     LF_RUN(test_writes_count_many_partitions);
     LF_RUN(test_writes_lead_fields);
     LF_RUN(test_writes_lead_untouched_stage);
+    LF_RUN(test_writes_visitor_fields);
+    LF_RUN(test_writes_visitor_expiry_buckets);
+    LF_RUN(test_writes_funnel_field_names);
+    LF_RUN(test_writes_funnel_counting);
+    LF_RUN(test_writes_funnel_merged_visitor);
     LF_RUN(test_writes_progress_runs_per_partition);
     LF_RUN(test_writes_progress_next_offset_and_untracked);
 }
