@@ -28,7 +28,8 @@
 #define LF_TRANSITIONS_MAX 8 /* transitions one event can cause at most */
 #define LF_LEAD_SRC_MAX 4    /* source partitions remembered per lead */
 #define LF_HISTORY_KEEP 8
-#define LF_RULES_VERSION_MAX 64 /* kept of a stored rules version */    /* stage changes a lead remembers (the newest) */
+#define LF_RULES_VERSION_MAX                                                                       \
+    64 /* kept of a stored rules version */ /* stage changes a lead remembers (the newest) */
 
 typedef struct {
     char source[LF_TOUCH_MAX + 1];

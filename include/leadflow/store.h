@@ -38,12 +38,12 @@ typedef struct {
     uint64_t expected_version; /* what it was loaded with (0 = did not exist) */
     lf_stage_t old_stage;
     int old_exists;
-    int old_layout; /* LF_LAYOUT_V1: it was read from the layout before */
+    int old_layout;    /* LF_LAYOUT_V1: it was read from the layout before */
     int32_t partition; /* whose outbox takes its transitions */
     lf_argv_t *whole;
     const lf_str_t *base_fields, *base_values;
     size_t nbase;
-    int visitor;        /* a visitor: a string key, expiring at expires_ms (unix ms) */
+    int visitor; /* a visitor: a string key, expiring at expires_ms (unix ms) */
     int64_t expires_ms;
     lf_argv_t *trans;
     int stage_touched;            /* 0: the stage sets need no update (same stage, not mql) */
@@ -125,9 +125,8 @@ typedef struct {
      * stored[i] receives the record's pairs as read (a visitor's: ("p", record)), copied into
      * `arena`. */
     int (*load_leads)(lf_store_t *s, const char *const *ids, const uint8_t *visitor, size_t n,
-                      lf_lead_t *const *out,
-                      const lf_model_t *m, lf_stored_hash_t *stored, lf_arena_t *arena,
-                      lf_err_t *err);
+                      lf_lead_t *const *out, const lf_model_t *m, lf_stored_hash_t *stored,
+                      lf_arena_t *arena, lf_err_t *err);
     /* GET of many aliases, refreshing their TTL; out[i] = lead id or NULL (strings in arena). */
     int (*load_aliases)(lf_store_t *s, const char *const *anons, size_t n, char **out,
                         lf_arena_t *arena, lf_err_t *err);

@@ -61,16 +61,16 @@ typedef struct {
     lf_stage_t loaded_stage;
     int loaded_layout;        /* lead_codec.h: LF_LAYOUT_V1 or 0 */
     int64_t loaded_expires_s; /* a visitor's, as loaded (its funnel bucket) */
-    lf_stored_hash_t stored; /* its hash as loaded (n = 0: none) */
-    int32_t partition;       /* whose outbox and counters */
-    lf_argv_t *trans;        /* its transitions (lf_writes_transitions), maybe none; not NULL */
-    const char **merged;     /* visitors merged into it, their stages and versions */
+    lf_stored_hash_t stored;  /* its hash as loaded (n = 0: none) */
+    int32_t partition;        /* whose outbox and counters */
+    lf_argv_t *trans;         /* its transitions (lf_writes_transitions), maybe none; not NULL */
+    const char **merged;      /* visitors merged into it, their stages and versions */
     const lf_stage_t *merged_stages;
     const uint64_t *merged_versions;
-    const int *merged_layouts;      /* LF_LAYOUT_V1: stored in the layout before */
-    const int64_t *merged_expires;  /* their funnel buckets (0: not counted) */
+    const int *merged_layouts;     /* LF_LAYOUT_V1: stored in the layout before */
+    const int64_t *merged_expires; /* their funnel buckets (0: not counted) */
     size_t nmerged;
-    int64_t now_ms;   /* wall clock: a visitor's record expires visitor_ttl_s after it */
+    int64_t now_ms; /* wall clock: a visitor's record expires visitor_ttl_s after it */
     int visitor_ttl_s;
     /* The events its write counts: ev[first], ev[next[first]], ... (ev NULL: none). */
     const lf_writes_event_t *ev;

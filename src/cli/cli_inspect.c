@@ -2,7 +2,8 @@
  * time split into fit and decayed engagement, the rules behind both, its stage and history.
  * Read-only: GET lf:alias:{id}, HGETALL lf:lead:{id} (a known lead: readable fields and the
  * packed rest, or the layout before), GET and PTTL lf:v:{id} (a visitor's record), all
- * decoded with lf_lead_decode. This file reads the arguments and the lead; cli_inspect_model.c, _text.c and _json.c report it. */
+ * decoded with lf_lead_decode. This file reads the arguments and the lead; cli_inspect_model.c,
+ * _text.c and _json.c report it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +148,8 @@ static int lf_inspect_check(lf_cli_t *cli, lf_inspect_t *in)
             lf_cli_error(cli, "%s is linked to lead %s, which has no record (%slead:{%s})", q, id,
                          cli->cfg.redis_prefix, id);
         else
-            lf_cli_error(cli, "unknown lead %s: no %slead:{%s}, no alias and no visitor "
+            lf_cli_error(cli,
+                         "unknown lead %s: no %slead:{%s}, no alias and no visitor "
                          "record %sv:{%s} (a visitor's expires when idle)",
                          q, cli->cfg.redis_prefix, q, cli->cfg.redis_prefix, q);
         return LF_CLI_EXIT_NOTFOUND;

@@ -102,8 +102,7 @@ static void lf_inspect_json_storage(cJSON *o, const lf_inspect_t *in)
         else
             cJSON_AddNullToObject(x, "ttl_ms");
     }
-    if (l->expires_s)
-        lf_cli_json_time(x, "expires", l->expires_s * 1000);
+    if (l->expires_s) lf_cli_json_time(x, "expires", l->expires_s * 1000);
     cJSON_AddNumberToObject(x, "version", (double)l->version);
     cJSON_AddBoolToObject(o, "visitor_record_left", in->visitor_left);
     cJSON_AddBoolToObject(o, "requalify", l->requalify);

@@ -54,8 +54,7 @@ const char *lf_inspect_trait_name(const lf_model_t *m, const lf_trait_t *t)
     return t->idx < m->ntracked_traits ? m->tracked_traits[t->idx] : "?";
 }
 
-double lf_inspect_stored_score(const lf_inspect_t *in, char *grade, size_t cap,
-                               const lf_model_t *m)
+double lf_inspect_stored_score(const lf_inspect_t *in, char *grade, size_t cap, const lf_model_t *m)
 {
     const lf_lead_t *l = &in->lead;
     const redisReply *s = in->visitor ? NULL : lf_cli_hash_get(in->hash, "score");

@@ -110,8 +110,7 @@ static void lf_inspect_print_record(const lf_model_t *m, const lf_inspect_t *in)
                                   (int)l->src[i].partition, l->src[i].offset);
         LF_KV("offsets", "%s (partition@offset last applied)", offs);
     }
-    if (l->ndedup)
-        LF_KV("dedup", "%u messageIds remembered", (unsigned)l->ndedup);
+    if (l->ndedup) LF_KV("dedup", "%u messageIds remembered", (unsigned)l->ndedup);
     lf_inspect_print_storage(in);
 }
 

@@ -49,12 +49,7 @@ static int lf_instance_cmp(const void *a, const void *b)
 }
 
 /* The replies of the first round trip, in this order. */
-enum {
-    LF_STATS_R_MEMBERS,
-    LF_STATS_R_WM,
-    LF_STATS_R_FUNNEL,
-    LF_STATS_R_N
-};
+enum { LF_STATS_R_MEMBERS, LF_STATS_R_WM, LF_STATS_R_FUNNEL, LF_STATS_R_N };
 
 /* One round trip for the set, the watermarks and the funnel into r[LF_STATS_R_N]. */
 static int lf_stats_read_first(lf_cli_t *cli, lf_stats_t *st, redisReply **r)

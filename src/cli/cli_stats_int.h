@@ -48,7 +48,7 @@ typedef struct {
      * sum of the buckets "visitor:<unix s>" whose time is still ahead. */
     char funnel_key[LF_KEY_MAX];
     long long stage_count[LF_STAGE__COUNT];
-    long long visitors_expired;  /* counted in buckets whose time has passed */
+    long long visitors_expired; /* counted in buckets whose time has passed */
     size_t visitor_buckets_live, visitor_buckets_expired;
     int64_t visitor_next_expiry_s; /* the earliest live bucket's time, 0: none */
     int64_t now_ms, stale_after_ms;

@@ -81,7 +81,8 @@ void lf_stats_funnel_parse(const redisReply *h, lf_stats_t *st)
             char num[32];
             int64_t at_s;
             snprintf(num, sizeof(num), "%.*s", (int)(f->len - vl), f->str + vl);
-            if (f->len - vl >= sizeof(num) || lf_parse_i64(num, 0, INT64_MAX / 1000, &at_s) != LF_OK)
+            if (f->len - vl >= sizeof(num) ||
+                lf_parse_i64(num, 0, INT64_MAX / 1000, &at_s) != LF_OK)
                 continue;
             if (at_s * 1000 > st->now_ms) {
                 st->stage_count[LF_STAGE_VISITOR] += n;

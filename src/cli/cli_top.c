@@ -28,10 +28,10 @@
 #include "leadflow/score.h"
 #include "leadflow/writes.h"
 
-#define LF_TOP_MAX_N 10000            /* N at most */
-#define LF_TOP_CANDIDATES_MAX 100000  /* members of lf:top ranked, at most */
-#define LF_TOP_PAGE 1000              /* members read per round trip */
-#define LF_TOP_STAGE_DIRECT 10000     /* a stage set this small is read whole */
+#define LF_TOP_MAX_N 10000           /* N at most */
+#define LF_TOP_CANDIDATES_MAX 100000 /* members of lf:top ranked, at most */
+#define LF_TOP_PAGE 1000             /* members read per round trip */
+#define LF_TOP_STAGE_DIRECT 10000    /* a stage set this small is read whole */
 
 static const char lf_top_usage[] =
     "usage: leadflow top [N] [-n N] [--stage STAGE] [--at TIME] [-c FILE] [--redis HOST:PORT] "
@@ -74,12 +74,12 @@ typedef struct {
     long long total;        /* ZCARD lf:top */
     const char *stage;      /* --stage or NULL */
     lf_stage_t stage_v;
-    long n;                 /* N */
-    long scanned;           /* members of source_key looked at */
-    long skipped_visitors;  /* of them: visitors of the layout before */
-    long skipped_missing;   /* of them: no record */
-    long candidates;        /* known leads ranked (in the stage, with --stage) */
-    int bounded;            /* stopped at LF_TOP_CANDIDATES_MAX */
+    long n;                /* N */
+    long scanned;          /* members of source_key looked at */
+    long skipped_visitors; /* of them: visitors of the layout before */
+    long skipped_missing;  /* of them: no record */
+    long candidates;       /* known leads ranked (in the stage, with --stage) */
+    int bounded;           /* stopped at LF_TOP_CANDIDATES_MAX */
     int64_t at_ms;
     const char *at_source; /* "option", "now" */
 } lf_top_info_t;
@@ -155,8 +155,8 @@ static int lf_top_fetch(lf_cli_t *cli, lf_top_info_t *info, redisReply *const *i
         lens[2 + f] = strlen(lf_top_fields[f]);
     }
     for (size_t i = 0; i < n; i++) {
-        int kl = lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, ids[i]->str ? ids[i]->str : "",
-                             ids[i]->str ? ids[i]->len : 0);
+        int kl = lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix,
+                             ids[i]->str ? ids[i]->str : "", ids[i]->str ? ids[i]->len : 0);
         argv[1] = key;
         lens[1] = (size_t)kl;
         redisAppendCommandArgv(cli->redis, 2 + LF_TOP_NFIELDS, argv, lens);
@@ -212,8 +212,8 @@ static int lf_top_read_stage(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *
     for (size_t from = 0; from < r->elements && !rc; from += LF_TOP_PAGE) {
         size_t n = r->elements - from < LF_TOP_PAGE ? r->elements - from : LF_TOP_PAGE;
         for (size_t i = 0; i < n; i++)
-            redisAppendCommand(cli->redis, "ZSCORE %s %b", info->top_key,
-                               r->element[from + i]->str, r->element[from + i]->len);
+            redisAppendCommand(cli->redis, "ZSCORE %s %b", info->top_key, r->element[from + i]->str,
+                               r->element[from + i]->len);
         redisReply **s = lf_calloc(n, sizeof(*s));
         if ((rc = lf_cli_replies(cli, s, n, "ZSCORE in the leaderboard")) == 0) {
             rc = lf_top_fetch(cli, info, r->element + from, s, n, out);
@@ -300,7 +300,7 @@ static void lf_top_print_what(const lf_top_info_t *info)
                info->skipped_visitors + info->skipped_missing,
                info->skipped_visitors + info->skipped_missing == 1 ? "" : "s", info->source_key,
                info->skipped_visitors + info->skipped_missing == 1 ? "is not a known lead"
-                                                                    : "are not known leads",
+                                                                   : "are not known leads",
                info->skipped_visitors, info->skipped_visitors == 1 ? "" : "s",
                info->skipped_missing);
 }
@@ -325,12 +325,12 @@ static void lf_top_print(const lf_cli_t *cli, const lf_top_info_t *info, const l
         snprintf(score, sizeof(score), "%.2f", lf_cli_num(r->score));
         snprintf(fit, sizeof(fit), "%.2f", lf_cli_num(r->fit));
         snprintf(eng, sizeof(eng), "%.2f", lf_cli_num(e));
-        lf_table_add(&t, (const char *const[]){
-                             rank, id, score, fit, eng, lf_cli_grade(r->score, m),
-                             lf_stage_name(r->stage), lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
-                             r->lt_source[0]
-                                 ? lf_str_escape(lf_str_from(r->lt_source), src, sizeof(src))
-                                 : NULL});
+        lf_table_add(
+            &t, (const char *const[]){
+                    rank, id, score, fit, eng, lf_cli_grade(r->score, m), lf_stage_name(r->stage),
+                    lf_cli_fmt_time(r->last_seen_ms, a, sizeof(a)),
+                    r->lt_source[0] ? lf_str_escape(lf_str_from(r->lt_source), src, sizeof(src))
+                                    : NULL});
     }
     lf_top_print_what(info);
     if (rs->n)
@@ -429,8 +429,7 @@ static int lf_top_args(lf_cli_t *cli, int argc, char **argv, lf_top_info_t *info
 
 /* The candidates: lf:top's, or a small sales-active stage's whole set; ranked, the first n
  * kept and their records read. */
-static int lf_top_read(lf_cli_t *cli, lf_top_info_t *info, const char *stage_key,
-                       lf_top_rows_t *rs)
+static int lf_top_read(lf_cli_t *cli, lf_top_info_t *info, const char *stage_key, lf_top_rows_t *rs)
 {
     redisReply *r[2] = {NULL, NULL};
     int rc, direct = info->stage && lf_writes_stage_indexed(info->stage_v);

@@ -51,8 +51,8 @@ const lf_setting_t lf_settings[] = {
      1000, NULL, 0,
      "an anonymous visitor's record expires after this long without an event (a Redis TTL, "
      "refreshed on each write); a visitor seen again later starts afresh"},
-    {"redis.alias_ttl", LF_SET_DURATION, "400d", LF_AT(alias_ttl_s), 1000, 3650LL * 86400000,
-     1000, NULL, 0,
+    {"redis.alias_ttl", LF_SET_DURATION, "400d", LF_AT(alias_ttl_s), 1000, 3650LL * 86400000, 1000,
+     NULL, 0,
      "the link from an anonymousId to its lead expires after this long unused (refreshed "
      "whenever an event resolves through it)"},
     {"redis.top_leads", LF_SET_INT, "10000", LF_AT(top_leads), 0, 100000000, 0, NULL, 0,

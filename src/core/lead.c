@@ -80,8 +80,8 @@ static void lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t reason, int
     lead->stage_at_ms = at_ms;
     lead->seq++;
     double fit = lead->fit, eng = lf_lead_engagement_at(lead, at_ms, m);
-    lf_history_t h = {lead->seq, (uint8_t)from, (uint8_t)to, (uint8_t)reason, at_ms,
-                      round((fit + eng) * 100) / 100};
+    lf_history_t h = {lead->seq,       (uint8_t)from, (uint8_t)to,
+                      (uint8_t)reason, at_ms,         round((fit + eng) * 100) / 100};
     lf_lead_history_add(lead, &h);
     if (!out || out->n >= LF_TRANSITIONS_MAX) return;
     lf_transition_t *t = &out->t[out->n++];

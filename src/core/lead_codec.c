@@ -144,8 +144,7 @@ int lf_lead_decode(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const lf_s
     lf_err_t perr;
     int rc = lf_lead_unpack(l, bytes, len, m, &perr);
     lf_free(joined);
-    if (rc != LF_OK)
-        lf_err_set(err, LF_ERR, "lead %.*s: %s", (int)id.len, id.ptr, perr.msg);
+    if (rc != LF_OK) lf_err_set(err, LF_ERR, "lead %.*s: %s", (int)id.len, id.ptr, perr.msg);
     return rc;
 }
 

@@ -371,4 +371,3 @@ int lf_lead_decode_v1(lf_lead_t *l, lf_str_t id, const lf_str_t *fields, const l
     /* After the loop: the entries are times relative to t. */
     return lf_decode_dedup_fields(l, id, dw, dd, err);
 }
-

@@ -32,8 +32,7 @@ int64_t lf_writes_visitor_expiry(int64_t now_ms, int ttl_s)
 
 int lf_writes_funnel_field(char *buf, size_t cap, lf_stage_t stage, int64_t expires_s)
 {
-    if (stage == LF_STAGE_VISITOR)
-        return snprintf(buf, cap, "visitor:%lld", (long long)expires_s);
+    if (stage == LF_STAGE_VISITOR) return snprintf(buf, cap, "visitor:%lld", (long long)expires_s);
     return snprintf(buf, cap, "%s", lf_stage_name(stage));
 }
 
@@ -67,8 +66,7 @@ static void lf_writes_funnel(lf_store_write_t *x, const lf_writes_lead_t *l, lf_
 
 int lf_writes_stage_indexed(lf_stage_t s)
 {
-    return s == LF_STAGE_MQL || s == LF_STAGE_SAL || s == LF_STAGE_SQL ||
-           s == LF_STAGE_OPPORTUNITY;
+    return s == LF_STAGE_MQL || s == LF_STAGE_SAL || s == LF_STAGE_SQL || s == LF_STAGE_OPPORTUNITY;
 }
 
 static const char *const lf_count_names[4] = {"consumed", "applied", "duplicates", "filtered"};

@@ -201,7 +201,11 @@ static int lf_attempt_write(lf_attempt_t *at, lf_err_t *err)
 int lf_write_settle(lf_pipe_t *p, const lf_store_write_t *x, int result)
 {
     if (result != LF_WRITE_OK) {
+        /* What it was computed from changed: the lead, or a visitor it absorbed (which may
+         * also have expired); all are read again. */
         lf_leadcache_drop(p->cache, x->lead->id);
+        for (size_t v = 0; v < x->nmerged; v++)
+            lf_leadcache_drop(p->cache, x->merged_visitors[v]);
         return 0;
     }
     lf_leadcache_put(p->cache, x->lead->id, x->whole);

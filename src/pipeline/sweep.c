@@ -108,8 +108,8 @@ int lf_sweep(lf_pipe_t *p, lf_err_t *err)
     for (size_t i = 0; i < n; i++)
         outs[i] = &leads[i];
     lf_stored_hash_t *stored = lf_arena_alloc(a, n * sizeof(*stored));
-    if (p->store->ops->load_leads(p->store, (const char *const *)ids, NULL, n, outs,
-                                  &p->cfg->model, stored, a, err))
+    if (p->store->ops->load_leads(p->store, (const char *const *)ids, NULL, n, outs, &p->cfg->model,
+                                  stored, a, err))
         return LF_ERR;
     lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
     size_t nw = 0;
