@@ -28,10 +28,11 @@ static void lf_write_base(lf_store_write_t *w, lf_lead_t *lead, const char *id, 
 {
     lf_lead_init(lead, lf_str_from(id));
     lead->exists = 1;
-    lead->stage = LF_STAGE_LEAD;
+    lead->stage = LF_STAGE_MQL; /* a stage with a set (lf:stage:mql) */
     lead->version = expected + 1;
     *w = (lf_store_write_t){.lead = lead, .expected_version = expected};
-    w->old_stage = LF_STAGE_LEAD;
+    w->old_stage = LF_STAGE_MQL;
+    w->ranked = 1;
     w->old_exists = expected > 0;
     w->stage_touched = expected == 0;
     w->stage_score = 1000.0 + (double)expected;
@@ -53,7 +54,6 @@ void lf_store_test_write(lf_store_write_t *w, lf_lead_t *lead, const char *id, u
     lf_lead_encode(lead, &lf_store_test_cfg.model, w->whole);
     lf_argv_addf(w->trans, "%s@%llu/%s", id, (unsigned long long)lead->version, writer);
     lf_argv_addf(w->trans, "{\"lead\":\"%s\",\"by\":\"%s\"}", id, writer);
-    lf_argv_addf(w->trans, "%llu|lead|lead|test|0|0.00", (unsigned long long)lead->version);
 }
 
 void lf_store_test_write_pairs(lf_store_write_t *w, lf_lead_t *lead, const char *id,
