@@ -571,7 +571,7 @@ def sample_keys(r, keys, n):
 def measure_memory(r, empty):
     """Redis memory after the leadflow run, split between known leads and anonymous visitors
     (either layout: a `lf:lead:{id}` hash with anon=1 is a visitor of the old layout,
-    `lf:visitor:{id}` one of the new), see report.attribute_memory."""
+    `lf:v:{id}` one of the new), see report.attribute_memory."""
     after = memory_snapshot(r)
     info = r.info("memory")
     nsample = CFG["mem_samples"]
@@ -579,7 +579,7 @@ def measure_memory(r, empty):
     for k in r.scan_iter(count=10000):
         if k.startswith(b"lf:lead:"):
             lead_keys.append(k)
-        elif k.startswith(b"lf:visitor:"):
+        elif k.startswith(b"lf:v:"):
             vis_keys.append(k)
         elif k.startswith(b"lf:alias:"):
             alias_keys.append(k)
@@ -660,7 +660,7 @@ def measure_memory(r, empty):
     att = report.attribute_memory(m)
     top = zsets.get("lf:top")
     res = {
-        "layout": "v2 (lf:visitor:* records)" if vis_keys else
+        "layout": "v2 (lf:v:* records)" if vis_keys else
                   ("v1 (visitors are lf:lead hashes with anon=1)" if anon_hash else
                    "no visitors seen"),
         "used_memory_empty": empty["used_memory"], "used_memory_after": after["used_memory"],
@@ -668,7 +668,7 @@ def measure_memory(r, empty):
         "lead_keys": len(lead_keys), "known_leads": len(known),
         "visitors": len(anon_hash) + len(vis_keys),
         "key_counts": {"lf:lead:*": len(lead_keys), "lf:lead:* anon=1": len(anon_hash),
-                       "lf:visitor:*": len(vis_keys), "lf:alias:*": len(alias_keys),
+                       "lf:v:*": len(vis_keys), "lf:alias:*": len(alias_keys),
                        "lf:hist:*": len(hist_keys), "other": len(other_keys)},
         "other_keys": sorted(set(re.sub(rb"[:{].*", b":*", k[3:]).decode(errors="replace")
                                  for k in other_keys)),

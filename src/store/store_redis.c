@@ -155,6 +155,13 @@ int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
     return s->c ? LF_OK : LF_ERR;
 }
 
+void lf_sr_append_argv(lf_store_redis_t *s, lf_argv_t *a, size_t *queued)
+{
+    lf_sr_append(s, a->n, a->argv, a->lens);
+    lf_argv_reset(a);
+    if (++*queued % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
+}
+
 /* Hand the formatted commands to hiredis (one copy into its output buffer). */
 static void lf_sr_push(lf_store_redis_t *s)
 {

@@ -3,7 +3,8 @@
  *   store_redis.c           the handle and its two connections, the server checks and the
  *                           RESTORE probe, command queueing, the heartbeat, the ops table
  *   store_redis_read.c      pipelined reads: leads, aliases, an outbox, the MQLs due to decay
- *   store_redis_write.c     lead writes: WATCH and check, then MULTI..EXEC (RESTORE or HSET)
+ *   store_redis_write.c     lead writes: WATCH and check, then MULTI..EXEC, chunk by chunk
+ *   store_redis_commit.c    what one MULTI..EXEC holds (RESTORE or HSET, SET PXAT, indexes)
  *   store_redis_progress.c  the epoch fence and start positions, progress, outbox deletes */
 #ifndef LEADFLOW_STORE_REDIS_INT_H
 #define LEADFLOW_STORE_REDIS_INT_H
@@ -55,6 +56,9 @@ void lf_sr_append(lf_store_redis_t *s, size_t argc, const char *const *argv, con
 /* Queue `CMD key [arg]`. */
 void lf_sr_append_key(lf_store_redis_t *s, const char *cmd, const char *key, size_t kl,
                       const char *arg);
+/* Queue the command in `a` (then emptied); every LF_FLUSH_EVERY commands counted in
+ * *queued, send what is queued. */
+void lf_sr_append_argv(lf_store_redis_t *s, lf_argv_t *a, size_t *queued);
 /* Send what is queued so far. */
 void lf_sr_flush(lf_store_redis_t *s);
 /* Read n pipelined replies into replies[] (caller frees), or fail on the first broken one
@@ -74,6 +78,15 @@ int lf_sr_outbox_load(lf_store_t *base, const char *topic, int32_t part, lf_outb
 int lf_sr_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, size_t *n,
                   lf_arena_t *arena, lf_err_t *err);
 
+/* Whether visitor v merged into write x was read from the layout before packed records. */
+static inline int lf_sr_merged_legacy(const lf_store_write_t *x, size_t v)
+{
+    return x->merged_layouts && x->merged_layouts[v];
+}
+/* Round 2 of a lead write (store_redis_commit.c): MULTI, the writes of the leads with ok[i],
+ * EXEC; the number of commands between MULTI and EXEC goes to *nq. */
+void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, size_t n, const int *ok,
+                       size_t *nq);
 int lf_sr_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *results,
                       lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
 

@@ -306,7 +306,7 @@ def full_results():
                 "cores_used": {"leadflow": 0.35, "redis-server": 0.15, "devbroker": 0.02},
                 "other_processes_cores": 0.17}},
         },
-        "memory": {"layout": "v2 (lf:visitor:* records)", "used_memory_empty": 1204592,
+        "memory": {"layout": "v2 (lf:v:* records)", "used_memory_empty": 1204592,
                    "used_memory_after": 1204592 + MEM_V2["delta"], "lead_keys": 10000,
                    "bytes_per_lead_used_memory": 466.0, "index_members_per_lead": 1.1,
                    "samples": {"lead hash (known)": {"sampled": 300, "avg_bytes": 200.0,
