@@ -524,6 +524,12 @@ class Env:
             f.write(text)
         return self.rules_path
 
+    def connections(self, props=None, redis_extra=""):
+        """The kafka: and redis: sections of a rules file for this env (redis_extra: more
+        redis: lines, indented)."""
+        return (kafka_block(self.brokers, self.group, props) +
+                "redis:\n  host: 127.0.0.1\n  port: %d\n%s" % (self.redis_port, redis_extra))
+
     def deploy_rules(self, batch_max_ms=20, batch_max_events=None, extra_processing=None):
         """deploy/leadflow.yaml with this env's broker, Redis, group and test properties."""
         with open(DEPLOY_RULES) as f:
@@ -813,6 +819,14 @@ _CURRENT_ENVS = []
 def new_env(name):
     e = Env(name)
     _CURRENT_ENVS.append(e)
+    return e
+
+
+def started_env(name, partitions=1):
+    """A new env with its redis-server and embedded broker running."""
+    e = new_env(name)
+    e.start_redis()
+    e.start_broker(partitions)
     return e
 
 

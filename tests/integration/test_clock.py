@@ -22,8 +22,7 @@ POINTS, ENTER, EXIT = 70.0, 60, 45
 
 def rules(env, idle_clock):
     return env.write_rules(
-        'version: "clock-1"\n' + H.kafka_block(env.brokers, env.group) +
-        "redis:\n  host: 127.0.0.1\n  port: %d\n" % env.redis_port +
+        'version: "clock-1"\n' + env.connections() +
         "processing:\n  batch_max_ms: 20\n  allowed_lateness: %ds\n  idle_clock: %s\n"
         % (LATENESS_S, idle_clock) +
         "model:\n  decay:\n    half_life: %ds\n  stages:\n    mql:\n      enter: %d\n"

@@ -36,11 +36,8 @@ B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def start(name, extra_processing=""):
-    env = H.new_env(name)
-    env.start_redis()
-    env.start_broker(1)
-    env.write_rules(H.kafka_block(env.brokers, env.group) +
-                    "redis:\n  host: 127.0.0.1\n  port: %d\n" % env.redis_port +
+    env = H.started_env(name)
+    env.write_rules(env.connections() +
                     MODEL.replace("processing:\n", "processing:\n" + extra_processing))
     return env
 

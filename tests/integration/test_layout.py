@@ -38,12 +38,8 @@ H_MS = 86400 * 1000
 
 
 def start(name, redis_extra=""):
-    env = H.new_env(name)
-    env.start_redis()
-    env.start_broker(1)
-    env.write_rules(H.kafka_block(env.brokers, env.group) +
-                    "redis:\n  host: 127.0.0.1\n  port: %d\n%s" % (env.redis_port, redis_extra) +
-                    MODEL)
+    env = H.started_env(name)
+    env.write_rules(env.connections(redis_extra=redis_extra) + MODEL)
     return env
 
 

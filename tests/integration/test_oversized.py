@@ -38,9 +38,7 @@ LEADS_PER_PARTITION = 12
 def rules(env, props=None):
     """The small model (max_event_bytes 2048) with the test Kafka properties plus props."""
     return env.write_rules('version: "%s"\n' % VERSION +
-                           H.kafka_block(env.brokers, env.group, props) +
-                           "redis:\n  host: 127.0.0.1\n  port: %d\n" % env.redis_port +
-                           SMALL_MODEL)
+                           env.connections(props) + SMALL_MODEL)
 
 
 def start(name, partitions, props=None):

@@ -52,9 +52,7 @@ T0 = calendar.timegm((2026, 3, 2, 0, 0, 0)) * 1000  # a UTC day boundary: cap wi
 
 
 def small_rules(env):
-    return env.write_rules('version: "%s"\n' % VERSION + H.kafka_block(env.brokers, env.group) +
-                           "redis:\n  host: 127.0.0.1\n  port: %d\n" % env.redis_port +
-                           SMALL_MODEL)
+    return env.write_rules('version: "%s"\n' % VERSION + env.connections() + SMALL_MODEL)
 
 
 def decay(dt_ms):
