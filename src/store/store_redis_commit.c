@@ -166,21 +166,34 @@ static void lf_sr_queue_lead(lf_store_redis_t *s, const lf_store_write_t *x, siz
 }
 
 /* lf:top: the written known leads by their time-invariant engagement key, then trimmed to
- * the top_leads highest; visitors of the layout before (which were ranked) leave it. */
+ * the top_leads highest; visitors of the layout before (which were ranked) leave it. A lead
+ * whose key is below the cutoff (the lowest key of a full lf:top, read by the check) would be
+ * trimmed at once: it only updates an entry it has (ZADD XX: its key went down), which costs
+ * Redis a lookup instead of a skiplist insert and removal. Keys only go up with new events,
+ * so a lead below the cutoff does not belong in the top; a cutoff that moved since the check
+ * costs a trimmed insert (it rose) or a lead missing until its next write (it fell: only when
+ * entries are removed, by the cleanup of the layout before). */
 static void lf_sr_queue_top(lf_store_redis_t *s, const lf_store_write_t *w, size_t n, const int *ok,
-                            size_t *queued)
+                            double cutoff, size_t *queued)
 {
     char key[LF_KEY_MAX];
     lf_argv_t *a = &s->argv;
     int tkl = lf_key_top(key, sizeof(key), LF_PREFIX(s));
-    size_t base = lf_sr_begin(a, "ZADD", key, (size_t)tkl);
-    for (size_t i = 0; i < n; i++) {
-        if (!ok[i] || !w[i].ranked) continue;
-        lf_argv_add_double(a, w[i].top_key);
-        lf_argv_add_ref(a, w[i].lead->id, strlen(w[i].lead->id));
+    int added = 0;
+    for (int xx = 0; xx < 2; xx++) {
+        size_t base = lf_sr_begin(a, "ZADD", key, (size_t)tkl);
+        if (xx) lf_argv_add_ref(a, "XX", 2);
+        size_t first = a->n;
+        for (size_t i = 0; i < n; i++) {
+            if (!ok[i] || !w[i].ranked || (w[i].top_key < cutoff) != xx) continue;
+            lf_argv_add_double(a, w[i].top_key);
+            lf_argv_add_ref(a, w[i].lead->id, strlen(w[i].lead->id));
+        }
+        if (!xx) added = a->n > first;
+        if (a->n == first) a->n = base; /* no member: nothing to send */
+        lf_sr_end(s, a, base, queued);
     }
-    int added = a->n > base;
-    lf_sr_end(s, a, base, queued);
+    size_t base;
     base = lf_sr_begin(a, "ZREM", key, (size_t)tkl);
     for (size_t i = 0; i < n; i++) {
         if (!ok[i]) continue;
@@ -302,7 +315,7 @@ static void lf_sr_queue_counters(lf_store_redis_t *s, const lf_store_write_t *w,
 /* Round 2: queue MULTI, the writes of the leads with ok[i], EXEC; the number of commands
  * queued between MULTI and EXEC goes to *nq. */
 void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, size_t n, const int *ok,
-                       size_t *nq)
+                       double top_cutoff, size_t *nq)
 {
     lf_argv_t *a = &s->argv;
     size_t queued = 0;
@@ -311,7 +324,7 @@ void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, size_t n,
     lf_sr_append_argv(s, a, &queued);
     for (size_t i = 0; i < n; i++)
         if (ok[i]) lf_sr_queue_lead(s, &w[i], &queued);
-    lf_sr_queue_top(s, w, n, ok, &queued);
+    lf_sr_queue_top(s, w, n, ok, top_cutoff, &queued);
     lf_sr_queue_stages(s, w, n, ok, &queued);
     lf_sr_queue_outboxes(s, w, n, ok, &queued);
     lf_sr_queue_counters(s, w, n, ok, 0, &queued);

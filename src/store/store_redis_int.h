@@ -84,9 +84,10 @@ static inline int lf_sr_merged_legacy(const lf_store_write_t *x, size_t v)
     return x->merged_layouts && x->merged_layouts[v];
 }
 /* Round 2 of a lead write (store_redis_commit.c): MULTI, the writes of the leads with ok[i],
- * EXEC; the number of commands between MULTI and EXEC goes to *nq. */
+ * EXEC; the number of commands between MULTI and EXEC goes to *nq. top_cutoff: lf:top's
+ * lowest key when full (-inf: not full). */
 void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, size_t n, const int *ok,
-                       size_t *nq);
+                       double top_cutoff, size_t *nq);
 int lf_sr_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *results,
                       lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
 

@@ -3,6 +3,7 @@
  * alternating connections; each lead's hash as RESTORE of a ready-made listpack (hashdump.h)
  * where the server takes it, else HSET/HDEL of what changed. */
 #include <hiredis/hiredis.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +141,17 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
         }
         if ((i + 1) % LF_FLUSH_EVERY == 0) lf_sr_flush(s);
     }
-    int kl = lf_key_epoch(key, sizeof(key), p);
+    /* lf:top's cutoff, the top_leads-th highest key (none while it has fewer members): a
+     * lead below it only updates its entry if it has one (lf_sr_queue_top). */
+    int top = s->base.cfg->top_leads > 0 ? s->base.cfg->top_leads : 1;
+    char rank[24];
+    int rl = snprintf(rank, sizeof(rank), "%d", -top);
+    int kl = lf_key_top(key, sizeof(key), p);
+    const char *zr[5] = {"ZRANGE", key, rank, rank, "WITHSCORES"};
+    size_t zl[5] = {6, (size_t)kl, (size_t)rl, (size_t)rl, 10};
+    lf_sr_append(s, 5, zr, zl);
+    nreads++;
+    kl = lf_key_epoch(key, sizeof(key), p);
     lf_sr_append_key(s, "GET", key, (size_t)kl, NULL);
     nreads++;
     lf_sr_flush(s);
@@ -152,8 +163,9 @@ typedef struct {
     const lf_store_write_t *w;
     size_t n;
     int *ok, *results;
-    size_t nreplies; /* of the round in flight */
-    int committing;  /* round 2 sent as MULTI/EXEC (else as UNWATCH) */
+    size_t nreplies;   /* of the round in flight */
+    int committing;    /* round 2 sent as MULTI/EXEC (else as UNWATCH) */
+    double top_cutoff; /* lf:top's lowest key once full; -inf before */
 } lf_sr_chunk_t;
 
 /* Round 1, read: ok[i] = 1 if lead i's write still applies. */
@@ -197,6 +209,11 @@ static int lf_sr_read_check(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *er
                 ok[i] = 0; /* another lead took the visitor */
         }
     }
+    const redisReply *cut = r[nreads - 1];
+    ch->top_cutoff = -INFINITY;
+    if (s->base.cfg->top_leads > 0 && cut->type == REDIS_REPLY_ARRAY && cut->elements == 2 &&
+        cut->element[1]->type == REDIS_REPLY_STRING)
+        ch->top_cutoff = strtod(cut->element[1]->str, NULL);
     lf_sr_free_replies(r, nreads + 1);
     return LF_OK;
 }
@@ -217,7 +234,7 @@ static void lf_sr_send_commit(lf_store_redis_t *s, lf_sr_chunk_t *ch)
         ch->nreplies = 1;
     } else {
         size_t nq = 0;
-        lf_sr_queue_chunk(s, ch->w, ch->n, ch->ok, &nq);
+        lf_sr_queue_chunk(s, ch->w, ch->n, ch->ok, ch->top_cutoff, &nq);
         ch->nreplies = nq + 2;
     }
     lf_sr_flush(s);
