@@ -85,8 +85,11 @@ kcat -b "$BROKERS" -t leadflow.stage-transitions -C -o beginning -c 200 -e -q 2>
     grep '"to":"mql"' | head -n 3 || true
 kcat -b "$BROKERS" -t leadflow.stage-transitions -C -o beginning -c 2 -e -q 2>/dev/null || true
 echo
-echo "== the top ten (leadflow top)"
-LEADFLOW_CONFIG="$DIR/leadflow.yaml" "$LF" top -n 10 --redis "127.0.0.1:$REDIS_PORT"
+# gen's events span January 2026 (its defaults): ranked now, their engagement has decayed to
+# nothing and only fit would count; ranked at the stream's end, as of its last events.
+echo "== the top ten at the end of the stream (leadflow top --at 2026-01-31T00:00:00Z)"
+LEADFLOW_CONFIG="$DIR/leadflow.yaml" "$LF" top -n 10 --at 2026-01-31T00:00:00Z \
+    --redis "127.0.0.1:$REDIS_PORT"
 echo
 echo "== stats (leadflow stats)"
 LEADFLOW_CONFIG="$DIR/leadflow.yaml" "$LF" stats --redis "127.0.0.1:$REDIS_PORT" --group leadflow-demo | head -n 40
