@@ -656,6 +656,30 @@ static size_t lf_full_record(const lf_model_t *m, lf_arena_t *arena, lf_pairs_t 
     return lf_joined_parts(p, buf, cap, nparts);
 }
 
+/* What the refusal tests start from: the model, lf_full_lead's record as bytes (parts
+ * joined) and its readable pairs. */
+typedef struct {
+    lf_model_t *m;
+    lf_arena_t arena;
+    lf_pairs_t p;
+    char rec[4096];
+    size_t len;
+    int nparts;
+} lf_full_fixture_t;
+
+static void lf_full_fixture(lf_full_fixture_t *f)
+{
+    f->m = lf_pack_model();
+    lf_arena_init(&f->arena, 4096);
+    f->len = lf_full_record(f->m, &f->arena, &f->p, f->rec, sizeof(f->rec), &f->nparts);
+}
+
+static void lf_full_fixture_free(lf_full_fixture_t *f)
+{
+    lf_arena_free(&f->arena);
+    lf_test_model_free(f->m);
+}
+
 /* Decode the readable fields of p with the given record bytes cut into parts. */
 static int lf_decode_with_record(const lf_pairs_t *p, const char *rec, size_t len,
                                  const lf_model_t *m, lf_lead_t *out, lf_err_t *err)
@@ -680,19 +704,17 @@ static int lf_decode_with_record(const lf_pairs_t *p, const char *rec, size_t le
 /* A record of a newer format is refused, saying so: never misread. */
 static void test_pack_refuses_newer_format(void)
 {
-    lf_model_t *m = lf_pack_model();
-    lf_arena_t arena;
-    lf_arena_init(&arena, 4096);
-    lf_pairs_t p;
-    char rec[4096];
-    int nparts;
-    size_t len = lf_full_record(m, &arena, &p, rec, sizeof(rec), &nparts);
+    lf_full_fixture_t fx;
+    lf_full_fixture(&fx);
+    const lf_model_t *m = fx.m;
+    char *rec = fx.rec;
+    size_t len = fx.len;
     CHECK((unsigned char)rec[0] == 0xdc); /* array 16 */
     CHECK_INT(rec[3], LF_PACK_FORMAT);
     rec[3] = LF_PACK_FORMAT + 1;
     lf_lead_t back;
     lf_err_t err = {0};
-    CHECK_INT(lf_decode_with_record(&p, rec, len, m, &back, &err), LF_ERR);
+    CHECK_INT(lf_decode_with_record(&fx.p, rec, len, m, &back, &err), LF_ERR);
     CHECK(strstr(err.msg, "u42") != NULL);
     CHECK(strstr(err.msg, "format 3") != NULL);
     CHECK(strstr(err.msg, "newer") != NULL);
@@ -703,9 +725,8 @@ static void test_pack_refuses_newer_format(void)
     CHECK(strstr(err.msg, "format 3") != NULL);
     /* An older format number (there is none below 2 packed) is refused too. */
     rec[3] = 1;
-    CHECK_INT(lf_decode_with_record(&p, rec, len, m, &back, &err), LF_ERR);
-    lf_arena_free(&arena);
-    lf_test_model_free(m);
+    CHECK_INT(lf_decode_with_record(&fx.p, rec, len, m, &back, &err), LF_ERR);
+    lf_full_fixture_free(&fx);
 }
 
 /* A newer writer may append elements (format unchanged): an older reader ignores them, also
@@ -713,13 +734,11 @@ static void test_pack_refuses_newer_format(void)
  * stage, seq, fit, eng and t). */
 static void test_pack_ignores_appended_elements(void)
 {
-    lf_model_t *m = lf_pack_model();
-    lf_arena_t arena;
-    lf_arena_init(&arena, 4096);
-    lf_pairs_t p;
-    char rec[4096];
-    int nparts;
-    size_t len = lf_full_record(m, &arena, &p, rec, sizeof(rec), &nparts);
+    lf_full_fixture_t fx;
+    lf_full_fixture(&fx);
+    const lf_model_t *m = fx.m;
+    char *rec = fx.rec;
+    size_t len = fx.len;
     lf_lead_t l = lf_full_lead();
     for (int extra = 1; extra <= 8; extra++) {
         char grown[4200];
@@ -732,7 +751,7 @@ static void test_pack_ignores_appended_elements(void)
             grown[gl++] = (char)(0x05 + i); /* positive fixints 5, 6, ... */
         lf_lead_t back;
         lf_err_t err = {0};
-        if (lf_decode_with_record(&p, grown, gl, m, &back, &err) != LF_OK) {
+        if (lf_decode_with_record(&fx.p, grown, gl, m, &back, &err) != LF_OK) {
             lf_test_fail(__FILE__, __LINE__, "%d appended elements: %s", extra, err.msg);
             return;
         }
@@ -741,22 +760,20 @@ static void test_pack_ignores_appended_elements(void)
             return;
         }
     }
-    lf_arena_free(&arena);
-    lf_test_model_free(m);
+    lf_full_fixture_free(&fx);
 }
 
 /* A part missing in the middle, the last part missing (a truncated record), an empty part,
  * bytes after the record: refused with a message, no crash. */
 static void test_pack_refuses_missing_and_truncated_parts(void)
 {
-    lf_model_t *m = lf_pack_model();
-    lf_arena_t arena;
-    lf_arena_init(&arena, 4096);
-    lf_pairs_t p;
-    char rec[4096];
-    int nparts;
-    size_t len = lf_full_record(m, &arena, &p, rec, sizeof(rec), &nparts);
-    CHECK(nparts >= 3);
+    lf_full_fixture_t fx;
+    lf_full_fixture(&fx);
+    const lf_model_t *m = fx.m;
+    char *rec = fx.rec;
+    size_t len = fx.len;
+    const lf_pairs_t p = fx.p;
+    CHECK(fx.nparts >= 3);
     lf_lead_t back;
     lf_err_t err = {0};
     /* Without p2. */
@@ -788,7 +805,7 @@ static void test_pack_refuses_missing_and_truncated_parts(void)
     for (size_t cut = 0; cut < len; cut++) {
         char *copy = malloc(cut ? cut : 1); /* exact size: ASan sees any read past it */
         memcpy(copy, rec, cut);
-        if (lf_decode_with_record(&p, copy, cut, m, &back, &err) != LF_ERR) {
+        if (lf_decode_with_record(&fx.p, copy, cut, m, &back, &err) != LF_ERR) {
             lf_test_fail(__FILE__, __LINE__, "a record cut to %zu of %zu bytes was accepted", cut,
                          len);
             free(copy);
@@ -801,14 +818,13 @@ static void test_pack_refuses_missing_and_truncated_parts(void)
     }
     /* Bytes after the record. */
     rec[len] = 0x01;
-    CHECK_INT(lf_decode_with_record(&p, rec, len + 1, m, &back, &err), LF_ERR);
+    CHECK_INT(lf_decode_with_record(&fx.p, rec, len + 1, m, &back, &err), LF_ERR);
     /* A part field beyond what a reader takes (p129) is ignored, not a crash. */
     q = p;
     q.f[q.n] = lf_str_from("p129");
     q.v[q.n++] = lf_str_from("x");
     CHECK_INT(lf_decode_pairs(&back, "u42", &q, m, &err), LF_OK);
-    lf_arena_free(&arena);
-    lf_test_model_free(m);
+    lf_full_fixture_free(&fx);
 }
 
 /* Well-formed MessagePack with wrong contents: each refused. Times that do not fit (a
@@ -905,13 +921,11 @@ static void test_pack_refuses_wrong_elements(void)
  * refused or reads as some lead, never a crash or a read outside the bytes (ASan in CI). */
 static void test_pack_corrupt_bytes_never_crash(void)
 {
-    lf_model_t *m = lf_pack_model();
-    lf_arena_t arena;
-    lf_arena_init(&arena, 4096);
-    lf_pairs_t p;
-    char rec[4096];
-    int nparts;
-    size_t len = lf_full_record(m, &arena, &p, rec, sizeof(rec), &nparts);
+    lf_full_fixture_t fx;
+    lf_full_fixture(&fx);
+    const lf_model_t *m = fx.m;
+    char *rec = fx.rec;
+    size_t len = fx.len;
     static const unsigned char hostile[] = {0xdd, 0xdf, 0xc6, 0xdb, 0xcf, 0xd3, 0xc1,
                                             0xff, 0x80, 0x7f, 0xc0, 0xcb, 0xc4, 0x9f};
     uint64_t rng = 12345;
@@ -927,7 +941,7 @@ static void test_pack_corrupt_bytes_never_crash(void)
         }
         lf_lead_t back;
         lf_err_t err = {0};
-        int rc = lf_decode_with_record(&p, c, len, m, &back, &err);
+        int rc = lf_decode_with_record(&fx.p, c, len, m, &back, &err);
         if (rc == LF_OK) {
             read++;
             CHECK(back.ntraits <= LF_LEAD_TRAITS_MAX && back.ncaps <= LF_LEAD_CAPS_MAX);
@@ -963,8 +977,7 @@ static void test_pack_corrupt_bytes_never_crash(void)
         free(c);
     }
     (void)read;
-    lf_arena_free(&arena);
-    lf_test_model_free(m);
+    lf_full_fixture_free(&fx);
 }
 
 /*---- The write version from the first part ---------------------------------------------*/
