@@ -20,8 +20,8 @@
 /* Dedup (CONTRACT §4): the messageIds applied to a lead whose event time lies within the
  * window (processing.dedup_window, seconds of event time back from the lead's latest event)
  * are remembered, at most LF_DEDUP_MAX of them: past that the oldest are forgotten. The
- * bound keeps the lead's hash compact: 160 entries over a window of at most 30 days take at
- * most 1,836 characters, 29 hash fields of <= 64 bytes (see lead_codec.c). */
+ * bound keeps the lead's record small: 160 entries over a window of at most 30 days take at
+ * most 160 x (6 + 4) bytes packed (lead_pack.c), 25 parts of <= 64 bytes in the hash. */
 #define LF_DEDUP_MAX 160
 #define LF_DEDUP_WINDOW_MAX_S (30 * 86400)
 #define LF_DEDUP_WINDOW_DEFAULT_S 86400
