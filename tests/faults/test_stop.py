@@ -202,7 +202,16 @@ def test_stop_with_kafka_down():
 
 
 def test_second_sigterm_with_kafka_down():
-    env, run, h = kafka_down_stuck("stop-kafka2", "sk2", observe_s=2.0)  # seen above
+    """Something must be left to give up: with the broker merely down, the batch in flight
+    may have delivered everything just before (then the first SIGTERM stops at once, rightly).
+    So its Produce requests fail first (retriable: the transitions stay pending), then the
+    broker goes down."""
+    env, run, gen, stats_path = start("stop-kafka2", "sk2")
+    F.control(env, "request-errors Produce NOT_ENOUGH_REPLICAS 100000")
+    check_heartbeat_while_stuck(env, run, "sk2", observe_s=2.0)
+    F.control(env, "broker-down 1")
+    time.sleep(1.0)
+    F.check(run.alive(), "leadflow run exited when the broker went down")
     rc, first, second = sigterm_timed(run, "Kafka down, two SIGTERMs", second_after=2.0)
     check_stop(rc, first, second, "Kafka down, two SIGTERMs")
 
