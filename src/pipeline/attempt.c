@@ -141,6 +141,7 @@ static void lf_attempt_chain(lf_attempt_t *at)
 static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_t to)
 {
     lf_attempt_t *at = ctx;
+    int64_t now_ms = lf_wall_ms(); /* one clock reading per chunk: visitors' expiry */
     for (size_t k = from; k < to; k++) {
         int i = at->wslot[k];
         lf_slot_t *s = &at->slots[i];
@@ -160,7 +161,7 @@ static void lf_prepare_writes(void *ctx, lf_store_write_t *w, size_t from, size_
             .merged_layouts = s->merged_layouts,
             .merged_expires = s->merged_expires,
             .nmerged = s->nmerged,
-            .now_ms = lf_wall_ms(),
+            .now_ms = now_ms,
             .visitor_ttl_s = at->p->cfg->visitor_ttl_s,
             .ev = at->ev,
             .first = at->head[i],

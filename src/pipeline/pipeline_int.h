@@ -181,9 +181,9 @@ typedef struct {
     int merged_into; /* >= 0: a visitor merged into that slot */
     int by_user;     /* named by a userId or an alias: a known lead's slot (else a visitor's) */
     int32_t partition;
-    lf_argv_t trans; /* (transition_id, payload, history entry) triples */
-    /* The lead's hash as stored before this batch (all its pairs): what its write keeps of
-     * the stage history, and the base of the HSET fallback's difference. */
+    lf_argv_t trans; /* (transition_id, payload) pairs */
+    /* The lead's record as stored before this batch (all its pairs): the base of the HSET
+     * fallback's difference. */
     lf_stored_hash_t stored;
     const char **merged;
     lf_stage_t *merged_stages;
