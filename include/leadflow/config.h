@@ -59,6 +59,9 @@ typedef struct {
      * "FILE:LINE:COL: warning: message" (check-config and run print them). */
     char **warnings;
     size_t nwarnings;
+    /* Settings the command line set (lf_config_override): a reload keeps them. */
+    char **overrides;
+    size_t noverrides;
 } lf_config_t;
 
 /* Defaults for everything, model empty (a valid minimal configuration). */
@@ -71,6 +74,16 @@ int lf_config_load(const char *path, lf_config_t *cfg, FILE *diag, lf_err_t *err
 int lf_config_load_string(const char *name, const char *yaml, size_t len, lf_config_t *cfg,
                           FILE *diag, lf_err_t *err);
 void lf_config_free(lf_config_t *cfg);
+
+/* Set one setting (dotted key, as in the file) from the command line, and remember that it
+ * was: a reload of the file keeps it. LF_ERR with a message if the key or value is bad. */
+int lf_config_override(lf_config_t *cfg, const char *key, const char *value, lf_err_t *err);
+
+/* The settings outside the model whose values differ between the running configuration and
+ * the file read again (overridden ones aside): a reload applies the model only, these wait
+ * for a restart. Their keys, comma-separated, into buf; returns how many. */
+size_t lf_config_restart_changes(const lf_config_t *running, const lf_config_t *file, char *buf,
+                                 size_t cap);
 
 /* Whether a kafka.properties entry must never be printed: its name holds password, secret,
  * token, key, pem, credential or jaas (ssl.key.pem, sasl.password, ...), or its value looks

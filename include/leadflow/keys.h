@@ -13,7 +13,9 @@
  *   <p>wm:<group>:<topic>       hash: "<part>" -> next offset to consume; "<part>.consumed",
  *                               ".applied", ".duplicates", ".dead", ".filtered", ".transitions"
  *   <p>ops:instance:<id>        hash with TTL: one running instance's heartbeat
- *   <p>ops:instances            set: instance ids (stale ones have no heartbeat key) */
+ *   <p>ops:instances            set: instance ids (stale ones have no heartbeat key)
+ *   <p>ctl:reload               string: a counter `leadflow reload` increments; every running
+ *                               instance reloads its rules file when it grows */
 #ifndef LEADFLOW_KEYS_H
 #define LEADFLOW_KEYS_H
 
@@ -34,6 +36,8 @@ int lf_key_watermarks(char *buf, size_t cap, const char *prefix, const char *gro
                       const char *topic);
 int lf_key_instance(char *buf, size_t cap, const char *prefix, const char *instance);
 int lf_key_instances(char *buf, size_t cap, const char *prefix);
+/* <prefix>ctl:<name>: a control key (store.h lf_control_t). */
+int lf_key_control(char *buf, size_t cap, const char *prefix, const char *name);
 /* <prefix>epoch: the store epoch (store.h). */
 int lf_key_epoch(char *buf, size_t cap, const char *prefix);
 

@@ -14,18 +14,14 @@ typedef struct {
     const char *instance; /* instance id for lf:ops:instance:<id>; default host-pid */
     int exit_idle_ms;     /* > 0: exit once no event arrived for this long (tests, bench) */
     volatile sig_atomic_t *stop;
-    /* Set by SIGHUP. Hot reload is a later feature (roadmap): until then the loop reads it at a
-     * batch boundary, says so (lf_pipeline_reload_check) and clears it. */
+    /* Set by SIGHUP (in a worker: by the parent's SIGUSR2): the loop reloads the rules file
+     * at the next batch boundary (src/pipeline/reload.c) and clears it. */
     volatile sig_atomic_t *reload;
 } lf_run_opts_t;
 
 /* Runs until *stop. Returns 0 after a clean shutdown, non-zero on a fatal error (message on
- * stderr). */
-int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts);
-
-/* If *opts->reload is set: clear it and log, once for the signal, that hot reload is not
- * available (restart to load a changed rules file). */
-void lf_pipeline_reload_check(const lf_run_opts_t *opts);
+ * stderr). A reload replaces cfg->model (the rest of cfg stays as it is). */
+int lf_pipeline_run(lf_config_t *cfg, const lf_run_opts_t *opts);
 
 /* The instance id when none is given: "<host>-<pid>". */
 void lf_instance_default(char *buf, size_t cap);

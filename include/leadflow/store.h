@@ -119,6 +119,17 @@ typedef struct {
     size_t n;
 } lf_stored_hash_t;
 
+/* The indexes a reload rewrites (their scores depend on the rules). */
+typedef enum { LF_INDEX_MQL = 0, LF_INDEX_TOP } lf_store_index_t;
+
+/* What operators ask of running instances through Redis (keys.h: <p>ctl:...), read with
+ * each heartbeat. */
+typedef struct {
+    /* <p>ctl:reload: how many times `leadflow reload` was asked (0: never). An instance
+     * reloads its rules file when this grows past what it saw first. */
+    int64_t reload;
+} lf_control_t;
+
 typedef struct {
     /* Many leads in one round trip; out[i] decoded (new when absent). visitor[i] (visitor NULL:
      * none): ids[i] is an anonymousId no alias resolved, read as a visitor. With `stored` set,
@@ -160,9 +171,14 @@ typedef struct {
      * time), at most `max`; ids in arena. */
     int (*due_mql)(lf_store_t *s, int64_t until_ms, size_t max, char ***ids, size_t *n,
                    lf_arena_t *arena, lf_err_t *err);
-    /* Instance heartbeat: field/value pairs into <p>ops:instance:<id> with a TTL. */
+    /* One step of a scan over an index's members (ZSCAN: every member present for the whole
+     * scan comes at least once): *cursor 0 to start, 0 again when done. ids in arena. */
+    int (*scan_index)(lf_store_t *s, lf_store_index_t index, uint64_t *cursor, size_t count,
+                      char ***ids, size_t *n, lf_arena_t *arena, lf_err_t *err);
+    /* Instance heartbeat: field/value pairs into <p>ops:instance:<id> with a TTL; in the same
+     * round trip, the control keys operators write (lf_control_t). */
     int (*heartbeat)(lf_store_t *s, const char *instance, const lf_argv_t *fields, int ttl_s,
-                     lf_err_t *err);
+                     lf_control_t *ctl, lf_err_t *err);
     void (*close)(lf_store_t *s);
 } lf_store_ops_t;
 

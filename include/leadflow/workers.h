@@ -16,6 +16,6 @@
  * with a non-zero status or dies of a signal stops the others (a supervisor restarts the whole
  * instance): its status is returned, 128 + the signal number for a signal. Returns 0 once
  * every worker exited 0. */
-int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n);
+int lf_workers_run(lf_config_t *cfg, const lf_run_opts_t *opts, int n);
 
 #endif

@@ -30,12 +30,6 @@ static void lf_on_hup(int sig)
     lf_reload = 1;
 }
 
-static void lf_replace(char **field, const char *value)
-{
-    lf_free(*field);
-    *field = lf_strdup(value);
-}
-
 static const char lf_run_usage[] =
     "usage: leadflow run [-c FILE] [--instance ID] [--workers N] [--exit-idle-ms N]\n"
     "  -c, --config FILE     rules file (default: $LEADFLOW_CONFIG, else leadflow.yaml)\n"
@@ -141,11 +135,15 @@ static int lf_run_args(lf_cli_t *cli, int argc, char **argv, lf_run_args_t *a, l
 /* The command line's overrides of the rules file. */
 static void lf_run_override(lf_config_t *cfg, const lf_run_args_t *a)
 {
-    if (a->brokers) lf_replace(&cfg->kafka_brokers, a->brokers);
-    if (a->group) lf_replace(&cfg->kafka_group, a->group);
+    lf_err_t err;
+    char port[16];
+    /* Checked by lf_run_args already: these cannot fail. */
+    if (a->brokers) lf_config_override(cfg, "kafka.bootstrap_servers", a->brokers, &err);
+    if (a->group) lf_config_override(cfg, "kafka.group_id", a->group, &err);
     if (a->redis) {
-        if (a->host[0]) lf_replace(&cfg->redis_host, a->host);
-        if (a->port) cfg->redis_port = a->port;
+        if (a->host[0]) lf_config_override(cfg, "redis.host", a->host, &err);
+        snprintf(port, sizeof(port), "%d", a->port);
+        if (a->port) lf_config_override(cfg, "redis.port", port, &err);
     }
 }
 

@@ -25,6 +25,7 @@ static const lf_command_t lf_commands[] = {
     {"top", lf_cmd_top, "the live leaderboard"},
     {"stats", lf_cmd_stats, "instances, lag, counters, conservation, the funnel"},
     {"check-config", lf_cmd_check_config, "validate a rules file and summarise its model"},
+    {"reload", lf_cmd_reload, "ask every running instance to reload its rules file"},
 };
 
 static void lf_usage(FILE *out)

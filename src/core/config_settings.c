@@ -288,6 +288,7 @@ void lf_config_free(lf_config_t *cfg)
     lf_model_free(&cfg->model);
     lf_free(cfg->path);
     lf_strv_free(cfg->warnings, cfg->nwarnings);
+    lf_strv_free(cfg->overrides, cfg->noverrides);
     memset(cfg, 0, sizeof(*cfg));
 }
 

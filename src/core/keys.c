@@ -75,3 +75,8 @@ int lf_key_epoch(char *buf, size_t cap, const char *prefix)
 {
     return snprintf(buf, cap, "%sepoch", prefix);
 }
+
+int lf_key_control(char *buf, size_t cap, const char *prefix, const char *name)
+{
+    return snprintf(buf, cap, "%sctl:%s", prefix, name);
+}

@@ -131,6 +131,9 @@ static void lf_heartbeat_fields(lf_pipe_t *p, int64_t now, lf_argv_t *f)
     lf_argv_adds(f, "events_per_s");
     lf_argv_add_double(f, (double)(int64_t)(p->events_per_s * 10) / 10);
     LF_HB_STR("rules_version", p->cfg->model.version ? p->cfg->model.version : "");
+    LF_HB_INT("reload_gen", p->reload_seen < 0 ? 0 : p->reload_seen);
+    LF_HB_STR("reload_result", p->reload_result);
+    LF_HB_INT("reload_ms", p->reload_ms);
     LF_HB_INT("last_commit_ms", p->last_commit_ms);
     LF_HB_INT("heartbeat_ms", lf_wall_ms());
     LF_HB_STR("store_loss", p->store_loss);
@@ -154,7 +157,7 @@ void lf_heartbeat(lf_pipe_t *p, int force)
     lf_argv_init(&f, &a);
     lf_heartbeat_fields(p, now, &f);
     lf_err_t err;
-    if (p->store->ops->heartbeat(p->store, p->instance, &f, p->cfg->heartbeat_ttl_s, &err))
+    if (p->store->ops->heartbeat(p->store, p->instance, &f, p->cfg->heartbeat_ttl_s, &p->ctl, &err))
         lf_set_state(p, LF_STATE_DEGRADED, err.msg);
     lf_argv_free(&f);
     lf_arena_free(&a);

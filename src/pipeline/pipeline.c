@@ -21,10 +21,11 @@ void lf_instance_default(char *buf, size_t cap)
 
 /*---- Start-up and shutdown -----------------------------------------------------------*/
 
-static void lf_pipe_init(lf_pipe_t *p, const lf_config_t *cfg, const lf_run_opts_t *opts)
+static void lf_pipe_init(lf_pipe_t *p, lf_config_t *cfg, const lf_run_opts_t *opts)
 {
     memset(p, 0, sizeof(*p));
-    p->cfg = cfg;
+    p->cfg = p->cfg_live = cfg;
+    p->reload_seen = -1;
     p->opts = opts;
     p->started_mono = p->rate_base_ms = p->last_event_ms = lf_now_ms();
     p->started_ms = lf_wall_ms();
@@ -211,16 +212,6 @@ static void lf_pipe_free(lf_pipe_t *p)
 
 /*---- The loop ------------------------------------------------------------------------*/
 
-/* SIGHUP: hot reload is a later feature; until then say so, once per signal. Read at a batch
- * boundary (the loop), where a reload would take effect. */
-void lf_pipeline_reload_check(const lf_run_opts_t *opts)
-{
-    if (!opts->reload || !*opts->reload) return;
-    *opts->reload = 0;
-    lf_log("warn", "SIGHUP: hot reload is not available in this version; restart leadflow to "
-                   "load a changed rules file");
-}
-
 /* After an assignment (or a write whose reply was lost): publish what the outboxes hold.
  * LF_ERR after a backoff (Redis away). */
 static int lf_outbox_step(lf_pipe_t *p, int *delay, lf_err_t *err)
@@ -256,7 +247,7 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
     const lf_run_opts_t *opts = p->opts;
     int delay = 100;
     while (!*opts->stop && !p->fatal_rc) {
-        lf_pipeline_reload_check(opts);
+        lf_reload_check(p);
         if (lf_assign_pending(p, &delay, err) != LF_OK) continue;
         if (lf_outbox_step(p, &delay, err) != LF_OK) continue;
         /* Nothing is being retried here: what a backoff paused is consumed again. (A batch
@@ -274,6 +265,7 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
             lf_batch_clear(p);
         }
         lf_idle_step(p, idle, err);
+        if (lf_reindex_step(p, err) != LF_OK) lf_set_state(p, LF_STATE_DEGRADED, err->msg);
         lf_heartbeat(p, 0);
         if (opts->exit_idle_ms > 0 && p->ever_assigned &&
             lf_now_ms() - p->last_event_ms > opts->exit_idle_ms) {
@@ -287,7 +279,7 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
     return p->fatal_rc;
 }
 
-int lf_pipeline_run(const lf_config_t *cfg, const lf_run_opts_t *opts)
+int lf_pipeline_run(lf_config_t *cfg, const lf_run_opts_t *opts)
 {
     lf_pipe_t pp, *p = &pp;
     lf_err_t err = {0};

@@ -96,6 +96,7 @@ typedef enum {
 
 typedef struct {
     const lf_config_t *cfg;
+    lf_config_t *cfg_live; /* the same: a reload (reload.c) replaces its model */
     const lf_run_opts_t *opts;
     lf_store_t *store;
     rd_kafka_t *consumer, *producer;
@@ -154,6 +155,14 @@ typedef struct {
     lf_state_t state;
     char reason[256];
     char instance[128];
+    /* Reload (reload.c): the control keys as the last heartbeat read them, the reload
+     * generation seen (-1 before the first read), the last reload's outcome and wall time;
+     * the index rewrite that follows one (sweep.c: 1 lf:stage:mql, 2 lf:top, 0 done). */
+    lf_control_t ctl;
+    int64_t reload_seen, reload_ms;
+    char reload_result[320];
+    int reindex_pending, reindex_top;
+    uint64_t reindex_cursor;
     int trace;    /* LF_TRACE_BATCH was set at start: time each batch's steps */
     int fatal_rc; /* non-zero: stop with this status (fatal_msg says why) */
     char fatal_msg[1536];
@@ -235,6 +244,11 @@ void lf_assign_consumer(lf_pipe_t *p, rd_kafka_topic_partition_list_t *assign,
                         rd_kafka_topic_partition_list_t *held);
 int lf_owned(const lf_pipe_t *p, int32_t partition);
 void lf_pause_all(lf_pipe_t *p, int pause);
+
+/*---- reload.c, sweep.c ----*/
+void lf_reload_check(lf_pipe_t *p);
+int lf_sweep_ids(lf_pipe_t *p, char **ids, size_t n, int64_t wm, int rewrite, lf_err_t *err);
+int lf_reindex_step(lf_pipe_t *p, lf_err_t *err);
 
 /*---- fence.c ----*/
 void lf_store_loss_note(lf_pipe_t *p, const char *what);

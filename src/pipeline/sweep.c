@@ -4,6 +4,8 @@
  * clock (lf_sweep_clock), so the same input gives the same stages however fast it is read. */
 #include <string.h>
 
+#include "leadflow/log.h"
+
 #include "pipeline_int.h"
 
 /* The decay sweep's clock (CONTRACT §4): while any owned partition has unread input, the
@@ -58,17 +60,20 @@ static int64_t lf_sweep_clock(lf_pipe_t *p)
 }
 
 /* The write of a loaded lead the clock `wm` demotes, if this instance sweeps it (the owner
- * of the partition that first wrote it): into *x, and 1; else 0. */
+ * of the partition that first wrote it): into *x, and 1; else 0. With `rewrite` (after a
+ * reload), an owned lead of the index is written even if it stays: its index entries are
+ * recomputed under the rules now in force. */
 static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *stored, int64_t wm,
-                         lf_store_write_t *x)
+                         int rewrite, lf_store_write_t *x)
 {
     const lf_model_t *m = &p->cfg->model;
     lf_arena_t *a = &p->attempt_arena;
-    if (!l->exists || l->stage != LF_STAGE_MQL || l->nsrc == 0 || !lf_owned(p, l->src[0].partition))
-        return 0;
+    if (!l->exists || l->anonymous || l->nsrc == 0 || !lf_owned(p, l->src[0].partition)) return 0;
+    if (!rewrite && l->stage != LF_STAGE_MQL) return 0;
     uint64_t loaded_version = l->version;
+    lf_stage_t loaded_stage = l->stage;
     lf_transitions_t tr = {0};
-    if (lf_lead_advance(l, wm, m, &tr) == 0) return 0;
+    if (lf_lead_advance(l, wm, m, &tr) == 0 && !rewrite) return 0;
     lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
     memset(trans, 0, sizeof(*trans));
     lf_writes_transitions(trans, &tr, l->id, m->version, p->cfg->transitions_json, a);
@@ -76,7 +81,7 @@ static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *sto
         .lead = l,
         .loaded_version = loaded_version,
         .loaded_exists = 1,
-        .loaded_stage = LF_STAGE_MQL,
+        .loaded_stage = loaded_stage,
         .loaded_layout = l->layout,
         .stored = *stored,
         .partition = l->src[0].partition,
@@ -84,6 +89,30 @@ static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *sto
     };
     lf_writes_lead(x, &w, m, a);
     return 1;
+}
+
+int lf_sweep_ids(lf_pipe_t *p, char **ids, size_t n, int64_t wm, int rewrite, lf_err_t *err)
+{
+    lf_arena_t *a = &p->attempt_arena;
+    if (n == 0) return LF_OK;
+    lf_lead_t *leads = lf_pipe_leads(p, n);
+    lf_lead_t **outs = lf_arena_alloc(a, n * sizeof(*outs));
+    for (size_t i = 0; i < n; i++)
+        outs[i] = &leads[i];
+    lf_stored_hash_t *stored = lf_arena_alloc(a, n * sizeof(*stored));
+    if (p->store->ops->load_leads(p->store, (const char *const *)ids, NULL, n, outs, &p->cfg->model,
+                                  stored, a, err))
+        return LF_ERR;
+    lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
+    size_t nw = 0;
+    for (size_t i = 0; i < n; i++)
+        nw += (size_t)lf_sweep_lead(p, &leads[i], &stored[i], wm, rewrite, &w[nw]);
+    if (nw == 0) return LF_OK;
+    int *results = lf_arena_alloc(a, nw * sizeof(*results));
+    if (p->store->ops->write_leads(p->store, w, nw, results, NULL, NULL, err)) return LF_ERR;
+    for (size_t k = 0; k < nw; k++) /* a write that lost: the next sweep sees the lead again */
+        lf_write_settle(p, &w[k], results[k]);
+    return lf_publish_and_forget(p, err);
 }
 
 /* MQLs whose score decayed below the exit threshold with no event since: move them to
@@ -97,28 +126,38 @@ int lf_sweep(lf_pipe_t *p, lf_err_t *err)
     int fenced = lf_fence(p, err); /* a sweep writes too */
     if (fenced == LF_STORE_LOST) return LF_OK;
     if (fenced != LF_OK) return LF_ERR;
-    lf_arena_t *a = &p->attempt_arena;
-    lf_arena_reset(a);
+    lf_arena_reset(&p->attempt_arena);
     char **ids = NULL;
     size_t n = 0;
-    if (p->store->ops->due_mql(p->store, wm, 500, &ids, &n, a, err)) return LF_ERR;
-    if (n == 0) return LF_OK;
-    lf_lead_t *leads = lf_pipe_leads(p, n);
-    lf_lead_t **outs = lf_arena_alloc(a, n * sizeof(*outs));
-    for (size_t i = 0; i < n; i++)
-        outs[i] = &leads[i];
-    lf_stored_hash_t *stored = lf_arena_alloc(a, n * sizeof(*stored));
-    if (p->store->ops->load_leads(p->store, (const char *const *)ids, NULL, n, outs, &p->cfg->model,
-                                  stored, a, err))
+    if (p->store->ops->due_mql(p->store, wm, 500, &ids, &n, &p->attempt_arena, err)) return LF_ERR;
+    return lf_sweep_ids(p, ids, n, wm, 0, err);
+}
+
+/* After a reload: one step of rewriting the indexes whose scores the rules decide (the
+ * MQLs' decay-exit times; lf:top's keys when the half-life changed), a chunk per turn of
+ * the loop until every member was seen. An MQL the new rules put below the exit threshold
+ * is demoted on the way. */
+int lf_reindex_step(lf_pipe_t *p, lf_err_t *err)
+{
+    if (!p->reindex_pending || !p->assignment || p->positions_pending) return LF_OK;
+    int fenced = lf_fence(p, err);
+    if (fenced == LF_STORE_LOST) return LF_OK;
+    if (fenced != LF_OK) return LF_ERR;
+    lf_arena_reset(&p->attempt_arena);
+    char **ids = NULL;
+    size_t n = 0;
+    lf_store_index_t index = p->reindex_pending == 2 ? LF_INDEX_TOP : LF_INDEX_MQL;
+    uint64_t cursor = p->reindex_cursor;
+    if (p->store->ops->scan_index(p->store, index, &cursor, 200, &ids, &n, &p->attempt_arena, err))
         return LF_ERR;
-    lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
-    size_t nw = 0;
-    for (size_t i = 0; i < n; i++)
-        nw += (size_t)lf_sweep_lead(p, &leads[i], &stored[i], wm, &w[nw]);
-    if (nw == 0) return LF_OK;
-    int *results = lf_arena_alloc(a, nw * sizeof(*results));
-    if (p->store->ops->write_leads(p->store, w, nw, results, NULL, NULL, err)) return LF_ERR;
-    for (size_t k = 0; k < nw; k++) /* a write that lost: the next sweep sees the lead again */
-        lf_write_settle(p, &w[k], results[k]);
-    return lf_publish_and_forget(p, err);
+    if (lf_sweep_ids(p, ids, n, lf_sweep_clock(p), 1, err) != LF_OK) return LF_ERR;
+    p->reindex_cursor = cursor;
+    if (cursor == 0) {
+        /* lf:top after lf:stage:mql, only when its keys changed (the half-life). */
+        p->reindex_pending = p->reindex_pending == 1 && p->reindex_top ? 2 : 0;
+        if (!p->reindex_pending)
+            lf_log("info", "indexes rewritten under rules version %s",
+                   p->cfg->model.version ? p->cfg->model.version : "");
+    }
+    return LF_OK;
 }

@@ -20,7 +20,7 @@ static int lf_worker_status(int st)
     return 1;
 }
 
-static volatile sig_atomic_t *lf_worker_stop;
+static volatile sig_atomic_t *lf_worker_stop, *lf_worker_reload;
 
 static void lf_worker_on_stop(int sig)
 {
@@ -28,14 +28,21 @@ static void lf_worker_on_stop(int sig)
     (*lf_worker_stop)++;
 }
 
+static void lf_worker_on_reload(int sig)
+{
+    (void)sig;
+    *lf_worker_reload = 1;
+}
+
 /* In a worker: stop on SIGUSR1 only, which the parent sends once per SIGTERM/SIGINT it gets.
  * A Ctrl-C (to the whole process group) or a stop of the whole cgroup reaches the workers
  * too; were they to count it as well, every stop would be a second signal (give up waiting)
- * for them. SIGHUP is the parent's to answer (once, not once per worker). If the parent
- * dies, they stop (PR_SET_PDEATHSIG). */
-static void lf_worker_signals(volatile sig_atomic_t *stop, pid_t parent)
+ * for them. Likewise SIGHUP: the parent passes it on as SIGUSR2 (reload), once per signal
+ * it got. If the parent dies, they stop (PR_SET_PDEATHSIG). */
+static void lf_worker_signals(const lf_run_opts_t *opts, pid_t parent)
 {
-    lf_worker_stop = stop;
+    lf_worker_stop = opts->stop;
+    lf_worker_reload = opts->reload;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_IGN;
@@ -44,6 +51,10 @@ static void lf_worker_signals(volatile sig_atomic_t *stop, pid_t parent)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = lf_worker_on_stop;
     sigaction(SIGUSR1, &sa, NULL);
+    if (opts->reload) {
+        sa.sa_handler = lf_worker_on_reload;
+        sigaction(SIGUSR2, &sa, NULL);
+    }
     prctl(PR_SET_PDEATHSIG, SIGUSR1);
     if (getppid() != parent) raise(SIGUSR1); /* it died before prctl */
 }
@@ -54,7 +65,7 @@ static void lf_signal_live(const pid_t *pids, int n, int sig)
         if (pids[k] > 0) kill(pids[k], sig);
 }
 
-int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n)
+int lf_workers_run(lf_config_t *cfg, const lf_run_opts_t *opts, int n)
 {
     pid_t pids[LF_WORKERS_MAX];
     char base[96];
@@ -66,6 +77,9 @@ int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n)
     /* Fork before anything opens a connection or a thread (librdkafka, hiredis): each worker
      * starts from the bare configuration. */
     fflush(NULL);
+    /* Inherited: a SIGUSR2 (reload) that reaches a worker before it installs its handler
+     * is dropped, not fatal. */
+    signal(SIGUSR2, SIG_IGN);
     pid_t parent = getpid();
     for (; started < n; started++) {
         pid_t pid = fork();
@@ -79,7 +93,7 @@ int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n)
             snprintf(name, sizeof(name), "%s-%d", base, started + 1);
             snprintf(tag, sizeof(tag), "w%d", started + 1);
             lf_log_set_tag(tag);
-            lf_worker_signals(opts->stop, parent);
+            lf_worker_signals(opts, parent);
             lf_run_opts_t mine = *opts;
             mine.instance = name;
             _exit(lf_pipeline_run(cfg, &mine));
@@ -98,7 +112,11 @@ int lf_workers_run(const lf_config_t *cfg, const lf_run_opts_t *opts, int n)
             lf_signal_live(pids, started, SIGUSR1);
             forwarded++;
         }
-        lf_pipeline_reload_check(opts);
+        if (opts->reload && *opts->reload) { /* SIGHUP: each worker reloads on its own */
+            *opts->reload = 0;
+            lf_log("info", "SIGHUP: asking the %d workers to reload the rules file", live);
+            lf_signal_live(pids, started, SIGUSR2);
+        }
         int st;
         pid_t pid = waitpid(-1, &st, WNOHANG);
         if (pid < 0 && errno != EINTR) break; /* no child left */

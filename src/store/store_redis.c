@@ -270,14 +270,24 @@ static void lf_sr_prune_funnel(lf_store_redis_t *s)
     lf_arena_reset(&s->arena);
 }
 
+/* The reply to GET <p>ctl:reload: its number, 0 when absent (or not a number: nobody but
+ * `leadflow reload` writes it). */
+static int64_t lf_sr_control_int(const redisReply *r)
+{
+    int64_t v = 0;
+    if (r->type == REDIS_REPLY_STRING && lf_parse_i64(r->str, 0, INT64_MAX, &v) == LF_OK) return v;
+    return 0;
+}
+
 static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv_t *fields,
-                           int ttl_s, lf_err_t *err)
+                           int ttl_s, lf_control_t *ctl, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (lf_sr_connect(s, err)) return LF_ERR;
-    char key[LF_KEY_MAX], set[LF_KEY_MAX];
+    char key[LF_KEY_MAX], set[LF_KEY_MAX], reload[LF_KEY_MAX];
     int kl = lf_key_instance(key, sizeof(key), LF_PREFIX(s), instance);
     int sl = lf_key_instances(set, sizeof(set), LF_PREFIX(s));
+    int rl = lf_key_control(reload, sizeof(reload), LF_PREFIX(s), "reload");
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
     lf_argv_adds(a, "HSET");
@@ -287,13 +297,16 @@ static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv
     redisAppendCommandArgv(s->c, (int)a->n, a->argv, a->lens);
     redisAppendCommand(s->c, "EXPIRE %b %d", key, (size_t)kl, ttl_s);
     redisAppendCommand(s->c, "SADD %b %s", set, (size_t)sl, instance);
+    redisAppendCommand(s->c, "GET %b", reload, (size_t)rl);
     lf_arena_reset(&s->arena);
-    redisReply *replies[3];
-    if (lf_sr_replies(s, 3, replies, "heartbeat", err)) return LF_ERR;
+    redisReply *replies[4];
+    if (lf_sr_replies(s, 4, replies, "heartbeat", err)) return LF_ERR;
     int ok = 1;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (replies[i]->type == REDIS_REPLY_ERROR)
             ok = lf_redis_reply_ok(s->c, replies[i], "heartbeat", err);
+        else if (i == 3)
+            ctl->reload = lf_sr_control_int(replies[i]);
         freeReplyObject(replies[i]);
     }
     if (ok) lf_sr_prune_funnel(s);
@@ -320,6 +333,7 @@ static const lf_store_ops_t lf_store_redis_ops = {
     .outbox_load = lf_sr_outbox_load,
     .outbox_delete = lf_sr_outbox_delete,
     .due_mql = lf_sr_due_mql,
+    .scan_index = lf_sr_scan_index,
     .heartbeat = lf_sr_heartbeat,
     .close = lf_sr_close,
 };

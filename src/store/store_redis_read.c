@@ -2,6 +2,7 @@
  * per key; a partition's outbox; the MQL leads due to decay out. */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "leadflow/keys.h"
@@ -193,6 +194,35 @@ int lf_sr_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, s
     for (size_t i = 0; i < r->elements; i++)
         (*ids)[i] = lf_arena_strndup(arena, r->element[i]->str, r->element[i]->len);
     *n = r->elements;
+    freeReplyObject(r);
+    return LF_OK;
+}
+
+int lf_sr_scan_index(lf_store_t *base, lf_store_index_t index, uint64_t *cursor, size_t count,
+                     char ***ids, size_t *n, lf_arena_t *arena, lf_err_t *err)
+{
+    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    *ids = NULL;
+    *n = 0;
+    if (lf_sr_connect(s, err)) return LF_ERR;
+    char key[LF_KEY_MAX];
+    int kl = index == LF_INDEX_TOP ? lf_key_top(key, sizeof(key), LF_PREFIX(s))
+                                   : lf_key_stage(key, sizeof(key), LF_PREFIX(s), LF_STAGE_MQL);
+    redisReply *r = redisCommand(s->c, "ZSCAN %b %llu COUNT %d", key, (size_t)kl,
+                                 (unsigned long long)*cursor, (int)count);
+    if (!lf_redis_reply_ok(s->c, r, "ZSCAN", err) || r->type != REDIS_REPLY_ARRAY ||
+        r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
+        if (r && !err->msg[0]) lf_err_set(err, LF_ERR, "ZSCAN %s: unexpected reply", key);
+        if (r) freeReplyObject(r);
+        if (s->c && s->c->err) lf_sr_drop_all(s);
+        return LF_ERR;
+    }
+    *cursor = strtoull(r->element[0]->str, NULL, 10);
+    const redisReply *m = r->element[1];
+    *ids = lf_arena_alloc(arena, (m->elements / 2 + 1) * sizeof(**ids));
+    for (size_t i = 0; i + 1 < m->elements; i += 2) /* member, score */
+        (*ids)[(*n)++] = lf_arena_strndup(arena, m->element[i]->str, m->element[i]->len);
     freeReplyObject(r);
     return LF_OK;
 }

@@ -676,31 +676,6 @@ def test_redis_down_at_start_long():
     redis_down_scenario("redislong", 10)
 
 
-SIGHUP_LINE = ("SIGHUP: hot reload is not available in this version; restart leadflow to load a "
-               "changed rules file")
-
-
-def test_sighup_is_answered_not_fatal():
-    """SIGHUP did nothing that anyone could see (a flag no code read), while the example rules
-    file said it reloads: now each one is answered at a batch boundary with a line saying
-    reload is not available, the instance keeps running and still stops cleanly; with
-    --workers 2 the line comes once per signal (the parent answers, the workers ignore it)."""
-    for extra in ([], ["--workers", "2"]):
-        with H.Env("hup") as env:
-            env.start_redis()
-            env.start_broker()
-            env.deploy_rules()
-            run = env.start_run(extra=extra)
-            H.wait_until(lambda: "assigned" in run.log_text(), 30, "an assignment")
-            for n in (1, 2):
-                run.p.send_signal(signal.SIGHUP)
-                H.wait_until(lambda: run.log_text().count(SIGHUP_LINE) >= n, 15,
-                             "SIGHUP %d answered %s" % (n, extra))
-            check(run.alive(), "still running after two SIGHUPs %s" % extra)
-            run.p.send_signal(signal.SIGTERM)
-            check_eq(run.p.wait(30), 0, "exit status after SIGTERM %s" % extra)
-            check_eq(run.log_text().count(SIGHUP_LINE), 2, "one line per SIGHUP %s" % extra)
-
 
 if __name__ == "__main__":
     H.main([
@@ -716,5 +691,4 @@ if __name__ == "__main__":
         test_consuming_resumes_after_a_failed_outbox_flush,
         test_redis_down_at_start_brief,
         test_redis_down_at_start_long,
-        test_sighup_is_answered_not_fatal,
     ])
