@@ -10,6 +10,15 @@
 
 #include "leadflow/config.h"
 
+/* Which transitions a run publishes (a replay none; a champion and its challenger split the
+ * leads between them: lf_pipeline_publishes). */
+typedef enum {
+    LF_PUBLISH_ALL = 0,
+    LF_PUBLISH_NONE,      /* a replay, or a challenger with no split */
+    LF_PUBLISH_SPLIT_OUT, /* the champion: every lead but the challenger's split */
+    LF_PUBLISH_SPLIT_IN,  /* the challenger: the leads of its split only */
+} lf_publish_t;
+
 typedef struct {
     const char *instance; /* instance id for lf:ops:instance:<id>; default host-pid */
     int exit_idle_ms;     /* > 0: exit once no event arrived for this long (tests, bench) */
@@ -17,11 +26,30 @@ typedef struct {
     /* Set by SIGHUP (in a worker: by the parent's SIGUSR2): the loop reloads the rules file
      * at the next batch boundary (src/pipeline/reload.c) and clears it. */
     volatile sig_atomic_t *reload;
+    lf_publish_t publish;
+    int split_percent; /* with SPLIT_OUT/SPLIT_IN: leads whose lf_split_bucket is below it */
+    /* A replay (`leadflow replay`): consume every partition from where the store's progress
+     * is (the beginning of the log for a new prefix) to the end it had when assigned, then
+     * return 0. A partition whose log no longer starts at offset 0 (retention deleted its
+     * oldest events) stops the run with status 3, unless allow_partial. */
+    int until_caught_up;
+    int allow_partial;
+    /* Called on the pipeline's thread about once a second with the events consumed so far
+     * and the events to consume in all (replay). */
+    void (*on_progress)(void *ctx, int64_t done, int64_t total);
+    void *progress_ctx;
 } lf_run_opts_t;
 
 /* Runs until *stop. Returns 0 after a clean shutdown, non-zero on a fatal error (message on
  * stderr). A reload replaces cfg->model (the rest of cfg stays as it is). */
 int lf_pipeline_run(lf_config_t *cfg, const lf_run_opts_t *opts);
+
+/* Whether a run of these options publishes the transitions of this lead. */
+int lf_pipeline_publishes(const lf_run_opts_t *opts, const char *lead_id);
+
+/* A lead's place in a challenger split, 0..99: from a hash of its id, the same on every host
+ * and in every version. */
+int lf_split_bucket(const char *lead_id);
 
 /* The instance id when none is given: "<host>-<pid>". */
 void lf_instance_default(char *buf, size_t cap);

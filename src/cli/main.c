@@ -26,6 +26,7 @@ static const lf_command_t lf_commands[] = {
     {"stats", lf_cmd_stats, "instances, lag, counters, conservation, the funnel"},
     {"check-config", lf_cmd_check_config, "validate a rules file and summarise its model"},
     {"reload", lf_cmd_reload, "ask every running instance to reload its rules file"},
+    {"replay", lf_cmd_replay, "rebuild every lead under other rules into a shadow prefix; report"},
 };
 
 static void lf_usage(FILE *out)

@@ -37,6 +37,10 @@ static int lf_positions_from_store(lf_pipe_t *p, rd_kafka_topic_partition_list_t
         rc = LF_OK;
     }
     if (rc == LF_OK) lf_check_committed(p, parts, next);
+    if (rc == LF_OK && lf_replay_targets(p, ids, next, parts->cnt) != LF_OK) {
+        lf_err_set(err, LF_ERR, "%s", p->fatal_msg);
+        rc = LF_ERR;
+    }
     if (rc == LF_OK)
         for (int i = 0; i < parts->cnt; i++) {
             parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_BEGINNING;

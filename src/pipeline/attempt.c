@@ -106,7 +106,7 @@ static void lf_attempt_apply(lf_attempt_t *at)
             s->dirty = 1;
             s->partition = part;
         }
-        if (tr.n)
+        if (tr.n && lf_pipeline_publishes(p->opts, s->lead_ptr->id))
             lf_writes_transitions(&s->trans, &tr, s->lead_ptr->id, cfg->model.version,
                                   cfg->transitions_json, at->a);
     }

@@ -267,6 +267,10 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
         lf_idle_step(p, idle, err);
         if (lf_reindex_step(p, err) != LF_OK) lf_set_state(p, LF_STATE_DEGRADED, err->msg);
         lf_heartbeat(p, 0);
+        if (lf_replay_done(p)) {
+            lf_log("info", "replay: caught up with the end of every partition");
+            break;
+        }
         if (opts->exit_idle_ms > 0 && p->ever_assigned &&
             lf_now_ms() - p->last_event_ms > opts->exit_idle_ms) {
             lf_log("info", "idle for %d ms: exiting", opts->exit_idle_ms);

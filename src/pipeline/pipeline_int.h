@@ -163,6 +163,12 @@ typedef struct {
     char reload_result[320];
     int reindex_pending, reindex_top;
     uint64_t reindex_cursor;
+    /* A replay (replay.c): each partition's start and end, the events retention deleted
+     * before a start that was taken anyway (--from-retained), the last progress report. */
+    int64_t until_start[LF_MAX_PARTITIONS], until_end[LF_MAX_PARTITIONS];
+    int until_known;
+    int64_t replay_partial, progress_ms;
+    size_t swept_due; /* MQLs the last sweep found due */
     int trace;    /* LF_TRACE_BATCH was set at start: time each batch's steps */
     int fatal_rc; /* non-zero: stop with this status (fatal_msg says why) */
     char fatal_msg[1536];
@@ -249,6 +255,10 @@ void lf_pause_all(lf_pipe_t *p, int pause);
 void lf_reload_check(lf_pipe_t *p);
 int lf_sweep_ids(lf_pipe_t *p, char **ids, size_t n, int64_t wm, int rewrite, lf_err_t *err);
 int lf_reindex_step(lf_pipe_t *p, lf_err_t *err);
+
+/*---- replay.c ----*/
+int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int n);
+int lf_replay_done(lf_pipe_t *p);
 
 /*---- fence.c ----*/
 void lf_store_loss_note(lf_pipe_t *p, const char *what);

@@ -76,7 +76,8 @@ static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *sto
     if (lf_lead_advance(l, wm, m, &tr) == 0 && !rewrite) return 0;
     lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
     memset(trans, 0, sizeof(*trans));
-    lf_writes_transitions(trans, &tr, l->id, m->version, p->cfg->transitions_json, a);
+    if (lf_pipeline_publishes(p->opts, l->id))
+        lf_writes_transitions(trans, &tr, l->id, m->version, p->cfg->transitions_json, a);
     lf_writes_lead_t w = {
         .lead = l,
         .loaded_version = loaded_version,
@@ -130,6 +131,7 @@ int lf_sweep(lf_pipe_t *p, lf_err_t *err)
     char **ids = NULL;
     size_t n = 0;
     if (p->store->ops->due_mql(p->store, wm, 500, &ids, &n, &p->attempt_arena, err)) return LF_ERR;
+    p->swept_due = n;
     return lf_sweep_ids(p, ids, n, wm, 0, err);
 }
 
