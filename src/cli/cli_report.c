@@ -159,7 +159,8 @@ static int lf_report_pass(lf_report_reader_t *rd, const lf_report_side_t *side, 
     lf_report_glob(pattern, sizeof(pattern), side->prefix, "lead:*");
     do {
         redisReply *r = NULL;
-        redisAppendCommand(rd->cli->redis, "SCAN %s MATCH %s COUNT %zu", cursor, pattern, count);
+        redisAppendCommand(rd->cli->redis, "SCAN %s MATCH %s COUNT %lu", cursor, pattern,
+                           (unsigned long)count);
         if (lf_report_reply1(rd, &r, "SCAN of the leads")) return LF_ERR;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {

@@ -23,8 +23,7 @@ static const char lf_compare_usage[] =
     "                         Redis, and the before side's prefix and model\n"
     "  --before-prefix P      the before side's key prefix (default: redis.prefix of -c)\n"
     "  --before-rules FILE    the before side's rules (default: the model of -c)\n"
-    "  --after-prefix P       the after side's key prefix (default: redis.prefix of\n"
-    "                         --after-rules, when that differs from the before prefix)\n"
+    "  --after-prefix P       the after side's key prefix (a replay's or a challenger's)\n"
     "  --after-rules FILE     the after side's rules (default: the before side's)\n"
     "  --at TIME              evaluate scores and grades at ISO-8601, epoch ms or \"now\"\n"
     "                         (the default)\n"
@@ -56,7 +55,7 @@ static int lf_compare_args(lf_cli_t *cli, int argc, char **argv, lf_compare_args
         if (o == LF_CLI_OPT_ERROR) return LF_CLI_EXIT_USAGE;
         if (o == LF_CLI_OPT_NONE) return lf_cli_usage_error(cli, "unexpected argument %s", argv[i]);
     }
-    if (!a->after_prefix && !a->after_rules)
+    if (!a->after_prefix)
         return lf_cli_usage_error(cli, "what to compare with? --after-prefix P (and "
                                        "--after-rules FILE when its rules differ)");
     if (a->limit) {
@@ -106,18 +105,8 @@ int lf_cmd_compare(int argc, char **argv)
 
     lf_report_side_t before = {"before", a.before_prefix ? a.before_prefix : cli.cfg.redis_prefix,
                                have_before ? &before_cfg.model : &cli.cfg.model, NULL, NULL};
-    lf_report_side_t after = {"after", a.after_prefix, NULL, NULL, NULL};
-    after.model = have_after ? &after_cfg.model : before.model;
-    if (!after.prefix) {
-        after.prefix = after_cfg.redis_prefix;
-        if (strcmp(after.prefix, before.prefix) == 0) {
-            rc = lf_cli_usage_error(&cli,
-                                    "--after-rules %s has the before side's prefix %s: say "
-                                    "where its state is with --after-prefix",
-                                    a.after_rules, before.prefix);
-            goto out;
-        }
-    }
+    lf_report_side_t after = {"after", a.after_prefix, have_after ? &after_cfg.model : before.model,
+                              NULL, NULL};
     lf_report_opts_t opts = {a.at_ms, cli.json, a.nlimit, 0, NULL, NULL};
     if (lf_report_run(&cli, &before, &after, &opts, stdout, &err) != LF_OK) {
         lf_cli_error(&cli, "%s (Redis at %s:%d)", err.msg,
