@@ -49,8 +49,9 @@ typedef struct {
 /* Read both sides and print the report to out. Streams: the before side's
  * "<prefix>lead:*" keys are SCANned in chunks, each chunk's records of both sides read in one
  * pipelined round trip (HGETALL of both keys per lead); then the after side's SCAN, reading
- * the leads only it has. Memory: 8 bytes per lead id seen (SCAN may return a key twice) and
- * 8 bytes per lead and side for the scores (the quantiles); everything else is bounded (the
+ * the leads only it has. Memory: the hashes of the lead ids seen (SCAN may return a key
+ * twice), 16-32 bytes per lead in a set kept at most half full, and 8 bytes per lead and
+ * side for the scores (the quantiles); everything else is bounded (the
  * examples kept, at most LF_REPORT_VERSIONS_MAX rules versions and LF_REPORT_CHANNELS_MAX
  * channels, past which the rest is counted under "(other)").
  * Only known leads (<prefix>lead:{id}) are compared; visitors are counted from
