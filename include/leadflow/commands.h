@@ -11,6 +11,7 @@ int lf_cmd_top(int argc, char **argv);          /* src/cli/cli_top.c */
 int lf_cmd_stats(int argc, char **argv);        /* src/cli/cli_stats.c */
 int lf_cmd_reload(int argc, char **argv);       /* src/cli/cmd_reload.c */
 int lf_cmd_replay(int argc, char **argv);       /* src/cli/cmd_replay.c */
+int lf_cmd_compare(int argc, char **argv);      /* src/cli/cmd_compare.c */
 int lf_cmd_gen(int argc, char **argv);          /* src/tools/cmd_gen.c */
 int lf_cmd_devbroker(int argc, char **argv);    /* src/tools/devbroker.c */
 

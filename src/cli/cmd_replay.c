@@ -275,11 +275,15 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     snprintf(fin, sizeof(fin), "%lld", (long long)lf_wall_ms());
     redisReply *r = redisCommand(cli->redis, "HSET %s finished_ms %s", key, fin);
     if (r) freeReplyObject(r);
-    lf_report_side_t before = {"live", cli->cfg.redis_prefix, &cli->cfg.model};
-    lf_report_side_t after = {"replay", a->prefix, &run.model};
+    char group[512];
+    snprintf(group, sizeof(group), "%s.replay", cli->cfg.kafka_group);
+    lf_report_side_t before = {"live", cli->cfg.redis_prefix, &cli->cfg.model,
+                               cli->cfg.kafka_group, cli->cfg.topic_events};
+    lf_report_side_t after = {"replay", a->prefix, &run.model, group, cli->cfg.topic_events};
+    lf_report_opts_t ro = {.at_ms = a->at_ms, .json = cli->json, .limit = a->nlimit};
     lf_err_t err = {0};
-    if (lf_report_run(cli, &before, &after, a->at_ms, cli->json, a->nlimit, stdout, &err) !=
-        LF_OK) {
+    fprintf(stderr, "replay: comparing %s with %s...\n", cli->cfg.redis_prefix, a->prefix);
+    if (lf_report_run(cli, &before, &after, &ro, stdout, &err) != LF_OK) {
         lf_cli_error(cli, "the report: %s", err.msg);
         rc = LF_CLI_EXIT_REDIS;
     }

@@ -24,6 +24,7 @@ static const lf_command_t lf_commands[] = {
     {"inspect", lf_cmd_inspect, "one lead: score split, rules, stage history, touches"},
     {"top", lf_cmd_top, "the live leaderboard"},
     {"stats", lf_cmd_stats, "instances, lag, counters, conservation, the funnel"},
+    {"compare", lf_cmd_compare, "the back-test report between two lead states (two prefixes)"},
     {"check-config", lf_cmd_check_config, "validate a rules file and summarise its model"},
     {"reload", lf_cmd_reload, "ask every running instance to reload its rules file"},
     {"replay", lf_cmd_replay, "rebuild every lead under other rules into a shadow prefix; report"},

@@ -1,0 +1,123 @@
+/* `leadflow compare`: the back-test report (cli_report.h) between two lead states in one
+ * Redis: the "before" (by default the rules file's redis.prefix, scored by its model) and the
+ * "after" (--after-prefix, scored by --after-rules: a replay's shadow state or a live
+ * challenger's). Read-only. Exit status: 0 done; 1 usage or a rules file that does not load;
+ * 2 Redis unreachable or failing. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli_report.h"
+#include "leadflow/alloc.h"
+#include "leadflow/commands.h"
+#include "leadflow/config.h"
+
+static const char lf_compare_usage[] =
+    "usage: leadflow compare [-c FILE] --after-prefix P [--after-rules FILE2] [--before-prefix P]\n"
+    "                        [--before-rules FILE] [--at TIME] [--limit N] [--redis HOST:PORT]\n"
+    "                        [--json]\n"
+    "  The back-test report between two lead states of one Redis, each scored by its own\n"
+    "  rules: leads whose stage or grade differ, the score distributions, MQLs per\n"
+    "  first-touch channel, and the stage transitions one model emitted and the other would\n"
+    "  not. README \"Comparing models\" tells how to read it.\n"
+    "  -c, --config FILE      rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml):\n"
+    "                         Redis, and the before side's prefix and model\n"
+    "  --before-prefix P      the before side's key prefix (default: redis.prefix of -c)\n"
+    "  --before-rules FILE    the before side's rules (default: the model of -c)\n"
+    "  --after-prefix P       the after side's key prefix (a replay's or a challenger's)\n"
+    "  --after-rules FILE     the after side's rules (default: the before side's)\n"
+    "  --at TIME              evaluate scores and grades at ISO-8601, epoch ms or \"now\"\n"
+    "                         (the default)\n"
+    "  --limit N              examples and channel rows per section (default 20, at most\n"
+    "                         10000)\n"
+    "  --redis HOST:PORT      override the rules file's redis.host / redis.port\n"
+    "  --json                 one JSON object (keys: docs/backtest-report.md)\n"
+    "Exit status: 0 done; 1 usage or a rules file that does not load; 2 Redis unreachable.\n";
+
+typedef struct {
+    const char *before_prefix, *before_rules, *after_prefix, *after_rules, *at, *limit;
+    int64_t at_ms;
+    size_t nlimit;
+} lf_compare_args_t;
+
+static int lf_compare_args(lf_cli_t *cli, int argc, char **argv, lf_compare_args_t *a)
+{
+    const lf_cli_opt_t own[] = {{"--before-prefix", &a->before_prefix},
+                                {"--before-rules", &a->before_rules},
+                                {"--after-prefix", &a->after_prefix},
+                                {"--after-rules", &a->after_rules},
+                                {"--at", &a->at},
+                                {"--limit", &a->limit},
+                                {NULL, NULL}};
+    int64_t n;
+    for (int i = 1; i < argc; i++) {
+        int o = lf_cli_option(cli, argc, argv, &i, own);
+        if (o == LF_CLI_OPT_HELP) return LF_CLI_EXIT_OK;
+        if (o == LF_CLI_OPT_ERROR) return LF_CLI_EXIT_USAGE;
+        if (o == LF_CLI_OPT_NONE) return lf_cli_usage_error(cli, "unexpected argument %s", argv[i]);
+    }
+    if (!a->after_prefix)
+        return lf_cli_usage_error(cli, "what to compare with? --after-prefix P (and "
+                                       "--after-rules FILE when its rules differ)");
+    if (a->limit) {
+        if (lf_parse_i64(a->limit, 1, LF_REPORT_LIMIT_MAX, &n) != LF_OK)
+            return lf_cli_usage_error(cli, "--limit wants a number from 1 to %d, not \"%s\"",
+                                      LF_REPORT_LIMIT_MAX, a->limit);
+        a->nlimit = (size_t)n;
+    }
+    if (a->at) {
+        if (lf_cli_parse_at(cli, a->at, &a->at_ms)) return LF_CLI_EXIT_USAGE;
+    } else {
+        a->at_ms = lf_wall_ms();
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *p = k ? a->after_prefix : a->before_prefix;
+        if (p && !p[0]) return lf_cli_usage_error(cli, "an empty key prefix");
+    }
+    return LF_CLI_GO;
+}
+
+/* A side's rules file, loaded: 0, or the usage status after the message. */
+static int lf_compare_load(lf_cli_t *cli, const char *path, lf_config_t *cfg)
+{
+    lf_err_t err = {0};
+    if (lf_config_load(path, cfg, NULL, &err) == LF_OK) return 0;
+    lf_cli_error(cli, "%s (`leadflow check-config %s` lists every problem)", err.msg, path);
+    return LF_CLI_EXIT_USAGE;
+}
+
+int lf_cmd_compare(int argc, char **argv)
+{
+    lf_cli_t cli;
+    lf_compare_args_t a;
+    lf_config_t before_cfg, after_cfg;
+    int have_before = 0, have_after = 0, rc;
+    lf_err_t err = {0};
+
+    memset(&a, 0, sizeof(a));
+    lf_cli_init(&cli, argc > 0 ? argv[0] : "compare", lf_compare_usage);
+    if ((rc = lf_compare_args(&cli, argc, argv, &a)) != LF_CLI_GO) return rc;
+    /* Every rules file is read before Redis is: a typo is a usage error, whatever Redis is. */
+    if (a.before_rules && (rc = lf_compare_load(&cli, a.before_rules, &before_cfg))) return rc;
+    have_before = a.before_rules != NULL;
+    if (a.after_rules && (rc = lf_compare_load(&cli, a.after_rules, &after_cfg))) goto out;
+    have_after = a.after_rules != NULL;
+    if ((rc = lf_cli_open(&cli))) goto out;
+
+    lf_report_side_t before = {"before", a.before_prefix ? a.before_prefix : cli.cfg.redis_prefix,
+                               have_before ? &before_cfg.model : &cli.cfg.model, NULL, NULL};
+    lf_report_side_t after = {"after", a.after_prefix, have_after ? &after_cfg.model : before.model,
+                              NULL, NULL};
+    lf_report_opts_t opts = {a.at_ms, cli.json, a.nlimit, 0, NULL, NULL};
+    if (lf_report_run(&cli, &before, &after, &opts, stdout, &err) != LF_OK) {
+        lf_cli_error(&cli, "%s (Redis at %s:%d)", err.msg,
+                     cli.redis_addr ? cli.redis_addr : cli.cfg.redis_host, cli.cfg.redis_port);
+        rc = LF_CLI_EXIT_REDIS;
+        goto out;
+    }
+    rc = LF_CLI_EXIT_OK;
+out:
+    if (have_before) lf_config_free(&before_cfg);
+    if (have_after) lf_config_free(&after_cfg);
+    lf_cli_close(&cli);
+    return rc;
+}
