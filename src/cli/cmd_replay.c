@@ -166,8 +166,10 @@ static int lf_replay_claim(lf_cli_t *cli, const lf_replay_args_t *a, const char 
 static int lf_replay_args(lf_cli_t *cli, int argc, char **argv, lf_replay_args_t *a)
 {
     const char *fresh = NULL, *retained = NULL;
-    const lf_cli_opt_t own[] = {{"--rules", &a->rules}, {"--prefix", &a->prefix},
-                                {"--at", &a->at},       {"--limit", &a->limit},
+    const lf_cli_opt_t own[] = {{"--rules", &a->rules},
+                                {"--prefix", &a->prefix},
+                                {"--at", &a->at},
+                                {"--limit", &a->limit},
                                 {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--fresh") == 0) {
@@ -242,8 +244,7 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     const char *version = run.model.version ? run.model.version : "";
     if ((rc = lf_replay_claim(cli, a, version))) goto done;
     fprintf(stderr, "replay: rules version %s into %s (live: %s, rules version %s)\n", version,
-            a->prefix, cli->cfg.redis_prefix,
-            cli->cfg.model.version ? cli->cfg.model.version : "");
+            a->prefix, cli->cfg.redis_prefix, cli->cfg.model.version ? cli->cfg.model.version : "");
     lf_replay_bar_t bar = {.started = lf_now_ms(), .tty = isatty(2)};
     char instance[160];
     snprintf(instance, sizeof(instance), "replay-%d", (int)getpid());
@@ -265,8 +266,9 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     rc = lf_pipeline_run(&run, &opts);
     if (rc == 0 && lf_replay_stop) rc = 3; /* stopped before the end: no report */
     if (rc) {
-        lf_cli_error(cli, "the replay did not finish (status %d; see above). Run it again to "
-                          "resume where it stopped",
+        lf_cli_error(cli,
+                     "the replay did not finish (status %d; see above). Run it again to "
+                     "resume where it stopped",
                      rc);
         goto done;
     }
@@ -277,8 +279,8 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     if (r) freeReplyObject(r);
     char group[512];
     snprintf(group, sizeof(group), "%s.replay", cli->cfg.kafka_group);
-    lf_report_side_t before = {"live", cli->cfg.redis_prefix, &cli->cfg.model,
-                               cli->cfg.kafka_group, cli->cfg.topic_events};
+    lf_report_side_t before = {"live", cli->cfg.redis_prefix, &cli->cfg.model, cli->cfg.kafka_group,
+                               cli->cfg.topic_events};
     lf_report_side_t after = {"replay", a->prefix, &run.model, group, cli->cfg.topic_events};
     lf_report_opts_t ro = {.at_ms = a->at_ms, .json = cli->json, .limit = a->nlimit};
     lf_err_t err = {0};
@@ -308,8 +310,9 @@ int lf_cmd_replay(int argc, char **argv)
     }
     /* --fresh deletes <P>*: P must not be the live prefix or one that starts it. */
     if (!a.prefix[0] || strncmp(cli.cfg.redis_prefix, a.prefix, strlen(a.prefix)) == 0) {
-        rc = lf_cli_usage_error(&cli, "--prefix %s would hold the live keys (%s...): choose another",
-                                a.prefix, cli.cfg.redis_prefix);
+        rc =
+            lf_cli_usage_error(&cli, "--prefix %s would hold the live keys (%s...): choose another",
+                               a.prefix, cli.cfg.redis_prefix);
     } else {
         rc = lf_replay_run(&cli, &a);
     }

@@ -169,8 +169,8 @@ typedef struct {
     int until_known;
     int64_t replay_partial, progress_ms;
     size_t swept_due; /* MQLs the last sweep found due */
-    int trace;    /* LF_TRACE_BATCH was set at start: time each batch's steps */
-    int fatal_rc; /* non-zero: stop with this status (fatal_msg says why) */
+    int trace;        /* LF_TRACE_BATCH was set at start: time each batch's steps */
+    int fatal_rc;     /* non-zero: stop with this status (fatal_msg says why) */
     char fatal_msg[1536];
 } lf_pipe_t;
 

@@ -35,8 +35,8 @@ int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int
         int32_t part = ids[i];
         int64_t lo = -1, hi = -1;
         if (part < 0 || part >= LF_MAX_PARTITIONS) continue;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-            p->consumer, p->cfg->topic_events, part, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(p->consumer, p->cfg->topic_events,
+                                                                 part, &lo, &hi, 10000);
         if (e) {
             snprintf(p->fatal_msg, sizeof(p->fatal_msg),
                      "replay: cannot read the offsets of %s [%d]: %s", p->cfg->topic_events, part,

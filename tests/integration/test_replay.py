@@ -3,6 +3,7 @@ changed rules equals, field for field, a fresh run under those rules; it publish
 and dead-letters nothing again; the live state is not touched; a topic whose oldest events
 retention deleted is refused with a clear message (or taken with --from-retained).
 Run: LF_BIN=build/leadflow python3 tests/integration/test_replay.py"""
+import json
 import os
 import re
 import socket
@@ -69,8 +70,11 @@ def test_replay_equals_a_fresh_run_under_the_new_rules():
     trans_before = env.high_watermarks(H.TRANSITIONS_TOPIC)
     check(dead_before > 0, "the generated stream has bad events (dead-lettered once)")
     b = rules_b(env, live)
-    rc, out, err = env.run_cli(["replay", "-c", live, "--rules", b], timeout=300)
+    at = "2026-02-01T00:00:00Z"
+    rc, out, err = env.run_cli(["replay", "-c", live, "--rules", b, "--json", "--at", at],
+                               timeout=300)
     check_eq(rc, 0, "replay exit status\n" + out + err[-3000:])
+    report = json.loads(out)
     check(re.search(r"replay \[#+\] 100\.0%", err), "a progress line at 100 %:\n" + err[-2000:])
     check("ETA" in err and "/s" in err, "the progress line has a rate and an ETA")
     check_eq(env.high_watermarks(H.TRANSITIONS_TOPIC), trans_before, "no transition published")
@@ -87,6 +91,21 @@ def test_replay_equals_a_fresh_run_under_the_new_rules():
     check(any(h.get("rules_version") == "replay-b" for h in got.values()),
           "records carry the new rules version")
     check(scrub(live_before) != got, "the changed rules changed something")
+    # The report: the leads whose stage differs, counted here from the records themselves,
+    # and the same report as `leadflow compare` of the two prefixes gives.
+    known = {k: h for k, h in live_before.items() if h["stage"] != "visitor"}
+    rebuilt = env.all_leads("lf:replay:")
+    differ = sorted(k for k, h in known.items() if rebuilt[k]["stage"] != h["stage"])
+    check(differ, "some stage differs under B")
+    check_eq(report["changed"]["stage_changed"], len(differ), "report: leads whose stage differs")
+    check_eq(report["before"]["leads"], len(known), "report: known leads before")
+    check_eq(report["after"]["rules_version"], "replay-b", "report: after's rules version")
+    rc, cout, err = env.run_cli(["compare", "-c", live, "--after-prefix", "lf:replay:",
+                                 "--after-rules", b, "--json", "--at", at])
+    check_eq(rc, 0, "compare exit status\n" + err)
+    cmp = json.loads(cout)
+    for k in ("changed", "scores", "mqls", "transitions", "both"):
+        check_eq(report[k], cmp[k], "replay's report vs compare's: " + k)
     # The live state, the transitions topic and the dead letters are as they were.
     check_eq({k: env.r.dump(k) for k in keys_under(env, "lf:lead:")}, live_keys, "live leads")
     check_eq(env.r.hget("lf:replay:ctl:replay", "rules_version"), "replay-b", "replay marker")
