@@ -52,6 +52,10 @@ typedef struct {
     int64_t allowed_lateness_ms; /* processing.allowed_lateness, default 15 min */
     int idle_clock;              /* processing.idle_clock: lf_idle_clock_t */
     lf_event_limits_t limits;    /* limits.max_event_bytes, limits.min_timestamp, ... */
+    /* challenger: */
+    char *challenger_rules;  /* challenger.rules: its rules file, NULL = none */
+    char *challenger_prefix; /* challenger.prefix, NULL = redis.prefix + "challenger:" */
+    int challenger_split;    /* challenger.split: percent of leads it publishes for */
     /* the model: */
     lf_model_t model;
     char *path; /* the file it came from */
@@ -84,6 +88,15 @@ int lf_config_override(lf_config_t *cfg, const char *key, const char *value, lf_
  * for a restart. Their keys, comma-separated, into buf; returns how many. */
 size_t lf_config_restart_changes(const lf_config_t *running, const lf_config_t *file, char *buf,
                                  size_t cap);
+
+/* The challenger (challenger.*, src/core/config_challenger.c): its rules file's path
+ * (relative to cfg's folder; LF_ERR when none is named), its key prefix, its model (loaded
+ * from that file; errors to diag), and cfg turned into the challenger's run configuration
+ * (its model, its prefix, the group "<group>.challenger"). */
+int lf_config_challenger_path(const lf_config_t *cfg, char *buf, size_t cap);
+void lf_config_challenger_prefix(const lf_config_t *cfg, char *buf, size_t cap);
+int lf_config_challenger_model(const lf_config_t *cfg, lf_model_t *out, FILE *diag, lf_err_t *err);
+int lf_config_make_challenger(lf_config_t *cfg, FILE *diag, lf_err_t *err);
 
 /* Whether a kafka.properties entry must never be printed: its name holds password, secret,
  * token, key, pem, credential or jaas (ssl.key.pem, sasl.password, ...), or its value looks

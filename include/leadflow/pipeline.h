@@ -34,6 +34,11 @@ typedef struct {
      * oldest events) stops the run with status 3, unless allow_partial. */
     int until_caught_up;
     int allow_partial;
+    /* Bad input is counted but not sent to the dead-letter topic: the live run sends it (a
+     * replay, a challenger). */
+    int no_dead_letters;
+    /* The file a reload reads the model from, when not cfg->path (a challenger's rules). */
+    const char *model_path;
     /* Called on the pipeline's thread about once a second with the events consumed so far
      * and the events to consume in all (replay). */
     void (*on_progress)(void *ctx, int64_t done, int64_t total);

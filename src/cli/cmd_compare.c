@@ -12,7 +12,7 @@
 #include "leadflow/config.h"
 
 static const char lf_compare_usage[] =
-    "usage: leadflow compare [-c FILE] --after-prefix P [--after-rules FILE2] [--before-prefix P]\n"
+    "usage: leadflow compare [-c FILE] [--after-prefix P] [--after-rules FILE2] [--before-prefix P]\n"
     "                        [--before-rules FILE] [--at TIME] [--limit N] [--redis HOST:PORT]\n"
     "                        [--json]\n"
     "  The back-test report between two lead states of one Redis, each scored by its own\n"
@@ -23,8 +23,11 @@ static const char lf_compare_usage[] =
     "                         Redis, and the before side's prefix and model\n"
     "  --before-prefix P      the before side's key prefix (default: redis.prefix of -c)\n"
     "  --before-rules FILE    the before side's rules (default: the model of -c)\n"
-    "  --after-prefix P       the after side's key prefix (a replay's or a challenger's)\n"
-    "  --after-rules FILE     the after side's rules (default: the before side's)\n"
+    "  --after-prefix P       the after side's key prefix (a replay's or a challenger's);\n"
+    "                         default: the challenger the rules file names (challenger.prefix,\n"
+    "                         scored by challenger.rules)\n"
+    "  --after-rules FILE     the after side's rules (default: the challenger's with the\n"
+    "                         default prefix, else the before side's)\n"
     "  --at TIME              evaluate scores and grades at ISO-8601, epoch ms or \"now\"\n"
     "                         (the default)\n"
     "  --limit N              examples and channel rows per section (default 20, at most\n"
@@ -55,9 +58,6 @@ static int lf_compare_args(lf_cli_t *cli, int argc, char **argv, lf_compare_args
         if (o == LF_CLI_OPT_ERROR) return LF_CLI_EXIT_USAGE;
         if (o == LF_CLI_OPT_NONE) return lf_cli_usage_error(cli, "unexpected argument %s", argv[i]);
     }
-    if (!a->after_prefix)
-        return lf_cli_usage_error(cli, "what to compare with? --after-prefix P (and "
-                                       "--after-rules FILE when its rules differ)");
     if (a->limit) {
         if (lf_parse_i64(a->limit, 1, LF_REPORT_LIMIT_MAX, &n) != LF_OK)
             return lf_cli_usage_error(cli, "--limit wants a number from 1 to %d, not \"%s\"",
@@ -102,10 +102,35 @@ int lf_cmd_compare(int argc, char **argv)
     if (a.after_rules && (rc = lf_compare_load(&cli, a.after_rules, &after_cfg))) goto out;
     have_after = a.after_rules != NULL;
     if ((rc = lf_cli_open(&cli))) goto out;
+    /* No --after-prefix: the live challenger the rules file names. */
+    char chal_prefix[512];
+    const char *after_label = "after", *before_label = "before";
+    if (!a.after_prefix) {
+        if (!cli.cfg.challenger_rules) {
+            rc = lf_cli_usage_error(&cli, "what to compare with? --after-prefix P (and "
+                                          "--after-rules FILE when its rules differ), or name a "
+                                          "challenger in the rules file (challenger.rules)");
+            goto out;
+        }
+        lf_config_challenger_prefix(&cli.cfg, chal_prefix, sizeof(chal_prefix));
+        a.after_prefix = chal_prefix;
+        after_label = "challenger";
+        before_label = "live";
+        if (!have_after) {
+            lf_config_defaults(&after_cfg);
+            if (lf_config_challenger_model(&cli.cfg, &after_cfg.model, stderr, &err) != LF_OK) {
+                lf_cli_error(&cli, "the challenger's rules: %s", err.msg);
+                lf_config_free(&after_cfg);
+                rc = LF_CLI_EXIT_USAGE;
+                goto out;
+            }
+            have_after = 1;
+        }
+    }
 
-    lf_report_side_t before = {"before", a.before_prefix ? a.before_prefix : cli.cfg.redis_prefix,
+    lf_report_side_t before = {before_label, a.before_prefix ? a.before_prefix : cli.cfg.redis_prefix,
                                have_before ? &before_cfg.model : &cli.cfg.model, NULL, NULL};
-    lf_report_side_t after = {"after", a.after_prefix, have_after ? &after_cfg.model : before.model,
+    lf_report_side_t after = {after_label, a.after_prefix, have_after ? &after_cfg.model : before.model,
                               NULL, NULL};
     lf_report_opts_t opts = {a.at_ms, cli.json, a.nlimit, 0, NULL, NULL};
     if (lf_report_run(&cli, &before, &after, &opts, stdout, &err) != LF_OK) {

@@ -41,6 +41,10 @@ static const char lf_run_usage[] =
     "  --redis HOST:PORT     override redis.host and redis.port (the password stays in the\n"
     "                        rules file)\n"
     "  --group ID            override kafka.group_id\n"
+    "  --challenger          run the challenger named by the rules file (challenger.rules):\n"
+    "                        its model, into challenger.prefix, as group <group_id>.challenger;\n"
+    "                        it publishes the transitions of the challenger.split leads only\n"
+    "                        (none without a split) and sends no dead letters\n"
     "SIGTERM/SIGINT: finish the batch in flight, commit, leave the group, exit 0\n"
     "(with --workers: each worker does; if one fails, the others are stopped and its\n"
     "exit status is leadflow's).\n"
@@ -51,7 +55,8 @@ static const char lf_run_usage[] =
 /* What the command line says. */
 typedef struct {
     const char *path, *brokers, *redis, *group;
-    int workers;
+    int workers, challenger;
+    char model_path[4096]; /* --challenger: its rules file (a reload reads it) */
     char host[256]; /* --redis: the host ("" when absent) and port (0 when absent) */
     int port;
 } lf_run_args_t;
@@ -64,6 +69,7 @@ static const struct option lf_run_longopts[] = {
     {"redis", required_argument, NULL, 'r'},
     {"group", required_argument, NULL, 'g'},
     {"workers", required_argument, NULL, 'w'},
+    {"challenger", no_argument, NULL, 'C'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -99,6 +105,9 @@ static int lf_run_option(lf_cli_t *cli, int ch, char **argv, lf_run_args_t *a, l
             return lf_cli_usage_error(cli, "--workers takes 1..%d, not \"%s\"", LF_WORKERS_MAX,
                                       optarg);
         a->workers = (int)v;
+        break;
+    case 'C':
+        a->challenger = 1;
         break;
     case 'h':
         fputs(lf_run_usage, stdout);
@@ -147,6 +156,37 @@ static void lf_run_override(lf_config_t *cfg, const lf_run_args_t *a)
     }
 }
 
+/* The champion and its challenger split the leads' transitions between them
+ * (challenger.split); --challenger makes this process the challenger. LF_CLI_GO, or the exit
+ * status after a message. */
+static int lf_run_roles(lf_config_t *cfg, lf_run_args_t *a, lf_run_opts_t *opts)
+{
+    lf_err_t err = {0};
+    if (!a->challenger) {
+        if (cfg->challenger_split > 0) {
+            opts->publish = LF_PUBLISH_SPLIT_OUT;
+            opts->split_percent = cfg->challenger_split;
+        }
+        return LF_CLI_GO;
+    }
+    if (lf_config_challenger_path(cfg, a->model_path, sizeof(a->model_path)) != LF_OK) {
+        fprintf(stderr, "leadflow run: --challenger: %s names no challenger.rules\n", a->path);
+        return LF_CLI_EXIT_USAGE;
+    }
+    if (lf_config_make_challenger(cfg, stderr, &err) != LF_OK) {
+        fprintf(stderr, "leadflow run: --challenger: %s\n", err.msg);
+        return LF_CLI_EXIT_USAGE;
+    }
+    opts->model_path = a->model_path;
+    opts->no_dead_letters = 1;
+    opts->publish = cfg->challenger_split > 0 ? LF_PUBLISH_SPLIT_IN : LF_PUBLISH_NONE;
+    opts->split_percent = cfg->challenger_split;
+    lf_log("info", "challenger: rules version %s from %s into %s (publishes %s)",
+           cfg->model.version ? cfg->model.version : "", a->model_path, cfg->redis_prefix,
+           cfg->challenger_split > 0 ? "the transitions of its split" : "nothing");
+    return LF_CLI_GO;
+}
+
 static void lf_run_signals(void)
 {
     struct sigaction sa;
@@ -180,6 +220,10 @@ int lf_cmd_run(int argc, char **argv)
     for (size_t i = 0; i < cfg.nwarnings; i++)
         lf_log("warn", "%s", cfg.warnings[i]);
     lf_run_override(&cfg, &a);
+    if ((rc = lf_run_roles(&cfg, &a, &opts)) != LF_CLI_GO) {
+        lf_config_free(&cfg);
+        return rc;
+    }
     lf_run_signals();
     rc = a.workers > 1 ? lf_workers_run(&cfg, &opts, a.workers) : lf_pipeline_run(&cfg, &opts);
     lf_config_free(&cfg);

@@ -83,6 +83,14 @@ const lf_setting_t lf_settings[] = {
      "event time: backfills and replays of old events)"},
     {"processing.heartbeat_ttl_s", LF_SET_DURATION, "15s", LF_AT(heartbeat_ttl_s), 1000, 3600000,
      1000, NULL, 0, "TTL of the lf:ops:* heartbeat keys"},
+    {"challenger.rules", LF_SET_STRING, NULL, LF_AT(challenger_rules), 0, 0, 0, NULL, 0,
+     "a second rules file (its model section), scored live beside this one by `leadflow run "
+     "--challenger` into challenger.prefix; relative to this file's folder"},
+    {"challenger.prefix", LF_SET_STRING, NULL, LF_AT(challenger_prefix), 0, 0, 0, NULL, 0,
+     "key prefix of the challenger's state; default: redis.prefix + \"challenger:\""},
+    {"challenger.split", LF_SET_INT, "0", LF_AT(challenger_split), 0, 100, 0, NULL, 0,
+     "percent of leads (a stable hash of the lead id) whose transitions the challenger "
+     "publishes instead of the rules in force; 0 = the challenger publishes nothing"},
     {"limits.max_event_bytes", LF_SET_INT, "32768", LF_AT(limits.max_event_bytes), 256, 64 << 20, 0,
      NULL, 0, "larger events are dead-lettered"},
     {"limits.min_timestamp", LF_SET_TIMESTAMP, "2000-01-01T00:00:00Z", LF_AT(limits.min_ts_ms), 0,

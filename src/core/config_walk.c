@@ -148,6 +148,13 @@ void lf_settings_check(lf_loader_t *ld)
         LF_ERR_AT(ld, kbat,
                   "kafka.bootstrap_servers: host:port[,host:port...], not credentials; put them "
                   "in kafka.properties (sasl.username, sasl.password)");
+    const lf_node_t *sat = lf_settings_where(ld, "challenger.split");
+    if (sat && cfg->challenger_split > 0 && !cfg->challenger_rules)
+        LF_ERR_AT(ld, sat, "challenger.split: needs challenger.rules (the challenger's rules file)");
+    const lf_node_t *pat = lf_settings_where(ld, "challenger.prefix");
+    if (pat && cfg->challenger_prefix && cfg->redis_prefix &&
+        strncmp(cfg->redis_prefix, cfg->challenger_prefix, strlen(cfg->challenger_prefix)) == 0)
+        LF_ERR_AT(ld, pat, "challenger.prefix: must differ from redis.prefix and not begin it");
     const lf_node_t *vat = lf_settings_where(ld, "version");
     if (vat && cfg->model.version) {
         if (strlen(cfg->model.version) > LF_CFG_MAX_VERSION)

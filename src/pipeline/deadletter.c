@@ -62,9 +62,9 @@ int lf_produce_dead_letters(lf_pipe_t *p)
 {
     for (size_t i = 0; i < p->nitems; i++) {
         lf_item_t *it = &p->items[i];
-        /* A replay counts bad input as the live run did, but the live run dead-lettered it
-         * already: it is not sent twice. */
-        if (it->state != LF_ITEM_DEAD || p->opts->until_caught_up) {
+        /* A replay or a challenger counts bad input as the live run does, but the live run
+         * dead-letters it: it is not sent twice. */
+        if (it->state != LF_ITEM_DEAD || p->opts->no_dead_letters) {
             it->dlq.done = 1;
             continue;
         }

@@ -42,7 +42,7 @@ static void lf_reload_apply(lf_pipe_t *p, lf_config_t *next, const char *why)
     const char *after = next->model.version ? next->model.version : "";
     for (size_t i = 0; i < next->nwarnings; i++)
         lf_log("warn", "reload: %s", next->warnings[i]);
-    if (lf_config_restart_changes(cfg, next, changed, sizeof(changed)))
+    if (!p->opts->model_path && lf_config_restart_changes(cfg, next, changed, sizeof(changed)))
         lf_log("warn",
                "reload: %s changed in %s: only the scoring model is reloaded; these take effect "
                "at the next restart",
@@ -71,7 +71,9 @@ static void lf_reload(lf_pipe_t *p, const char *why)
     char *diag = NULL;
     size_t diaglen = 0;
     FILE *d = open_memstream(&diag, &diaglen);
-    const char *path = p->cfg_live->path ? p->cfg_live->path : "leadflow.yaml";
+    const char *path = p->opts->model_path ? p->opts->model_path
+                       : p->cfg_live->path   ? p->cfg_live->path
+                                             : "leadflow.yaml";
     int rc = lf_config_load(path, &next, d, &err);
     if (d) fclose(d);
     p->reload_ms = lf_wall_ms();
