@@ -511,7 +511,13 @@ static void lf_recycling_parse(lf_loader_t *ld, const lf_node_t *n)
         int kind = -1;
         for (int i = 0; i < LF_RECYCLE__COUNT; i++)
             if (strcmp(key->str, lf_recycle_kind_names[i]) == 0) kind = i;
-        if (kind < 0)
+        lf_kind_t fk = lf_kind_from_name(lf_str_from(key->str));
+        if (kind < 0 && fk >= LF_KIND_SALES_ACCEPT && fk <= LF_KIND_DISQUALIFY)
+            LF_ERR_AT(ld, k,
+                      "model.recycling: %s does not move a lead to nurture; only sales_reject "
+                      "and deal_lost recycle it",
+                      key->str);
+        else if (kind < 0)
             lf_cfg_unknown_key(ld, key, "model.recycling", lf_recycle_kind_names,
                                LF_RECYCLE__COUNT);
         else
