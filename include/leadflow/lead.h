@@ -91,9 +91,13 @@ typedef struct {
      * sets encode alike whatever order their events arrived in). */
     lf_dedup_entry_t dedup[LF_DEDUP_MAX];
     uint16_t ndedup;
-    /* Recycled by sales (rejected, deal lost): back to mql only after the score was seen
-     * below mql_enter, so a still-hot lead does not bounce straight back. */
+    /* Recycled by sales (rejected, deal lost; model.recycling): back to mql from nurture only
+     * once the lead's event time reaches requalify_at_ms (the recycle's event time plus the
+     * cooldown, stored absolute so that a later rules file does not move it; 0: none), and,
+     * with requalify: below_enter, after the score was seen below mql_enter since the recycle
+     * (requalify, cleared on the first event that sees it below). */
     uint8_t requalify;
+    int64_t requalify_at_ms;
     /* The last stage changes, oldest first (seq ascending). */
     lf_history_t history[LF_HISTORY_KEEP];
     uint8_t nhistory;

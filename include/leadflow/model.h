@@ -51,6 +51,33 @@ typedef struct {
     int line;
 } lf_fit_rule_t;
 
+/* Recycling (CONTRACT §3): what a sales move to nurture does to the lead. One policy per
+ * recycling kind; the model's recycle[] is indexed by lf_recycle_kind_t. */
+typedef enum {
+    LF_RECYCLE_SALES_REJECT = 0, /* sales_reject: mql/sal/sql/opportunity -> nurture */
+    LF_RECYCLE_DEAL_LOST,        /* deal_lost */
+    LF_RECYCLE__COUNT
+} lf_recycle_kind_t;
+
+typedef enum {
+    LF_RECYCLE_KEEP = 0, /* engagement unchanged */
+    LF_RECYCLE_RESET,    /* engagement 0 */
+    LF_RECYCLE_SCALE,    /* engagement x factor */
+} lf_recycle_eng_t;
+
+typedef enum {
+    LF_REQUALIFY_COOLDOWN = 0, /* back to mql once the cooldown is over */
+    LF_REQUALIFY_BELOW_ENTER,  /* ... and the score was seen below mql.enter since the recycle */
+} lf_requalify_t;
+
+typedef struct {
+    lf_recycle_eng_t engagement;
+    double factor;       /* LF_RECYCLE_SCALE: 0 < factor < 1 */
+    int64_t cooldown_ms; /* no return to mql for this long after the recycle; 0 = none */
+    lf_requalify_t requalify;
+    uint8_t set; /* given in the rules file; else lf_model_recycling_defaults fills it */
+} lf_recycle_policy_t;
+
 typedef struct {
     char *version;       /* rules_version: `version:` from the file, else a content hash */
     double half_life_ms; /* engagement decay half-life */
@@ -71,8 +98,19 @@ typedef struct {
     /* User-agent substrings (case-insensitive) of bots whose events are ignored. */
     char **bot_user_agents;
     size_t nbot_user_agents;
+    lf_recycle_policy_t recycle[LF_RECYCLE__COUNT];
 } lf_model_t;
 
 void lf_model_free(lf_model_t *m);
+
+/* Fill the policies the rules file did not give with the defaults a B2B team expects:
+ * engagement reset, requalify after the cooldown, 30 days for a rejection, 90 for a lost deal
+ * (deploy/leadflow.yaml explains them). A model built by hand (all zero) keeps its engagement
+ * and requalifies at once until this is called. */
+void lf_model_recycling_defaults(lf_model_t *m);
+
+const char *lf_recycle_kind_name(lf_recycle_kind_t k); /* "sales_reject", "deal_lost" */
+const char *lf_recycle_eng_name(lf_recycle_eng_t e);   /* "keep", "reset", "scale" */
+const char *lf_requalify_name(lf_requalify_t r);       /* "cooldown", "below_enter" */
 
 #endif

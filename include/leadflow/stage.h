@@ -44,6 +44,13 @@ typedef struct {
     int grade;                   /* 1, 2, 3 for L1, L2, L3 */
     int64_t at_ms;               /* event time of the change */
     char trigger[LF_ID_MAX + 1]; /* the messageId that caused it; "" for decay */
+    /* A recycle (a sales move to nurture) says which policy of model.recycling applied; the
+     * other transitions leave these 0 and encode as before. */
+    uint8_t recycled;        /* 1: this transition is a recycle */
+    uint8_t recycle;         /* lf_recycle_eng_t (model.h): keep, reset, scale */
+    uint8_t requalify;       /* lf_requalify_t: cooldown, below_enter */
+    double recycle_factor;   /* with scale */
+    int64_t requalify_at_ms; /* back to mql no earlier than this (event time) */
 } lf_transition_t;
 
 /* Whether the sales feedback kind moves a lead from `from`, and where to. Forward moves only,

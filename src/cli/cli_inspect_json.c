@@ -106,6 +106,7 @@ static void lf_inspect_json_storage(cJSON *o, const lf_inspect_t *in)
     cJSON_AddNumberToObject(x, "version", (double)l->version);
     cJSON_AddBoolToObject(o, "visitor_record_left", in->visitor_left);
     cJSON_AddBoolToObject(o, "requalify", l->requalify);
+    lf_cli_json_time(o, "requalify_at", l->requalify_at_ms); /* 0 / null: none */
     cJSON *arr = cJSON_AddArrayToObject(o, "offsets");
     for (int i = 0; i < l->nsrc; i++) {
         cJSON *e = cJSON_CreateObject();

@@ -91,6 +91,12 @@ static void lf_inspect_print_record(const lf_model_t *m, const lf_inspect_t *in)
     const char *version = l->rules_version;
     LF_KV("stage", "%s since %s (seq %" PRIu64 ")", lf_stage_name(l->stage),
           lf_cli_fmt_time(l->stage_at_ms, a, sizeof(a)), l->seq);
+    if (l->requalify_at_ms || l->requalify) /* recycled by sales (model.recycling) */
+        LF_KV("requalify", "%s%s%s", l->requalify_at_ms ? "back to mql not before " : "",
+              l->requalify_at_ms ? lf_cli_fmt_time(l->requalify_at_ms, a, sizeof(a)) : "",
+              l->requalify ? (l->requalify_at_ms ? ", once its score was seen below mql.enter"
+                                                 : "once its score was seen below mql.enter")
+                           : "");
     LF_KV("events", "%s", lf_cli_fmt_count((long long)l->events, a, sizeof(a)));
     LF_KV("first seen", "%s", lf_cli_fmt_time(l->first_seen_ms, a, sizeof(a)));
     LF_KV("last seen", "%s", lf_cli_fmt_time(l->last_seen_ms, a, sizeof(a)));

@@ -368,10 +368,167 @@ static void lf_fit_parse_v(lf_loader_t *ld, const lf_node_t *n, void *r)
     lf_fit_parse(ld, n, r);
 }
 
+/*---- Recycling ---------------------------------------------------------------------------*/
+
+static const char *const lf_recycle_kind_names[LF_RECYCLE__COUNT] = {"sales_reject", "deal_lost"};
+static const char *const lf_recycle_eng_names[] = {"keep", "reset", "scale"};
+static const char *const lf_requalify_names[] = {"cooldown", "below_enter"};
+static const char *const lf_recycle_keys[] = {"engagement", "factor", "cooldown", "requalify"};
+
+#define LF_RECYCLE_COOLDOWN_MAX_MS (3650 * 86400000LL)
+
+const char *lf_recycle_kind_name(lf_recycle_kind_t k)
+{
+    return (unsigned)k < LF_RECYCLE__COUNT ? lf_recycle_kind_names[k] : "unknown";
+}
+
+const char *lf_recycle_eng_name(lf_recycle_eng_t e)
+{
+    return (unsigned)e < LF_NKEYS(lf_recycle_eng_names) ? lf_recycle_eng_names[e] : "unknown";
+}
+
+const char *lf_requalify_name(lf_requalify_t r)
+{
+    return (unsigned)r < LF_NKEYS(lf_requalify_names) ? lf_requalify_names[r] : "unknown";
+}
+
+/* The defaults (deploy/leadflow.yaml says why): a lead sales turned down starts from zero
+ * engagement and may not come back as an MQL for a month (a lost deal: a quarter), however
+ * hot it was; after that, new engagement alone brings it back. */
+void lf_model_recycling_defaults(lf_model_t *m)
+{
+    static const int64_t cooldown_days[LF_RECYCLE__COUNT] = {30, 90};
+    for (int k = 0; k < LF_RECYCLE__COUNT; k++) {
+        lf_recycle_policy_t *p = &m->recycle[k];
+        if (p->set) continue;
+        p->engagement = LF_RECYCLE_RESET;
+        p->factor = 0;
+        p->cooldown_ms = cooldown_days[k] * 86400000LL;
+        p->requalify = LF_REQUALIFY_COOLDOWN;
+    }
+}
+
+/* One word of a closed list (an enum's names): its index, or -1 reported at the node. */
+static int lf_word_of(lf_loader_t *ld, const lf_node_t *n, const char *ctx,
+                      const char *const *words, size_t nwords)
+{
+    const char *s = lf_yaml_scalar(ld, n, ctx, "a word");
+    if (!s) return -1;
+    for (size_t i = 0; i < nwords; i++)
+        if (strcmp(s, words[i]) == 0) return (int)i;
+    char list[128];
+    size_t at = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < nwords; i++)
+        at += (size_t)lf_fmt(list + at, sizeof(list) - at, "%s%s",
+                             i ? (i + 1 == nwords ? " or " : ", ") : "", words[i]);
+    const char *like = lf_cfg_suggest(s, words, nwords);
+    if (like)
+        LF_ERR_AT(ld, n, "%s: \"%s\" is not %s (did you mean \"%s\"?)", ctx, s, list, like);
+    else
+        LF_ERR_AT(ld, n, "%s: \"%s\" is not %s", ctx, s, list);
+    return -1;
+}
+
+/* A cooldown: a duration, 0 for none; negative or absurd ones are errors. */
+static void lf_cooldown_parse(lf_loader_t *ld, const lf_node_t *n, const char *ctx, int64_t *out)
+{
+    const char *s = lf_yaml_scalar(ld, n, ctx, "a duration");
+    int64_t ms;
+    if (!s) return;
+    if (lf_duration_parse(s, &ms) != LF_OK) {
+        LF_ERR_AT(ld, n, "%s: \"%s\" is not a duration (e.g. 30d, 12w, 36h; 0 for none)", ctx, s);
+    } else if (ms < 0) {
+        LF_ERR_AT(ld, n, "%s: must not be negative, got %s (0: no cooldown)", ctx, s);
+    } else if (ms > LF_RECYCLE_COOLDOWN_MAX_MS) {
+        LF_ERR_AT(ld, n, "%s: %s is more than 3650d", ctx, s);
+    } else {
+        *out = ms;
+    }
+}
+
+/* model.recycling.<kind>: starts from the kind's default, so a key left out keeps it. */
+static void lf_recycle_policy_parse(lf_loader_t *ld, const lf_node_t *n, lf_recycle_kind_t kind)
+{
+    lf_model_t *m = &ld->cfg->model;
+    lf_recycle_policy_t *p = &m->recycle[kind];
+    char ctx[64], sub[96];
+    const lf_node_t *at_factor = NULL, *at_eng = NULL;
+    lf_fmt(ctx, sizeof(ctx), "model.recycling.%s", lf_recycle_kind_name(kind));
+    lf_model_recycling_defaults(m); /* this kind's and any other not given yet */
+    p->set = 1;
+    const lf_node_t *map = lf_yaml_map(ld, n, ctx);
+    if (!map) return; /* null: the defaults */
+    LF_MAP_EACH(map, k, v)
+    {
+        const lf_node_t *key = lf_yaml_key(ld, k);
+        if (!key) continue;
+        lf_fmt(sub, sizeof(sub), "%s.%s", ctx, key->str);
+        if (strcmp(key->str, "engagement") == 0) {
+            int e = lf_word_of(ld, v, sub, lf_recycle_eng_names, LF_NKEYS(lf_recycle_eng_names));
+            at_eng = v;
+            if (e >= 0) p->engagement = (lf_recycle_eng_t)e;
+        } else if (strcmp(key->str, "factor") == 0) {
+            double f;
+            at_factor = v;
+            if (lf_yaml_number(ld, v, sub, &f) != LF_OK) continue;
+            if (!(f > 0 && f < 1)) {
+                char a[32];
+                lf_fmt_double(a, sizeof(a), f);
+                LF_ERR_AT(ld, v,
+                          "%s: must be between 0 and 1 (exclusive), got %s: 0 is engagement: "
+                          "reset, 1 is keep",
+                          sub, a);
+                continue;
+            }
+            p->factor = f;
+        } else if (strcmp(key->str, "cooldown") == 0) {
+            lf_cooldown_parse(ld, v, sub, &p->cooldown_ms);
+        } else if (strcmp(key->str, "requalify") == 0) {
+            int r = lf_word_of(ld, v, sub, lf_requalify_names, LF_NKEYS(lf_requalify_names));
+            if (r >= 0) p->requalify = (lf_requalify_t)r;
+        } else {
+            lf_cfg_unknown_key(ld, key, ctx, lf_recycle_keys, LF_NKEYS(lf_recycle_keys));
+        }
+    }
+    if (at_factor && p->engagement != LF_RECYCLE_SCALE)
+        LF_ERR_AT(ld, at_factor, "%s: factor is only for engagement: scale (engagement is %s)", ctx,
+                  lf_recycle_eng_name(p->engagement));
+    else if (p->engagement == LF_RECYCLE_SCALE && !at_factor)
+        LF_ERR_AT(ld, at_eng ? at_eng : n, "%s: engagement: scale needs a factor (0 < factor < 1)",
+                  ctx);
+    if (p->engagement != LF_RECYCLE_SCALE) p->factor = 0;
+}
+
+static void lf_recycling_parse(lf_loader_t *ld, const lf_node_t *n)
+{
+    const lf_node_t *map = lf_yaml_map(ld, n, "model.recycling");
+    if (!map) return;
+    LF_MAP_EACH(map, k, v)
+    {
+        const lf_node_t *key = lf_yaml_key(ld, k);
+        if (!key) continue;
+        int kind = -1;
+        for (int i = 0; i < LF_RECYCLE__COUNT; i++)
+            if (strcmp(key->str, lf_recycle_kind_names[i]) == 0) kind = i;
+        lf_kind_t fk = lf_kind_from_name(lf_str_from(key->str));
+        if (kind < 0 && fk >= LF_KIND_SALES_ACCEPT && fk <= LF_KIND_DISQUALIFY)
+            LF_ERR_AT(ld, k,
+                      "model.recycling: %s does not move a lead to nurture; only sales_reject "
+                      "and deal_lost recycle it",
+                      key->str);
+        else if (kind < 0)
+            lf_cfg_unknown_key(ld, key, "model.recycling", lf_recycle_kind_names,
+                               LF_RECYCLE__COUNT);
+        else
+            lf_recycle_policy_parse(ld, v, (lf_recycle_kind_t)kind);
+    }
+}
+
 /*---- Sections ----------------------------------------------------------------------------*/
 
-static const char *const lf_model_keys[] = {"decay", "grades",     "stages",
-                                            "bots",  "engagement", "fit"};
+static const char *const lf_model_keys[] = {"decay",      "grades", "stages",   "bots",
+                                            "engagement", "fit",    "recycling"};
 static const char *const lf_decay_keys[] = {"half_life"};
 static const char *const lf_grade_keys[] = {"L1", "L2"};
 static const char *const lf_mql_keys[] = {"enter", "exit", "require_traits"};
@@ -503,6 +660,8 @@ void lf_model_parse(lf_loader_t *ld, const lf_node_t *n)
                                     lf_eng_parse_v);
         } else if (strcmp(kn, "fit") == 0) {
             m->fit = lf_rules_parse(ld, v, "model.fit", sizeof(*m->fit), &m->nfit, lf_fit_parse_v);
+        } else if (strcmp(kn, "recycling") == 0) {
+            lf_recycling_parse(ld, v);
         } else {
             lf_cfg_unknown_key(ld, key, "model", lf_model_keys, LF_NKEYS(lf_model_keys));
         }

@@ -261,6 +261,7 @@ void lf_model_check(lf_loader_t *ld)
                   m->ntracked_traits, LF_LEAD_TRAITS_MAX, m->tracked_traits[LF_LEAD_TRAITS_MAX]);
     }
     lf_model_warn(ld);
+    lf_model_recycling_defaults(m); /* the kinds model.recycling did not give */
     size_t ncapped = 0;
     for (size_t i = 0; i < m->neng; i++) {
         if (m->eng[i].cap_per_ms > 0 && ++ncapped == LF_LEAD_CAPS_MAX + 1)

@@ -200,6 +200,35 @@ static void lf_print_thresholds(const lf_model_t *m, FILE *out)
     lf_wrap_end(&w);
 }
 
+/* One line per recycling kind: "sales_reject: engagement=reset cooldown=30d requalify=...". */
+static void lf_print_recycling(const lf_model_t *m, FILE *out)
+{
+    char buf[128], a[32];
+    lf_wrap_t w;
+    for (int k = 0; k < LF_RECYCLE__COUNT; k++) {
+        const lf_recycle_policy_t *p = &m->recycle[k];
+        lf_wrap_start(&w, out, k == 0 ? "recycling" : "", LF_SUM_LABEL);
+        lf_fmt(buf, sizeof(buf), "%s:", lf_recycle_kind_name((lf_recycle_kind_t)k));
+        lf_wrap_word(&w, buf);
+        if (p->engagement == LF_RECYCLE_SCALE) {
+            lf_fmt_double(a, sizeof(a), p->factor);
+            lf_fmt(buf, sizeof(buf), "engagement=scale x%s", a);
+        } else {
+            lf_fmt(buf, sizeof(buf), "engagement=%s", lf_recycle_eng_name(p->engagement));
+        }
+        lf_wrap_word(&w, buf);
+        if (p->cooldown_ms > 0)
+            lf_duration_format(p->cooldown_ms, a, sizeof(a));
+        else
+            lf_fmt(a, sizeof(a), "none");
+        lf_fmt(buf, sizeof(buf), "cooldown=%s", a);
+        lf_wrap_word(&w, buf);
+        lf_fmt(buf, sizeof(buf), "requalify=%s", lf_requalify_name(p->requalify));
+        lf_wrap_word(&w, buf);
+        lf_wrap_end(&w);
+    }
+}
+
 static void lf_print_engagement(const lf_model_t *m, FILE *out)
 {
     char buf[512], a[32], b[32];
@@ -280,6 +309,7 @@ void lf_config_print_summary(const lf_config_t *cfg, FILE *out)
             m->version ? m->version : "(none)");
     lf_print_settings(cfg, out);
     lf_print_thresholds(m, out);
+    lf_print_recycling(m, out);
     lf_print_engagement(m, out);
     lf_print_fit(m, out);
     lf_print_words(out, "traits", m->tracked_traits, m->ntracked_traits);

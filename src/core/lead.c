@@ -72,10 +72,15 @@ void lf_lead_history_add(lf_lead_t *lead, const lf_history_t *h)
     lead->nhistory++;
 }
 
-static void lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t reason, int64_t at_ms,
-                         lf_str_t trigger, const lf_model_t *m, lf_transitions_t *out)
+/* Move the lead and record the change; the transition appended to out (NULL when out is NULL
+ * or full). */
+static lf_transition_t *lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t reason,
+                                     int64_t at_ms, lf_str_t trigger, const lf_model_t *m,
+                                     lf_transitions_t *out)
 {
     lf_stage_t from = lead->stage;
+    /* A recycled lead that leaves nurture (back to mql, or on by sales) is done with it. */
+    if (from == LF_STAGE_NURTURE) lead->requalify_at_ms = 0;
     lead->stage = to;
     lead->stage_at_ms = at_ms;
     lead->seq++;
@@ -83,7 +88,7 @@ static void lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t reason, int
     lf_history_t h = {lead->seq,       (uint8_t)from, (uint8_t)to,
                       (uint8_t)reason, at_ms,         round((fit + eng) * 100) / 100};
     lf_lead_history_add(lead, &h);
-    if (!out || out->n >= LF_TRANSITIONS_MAX) return;
+    if (!out || out->n >= LF_TRANSITIONS_MAX) return NULL;
     lf_transition_t *t = &out->t[out->n++];
     memset(t, 0, sizeof(*t));
     t->seq = lead->seq;
@@ -96,6 +101,7 @@ static void lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t reason, int
     t->score = t->fit + t->engagement;
     t->grade = lf_grade(t->score, m);
     lf_copy_cut(t->trigger, sizeof(t->trigger), trigger);
+    return t;
 }
 
 int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m, lf_transitions_t *out)
@@ -106,6 +112,45 @@ int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m, lf_tra
     if (at < lead->stage_at_ms) at = lead->stage_at_ms;
     lf_lead_move(lead, LF_STAGE_NURTURE, LF_REASON_SCORE_DECAY, at, LF_STR_NULL, m, out);
     return 1;
+}
+
+/*---- Recycling -------------------------------------------------------------------------*/
+
+/* The policy of the sales feedback kind that recycles a lead (sales_reject, deal_lost). */
+static const lf_recycle_policy_t *lf_recycle_policy(const lf_model_t *m, int kind)
+{
+    return &m->recycle[kind == LF_KIND_DEAL_LOST ? LF_RECYCLE_DEAL_LOST : LF_RECYCLE_SALES_REJECT];
+}
+
+/* A sales move to nurture, before the move is recorded (so the transition carries the score
+ * the policy left): the engagement policy at the lead's t (the event already decayed eng
+ * there), and the time from which the lead may requalify, absolute, from the event's time. */
+static void lf_lead_recycle(lf_lead_t *lead, const lf_recycle_policy_t *p, int64_t ts_ms)
+{
+    if (p->engagement == LF_RECYCLE_RESET)
+        lead->eng = 0;
+    else if (p->engagement == LF_RECYCLE_SCALE)
+        lead->eng *= p->factor;
+    if (__builtin_add_overflow(ts_ms, p->cooldown_ms, &lead->requalify_at_ms))
+        lead->requalify_at_ms = INT64_MAX;
+    lead->requalify = p->requalify == LF_REQUALIFY_BELOW_ENTER;
+}
+
+static void lf_transition_recycled(lf_transition_t *t, const lf_lead_t *lead,
+                                   const lf_recycle_policy_t *p)
+{
+    if (!t) return;
+    t->recycled = 1;
+    t->recycle = (uint8_t)p->engagement;
+    t->requalify = (uint8_t)p->requalify;
+    t->recycle_factor = p->engagement == LF_RECYCLE_SCALE ? p->factor : 0;
+    t->requalify_at_ms = lead->requalify_at_ms;
+}
+
+/* Whether a lead in nurture may go back to mql at its event time `at` (the score aside). */
+static int lf_lead_may_requalify(const lf_lead_t *lead, int64_t at)
+{
+    return !lead->requalify && at >= lead->requalify_at_ms;
 }
 
 /*---- Traits and fit ------------------------------------------------------------------*/
@@ -360,9 +405,15 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
     lf_stage_t to;
     int sales_moved = 0;
     if (lf_stage_sales_move(lead->stage, ev->kind, &to)) {
-        lf_lead_move(lead, to, LF_REASON_SALES_EVENT, ev->ts_ms, ev->message_id, m, out);
+        const lf_recycle_policy_t *rp = NULL;
+        if (to == LF_STAGE_NURTURE) {
+            rp = lf_recycle_policy(m, ev->kind);
+            lf_lead_recycle(lead, rp, ev->ts_ms);
+        }
+        lf_transition_t *t =
+            lf_lead_move(lead, to, LF_REASON_SALES_EVENT, ev->ts_ms, ev->message_id, m, out);
+        if (rp) lf_transition_recycled(t, lead, rp);
         sales_moved = 1;
-        if (to == LF_STAGE_NURTURE) lead->requalify = 1;
     }
 
     double score = lf_lead_score_at(lead, at, m);
@@ -370,7 +421,7 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
     if (sales_moved) {
         /* The sales decision is this event's stage change. */
     } else if ((lead->stage == LF_STAGE_LEAD ||
-                (lead->stage == LF_STAGE_NURTURE && !lead->requalify)) &&
+                (lead->stage == LF_STAGE_NURTURE && lf_lead_may_requalify(lead, at))) &&
                score >= m->mql_enter && lf_lead_has_required_traits(lead, m)) {
         lf_lead_move(lead, LF_STAGE_MQL, LF_REASON_SCORE_THRESHOLD, at, ev->message_id, m, out);
     } else if (lead->stage == LF_STAGE_MQL && score < m->mql_exit) {

@@ -14,6 +14,7 @@
  *   15 history [seq, from, to, reason, at from t, score x 100, ...] oldest first
  *   16 expiry (unix s) of a visitor's record as last written, 0 for a lead
  *   17..21 (self-contained records only) stage, seq, fit, eng, t
+ *   17 (a lead's record, appended, only while it is set) requalify time from t
  * Numbers that are whole are packed as integers (MessagePack's shortest form), others as
  * doubles. */
 #include <math.h>
@@ -182,7 +183,10 @@ void lf_lead_pack(const lf_lead_t *l, const lf_model_t *m, int self_contained, l
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, self_contained ? LF_PACK_ELEMS_SELF : LF_PACK_ELEMS);
+    /* A visitor is never recycled: its record has no requalify time. A lead's record has one
+     * only while it is set, so other records are written as before. */
+    int requalify_at = !self_contained && l->requalify_at_ms != 0;
+    msgpack_pack_array(&pk, self_contained ? LF_PACK_ELEMS_SELF : LF_PACK_ELEMS + requalify_at);
     msgpack_pack_int(&pk, LF_PACK_FORMAT);
     msgpack_pack_uint64(&pk, l->version);
     msgpack_pack_int(&pk, (l->anonymous ? 1 : 0) | (l->requalify ? 2 : 0));
@@ -193,6 +197,12 @@ void lf_lead_pack(const lf_lead_t *l, const lf_model_t *m, int self_contained, l
     msgpack_pack_uint64(&pk, l->events);
     lf_pack_lists(&pk, l, m);
     msgpack_pack_int64(&pk, l->expires_s);
+    if (requalify_at) {
+        int64_t d;
+        /* From t like the other times (small); a distance past int64 cannot be one. */
+        if (__builtin_sub_overflow(l->t_ms, l->requalify_at_ms, &d)) d = INT64_MIN;
+        msgpack_pack_int64(&pk, d);
+    }
     if (self_contained) {
         msgpack_pack_int(&pk, l->stage);
         msgpack_pack_uint64(&pk, l->seq);
@@ -424,6 +434,9 @@ static int lf_unpack_elems(lf_lead_t *l, const msgpack_object *e, uint32_t n, co
         lf_unpack_caps(l, &e[12], m) || lf_unpack_dedup(l, &e[13]) ||
         lf_unpack_offsets(l, &e[14]) || lf_unpack_history(l, &e[15]) ||
         lf_obj_i64(&e[16], &l->expires_s))
+        return LF_ERR;
+    /* A lead's appended element 17: the requalify time (absent: 0, none). */
+    if (!(flags & 1) && n > LF_PACK_ELEMS && lf_obj_from_t(&e[17], l->t_ms, &l->requalify_at_ms))
         return LF_ERR;
     if (e[10].type == MSGPACK_OBJECT_NIL) l->last_touch = l->first_touch;
     l->version = (uint64_t)version;

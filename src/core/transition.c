@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "leadflow/model.h"
 #include "leadflow/transition.h"
 
 int lf_transition_id(const lf_transition_t *t, const char *lead_id, char *buf, size_t cap)
@@ -42,6 +43,31 @@ static const char *lf_grade_name(int grade)
     return grade == 1 ? "L1" : grade == 2 ? "L2" : "L3";
 }
 
+/* A recycle's fields (which policy of model.recycling applied), after the fields every
+ * transition has, in the same order in both encodings; other transitions have none. */
+static void lf_transition_json_recycle(cJSON *o, const lf_transition_t *t)
+{
+    cJSON_AddStringToObject(o, "recycle", lf_recycle_eng_name(t->recycle));
+    if (t->recycle == LF_RECYCLE_SCALE)
+        cJSON_AddNumberToObject(o, "recycle_factor", t->recycle_factor);
+    cJSON_AddStringToObject(o, "requalify", lf_requalify_name(t->requalify));
+    cJSON_AddNumberToObject(o, "requalify_at", (double)t->requalify_at_ms);
+}
+
+static void lf_transition_pack_recycle(msgpack_packer *pk, const lf_transition_t *t)
+{
+    lf_pack_str(pk, "recycle");
+    lf_pack_str(pk, lf_recycle_eng_name(t->recycle));
+    if (t->recycle == LF_RECYCLE_SCALE) {
+        lf_pack_str(pk, "recycle_factor");
+        msgpack_pack_double(pk, t->recycle_factor);
+    }
+    lf_pack_str(pk, "requalify");
+    lf_pack_str(pk, lf_requalify_name(t->requalify));
+    lf_pack_str(pk, "requalify_at");
+    msgpack_pack_int64(pk, t->requalify_at_ms);
+}
+
 int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const char *rules_version,
                          int json, char *buf, size_t cap)
 {
@@ -66,6 +92,7 @@ int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const ch
         else
             cJSON_AddNullToObject(o, "trigger");
         cJSON_AddStringToObject(o, "rules_version", rules_version ? rules_version : "");
+        if (t->recycled) lf_transition_json_recycle(o, t);
         int ok = cJSON_PrintPreallocated(o, buf, (int)cap, 0);
         cJSON_Delete(o);
         return ok ? (int)strlen(buf) : -1;
@@ -73,7 +100,7 @@ int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const ch
     lf_fixed_buf_t fb = {buf, cap, 0, 0};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &fb, lf_fixed_write);
-    msgpack_pack_map(&pk, 13);
+    msgpack_pack_map(&pk, 13 + (t->recycled ? 3 + (t->recycle == LF_RECYCLE_SCALE) : 0));
     lf_pack_str(&pk, "transition_id");
     lf_pack_str(&pk, id);
     lf_pack_str(&pk, "lead_id");
@@ -103,5 +130,6 @@ int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const ch
         msgpack_pack_nil(&pk);
     lf_pack_str(&pk, "rules_version");
     lf_pack_str(&pk, rules_version ? rules_version : "");
+    if (t->recycled) lf_transition_pack_recycle(&pk, t);
     return fb.overflow ? -1 : (int)fb.len;
 }

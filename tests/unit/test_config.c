@@ -211,6 +211,14 @@ static void check_deploy_settings(const lf_config_t *cfg)
     CHECK_NEAR(m->mql_exit, 45, 0);
     CHECK_INT(m->nmql_required_traits, 2);
     CHECK_STR(m->mql_required_traits[0], "company");
+    /* The recycling block writes the defaults out. */
+    for (int k = 0; k < LF_RECYCLE__COUNT; k++) {
+        CHECK_INT(m->recycle[k].set, 1);
+        CHECK_INT(m->recycle[k].engagement, LF_RECYCLE_RESET);
+        CHECK_INT(m->recycle[k].requalify, LF_REQUALIFY_COOLDOWN);
+    }
+    CHECK_INT(m->recycle[LF_RECYCLE_SALES_REJECT].cooldown_ms, 30 * 86400000LL);
+    CHECK_INT(m->recycle[LF_RECYCLE_DEAL_LOST].cooldown_ms, 90 * 86400000LL);
 }
 
 /* deploy/leadflow.yaml's rules, tracked traits and bots. */
@@ -751,6 +759,116 @@ static void test_config_summary(void)
     lf_config_free(&cfg);
 }
 
+/*---- Recycling ---------------------------------------------------------------------------------*/
+
+/* model.recycling: the defaults when absent, a kind given alone (the other keeps its default,
+ * keys left out theirs), every value, the summary's lines, the version follows it. */
+static void test_config_recycling(void)
+{
+    lf_config_t cfg;
+    CHECK_INT(load_yaml("model: {}\n", &cfg), LF_OK);
+    const lf_recycle_policy_t *r = &cfg.model.recycle[LF_RECYCLE_SALES_REJECT];
+    const lf_recycle_policy_t *d = &cfg.model.recycle[LF_RECYCLE_DEAL_LOST];
+    CHECK_INT(r->engagement, LF_RECYCLE_RESET);
+    CHECK_INT(r->cooldown_ms, 30 * 86400000LL);
+    CHECK_INT(r->requalify, LF_REQUALIFY_COOLDOWN);
+    CHECK_INT(d->engagement, LF_RECYCLE_RESET);
+    CHECK_INT(d->cooldown_ms, 90 * 86400000LL);
+    char v0[64];
+    snprintf(v0, sizeof(v0), "%s", cfg.model.version);
+    lf_config_free(&cfg);
+
+    CHECK_INT(load_yaml("model:\n"
+                        "  recycling:\n"
+                        "    sales_reject:\n"
+                        "      engagement: scale\n"
+                        "      factor: 0.5\n"
+                        "      cooldown: 14d\n"
+                        "      requalify: below_enter\n",
+                        &cfg),
+              LF_OK);
+    CHECK_INT(r->engagement, LF_RECYCLE_SCALE);
+    CHECK_NEAR(r->factor, 0.5, 0);
+    CHECK_INT(r->cooldown_ms, 14 * 86400000LL);
+    CHECK_INT(r->requalify, LF_REQUALIFY_BELOW_ENTER);
+    CHECK_INT(d->engagement, LF_RECYCLE_RESET); /* not given: the default */
+    CHECK_INT(d->cooldown_ms, 90 * 86400000LL);
+    CHECK(strcmp(cfg.model.version, v0) != 0); /* the policy is part of the model */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    lf_config_print_summary(&cfg, f);
+    fclose(f);
+    CHECK(strstr(buf, "recycling   sales_reject: engagement=scale x0.5 cooldown=14d "
+                      "requalify=below_enter\n") != NULL);
+    CHECK(strstr(buf, "deal_lost: engagement=reset cooldown=90d requalify=cooldown\n") != NULL);
+    free(buf);
+    lf_config_free(&cfg);
+
+    /* Keys left out keep the kind's default; 0 is no cooldown; keep needs no factor. */
+    CHECK_INT(load_yaml("model:\n"
+                        "  recycling:\n"
+                        "    deal_lost: {engagement: keep, cooldown: 0}\n"
+                        "    sales_reject: {cooldown: 7d}\n",
+                        &cfg),
+              LF_OK);
+    CHECK_INT(d->engagement, LF_RECYCLE_KEEP);
+    CHECK_INT(d->cooldown_ms, 0);
+    CHECK_INT(d->requalify, LF_REQUALIFY_COOLDOWN);
+    CHECK_INT(r->engagement, LF_RECYCLE_RESET);
+    CHECK_INT(r->cooldown_ms, 7 * 86400000LL);
+    lf_config_free(&cfg);
+}
+
+/* Every invalid value is an error at its line and column. */
+static void test_config_recycling_errors(void)
+{
+    lf_config_t cfg;
+    CHECK_INT(load_yaml("model:\n"                 /* 1 */
+                        "  recycling:\n"           /* 2 */
+                        "    sales_reject:\n"      /* 3 */
+                        "      engagement: zero\n" /* 4 */
+                        "      factr: 0.5\n"       /* 5 */
+                        "      cooldown: -1d\n"    /* 6 */
+                        "      requalify: never\n" /* 7 */
+                        "    deal_lost:\n"         /* 8 */
+                        "      engagement: keep\n" /* 9 */
+                        "      factor: 0.5\n"      /* 10 */
+                        "    deal_won: {}\n"       /* 11 */
+                        "    sales_rejct: {}\n"    /* 12 */
+                        "    sales_reject: {}\n",  /* 13: a repeated key */
+                        &cfg),
+              LF_ERR);
+    CHECK(has_diag("t.yaml", 4,
+                   "4:19: model.recycling.sales_reject.engagement: \"zero\" is not "
+                   "keep, reset or scale"));
+    CHECK(has_diag("t.yaml", 5,
+                   "unknown key \"factr\" in model.recycling.sales_reject (did you "
+                   "mean \"factor\"?)"));
+    CHECK(has_diag("t.yaml", 6, "cooldown: must not be negative"));
+    CHECK(has_diag("t.yaml", 7, "requalify: \"never\" is not cooldown or below_enter"));
+    CHECK(has_diag("t.yaml", 10, "factor is only for engagement: scale"));
+    CHECK(has_diag("t.yaml", 11, "deal_won does not move a lead to nurture"));
+    CHECK(has_diag("t.yaml", 12, "unknown key \"sales_rejct\" in model.recycling"));
+    CHECK(has_diag("t.yaml", 13, "duplicate"));
+
+    CHECK_INT(load_yaml("model:\n"
+                        "  recycling:\n"
+                        "    sales_reject: {engagement: scale}\n"
+                        "    deal_lost: {engagement: scale, factor: 1}\n",
+                        &cfg),
+              LF_ERR);
+    CHECK(has_diag("t.yaml", 3, "engagement: scale needs a factor"));
+    CHECK(has_diag("t.yaml", 4, "factor: must be between 0 and 1"));
+    CHECK_INT(load_yaml("model: {recycling: {deal_lost: {engagement: scale, factor: 0}}}\n", &cfg),
+              LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "factor: must be between 0 and 1"));
+    CHECK_INT(load_yaml("model: {recycling: {deal_lost: {cooldown: soon}}}\n", &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "cooldown: \"soon\" is not a duration"));
+    CHECK_INT(load_yaml("model: {recycling: [sales_reject]}\n", &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "model.recycling: expected a mapping"));
+}
+
 /*---- Warnings: valid, but probably a mistake --------------------------------------------------*/
 
 /* Whether a warning of cfg is on `line` and contains `what`. */
@@ -960,6 +1078,8 @@ void suite_config(void)
     LF_RUN(test_config_aliases);
     LF_RUN(test_config_hostile);
     LF_RUN(test_config_summary);
+    LF_RUN(test_config_recycling);
+    LF_RUN(test_config_recycling_errors);
     LF_RUN(test_config_warn_kinds);
     LF_RUN(test_config_warn_model);
     LF_RUN(test_config_secret_props);

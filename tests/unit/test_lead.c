@@ -567,10 +567,15 @@ static void test_sales_feedback_path_and_forbidden_backwards(void)
     lf_test_model_free(m);
 }
 
+/* model.recycling with engagement: keep, no cooldown, requalify: below_enter: the rule before
+ * recycling policies (tests/unit/test_recycle.c has the others). */
 static void test_sales_recycle_needs_requalifying(void)
 {
     lf_model_t *m = lf_funnel_model();
     m->half_life_ms = LF_DAY_MS;
+    for (int k = 0; k < LF_RECYCLE__COUNT; k++)
+        m->recycle[k] = (lf_recycle_policy_t){
+            .engagement = LF_RECYCLE_KEEP, .requalify = LF_REQUALIFY_BELOW_ENTER, .set = 1};
     lf_lead_t l;
     lf_lead_init(&l, lf_str_from("u1"));
     lf_transitions_t out = {0};

@@ -193,7 +193,7 @@ static int lf_same_lead(const lf_lead_t *a, const lf_lead_t *b, int line)
     SAME(a->ndedup == b->ndedup);
     for (int i = 0; i < a->ndedup; i++)
         SAME(a->dedup[i].hash == b->dedup[i].hash && a->dedup[i].sec == b->dedup[i].sec);
-    SAME(a->requalify == b->requalify);
+    SAME(a->requalify == b->requalify && a->requalify_at_ms == b->requalify_at_ms);
     SAME(a->nhistory == b->nhistory);
     for (int i = 0; i < a->nhistory; i++) {
         const lf_history_t *x = &a->history[i], *y = &b->history[i];
@@ -384,6 +384,66 @@ static void test_pack_visitor_self_contained(void)
     lf_pairs_of(&p, &a);
     CHECK_INT(lf_decode_pairs(&back, "a-7c1e", &p, m, &err), LF_OK);
     CHECK_SAME_LEAD(&back, &v);
+    lf_arena_free(&arena);
+    lf_test_model_free(m);
+}
+
+/* A recycled lead's requalify time (absolute, a month after t) is appended as element 17
+ * and reads back; without one the record has its 17 elements as before (and an older record
+ * reads back with none, 0); a visitor's record never carries it. */
+static void test_pack_requalify_time(void)
+{
+    lf_model_t *m = lf_pack_model();
+    lf_arena_t arena;
+    lf_arena_init(&arena, 4096);
+    lf_argv_t a;
+    lf_argv_init_scratch(&a, &arena);
+    lf_lead_t l = lf_full_lead();
+    l.stage = LF_STAGE_NURTURE;
+    l.requalify = 1;
+    l.requalify_at_ms = l.t_ms + 30 * LF_DAY_MS;
+    lf_lead_encode(&l, m, &a);
+    lf_pairs_t p;
+    lf_pairs_of(&p, &a);
+    char rec[4096];
+    int nparts;
+    size_t len = lf_joined_parts(&p, rec, sizeof(rec), &nparts);
+    CHECK((unsigned char)rec[0] == 0xdc && rec[1] == 0 && rec[2] == 18);
+    /* The last element: t - requalify time = -30 days in ms, an int64. */
+    CHECK((unsigned char)rec[len - 9] == 0xd3);
+    lf_lead_t back;
+    lf_err_t err = {0};
+    CHECK_INT(lf_decode_pairs(&back, "u42", &p, m, &err), LF_OK);
+    CHECK_INT(back.requalify_at_ms, l.t_ms + 30 * LF_DAY_MS);
+    CHECK_SAME_LEAD(&back, &l);
+    lf_argv_t b;
+    lf_argv_init_scratch(&b, &arena);
+    lf_lead_encode(&back, m, &b);
+    CHECK_INT(b.n, a.n);
+    for (size_t i = 0; i < a.n; i++)
+        CHECK(a.lens[i] == b.lens[i] && memcmp(a.argv[i], b.argv[i], a.lens[i]) == 0);
+
+    /* None: 17 elements, exactly the record written before requalify times existed. */
+    l.requalify_at_ms = 0;
+    lf_argv_reset(&a);
+    lf_lead_encode(&l, m, &a);
+    lf_pairs_of(&p, &a);
+    len = lf_joined_parts(&p, rec, sizeof(rec), &nparts);
+    CHECK((unsigned char)rec[0] == 0xdc && rec[1] == 0 && rec[2] == 17);
+    lf_lead_init(&back, lf_str_from("u42"));
+    back.requalify_at_ms = 12345; /* the decoder sets it */
+    CHECK_INT(lf_decode_pairs(&back, "u42", &p, m, &err), LF_OK);
+    CHECK_INT(back.requalify_at_ms, 0);
+
+    /* A visitor is never recycled: its self-contained record has no room for one. */
+    lf_lead_t v = lf_full_visitor();
+    v.requalify_at_ms = v.t_ms + LF_DAY_MS;
+    lf_argv_reset(&a);
+    lf_lead_encode(&v, m, &a);
+    lf_pairs_of(&p, &a);
+    CHECK((unsigned char)p.v[0].ptr[0] == 0xdc && p.v[0].ptr[2] == 22);
+    CHECK_INT(lf_decode_pairs(&back, "a-7c1e", &p, m, &err), LF_OK);
+    CHECK_INT(back.requalify_at_ms, 0);
     lf_arena_free(&arena);
     lf_test_model_free(m);
 }
@@ -731,7 +791,8 @@ static void test_pack_refuses_newer_format(void)
 
 /* A newer writer may append elements (format unchanged): an older reader ignores them, also
  * on a lead's record that grows to 22 elements or more (those are not a visitor's own
- * stage, seq, fit, eng and t). */
+ * stage, seq, fit, eng and t). The first appended one, element 17, is this version's
+ * requalify time (from t); those after it are ignored. */
 static void test_pack_ignores_appended_elements(void)
 {
     lf_full_fixture_t fx;
@@ -740,6 +801,7 @@ static void test_pack_ignores_appended_elements(void)
     char *rec = fx.rec;
     size_t len = fx.len;
     lf_lead_t l = lf_full_lead();
+    l.requalify_at_ms = l.t_ms - 5; /* element 17 below: 5 */
     for (int extra = 1; extra <= 8; extra++) {
         char grown[4200];
         memcpy(grown, rec, len);
@@ -1035,6 +1097,7 @@ void suite_lead_pack(void)
     LF_RUN(test_pack_round_trip_every_field);
     LF_RUN(test_pack_touch_nil_cases_and_empty_lead);
     LF_RUN(test_pack_visitor_self_contained);
+    LF_RUN(test_pack_requalify_time);
     LF_RUN(test_pack_drops_what_the_model_lost);
     LF_RUN(test_pack_caps_one_entry_per_rule);
     LF_RUN(test_pack_parts_of_a_large_record);

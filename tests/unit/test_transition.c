@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <msgpack.h>
 
+#include "leadflow/model.h"
 #include "leadflow/transition.h"
 #include "test.h"
 
@@ -263,6 +264,124 @@ static void test_transition_bounds(void)
     }
 }
 
+/*---- A recycle's policy fields ---------------------------------------------------------*/
+
+typedef struct {
+    int n; /* members */
+    char recycle[16], requalify[16];
+    double factor;
+    int has_factor;
+    long long requalify_at;
+} lf_tr_recycle_t;
+
+static void lf_tr_recycle_json(const char *buf, int len, lf_tr_recycle_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    cJSON *o = cJSON_ParseWithLength(buf, (size_t)len);
+    for (const cJSON *c = o ? o->child : NULL; c; c = c->next, r->n++) {
+        if (strcmp(c->string, "recycle") == 0 && cJSON_IsString(c))
+            snprintf(r->recycle, sizeof(r->recycle), "%s", c->valuestring);
+        else if (strcmp(c->string, "requalify") == 0 && cJSON_IsString(c))
+            snprintf(r->requalify, sizeof(r->requalify), "%s", c->valuestring);
+        else if (strcmp(c->string, "recycle_factor") == 0 && cJSON_IsNumber(c))
+            r->factor = c->valuedouble, r->has_factor = 1;
+        else if (strcmp(c->string, "requalify_at") == 0 && cJSON_IsNumber(c))
+            r->requalify_at = (long long)c->valuedouble;
+    }
+    cJSON_Delete(o);
+}
+
+static int lf_key_is(const msgpack_object *k, const char *s)
+{
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(s) &&
+           memcmp(k->via.str.ptr, s, k->via.str.size) == 0;
+}
+
+static void lf_tr_recycle_msgpack(const char *buf, int len, lf_tr_recycle_t *r)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    memset(r, 0, sizeof(*r));
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, buf, (size_t)len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_MAP) {
+        for (uint32_t i = 0; i < u.data.via.map.size; i++, r->n++) {
+            const msgpack_object *k = &u.data.via.map.ptr[i].key, *v = &u.data.via.map.ptr[i].val;
+            if ((lf_key_is(k, "recycle") || lf_key_is(k, "requalify")) &&
+                v->type == MSGPACK_OBJECT_STR)
+                snprintf(lf_key_is(k, "recycle") ? r->recycle : r->requalify, sizeof(r->recycle),
+                         "%.*s", (int)v->via.str.size, v->via.str.ptr);
+            else if (lf_key_is(k, "recycle_factor") && v->type == MSGPACK_OBJECT_FLOAT64)
+                r->factor = v->via.f64, r->has_factor = 1;
+            else if (lf_key_is(k, "requalify_at") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                r->requalify_at = (long long)v->via.u64;
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+/* A recycle's transition adds recycle, recycle_factor (scale only), requalify and
+ * requalify_at after the 13 fields, which stay byte for byte what they were; a transition
+ * that is not a recycle has none of them, whatever the other fields hold. */
+static void test_transition_recycle_fields(void)
+{
+    lf_transition_t t = lf_tr_sample();
+    t.from = LF_STAGE_SQL;
+    t.to = LF_STAGE_NURTURE;
+    t.reason = LF_REASON_SALES_EVENT;
+    char plain[2][LF_TRANSITION_MAX_BYTES], buf[LF_TRANSITION_MAX_BYTES];
+    int plain_n[2];
+    for (int json = 0; json <= 1; json++)
+        plain_n[json] = lf_transition_encode(&t, "u1", "v1", json, plain[json], sizeof(plain[0]));
+    t.recycled = 1;
+    t.recycle = LF_RECYCLE_SCALE;
+    t.recycle_factor = 0.25;
+    t.requalify = LF_REQUALIFY_BELOW_ENTER;
+    t.requalify_at_ms = 1769817600123LL;
+    for (int json = 0; json <= 1; json++) {
+        lf_tr_recycle_t r;
+        int n = lf_transition_encode(&t, "u1", "v1", json, buf, sizeof(buf));
+        CHECK(n > plain_n[json]);
+        if (json) {
+            lf_tr_recycle_json(buf, n, &r);
+            /* The same text up to the closing brace of the 13 fields. */
+            CHECK(memcmp(buf, plain[json], (size_t)plain_n[json] - 1) == 0);
+        } else {
+            lf_tr_recycle_msgpack(buf, n, &r);
+            /* A map of 17 (map 16, 3 bytes) instead of 13 (fixmap), then the same pairs. */
+            CHECK((unsigned char)buf[0] == 0xde && buf[1] == 0 && buf[2] == 17);
+            CHECK((unsigned char)plain[json][0] == 0x80 + 13);
+            CHECK(memcmp(buf + 3, plain[json] + 1, (size_t)plain_n[json] - 1) == 0);
+        }
+        CHECK_INT(r.n, 17);
+        CHECK_STR(r.recycle, "scale");
+        CHECK(r.has_factor && r.factor == 0.25);
+        CHECK_STR(r.requalify, "below_enter");
+        CHECK_INT(r.requalify_at, 1769817600123LL);
+    }
+    t.recycle = LF_RECYCLE_RESET;
+    t.requalify = LF_REQUALIFY_COOLDOWN;
+    for (int json = 0; json <= 1; json++) {
+        lf_tr_recycle_t r;
+        int n = lf_transition_encode(&t, "u1", "v1", json, buf, sizeof(buf));
+        if (json)
+            lf_tr_recycle_json(buf, n, &r);
+        else
+            lf_tr_recycle_msgpack(buf, n, &r);
+        CHECK_INT(r.n, 16);
+        CHECK_STR(r.recycle, "reset");
+        CHECK(!r.has_factor);
+        CHECK_STR(r.requalify, "cooldown");
+    }
+    /* Not a recycle: the 13 fields, the same bytes, whatever else is set. */
+    t.recycled = 0;
+    for (int json = 0; json <= 1; json++) {
+        int n = lf_transition_encode(&t, "u1", "v1", json, buf, sizeof(buf));
+        CHECK_INT(n, plain_n[json]);
+        CHECK(memcmp(buf, plain[json], (size_t)n) == 0);
+    }
+}
+
 void suite_transition(void)
 {
     LF_RUN(test_transition_fields);
@@ -270,4 +389,5 @@ void suite_transition(void)
     LF_RUN(test_transition_escaping);
     LF_RUN(test_transition_numbers);
     LF_RUN(test_transition_bounds);
+    LF_RUN(test_transition_recycle_fields);
 }
