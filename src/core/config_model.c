@@ -397,7 +397,7 @@ const char *lf_requalify_name(lf_requalify_t r)
  * hot it was; after that, new engagement alone brings it back. */
 void lf_model_recycling_defaults(lf_model_t *m)
 {
-    static const int64_t cooldown_days[LF_RECYCLE__COUNT] = {30, 90};
+    static const int64_t cooldown_days[LF_RECYCLE__COUNT] = {14, 90};
     for (int k = 0; k < LF_RECYCLE__COUNT; k++) {
         lf_recycle_policy_t *p = &m->recycle[k];
         if (p->set) continue;

@@ -217,7 +217,7 @@ static void check_deploy_settings(const lf_config_t *cfg)
         CHECK_INT(m->recycle[k].engagement, LF_RECYCLE_RESET);
         CHECK_INT(m->recycle[k].requalify, LF_REQUALIFY_COOLDOWN);
     }
-    CHECK_INT(m->recycle[LF_RECYCLE_SALES_REJECT].cooldown_ms, 30 * 86400000LL);
+    CHECK_INT(m->recycle[LF_RECYCLE_SALES_REJECT].cooldown_ms, 14 * 86400000LL);
     CHECK_INT(m->recycle[LF_RECYCLE_DEAL_LOST].cooldown_ms, 90 * 86400000LL);
 }
 
@@ -770,7 +770,7 @@ static void test_config_recycling(void)
     const lf_recycle_policy_t *r = &cfg.model.recycle[LF_RECYCLE_SALES_REJECT];
     const lf_recycle_policy_t *d = &cfg.model.recycle[LF_RECYCLE_DEAL_LOST];
     CHECK_INT(r->engagement, LF_RECYCLE_RESET);
-    CHECK_INT(r->cooldown_ms, 30 * 86400000LL);
+    CHECK_INT(r->cooldown_ms, 14 * 86400000LL);
     CHECK_INT(r->requalify, LF_REQUALIFY_COOLDOWN);
     CHECK_INT(d->engagement, LF_RECYCLE_RESET);
     CHECK_INT(d->cooldown_ms, 90 * 86400000LL);

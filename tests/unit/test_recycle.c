@@ -274,7 +274,7 @@ static void test_recycle_deterministic(void)
     lf_test_model_free(m);
 }
 
-/* The defaults fill only the policies not given: reset, requalify after 30 days for a
+/* The defaults fill only the policies not given: reset, requalify after 14 days for a
  * rejection and 90 for a lost deal. */
 static void test_recycle_defaults(void)
 {
@@ -283,7 +283,7 @@ static void test_recycle_defaults(void)
     lf_model_recycling_defaults(m);
     const lf_recycle_policy_t *r = &m->recycle[LF_RECYCLE_SALES_REJECT];
     CHECK_INT(r->engagement, LF_RECYCLE_RESET);
-    CHECK_INT(r->cooldown_ms, 30 * LF_DAY_MS);
+    CHECK_INT(r->cooldown_ms, 14 * LF_DAY_MS);
     CHECK_INT(r->requalify, LF_REQUALIFY_COOLDOWN);
     const lf_recycle_policy_t *d = &m->recycle[LF_RECYCLE_DEAL_LOST];
     CHECK_INT(d->engagement, LF_RECYCLE_KEEP); /* given: untouched */
