@@ -44,6 +44,9 @@ typedef struct {
     int grade;                   /* 1, 2, 3 for L1, L2, L3 */
     int64_t at_ms;               /* event time of the change */
     char trigger[LF_ID_MAX + 1]; /* the messageId that caused it; "" for decay */
+    /* With a challenger split: which model published it ("champion", "challenger"); NULL
+     * (not encoded) otherwise. Set by the pipeline, not by the stage machine. */
+    const char *model;
     /* A recycle (a sales move to nurture) says which policy of model.recycling applied; the
      * other transitions leave these 0 and encode as before. */
     uint8_t recycled;        /* 1: this transition is a recycle */

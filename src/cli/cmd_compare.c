@@ -12,7 +12,8 @@
 #include "leadflow/config.h"
 
 static const char lf_compare_usage[] =
-    "usage: leadflow compare [-c FILE] [--after-prefix P] [--after-rules FILE2] [--before-prefix P]\n"
+    "usage: leadflow compare [-c FILE] [--after-prefix P] [--after-rules FILE2] [--before-prefix "
+    "P]\n"
     "                        [--before-rules FILE] [--at TIME] [--limit N] [--redis HOST:PORT]\n"
     "                        [--json]\n"
     "  The back-test report between two lead states of one Redis, each scored by its own\n"
@@ -128,10 +129,11 @@ int lf_cmd_compare(int argc, char **argv)
         }
     }
 
-    lf_report_side_t before = {before_label, a.before_prefix ? a.before_prefix : cli.cfg.redis_prefix,
+    lf_report_side_t before = {before_label,
+                               a.before_prefix ? a.before_prefix : cli.cfg.redis_prefix,
                                have_before ? &before_cfg.model : &cli.cfg.model, NULL, NULL};
-    lf_report_side_t after = {after_label, a.after_prefix, have_after ? &after_cfg.model : before.model,
-                              NULL, NULL};
+    lf_report_side_t after = {after_label, a.after_prefix,
+                              have_after ? &after_cfg.model : before.model, NULL, NULL};
     lf_report_opts_t opts = {a.at_ms, cli.json, a.nlimit, 0, NULL, NULL};
     if (lf_report_run(&cli, &before, &after, &opts, stdout, &err) != LF_OK) {
         lf_cli_error(&cli, "%s (Redis at %s:%d)", err.msg,

@@ -57,7 +57,7 @@ typedef struct {
     const char *path, *brokers, *redis, *group;
     int workers, challenger;
     char model_path[4096]; /* --challenger: its rules file (a reload reads it) */
-    char host[256]; /* --redis: the host ("" when absent) and port (0 when absent) */
+    char host[256];        /* --redis: the host ("" when absent) and port (0 when absent) */
     int port;
 } lf_run_args_t;
 

@@ -150,7 +150,8 @@ void lf_settings_check(lf_loader_t *ld)
                   "in kafka.properties (sasl.username, sasl.password)");
     const lf_node_t *sat = lf_settings_where(ld, "challenger.split");
     if (sat && cfg->challenger_split > 0 && !cfg->challenger_rules)
-        LF_ERR_AT(ld, sat, "challenger.split: needs challenger.rules (the challenger's rules file)");
+        LF_ERR_AT(ld, sat,
+                  "challenger.split: needs challenger.rules (the challenger's rules file)");
     const lf_node_t *pat = lf_settings_where(ld, "challenger.prefix");
     if (pat && cfg->challenger_prefix && cfg->redis_prefix &&
         strncmp(cfg->redis_prefix, cfg->challenger_prefix, strlen(cfg->challenger_prefix)) == 0)

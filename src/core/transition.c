@@ -93,6 +93,7 @@ int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const ch
             cJSON_AddNullToObject(o, "trigger");
         cJSON_AddStringToObject(o, "rules_version", rules_version ? rules_version : "");
         if (t->recycled) lf_transition_json_recycle(o, t);
+        if (t->model) cJSON_AddStringToObject(o, "model", t->model);
         int ok = cJSON_PrintPreallocated(o, buf, (int)cap, 0);
         cJSON_Delete(o);
         return ok ? (int)strlen(buf) : -1;
@@ -100,7 +101,8 @@ int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const ch
     lf_fixed_buf_t fb = {buf, cap, 0, 0};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &fb, lf_fixed_write);
-    msgpack_pack_map(&pk, 13 + (t->recycled ? 3 + (t->recycle == LF_RECYCLE_SCALE) : 0));
+    msgpack_pack_map(&pk, 13 + (t->recycled ? 3 + (t->recycle == LF_RECYCLE_SCALE) : 0) +
+                              (t->model != NULL));
     lf_pack_str(&pk, "transition_id");
     lf_pack_str(&pk, id);
     lf_pack_str(&pk, "lead_id");
@@ -131,5 +133,9 @@ int lf_transition_encode(const lf_transition_t *t, const char *lead_id, const ch
     lf_pack_str(&pk, "rules_version");
     lf_pack_str(&pk, rules_version ? rules_version : "");
     if (t->recycled) lf_transition_pack_recycle(&pk, t);
+    if (t->model) {
+        lf_pack_str(&pk, "model");
+        lf_pack_str(&pk, t->model);
+    }
     return fb.overflow ? -1 : (int)fb.len;
 }

@@ -257,6 +257,8 @@ int lf_sweep_ids(lf_pipe_t *p, char **ids, size_t n, int64_t wm, int rewrite, lf
 int lf_reindex_step(lf_pipe_t *p, lf_err_t *err);
 
 /*---- replay.c ----*/
+/* "champion" / "challenger" with a split, else NULL: the transitions' `model`. */
+const char *lf_pipeline_model_label(const lf_run_opts_t *opts);
 int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int n);
 int lf_replay_done(lf_pipe_t *p);
 

@@ -72,8 +72,8 @@ static void lf_reload(lf_pipe_t *p, const char *why)
     size_t diaglen = 0;
     FILE *d = open_memstream(&diag, &diaglen);
     const char *path = p->opts->model_path ? p->opts->model_path
-                       : p->cfg_live->path   ? p->cfg_live->path
-                                             : "leadflow.yaml";
+                       : p->cfg_live->path ? p->cfg_live->path
+                                           : "leadflow.yaml";
     int rc = lf_config_load(path, &next, d, &err);
     if (d) fclose(d);
     p->reload_ms = lf_wall_ms();

@@ -28,6 +28,13 @@ int lf_pipeline_publishes(const lf_run_opts_t *opts, const char *lead_id)
     return 1;
 }
 
+const char *lf_pipeline_model_label(const lf_run_opts_t *opts)
+{
+    return opts->publish == LF_PUBLISH_SPLIT_OUT  ? "champion"
+           : opts->publish == LF_PUBLISH_SPLIT_IN ? "challenger"
+                                                  : NULL;
+}
+
 int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int n)
 {
     if (!p->opts->until_caught_up) return LF_OK;

@@ -76,6 +76,8 @@ static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *sto
     if (lf_lead_advance(l, wm, m, &tr) == 0 && !rewrite) return 0;
     lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
     memset(trans, 0, sizeof(*trans));
+    for (int k = 0; k < tr.n; k++)
+        tr.t[k].model = lf_pipeline_model_label(p->opts);
     if (lf_pipeline_publishes(p->opts, l->id))
         lf_writes_transitions(trans, &tr, l->id, m->version, p->cfg->transitions_json, a);
     lf_writes_lead_t w = {

@@ -382,8 +382,41 @@ static void test_transition_recycle_fields(void)
     }
 }
 
+/* With a challenger split the pipeline names the model: one more field, `model`, last; the
+ * rest byte for byte as without it. */
+static void test_transition_model_field(void)
+{
+    lf_transition_t t = lf_tr_sample();
+    char plain[LF_TRANSITION_MAX_BYTES], buf[LF_TRANSITION_MAX_BYTES];
+    for (int json = 0; json <= 1; json++) {
+        t.model = NULL;
+        int pn = lf_transition_encode(&t, "u1", "v1", json, plain, sizeof(plain));
+        t.model = "challenger";
+        int n = lf_transition_encode(&t, "u1", "v1", json, buf, sizeof(buf));
+        CHECK(pn > 0 && n > pn);
+        if (json) {
+            cJSON *o = cJSON_ParseWithLength(buf, (size_t)n);
+            CHECK(o != NULL);
+            CHECK_STR(cJSON_GetObjectItem(o, "model")->valuestring, "challenger");
+            CHECK_INT(cJSON_GetArraySize(o), 14);
+            cJSON_Delete(o);
+            CHECK(memcmp(buf, plain, (size_t)pn - 1) == 0);
+        } else {
+            CHECK((unsigned char)buf[0] == 0x80 + 14 && (unsigned char)plain[0] == 0x80 + 13);
+            CHECK(memcmp(buf + 1, plain + 1, (size_t)pn - 1) == 0);
+            /* fixstr "model", fixstr "challenger" */
+            CHECK(memcmp(buf + pn,
+                         "\xa5model\xaa"
+                         "challenger",
+                         17) == 0);
+            CHECK_INT(n, pn + 17);
+        }
+    }
+}
+
 void suite_transition(void)
 {
+    LF_RUN(test_transition_model_field);
     LF_RUN(test_transition_fields);
     LF_RUN(test_transition_names);
     LF_RUN(test_transition_escaping);
