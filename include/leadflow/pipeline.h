@@ -34,6 +34,10 @@ typedef struct {
      * oldest events) stops the run with status 3, unless allow_partial. */
     int until_caught_up;
     int allow_partial;
+    /* With until_caught_up: the offset each partition runs to (index: partition; -1: to
+     * where it starts), instead of the end it had when assigned (a switch catches up with
+     * the live instances' positions). NULL: the ends. */
+    const int64_t *until_next;
     /* Bad input is counted but not sent to the dead-letter topic: the live run sends it (a
      * replay, a challenger). */
     int no_dead_letters;

@@ -30,6 +30,7 @@ typedef enum {
     LF_REASON_SCORE_DECAY, /* the score decayed below the exit threshold (time, not event) */
     LF_REASON_SCORE_DROP,  /* a negative-points event took it below the exit threshold */
     LF_REASON_SALES_EVENT,
+    LF_REASON_RULES_SWITCH, /* `leadflow replay --switch`: the new rules put the lead here */
     LF_REASON__COUNT
 } lf_reason_t;
 

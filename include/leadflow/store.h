@@ -128,6 +128,12 @@ typedef struct {
     /* <p>ctl:reload: how many times `leadflow reload` was asked (0: never). An instance
      * reloads its rules file when this grows past what it saw first. */
     int64_t reload;
+    /* <p>ctl:pause: non-empty while `leadflow replay --switch` asks the instances to stop
+     * writing (its value says who asks). */
+    char pause[128];
+    /* <base>active: the prefix the live state is under ("" = the configured one). An
+     * instance whose store resolved another restarts on it. */
+    char active[256];
 } lf_control_t;
 
 typedef struct {
@@ -186,6 +192,9 @@ struct lf_store {
     const lf_store_ops_t *ops;
     const lf_config_t *cfg;
     const char *group;
+    /* The prefix of every key it reads and writes: cfg->redis_prefix, unless <that>active
+     * names another (after `leadflow replay --switch`), read at the first connection. */
+    const char *prefix;
 };
 
 /* The standalone Redis back end (src/store/store_redis*.c). Connects (a failed connection is

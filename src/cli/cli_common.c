@@ -165,6 +165,25 @@ int lf_cli_bad_redis(lf_cli_t *cli, const char *addr)
         cli, "--redis takes HOST:PORT with a port from 1 to 65535, not \"%s\"", shown);
 }
 
+/* After a switch (`leadflow replay --switch`) the live state is under the prefix
+ * <redis.prefix>active names: every command reads it there. */
+static int lf_cli_resolve_prefix(lf_cli_t *cli)
+{
+    snprintf(cli->base_prefix, sizeof(cli->base_prefix), "%s", cli->cfg.redis_prefix);
+    redisReply *r = redisCommand(cli->redis, "GET %sactive", cli->base_prefix);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        lf_cli_error(cli, "GET %sactive: %s", cli->base_prefix, r ? r->str : cli->redis->errstr);
+        if (r) freeReplyObject(r);
+        return LF_CLI_EXIT_REDIS;
+    }
+    if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < sizeof(cli->base_prefix)) {
+        lf_free(cli->cfg.redis_prefix);
+        cli->cfg.redis_prefix = lf_strdup(r->str);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 int lf_cli_open(lf_cli_t *cli)
 {
     lf_err_t err = {0};
@@ -205,7 +224,7 @@ int lf_cli_open(lf_cli_t *cli)
         cli->cfg.redis_port = saved_port;
         return LF_CLI_EXIT_REDIS;
     }
-    return 0;
+    return lf_cli_resolve_prefix(cli);
 }
 
 void lf_cli_close(lf_cli_t *cli)

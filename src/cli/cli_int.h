@@ -42,6 +42,9 @@ typedef struct {
     lf_config_t cfg;
     int cfg_loaded;
     redisContext *redis;
+    /* The configured redis.prefix; cfg.redis_prefix is the live state's once connected (the
+     * one <base>active names after `leadflow replay --switch`, else the same). */
+    char base_prefix[256];
 } lf_cli_t;
 
 void lf_cli_init(lf_cli_t *cli, const char *cmd, const char *usage);

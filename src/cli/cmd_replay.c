@@ -15,6 +15,7 @@
 
 #include "cli_int.h"
 #include "cli_report.h"
+#include "cmd_replay_int.h"
 #include "leadflow/alloc.h"
 #include "leadflow/commands.h"
 #include "leadflow/keys.h"
@@ -23,13 +24,14 @@
 
 static const char lf_replay_usage[] =
     "usage: leadflow replay -c FILE --rules NEW.yaml [--prefix P] [--fresh] [--from-retained]\n"
-    "                       [--json] [--limit N] [--at TIME] [--redis HOST:PORT]\n"
+    "                       [--json] [--limit N] [--at TIME] [--redis HOST:PORT] [--switch]\n"
     "  Rebuild every lead under the model of NEW.yaml from the events the input topic still\n"
     "  holds, into keys under the prefix P (the live keys are not touched; the live instances\n"
     "  keep running), then print the back-test report: live state against the rebuilt one.\n"
     "  -c, --config FILE   the live rules file: Kafka, Redis, topics, the live prefix and model\n"
     "  --rules FILE        the rules to replay under (only its model section is used)\n"
-    "  --prefix P          where the rebuilt state goes (default: the live prefix + \"replay:\")\n"
+    "  --prefix P          where the rebuilt state goes (default: redis.prefix + \"replay:\", or\n"
+    "                      + \"replay2:\" when that one is live)\n"
     "  --fresh             delete what P holds first (needed when P holds a replay under other\n"
     "                      rules; without it, a replay under the same rules resumes)\n"
     "  --from-retained     accept a topic whose oldest events retention deleted (the rebuilt\n"
@@ -37,6 +39,12 @@ static const char lf_replay_usage[] =
     "  --json              the report as one JSON object (progress still goes to stderr)\n"
     "  --limit N           examples per section of the report (default 20)\n"
     "  --at TIME           evaluate scores at TIME (default now)\n"
+    "  --switch            then make the rebuilt state the live one: pause the live instances,\n"
+    "                      catch up with them, carry each lead's transition count and history\n"
+    "                      over (a lead the new rules put in another stage gets one transition,\n"
+    "                      reason rules_switch), and flip <redis.prefix>active to P; the\n"
+    "                      instances restart on P with their rules file (put the new rules\n"
+    "                      there first). README \"Changing the model\" says how\n"
     "Progress (events, rate, ETA) goes to stderr while it runs.\n"
     "Exit status: 0 done; 1 usage or an invalid rules file; 2 Redis or Kafka failed; 3 the\n"
     "topic's oldest events were deleted by retention (see --from-retained), or stopped.\n";
@@ -51,7 +59,7 @@ static void lf_replay_on_stop(int sig)
 
 typedef struct {
     const char *rules, *prefix, *at, *limit;
-    int fresh, from_retained;
+    int fresh, from_retained, do_switch;
     int64_t at_ms;
     size_t nlimit;
 } lf_replay_args_t;
@@ -180,6 +188,10 @@ static int lf_replay_args(lf_cli_t *cli, int argc, char **argv, lf_replay_args_t
             retained = argv[i];
             continue;
         }
+        if (strcmp(argv[i], "--switch") == 0) {
+            a->do_switch = 1;
+            continue;
+        }
         int o = lf_cli_option(cli, argc, argv, &i, own);
         if (o == LF_CLI_OPT_HELP) return LF_CLI_EXIT_OK;
         if (o == LF_CLI_OPT_ERROR) return LF_CLI_EXIT_USAGE;
@@ -187,6 +199,10 @@ static int lf_replay_args(lf_cli_t *cli, int argc, char **argv, lf_replay_args_t
     }
     a->fresh = fresh != NULL;
     a->from_retained = retained != NULL;
+    if (a->do_switch && a->from_retained)
+        return lf_cli_usage_error(cli, "--switch with --from-retained: the rebuilt state lacks "
+                                       "the events retention deleted; it cannot become the live "
+                                       "one");
     if (!a->rules) return lf_cli_usage_error(cli, "--rules FILE is required (the rules to replay)");
     int64_t v = 20;
     if (a->limit && lf_parse_i64(a->limit, 0, 1000000, &v) != LF_OK)
@@ -200,29 +216,20 @@ static int lf_replay_args(lf_cli_t *cli, int argc, char **argv, lf_replay_args_t
     return LF_CLI_GO;
 }
 
-/* The run's configuration: the live file's, with the new model, the shadow prefix and a
- * consumer group of the replay's own. */
-static int lf_replay_config(lf_cli_t *cli, const lf_replay_args_t *a, lf_config_t *run,
-                            lf_config_t *rules)
+/* The live file's configuration again, with its keys under `prefix`, the consumer group
+ * `group` and the command line's Redis. */
+static int lf_replay_load(lf_cli_t *cli, const char *prefix, const char *group, lf_config_t *out)
 {
     lf_err_t err = {0};
-    char group[512], port[16];
-    if (lf_config_load(a->rules, rules, stderr, &err) != LF_OK) {
-        lf_cli_error(cli, "%s is not valid (see above)", a->rules);
-        return LF_CLI_EXIT_USAGE;
-    }
-    if (lf_config_load(cli->cfg.path, run, NULL, &err) != LF_OK) {
+    char port[16];
+    if (lf_config_load(cli->cfg.path, out, NULL, &err) != LF_OK) {
         lf_cli_error(cli, "%s", err.msg);
         return LF_CLI_EXIT_USAGE;
     }
-    lf_model_t m = run->model;
-    run->model = rules->model;
-    rules->model = m;
-    snprintf(group, sizeof(group), "%s.replay", cli->cfg.kafka_group);
     snprintf(port, sizeof(port), "%d", cli->cfg.redis_port);
-    if (lf_config_override(run, "redis.prefix", a->prefix, &err) ||
-        lf_config_override(run, "kafka.group_id", group, &err) ||
-        lf_config_override(run, "redis.port", port, &err)) {
+    if (lf_config_override(out, "redis.prefix", prefix, &err) ||
+        lf_config_override(out, "kafka.group_id", group, &err) ||
+        lf_config_override(out, "redis.port", port, &err)) {
         lf_cli_error(cli, "%s", err.msg);
         return LF_CLI_EXIT_USAGE;
     }
@@ -231,9 +238,72 @@ static int lf_replay_config(lf_cli_t *cli, const lf_replay_args_t *a, lf_config_
         snprintf(host, sizeof(host), "%s", cli->cfg.redis_host ? cli->cfg.redis_host : "");
         int p = 0;
         lf_cli_parse_hostport(cli->redis_addr, host, sizeof(host), &p);
-        if (host[0]) lf_config_override(run, "redis.host", host, &err);
+        if (host[0]) lf_config_override(out, "redis.host", host, &err);
     }
     return 0;
+}
+
+/* The run's configuration: the live file's, with the new model, the shadow prefix and a
+ * consumer group of the replay's own. */
+static int lf_replay_config(lf_cli_t *cli, const lf_replay_args_t *a, lf_config_t *run,
+                            lf_config_t *rules)
+{
+    lf_err_t err = {0};
+    char group[512];
+    if (lf_config_load(a->rules, rules, stderr, &err) != LF_OK) {
+        lf_cli_error(cli, "%s is not valid (see above)", a->rules);
+        return LF_CLI_EXIT_USAGE;
+    }
+    snprintf(group, sizeof(group), "%s.replay", cli->cfg.kafka_group);
+    int rc = lf_replay_load(cli, a->prefix, group, run);
+    if (rc) return rc;
+    lf_model_t m = run->model;
+    run->model = rules->model;
+    rules->model = m;
+    return 0;
+}
+
+/* One run of the replay: to the end each partition has (until_next NULL), or to the live
+ * instances' positions (a switch). 0 or the exit status. */
+typedef struct {
+    lf_cli_t *cli;
+    lf_config_t *run;
+    lf_run_opts_t opts;
+} lf_replay_ctx_t;
+
+static int lf_replay_pass(void *ctx, const int64_t *until_next)
+{
+    lf_replay_ctx_t *x = ctx;
+    x->opts.until_next = until_next;
+    int rc = lf_pipeline_run(x->run, &x->opts);
+    if (rc == 0 && lf_replay_stop) rc = 3; /* stopped before the end */
+    if (rc)
+        lf_cli_error(x->cli,
+                     "the replay did not finish (status %d; see above). Run it again to "
+                     "resume where it stopped",
+                     rc);
+    return rc;
+}
+
+/* --switch: the rebuilt state becomes the live one (cmd_replay_switch.c). */
+static int lf_replay_do_switch(lf_replay_ctx_t *x, const char *prefix)
+{
+    lf_cli_t *cli = x->cli;
+    lf_config_t live = {0};
+    lf_err_t err = {0};
+    int rc = lf_replay_load(cli, cli->cfg.redis_prefix, cli->cfg.kafka_group, &live);
+    if (rc) return rc;
+    lf_switch_t sw = {.cli = cli, .shadow_cfg = x->run, .live_model = &cli->cfg.model};
+    lf_arena_init(&sw.arena, 1 << 20);
+    sw.shadow = lf_store_redis_open(x->run, &err);
+    sw.live = lf_store_redis_open(&live, &err);
+    fprintf(stderr, "switch: %s -> %s\n", cli->cfg.redis_prefix, prefix);
+    rc = lf_replay_switch(&sw, lf_replay_pass, x);
+    sw.shadow->ops->close(sw.shadow);
+    sw.live->ops->close(sw.live);
+    lf_arena_free(&sw.arena);
+    lf_config_free(&live);
+    return rc;
 }
 
 static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
@@ -248,7 +318,8 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     lf_replay_bar_t bar = {.started = lf_now_ms(), .tty = isatty(2)};
     char instance[160];
     snprintf(instance, sizeof(instance), "replay-%d", (int)getpid());
-    lf_run_opts_t opts = {
+    lf_replay_ctx_t x = {.cli = cli, .run = &run};
+    x.opts = (lf_run_opts_t){
         .instance = instance,
         .stop = &lf_replay_stop,
         .publish = LF_PUBLISH_NONE,
@@ -264,15 +335,7 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    rc = lf_pipeline_run(&run, &opts);
-    if (rc == 0 && lf_replay_stop) rc = 3; /* stopped before the end: no report */
-    if (rc) {
-        lf_cli_error(cli,
-                     "the replay did not finish (status %d; see above). Run it again to "
-                     "resume where it stopped",
-                     rc);
-        goto done;
-    }
+    if ((rc = lf_replay_pass(&x, NULL))) goto done;
     char key[LF_KEY_MAX], fin[32];
     lf_key_control(key, sizeof(key), a->prefix, "replay");
     snprintf(fin, sizeof(fin), "%lld", (long long)lf_wall_ms());
@@ -289,7 +352,10 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     if (lf_report_run(cli, &before, &after, &ro, stdout, &err) != LF_OK) {
         lf_cli_error(cli, "the report: %s", err.msg);
         rc = LF_CLI_EXIT_REDIS;
+        goto done;
     }
+    fflush(stdout);
+    if (a->do_switch) rc = lf_replay_do_switch(&x, a->prefix);
 done:
     lf_config_free(&run);
     lf_config_free(&rules);
@@ -306,7 +372,11 @@ int lf_cmd_replay(int argc, char **argv)
     if (rc != LF_CLI_GO) return rc;
     if ((rc = lf_cli_open(&cli))) return rc;
     if (!a.prefix) {
-        snprintf(prefix, sizeof(prefix), "%sreplay:", cli.cfg.redis_prefix);
+        /* Two names in turn: after a switch to <base>replay:, the next replay goes to
+         * <base>replay2: (and the one after that, with --fresh, back to <base>replay:). */
+        snprintf(prefix, sizeof(prefix), "%sreplay:", cli.base_prefix);
+        if (strcmp(prefix, cli.cfg.redis_prefix) == 0)
+            snprintf(prefix, sizeof(prefix), "%sreplay2:", cli.base_prefix);
         a.prefix = prefix;
     }
     /* --fresh deletes <P>*: P must not be the live prefix or one that starts it. */

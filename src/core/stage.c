@@ -10,7 +10,8 @@ static const char *const lf_stage_names[LF_STAGE__COUNT] = {
 };
 
 static const char *const lf_reason_names[LF_REASON__COUNT] = {
-    "identify", "first_seen", "score_threshold", "score_decay", "score_drop", "sales_event",
+    "identify",   "first_seen",  "score_threshold", "score_decay",
+    "score_drop", "sales_event", "rules_switch",
 };
 
 const char *lf_stage_name(lf_stage_t s)

@@ -17,6 +17,8 @@ const char *lf_state_name(lf_state_t s)
         return "degraded";
     case LF_STATE_STOPPED:
         return "stopped";
+    case LF_STATE_PAUSED:
+        return "paused";
     }
     return "?";
 }
@@ -159,6 +161,8 @@ void lf_heartbeat(lf_pipe_t *p, int force)
     lf_err_t err;
     if (p->store->ops->heartbeat(p->store, p->instance, &f, p->cfg->heartbeat_ttl_s, &p->ctl, &err))
         lf_set_state(p, LF_STATE_DEGRADED, err.msg);
+    else
+        p->ctl_read = 1;
     lf_argv_free(&f);
     lf_arena_free(&a);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "leadflow/log.h"
@@ -240,13 +241,59 @@ static void lf_idle_step(lf_pipe_t *p, int idle, lf_err_t *err)
     }
 }
 
+/* `leadflow replay --switch` at work (<p>ctl:pause): no batch, no sweep, nothing written;
+ * what was delivered leaves the outboxes, and the heartbeat says "paused". Returns 1 while
+ * paused. */
+static int lf_pause_step(lf_pipe_t *p, lf_err_t *err)
+{
+    if (!p->ctl.pause[0]) {
+        if (p->state == LF_STATE_PAUSED) {
+            lf_set_state(p, LF_STATE_OK, "");
+            lf_pause_all(p, 0);
+        }
+        return 0;
+    }
+    if (p->state != LF_STATE_PAUSED) lf_pause_all(p, 1);
+    if (p->sent.n && lf_forget_sent(p, err) != LF_OK) {
+        lf_set_state(p, LF_STATE_DEGRADED, err->msg);
+    } else {
+        char why[200];
+        snprintf(why, sizeof(why), "asked by %s", p->ctl.pause);
+        lf_set_state(p, LF_STATE_PAUSED, why);
+    }
+    /* The consumer is not polled: a message it returned now would have to be kept. A long
+     * pause (past max.poll.interval.ms) makes it leave the group; it joins again when
+     * polled, and starts from Redis's positions as after any rebalance. */
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* The live state moved to another prefix (a switch): this handle's keys are no longer it. */
+static int lf_switched(const lf_pipe_t *p)
+{
+    if (!p->ctl_read) return 0;
+    const char *active = p->ctl.active[0] ? p->ctl.active : p->cfg->redis_prefix;
+    return strcmp(active, p->store->prefix) != 0;
+}
+
 /* Until a stop signal, a fatal condition, or (exit_idle_ms) an idle input. Returns the exit
- * status: 0, 3 (input lost to retention) or fatal_rc (err says why). */
+ * status: 0, 3 (input lost to retention), LF_PIPE_RESTART (the live state was switched to
+ * another prefix) or fatal_rc (err says why). */
 static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
 {
     const lf_run_opts_t *opts = p->opts;
     int delay = 100;
     while (!*opts->stop && !p->fatal_rc) {
+        if (lf_switched(p)) {
+            lf_log("info", "the live state was switched to %s: restarting on it",
+                   p->ctl.active[0] ? p->ctl.active : p->cfg->redis_prefix);
+            return LF_PIPE_RESTART;
+        }
+        if (lf_pause_step(p, err)) {
+            lf_heartbeat(p, 0);
+            continue;
+        }
         lf_reload_check(p);
         if (lf_assign_pending(p, &delay, err) != LF_OK) continue;
         if (lf_outbox_step(p, &delay, err) != LF_OK) continue;
@@ -286,16 +333,21 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
 int lf_pipeline_run(lf_config_t *cfg, const lf_run_opts_t *opts)
 {
     lf_pipe_t pp, *p = &pp;
-    lf_err_t err = {0};
     int rc;
-    lf_pipe_init(p, cfg, opts);
-    if (lf_pipe_open(p, &err) == LF_OK) {
-        rc = lf_pipe_loop(p, &err);
-        lf_pipe_stop(p, rc, &err);
-    } else {
-        lf_log("error", "%s", err.msg);
-        rc = 2;
-    }
-    lf_pipe_free(p);
-    return rc;
+    do {
+        lf_err_t err = {0};
+        lf_pipe_init(p, cfg, opts);
+        if (lf_pipe_open(p, &err) == LF_OK) {
+            rc = lf_pipe_loop(p, &err);
+            lf_pipe_stop(p, rc == LF_PIPE_RESTART ? 0 : rc, &err);
+        } else {
+            lf_log("error", "%s", err.msg);
+            rc = 2;
+        }
+        lf_pipe_free(p);
+        /* After a switch the rules file is read again: the switch's rules are expected
+         * there (README, "Switching"). */
+        if (rc == LF_PIPE_RESTART) lf_reload_model(cfg, opts);
+    } while (rc == LF_PIPE_RESTART && !*opts->stop);
+    return rc == LF_PIPE_RESTART ? 0 : rc;
 }

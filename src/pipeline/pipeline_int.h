@@ -92,7 +92,11 @@ typedef enum {
     LF_STATE_OK = 0,
     LF_STATE_DEGRADED, /* Redis or Kafka away, or a write keeps failing: `reason` says */
     LF_STATE_STOPPED,  /* the last heartbeat of an instance that stopped */
+    LF_STATE_PAUSED,   /* `leadflow replay --switch` asked it to stop writing (<p>ctl:pause) */
 } lf_state_t;
+
+/* lf_pipe_loop's status when the live state was switched to another prefix. */
+#define LF_PIPE_RESTART (-100)
 
 typedef struct {
     const lf_config_t *cfg;
@@ -159,6 +163,7 @@ typedef struct {
      * generation seen (-1 before the first read), the last reload's outcome and wall time;
      * the index rewrite that follows one (sweep.c: 1 lf:stage:mql, 2 lf:top, 0 done). */
     lf_control_t ctl;
+    int ctl_read; /* ctl holds what a heartbeat read (not the zeros of a start) */
     int64_t reload_seen, reload_ms;
     char reload_result[320];
     int reindex_pending, reindex_top;
@@ -253,6 +258,9 @@ void lf_pause_all(lf_pipe_t *p, int pause);
 
 /*---- reload.c, sweep.c ----*/
 void lf_reload_check(lf_pipe_t *p);
+/* Read the model from the rules file again into cfg (a restart after a switch); a file that
+ * does not load keeps the model in force (logged). */
+void lf_reload_model(lf_config_t *cfg, const lf_run_opts_t *opts);
 int lf_sweep_ids(lf_pipe_t *p, char **ids, size_t n, int64_t wm, int rewrite, lf_err_t *err);
 int lf_reindex_step(lf_pipe_t *p, lf_err_t *err);
 

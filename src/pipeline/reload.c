@@ -63,6 +63,25 @@ static void lf_reload_apply(lf_pipe_t *p, lf_config_t *next, const char *why)
     snprintf(p->reload_result, sizeof(p->reload_result), "ok: %s -> %s", before, after);
 }
 
+void lf_reload_model(lf_config_t *cfg, const lf_run_opts_t *opts)
+{
+    lf_config_t next;
+    lf_err_t err = {0};
+    const char *path = opts->model_path ? opts->model_path : cfg->path;
+    if (!path) return;
+    if (lf_config_load(path, &next, NULL, &err) != LF_OK) {
+        lf_log("error", "restart: %s; rules version %s stays in force", err.msg,
+               cfg->model.version ? cfg->model.version : "");
+        return;
+    }
+    lf_log("info", "restart: rules version %s from %s",
+           next.model.version ? next.model.version : "", path);
+    lf_model_t old = cfg->model;
+    cfg->model = next.model;
+    next.model = old;
+    lf_config_free(&next);
+}
+
 /* Reload now (why: "SIGHUP", "leadflow reload #3"). */
 static void lf_reload(lf_pipe_t *p, const char *why)
 {

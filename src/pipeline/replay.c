@@ -75,6 +75,10 @@ int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int
         }
         p->until_start[part] = next[i] >= 0 ? next[i] : lo;
         p->until_end[part] = hi;
+        if (p->opts->until_next) {
+            int64_t want = p->opts->until_next[part];
+            p->until_end[part] = want < p->until_start[part] ? p->until_start[part] : want;
+        }
     }
     p->until_known = 1;
     return LF_OK;

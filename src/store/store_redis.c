@@ -141,12 +141,34 @@ static void lf_sr_probe_layout(lf_store_redis_t *s)
 
 /*---- Connections and command queueing ---------------------------------------------------*/
 
+/* The prefix of the live state: <configured>active after a switch (`leadflow replay
+ * --switch`), else the configured one. Once per handle: a switch while running is noticed by
+ * the heartbeat (lf_control_t.active) and the pipeline restarts on a new handle. */
+static int lf_sr_resolve_prefix(lf_store_redis_t *s, lf_err_t *err)
+{
+    if (s->prefix_resolved) return LF_OK;
+    const char *base = s->base.cfg->redis_prefix;
+    redisReply *r = redisCommand(s->c, "GET %sactive", base);
+    if (!lf_redis_reply_ok(s->c, r, "GET of the active prefix", err)) {
+        if (r) freeReplyObject(r);
+        return LF_ERR;
+    }
+    if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < sizeof(s->prefix)) {
+        snprintf(s->prefix, sizeof(s->prefix), "%s", r->str);
+        lf_log("info", "the live state is under %s (%sactive, set by `leadflow replay --switch`)",
+               s->prefix, base);
+    }
+    freeReplyObject(r);
+    s->prefix_resolved = 1;
+    return LF_OK;
+}
+
 int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
 {
     if (s->c && !s->c->err) return LF_OK;
     if (s->c) redisFree(s->c);
     s->c = lf_redis_connect(s->base.cfg, err);
-    if (s->c && lf_sr_check_server(s, err) != LF_OK) {
+    if (s->c && (lf_sr_check_server(s, err) != LF_OK || lf_sr_resolve_prefix(s, err) != LF_OK)) {
         redisFree(s->c);
         s->c = NULL;
     }
@@ -284,10 +306,11 @@ static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     if (lf_sr_connect(s, err)) return LF_ERR;
-    char key[LF_KEY_MAX], set[LF_KEY_MAX], reload[LF_KEY_MAX];
+    char key[LF_KEY_MAX], set[LF_KEY_MAX], reload[LF_KEY_MAX], pause[LF_KEY_MAX];
     int kl = lf_key_instance(key, sizeof(key), LF_PREFIX(s), instance);
     int sl = lf_key_instances(set, sizeof(set), LF_PREFIX(s));
     int rl = lf_key_control(reload, sizeof(reload), LF_PREFIX(s), "reload");
+    int pl = lf_key_control(pause, sizeof(pause), LF_PREFIX(s), "pause");
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
     lf_argv_adds(a, "HSET");
@@ -298,15 +321,23 @@ static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv
     redisAppendCommand(s->c, "EXPIRE %b %d", key, (size_t)kl, ttl_s);
     redisAppendCommand(s->c, "SADD %b %s", set, (size_t)sl, instance);
     redisAppendCommand(s->c, "GET %b", reload, (size_t)rl);
+    redisAppendCommand(s->c, "GET %b", pause, (size_t)pl);
+    redisAppendCommand(s->c, "GET %sactive", s->base.cfg->redis_prefix);
     lf_arena_reset(&s->arena);
-    redisReply *replies[4];
-    if (lf_sr_replies(s, 4, replies, "heartbeat", err)) return LF_ERR;
+    redisReply *replies[6];
+    if (lf_sr_replies(s, 6, replies, "heartbeat", err)) return LF_ERR;
     int ok = 1;
-    for (int i = 0; i < 4; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR)
+    for (int i = 0; i < 6; i++) {
+        const redisReply *r = replies[i];
+        int str = r->type == REDIS_REPLY_STRING;
+        if (r->type == REDIS_REPLY_ERROR)
             ok = lf_redis_reply_ok(s->c, replies[i], "heartbeat", err);
         else if (i == 3)
-            ctl->reload = lf_sr_control_int(replies[i]);
+            ctl->reload = lf_sr_control_int(r);
+        else if (i == 4)
+            snprintf(ctl->pause, sizeof(ctl->pause), "%s", str ? r->str : "");
+        else if (i == 5)
+            snprintf(ctl->active, sizeof(ctl->active), "%s", str ? r->str : "");
         freeReplyObject(replies[i]);
     }
     if (ok) lf_sr_prune_funnel(s);
@@ -344,6 +375,8 @@ lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err)
     s->base.ops = &lf_store_redis_ops;
     s->base.cfg = cfg;
     s->base.group = cfg->kafka_group;
+    snprintf(s->prefix, sizeof(s->prefix), "%s", cfg->redis_prefix);
+    s->base.prefix = s->prefix;
     lf_arena_init(&s->arena, 64 * 1024);
     lf_argv_init(&s->argv, &s->arena);
     if (lf_sr_connect(s, err)) {

@@ -35,9 +35,13 @@ typedef struct {
     int legacy;
     /* Persistence: warned about once per process, not at every reconnect. */
     int warned_persistence;
+    /* The key prefix in use (base.prefix points here): the configured one, or the one
+     * <configured>active names, read once at the first connection (lf_sr_resolve_prefix). */
+    char prefix[256];
+    int prefix_resolved;
 } lf_store_redis_t;
 
-#define LF_PREFIX(s) ((s)->base.cfg->redis_prefix)
+#define LF_PREFIX(s) ((s)->prefix)
 
 /* Commands queued between two sends: Redis works on them while the next are built. */
 #define LF_FLUSH_EVERY 64

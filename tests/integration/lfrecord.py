@@ -23,7 +23,7 @@ KINDS = ["other", "page_view", "utm_click", "qr_scan", "form_submit", "email_ope
 STAGES = ["visitor", "lead", "mql", "sal", "sql", "opportunity", "customer", "nurture",
           "disqualified"]
 REASONS = ["identify", "first_seen", "score_threshold", "score_decay", "score_drop",
-           "sales_event"]
+           "sales_event", "rules_switch"]
 FORMAT = 2
 # Fields of record() that are storage bookkeeping, not the lead's state: two runs that agree on
 # every lead may differ here (write versions, offsets, wall-clock expiry).

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -157,8 +158,106 @@ def test_a_topic_cut_by_retention_is_refused():
     check_eq(int(h["0.consumed"]), hi - lo, "from the log start on")
 
 
+
+
+def _transitions(env, want=0):
+    msgs = env.consume(H.TRANSITIONS_TOPIC, lambda m: len(m) >= want, timeout=60, idle_after=2.0)
+    return [H.decode_transition(m.value()) for m in msgs]
+
+
+def test_switch_makes_the_replay_live_with_only_its_own_transitions():
+    env = H.started_env("switch", partitions=1)
+    live = H.set_processing(env.deploy_rules(), dedup_window=H.GEN_DEDUP_WINDOW)
+    rules_a = open(live).read()
+    b = rules_b(env, live)
+    generate(env, leads=300, events=3000, seed=21)
+    run = env.start_run(rules=live)
+    env.wait_consumed(env.high_watermarks(H.EVENTS_TOPIC), timeout=120, proc=run)
+    env.settle(run)
+    # 1. The back-test, while the live instance runs.
+    rc, out, err = env.run_cli(["replay", "-c", live, "--rules", b], timeout=300)
+    check_eq(rc, 0, "replay\n" + err[-2000:])
+    # 2. The new rules where the instance reads them (no reload), and more input meanwhile,
+    # which the instance scores under the old rules.
+    with open(live, "w") as f:
+        f.write(open(b).read())
+    more = [(H.event("track", "late-%d" % i, 1769860000000 + i * 1000, user="u%06d" % (i * 7),
+                     event="form_submit"), "json") for i in range(40)]
+    env.produce_events(more)
+    total = env.high_watermarks(H.EVENTS_TOPIC)
+    env.wait_consumed(total, timeout=60, proc=run)
+    env.settle(run)
+    before = {k: h for k, h in env.all_leads().items() if h["stage"] != "visitor"}
+    published = {t["transition_id"]: t for t in _transitions(env)}
+    # 3. The switch.
+    rc, out, err = env.run_cli(["replay", "-c", live, "--rules", b, "--switch"], timeout=300)
+    check_eq(rc, 0, "replay --switch\n" + err[-3000:])
+    check("live instance(s) paused" in err, "it paused the instance:\n" + err[-2000:])
+    check_eq(env.r.get("lf:active"), "lf:replay:", "lf:active")
+    H.wait_until(lambda: "switched to lf:replay:" in run.log_text(), 30, "instance restarted")
+    hb = H.wait_until(lambda: (lambda h: h if h.get("state") == "ok" else None)(
+        env.r.hgetall("lf:replay:ops:instance:lf-test")), 30, "instance on the new prefix")
+    check_eq(hb["rules_version"], "replay-b", "the instance runs the new rules (its file)")
+    # 4. What it published: one rules_switch transition per lead whose stage the new rules
+    # change, continuing the live numbering; nothing of the replay's own history.
+    rebuilt = env.all_leads("lf:replay:")
+    moved = sorted(k for k, h in before.items() if rebuilt[k]["stage"] != h["stage"])
+    check(moved, "the new rules move some lead")
+    after = _transitions(env, len(published) + len(moved))
+    new = [t for t in after if t["transition_id"] not in published]
+    for t in after:
+        if t["transition_id"] in published:
+            check_eq(t, published[t["transition_id"]], "one id, one content: " + t["transition_id"])
+    check_eq(sorted(t["lead_id"] for t in new), moved, "leads given a switch transition")
+    for t in new:
+        o = before[t["lead_id"]]
+        check_eq((t["reason"], t["seq"], t["from"], t["to"], t["rules_version"]),
+                 ("rules_switch", int(o["seq"]) + 1, o["stage"],
+                  rebuilt[t["lead_id"]]["stage"], "replay-b"), "switch transition " +
+                 t["transition_id"])
+    for k, h in before.items():
+        r = rebuilt[k]
+        check_eq(int(r["seq"]), int(h["seq"]) + (1 if k in moved else 0), "seq of " + k)
+    # 5. The instance carries on under the new rules: more input, and the state equals a
+    # fresh run under them over everything (but the numbering, which continues the live one).
+    later = [(H.event("track", "after-%d" % i, 1769900000000 + i * 1000,
+                      user="u%06d" % (i * 11), event="form_submit"), "json") for i in range(30)]
+    env.produce_events(later)
+    total = env.high_watermarks(H.EVENTS_TOPIC)
+    H.wait_until(lambda: env.progress("lf:replay:")["consumed"] >= 0 and int(
+        env.r.hget("lf:replay:wm:%s:%s" % (env.group, H.EVENTS_TOPIC), "0") or 0) == total,
+        60, "the instance consumed the input after the switch")
+    time.sleep(3)
+    check_eq(run.stop(), 0, "instance exit status")
+    fresh = with_prefix_group(env, b, "lf:fresh:", env.group + "-fresh", "fresh.yaml")
+    with open(fresh) as f:
+        text = f.read()
+    text = re.sub(r"(?m)^(    transitions:).*$", r"\1 fresh.transitions", text, count=1)
+    text = re.sub(r"(?m)^(    dead_letter:).*$", r"\1 fresh.dead", text, count=1)
+    with open(fresh, "w") as f:
+        f.write(text)
+    ref = env.start_run(instance="fresh", rules=fresh, extra=["--exit-idle-ms", "4000"])
+    check_eq(ref.p.wait(180), 0, "reference run")
+
+    def numbered(k):
+        return k == "seq" or re.fullmatch(r"h[0-7]", k)
+    got = {k: {f: v for f, v in h.items() if not numbered(f)}
+           for k, h in scrub(env.all_leads("lf:replay:")).items()}
+    want = {k: {f: v for f, v in h.items() if not numbered(f)}
+            for k, h in scrub(env.all_leads("lf:fresh:")).items()}
+    diff = [k for k in want if got.get(k) != want[k]]
+    check(not diff and len(got) == len(want), "%d record(s) differ from a fresh run, e.g. %s" % (
+        len(diff), [(k, got.get(k), want[k]) for k in diff[:1]]))
+    # The commands read the live state where it now is.
+    rc, out, err = env.run_cli(["inspect", moved[0], "-c", live, "--json"])
+    check_eq(rc, 0, "inspect after the switch\n" + err)
+    check_eq(json.loads(out)["stage"], rebuilt[moved[0]]["stage"], "inspect reads lf:replay:")
+    del rules_a
+
+
 if __name__ == "__main__":
     H.main([
         test_replay_equals_a_fresh_run_under_the_new_rules,
         test_a_topic_cut_by_retention_is_refused,
+        test_switch_makes_the_replay_live_with_only_its_own_transitions,
     ])
