@@ -580,6 +580,10 @@ def test_usage_errors():
         ([], "usage: leadflow COMMAND"),
         (["nosuch"], "unknown command"),
         (["run", "--bogus"], "unknown option --bogus"),
+        (["replay", "-c", rules], "--rules FILE is required"),
+        (["replay", "-c", rules, "--rules", rules, "--switch", "--from-retained"],
+         "--switch with --from-retained"),
+        (["reload", "-c", rules, "--wait", "soon"], "--wait takes a duration"),
         (["run", "--workers", "0"], "--workers"),
         (["run", "--workers", "2x"], "--workers"),
         (["run", "--exit-idle-ms", "soon"], "--exit-idle-ms"),
@@ -622,7 +626,8 @@ def test_usage_errors():
                        % (" ".join(args), rc, err[-300:], want))
     check(not bad, "usage errors:\n  " + "\n  ".join(bad))
     # --help is not an error.
-    for cmd in ("run", "devbroker", "gen", "inspect", "top", "stats", "check-config"):
+    for cmd in ("run", "devbroker", "gen", "inspect", "top", "stats", "check-config", "reload",
+                "replay", "compare"):
         rc, out, err = env.run_cli([cmd, "--help"])
         check_eq((rc, out.startswith("usage: leadflow " + cmd)), (0, True), "%s --help" % cmd)
 
