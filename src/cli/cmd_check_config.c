@@ -96,6 +96,16 @@ int lf_cmd_check_config(int argc, char **argv)
         free(msgs); /* open_memstream's buffer comes from libc's malloc */
     }
     if (rc != LF_OK) return 1;
+    /* The challenger's file is checked too: `run --challenger` would refuse it. */
+    if (cfg.challenger_rules) {
+        lf_model_t m;
+        if (lf_config_challenger_model(&cfg, &m, stderr, &err) != LF_OK) {
+            fprintf(stderr, "leadflow check-config: challenger.rules: %s\n", err.msg);
+            lf_config_free(&cfg);
+            return 1;
+        }
+        lf_model_free(&m);
+    }
     for (size_t i = 0; i < cfg.nwarnings; i++)
         fprintf(stderr, "%s\n", cfg.warnings[i]);
     if (cfg.nwarnings)

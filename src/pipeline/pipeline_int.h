@@ -14,6 +14,8 @@
  *   fence.c       a Redis that lost data: notice it, replay or stop
  *   heartbeat.c   the instance's state and its heartbeat in Redis; Kafka's health
  *   clock.c       the clocks and the stop deadline
+ *   reload.c      hot reload of the rules file (SIGHUP, `leadflow reload`)
+ *   replay.c      what a replay and a challenger need: publishing by lead, the end to run to
  *
  * Threads: everything here runs on the one thread that called lf_pipeline_run. librdkafka's
  * own threads do the network I/O and never call into leadflow: its callbacks (rebalance,

@@ -169,6 +169,15 @@ def test_challenger_without_a_split_publishes_nothing():
     check_eq(env.high_watermarks(H.TRANSITIONS_TOPIC) if _topic_exists(env) else 0, 0,
              "nothing on the transitions topic")
     check_eq(env.all_leads("lf:"), {}, "nothing under the live prefix")
+    # check-config checks the challenger's file too, and shows the challenger.
+    rc, out, err = env.run_cli(["check-config", live])
+    check_eq(rc, 0, "check-config\n" + err)
+    check("challenger  rules=b.yaml" in out, "summary line:\n" + out)
+    gone = env.write_rules(open(live).read().replace("rules: b.yaml", "rules: nosuch.yaml"),
+                           name="gone.yaml")
+    rc, out, err = env.run_cli(["check-config", gone])
+    check_eq(rc, 1, "check-config with a missing challenger file")
+    check("challenger.rules" in err and "nosuch.yaml" in err, "says which:\n" + err)
     # Without challenger.rules, --challenger is a usage error.
     plain = env.write_rules(base, name="plain.yaml")
     rc, out, err = env.run_cli(["run", "-c", plain, "--challenger"])
