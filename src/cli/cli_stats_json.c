@@ -31,6 +31,9 @@ static const struct {
     {"transitions_out", LF_F_INT},
     {"events_per_s", LF_F_NUM},
     {"rules_version", LF_F_STR},
+    {"reload_gen", LF_F_INT},    /* the last `leadflow reload` it answered */
+    {"reload_result", LF_F_STR}, /* "ok: a -> b" or "refused: <first error>"; "": none yet */
+    {"reload_ms", LF_F_INT},     /* when (SIGHUP too) */
     {"last_commit_ms", LF_F_INT},
     {"heartbeat_ms", LF_F_INT},
     {"store_loss", LF_F_STR},    /* what Redis lost and what leadflow did; empty: nothing */

@@ -50,12 +50,16 @@ static void lf_stats_instance_row(const lf_stats_t *st, const lf_instance_t *ins
 {
     const redisReply *h = inst->hash;
     char state[64], up[32], lag[32], in[32], ap[32], dup[32], dead[32], tr[32], rate[32];
-    char rules[64], commit[48];
+    char rules[96], commit[48], reload[32];
     lf_cli_reply_str(lf_cli_hash_get(h, "state"), state, sizeof(state));
     lf_cli_fmt_duration(lf_cli_reply_i64(lf_cli_hash_get(h, "uptime_s"), 0) * 1000, up, sizeof(up));
     snprintf(rate, sizeof(rate), "%.1f",
              lf_cli_reply_double(lf_cli_hash_get(h, "events_per_s"), 0));
     lf_cli_reply_str(lf_cli_hash_get(h, "rules_version"), rules, sizeof(rules));
+    /* A refused reload: the rules in force are not the file's. */
+    lf_cli_reply_str(lf_cli_hash_get(h, "reload_result"), reload, sizeof(reload));
+    if (strncmp(reload, "refused", 7) == 0 && strlen(rules) < 64)
+        strcat(rules, " (reload refused)");
     if (inst->stale) snprintf(state, sizeof(state), "stale");
     const char *row[12] = {
         inst->id,

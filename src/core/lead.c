@@ -3,6 +3,7 @@
  * loads the lead, calls these, and stores the result. */
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -104,8 +105,11 @@ static lf_transition_t *lf_lead_move(lf_lead_t *lead, lf_stage_t to, lf_reason_t
     return t;
 }
 
+static void lf_lead_adopt_rules(lf_lead_t *lead, const lf_model_t *m);
+
 int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m, lf_transitions_t *out)
 {
+    lf_lead_adopt_rules(lead, m);
     if (lead->stage != LF_STAGE_MQL) return 0;
     int64_t at = lf_lead_exit_time(lead, m);
     if (at == INT64_MAX || at > now_ms) return 0;
@@ -354,10 +358,22 @@ static void lf_lead_touch(lf_lead_t *lead, const lf_event_t *ev)
 
 /*---- Apply -----------------------------------------------------------------------------*/
 
+/* A lead last written under other rules (a reload, a restart with a changed file): its fit
+ * is recomputed from the traits it keeps under the rules in force, which may weigh them
+ * otherwise. Its engagement stays: points once given are not taken back (a replay rescores
+ * the past). Idempotent; nothing for a lead of these rules. */
+static void lf_lead_adopt_rules(lf_lead_t *lead, const lf_model_t *m)
+{
+    if (!lead->exists || !m->version || strcmp(lead->rules_version, m->version) == 0) return;
+    lf_lead_compute_fit(lead, m);
+    snprintf(lead->rules_version, sizeof(lead->rules_version), "%s", m->version);
+}
+
 lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_model_t *m,
                                 int dedup_window_s, lf_transitions_t *out)
 {
     if (lf_model_is_bot(m, ev)) return LF_APPLY_BOT;
+    lf_lead_adopt_rules(lead, m);
     uint64_t h = lf_hash64(ev->message_id.ptr, ev->message_id.len) & LF_DEDUP_MASK;
     if (lead->exists && lf_lead_seen(lead, h)) return LF_APPLY_DUPLICATE;
 

@@ -138,6 +138,12 @@ def test_an_invalid_file_is_refused_and_the_rules_stay():
     check_eq(rc, 3, "reload exit status (refused)\n" + out + err)
     check("refused" in out and "lf-test" in out, "reload's report:\n" + out)
     check(run.alive(), "still running")
+    rc, out, err = env.run_cli(["stats", "-c", conn])
+    check("r1 (reload refused)" in out, "stats shows the refused reload:\n" + out)
+    rc, out, err = env.run_cli(["stats", "-c", conn, "--json"])
+    inst = json.loads(out)["instances"][0]
+    check(inst["reload_result"].startswith("refused: ") and inst["reload_gen"] == 1,
+          "stats --json: %r" % inst)
     check_conservation(env, 4)
     run.p.send_signal(signal.SIGTERM)
     check_eq(run.p.wait(30), 0, "exit status")

@@ -50,6 +50,37 @@ static void test_new_lead_first_seen_transition(void)
     lf_test_model_free(m);
 }
 
+/* After a reload that reweighs fit, a lead written under the old rules takes the new fit at
+ * its next event, whatever that event carries; its engagement stays as it was given. */
+static void test_fit_follows_the_rules_in_force(void)
+{
+    lf_model_t *a = lf_funnel_model(), *b = lf_funnel_model();
+    lf_test_fit(a, "enterprise", "company_tier", "enterprise", 20);
+    lf_test_fit(b, "enterprise", "company_tier", "enterprise", 35);
+    lf_free(b->version);
+    b->version = lf_strdup("test-2");
+    lf_lead_t l;
+    lf_lead_init(&l, lf_str_from("u1"));
+    lf_transitions_t out = {0};
+    lf_event_t ev = lf_test_event("m1", LF_KIND_IDENTIFY, "u1", NULL, T0);
+    lf_test_event_trait(&ev, "company_tier", "enterprise");
+    lf_apply(&l, ev, a, &out);
+    CHECK_NEAR(l.fit, 20, 1e-12);
+    snprintf(l.rules_version, sizeof(l.rules_version), "test-1"); /* as stored */
+    double eng = l.eng;
+    lf_apply(&l, lf_test_event("m2", LF_KIND_EMAIL_OPEN, "u1", NULL, T0), b, &out);
+    CHECK_NEAR(l.fit, 35, 1e-12);
+    CHECK_STR(l.rules_version, "test-2");
+    CHECK_NEAR(l.eng, eng, 1e-12);
+    /* The decay sweep's path too. */
+    snprintf(l.rules_version, sizeof(l.rules_version), "test-1");
+    l.fit = 20;
+    lf_lead_advance(&l, T0, b, &out);
+    CHECK_NEAR(l.fit, 35, 1e-12);
+    lf_test_model_free(a);
+    lf_test_model_free(b);
+}
+
 static void test_anonymous_visitor_stays_visitor(void)
 {
     lf_model_t *m = lf_funnel_model();
@@ -804,6 +835,7 @@ void suite_lead(void)
     LF_RUN(test_history_follows_transitions);
     LF_RUN(test_history_add_order_and_keep);
     LF_RUN(test_new_lead_first_seen_transition);
+    LF_RUN(test_fit_follows_the_rules_in_force);
     LF_RUN(test_anonymous_visitor_stays_visitor);
     LF_RUN(test_duplicate_message_id_not_applied);
     LF_RUN(test_dedup_window_in_event_time);
