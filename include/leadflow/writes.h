@@ -85,6 +85,14 @@ typedef struct {
 void lf_writes_lead(lf_store_write_t *x, const lf_writes_lead_t *l, const lf_model_t *m,
                     lf_arena_t *a);
 
+/* The write of a known lead loaded and changed with no event (the decay sweep, the index
+ * rewrite after a reload, a switch): its whole record and indexes, and the transitions tr
+ * (NULL: none published) into the outbox of the partition that first wrote it. */
+void lf_writes_loaded_lead(lf_store_write_t *x, lf_lead_t *l, uint64_t loaded_version,
+                           lf_stage_t loaded_stage, const lf_stored_hash_t *stored,
+                           const lf_transitions_t *tr, int json, const lf_model_t *m,
+                           lf_arena_t *a);
+
 /* A batch's progress per partition, in order of first appearance: the next offset (past the
  * highest offset seen), the partition's event clock (part_max_ts[partition], for partitions
  * below LF_MAX_PARTITIONS) and the runs of consecutive offsets with one outcome, of the events

@@ -4,6 +4,7 @@
  * challenger's). Read-only. Exit status: 0 done; 1 usage or a rules file that does not load;
  * 2 Redis unreachable or failing. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_report.h"
@@ -86,6 +87,21 @@ static int lf_compare_load(lf_cli_t *cli, const char *path, lf_config_t *cfg)
     return LF_CLI_EXIT_USAGE;
 }
 
+/* Whether the rules file loads and names no challenger (one that does not load is
+ * lf_cli_open's to report). */
+static int lf_compare_names_no_challenger(const lf_cli_t *cli)
+{
+    lf_config_t cfg;
+    lf_err_t err = {0};
+    const char *path =
+        cli->config_path && cli->config_path[0] ? cli->config_path : getenv("LEADFLOW_CONFIG");
+    if (!path || !path[0]) path = "leadflow.yaml";
+    if (lf_config_load(path, &cfg, NULL, &err) != LF_OK) return 0;
+    int none = cfg.challenger_rules == NULL;
+    lf_config_free(&cfg);
+    return none;
+}
+
 int lf_cmd_compare(int argc, char **argv)
 {
     lf_cli_t cli;
@@ -102,6 +118,13 @@ int lf_cmd_compare(int argc, char **argv)
     have_before = a.before_rules != NULL;
     if (a.after_rules && (rc = lf_compare_load(&cli, a.after_rules, &after_cfg))) goto out;
     have_after = a.after_rules != NULL;
+    /* No --after-prefix and no challenger in the rules file: a usage error, before Redis. */
+    if (!a.after_prefix && lf_compare_names_no_challenger(&cli)) {
+        rc = lf_cli_usage_error(&cli, "what to compare with? --after-prefix P (and "
+                                      "--after-rules FILE when its rules differ), or name a "
+                                      "challenger in the rules file (challenger.rules)");
+        goto out;
+    }
     if ((rc = lf_cli_open(&cli))) goto out;
     /* No --after-prefix: the live challenger the rules file names. */
     char chal_prefix[512];

@@ -192,20 +192,8 @@ static int lf_switch_chunk(lf_switch_t *sw, char **ids, size_t n, size_t *moved,
         lf_transitions_t tr = {0};
         lf_switch_continue(l, &ol[i], m, sw->at_ms, &tr);
         *moved += (size_t)tr.n;
-        lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
-        memset(trans, 0, sizeof(*trans));
-        lf_writes_transitions(trans, &tr, l->id, m->version, sw->shadow_cfg->transitions_json, a);
-        lf_writes_lead_t wl = {
-            .lead = l,
-            .loaded_version = loaded_version,
-            .loaded_exists = 1,
-            .loaded_stage = loaded_stage,
-            .loaded_layout = l->layout,
-            .stored = stored[i],
-            .partition = l->nsrc ? l->src[0].partition : 0,
-            .trans = trans,
-        };
-        lf_writes_lead(&w[nw++], &wl, m, a);
+        lf_writes_loaded_lead(&w[nw++], l, loaded_version, loaded_stage, &stored[i], &tr,
+                              sw->shadow_cfg->transitions_json, m, a);
     }
     if (nw == 0) return LF_OK;
     int *results = lf_arena_alloc(a, nw * sizeof(*results));

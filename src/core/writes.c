@@ -205,3 +205,23 @@ size_t lf_writes_progress(const lf_writes_event_t *ev, size_t n, const int64_t *
     *out = prog;
     return nprog;
 }
+
+void lf_writes_loaded_lead(lf_store_write_t *x, lf_lead_t *l, uint64_t loaded_version,
+                           lf_stage_t loaded_stage, const lf_stored_hash_t *stored,
+                           const lf_transitions_t *tr, int json, const lf_model_t *m, lf_arena_t *a)
+{
+    lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
+    memset(trans, 0, sizeof(*trans));
+    lf_writes_transitions(trans, tr ? tr : &(lf_transitions_t){0}, l->id, m->version, json, a);
+    lf_writes_lead_t w = {
+        .lead = l,
+        .loaded_version = loaded_version,
+        .loaded_exists = 1,
+        .loaded_stage = loaded_stage,
+        .loaded_layout = l->layout,
+        .stored = *stored,
+        .partition = l->nsrc ? l->src[0].partition : 0,
+        .trans = trans,
+    };
+    lf_writes_lead(x, &w, m, a);
+}

@@ -67,30 +67,17 @@ static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *sto
                          int rewrite, lf_store_write_t *x)
 {
     const lf_model_t *m = &p->cfg->model;
-    lf_arena_t *a = &p->attempt_arena;
     if (!l->exists || l->anonymous || l->nsrc == 0 || !lf_owned(p, l->src[0].partition)) return 0;
     if (!rewrite && l->stage != LF_STAGE_MQL) return 0;
     uint64_t loaded_version = l->version;
     lf_stage_t loaded_stage = l->stage;
     lf_transitions_t tr = {0};
     if (lf_lead_advance(l, wm, m, &tr) == 0 && !rewrite) return 0;
-    lf_argv_t *trans = lf_arena_alloc(a, sizeof(*trans));
-    memset(trans, 0, sizeof(*trans));
     for (int k = 0; k < tr.n; k++)
         tr.t[k].model = lf_pipeline_model_label(p->opts);
-    if (lf_pipeline_publishes(p->opts, l->id))
-        lf_writes_transitions(trans, &tr, l->id, m->version, p->cfg->transitions_json, a);
-    lf_writes_lead_t w = {
-        .lead = l,
-        .loaded_version = loaded_version,
-        .loaded_exists = 1,
-        .loaded_stage = loaded_stage,
-        .loaded_layout = l->layout,
-        .stored = *stored,
-        .partition = l->src[0].partition,
-        .trans = trans,
-    };
-    lf_writes_lead(x, &w, m, a);
+    lf_writes_loaded_lead(x, l, loaded_version, loaded_stage, stored,
+                          lf_pipeline_publishes(p->opts, l->id) ? &tr : NULL,
+                          p->cfg->transitions_json, m, &p->attempt_arena);
     return 1;
 }
 
