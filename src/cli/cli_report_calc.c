@@ -184,7 +184,6 @@ static lf_report_view_t lf_report_side_add(lf_report_t *r, lf_report_sidestat_t 
     s->leads++;
     lf_report_version_count(s, l->rules_version);
     lf_report_score_push(&s->scores, v.score);
-    s->score_sum += v.score;
     s->grades[v.grade - 1]++;
     return v;
 }
@@ -407,6 +406,11 @@ void lf_report_finish(lf_report_t *r)
         lf_report_sidestat_t *s = sides[i];
         if (s->scores.n > 1)
             qsort(s->scores.v, s->scores.n, sizeof(*s->scores.v), lf_report_double_cmp);
+        /* The sum again, in score order: the same to the last bit whatever order SCAN
+         * returned the leads in (two reports of one state print one mean). */
+        s->score_sum = 0;
+        for (size_t k = 0; k < s->scores.n; k++)
+            s->score_sum += s->scores.v[k];
         if (s->nversions > 1)
             qsort(s->versions, s->nversions, sizeof(*s->versions), lf_report_version_cmp);
     }

@@ -146,9 +146,6 @@ def test_challenger_with_a_ten_percent_split():
                                 "--at", "2026-02-01T00:00:00Z"])
     check_eq(rc, 0, "compare of the references\n" + err)
     refrep = json.loads(out)
-    for side in ("before", "after"):  # a mean sums in SCAN order: equal to rounding only
-        H.check_close(rep["scores"][side].pop("mean"), refrep["scores"][side].pop("mean"),
-                      "mean score " + side)
     for k in ("changed", "scores", "mqls", "transitions", "both"):
         check_eq(rep[k], refrep[k], "report section " + k)
     check(rep["changed"]["leads"] > 0, "the models differ somewhere")
