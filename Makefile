@@ -14,7 +14,7 @@ OPT      ?= -O2
 DEBUG    ?= -g
 BUILD    ?= build
 SANITIZE ?=
-DEPLIBS  := rdkafka hiredis msgpack yaml-0.1 libcjson libcrypto
+DEPLIBS  := rdkafka hiredis msgpack yaml-0.1 libcjson libcrypto libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPLIBS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(DEPLIBS) 2>/dev/null)
 # jemalloc is the allocator of the release build; sanitizers bring their own.

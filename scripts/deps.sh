@@ -8,7 +8,8 @@
 set -e
 PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libmsgpack-dev libjemalloc-dev
 libyaml-dev libcjson-dev libssl-dev redis-server redis-tools kcat python3 python3-confluent-kafka
-python3-redis procps clang libclang-rt-14-dev clang-format $LF_EXTRA_PKGS"
+python3-redis procps clang libclang-rt-14-dev clang-format libmicrohttpd-dev prometheus
+$LF_EXTRA_PKGS"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -64,6 +64,8 @@ const char *lf_opt_value(int argc, char **argv, int *i, const char *name, int *m
  * forward must not shorten or stretch a wait); the wall clock only for times that are stored
  * or shown. */
 int64_t lf_now_ms(void);
+/* The monotonic clock in microseconds (round trips, for the metrics). */
+int64_t lf_now_us(void);
 int64_t lf_wall_ms(void);
 
 /* The one strict number reader of options, settings and stored values: the whole of s is one

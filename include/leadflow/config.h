@@ -52,6 +52,9 @@ typedef struct {
     int64_t allowed_lateness_ms; /* processing.allowed_lateness, default 15 min */
     int idle_clock;              /* processing.idle_clock: lf_idle_clock_t */
     lf_event_limits_t limits;    /* limits.max_event_bytes, limits.min_timestamp, ... */
+    /* metrics: */
+    char *metrics_listen; /* metrics.listen: "127.0.0.1:9464", NULL = no endpoint */
+    int metrics_stuck_ms; /* metrics.stuck_after, default 30 s */
     /* challenger: */
     char *challenger_rules;  /* challenger.rules: its rules file, NULL = none */
     char *challenger_prefix; /* challenger.prefix, NULL = redis.prefix + "challenger:" */

@@ -14,6 +14,7 @@
 
 #include "leadflow/argv.h"
 #include "leadflow/config.h"
+#include "leadflow/metrics.h"
 #include "leadflow/lead.h"
 
 typedef struct lf_store lf_store_t;
@@ -195,6 +196,9 @@ struct lf_store {
     /* The prefix of every key it reads and writes: cfg->redis_prefix, unless <that>active
      * names another (after `leadflow replay --switch`), read at the first connection. */
     const char *prefix;
+    /* When set (by the pipeline, for its metrics): every pipelined round trip's time, in
+     * seconds, is observed into it. */
+    lf_hist_t *rtt;
 };
 
 /* The standalone Redis back end (src/store/store_redis*.c). Connects (a failed connection is

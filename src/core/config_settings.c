@@ -91,6 +91,11 @@ const lf_setting_t lf_settings[] = {
     {"challenger.split", LF_SET_INT, "0", LF_AT(challenger_split), 0, 100, 0, NULL, 0,
      "percent of leads (a stable hash of the lead id) whose transitions the challenger "
      "publishes instead of the rules in force; 0 = the challenger publishes nothing"},
+    {"metrics.listen", LF_SET_STRING, NULL, LF_AT(metrics_listen), 0, 0, 0, NULL, 0,
+     "serve /metrics (Prometheus), /healthz and /readyz on this IPv4-ADDRESS:PORT; none = off "
+     "(127.0.0.1:9464 on one host; 0.0.0.0:9464 in a pod)"},
+    {"metrics.stuck_after", LF_SET_DURATION, "30s", LF_AT(metrics_stuck_ms), 1000, 3600000, 1, NULL,
+     0, "/healthz fails once the processing loop has not turned for this long"},
     {"limits.max_event_bytes", LF_SET_INT, "32768", LF_AT(limits.max_event_bytes), 256, 64 << 20, 0,
      NULL, 0, "larger events are dead-lettered"},
     {"limits.min_timestamp", LF_SET_TIMESTAMP, "2000-01-01T00:00:00Z", LF_AT(limits.min_ts_ms), 0,

@@ -9,6 +9,23 @@
 #include "leadflow/log.h"
 #include "pipeline_int.h"
 
+/* Remember the stage pairs of a slot's transitions (the metrics count them once its write
+ * is in). */
+static void lf_slot_moves(lf_attempt_t *at, lf_slot_t *s, const lf_transitions_t *tr)
+{
+    if (s->nmoves + (size_t)tr->n > s->capmoves) {
+        size_t cap = (s->capmoves ? 2 * s->capmoves : 8) + (size_t)tr->n;
+        uint8_t(*m)[2] = lf_arena_alloc(at->a, cap * sizeof(*m));
+        if (s->nmoves) memcpy(m, s->moves, s->nmoves * sizeof(*m));
+        s->moves = m;
+        s->capmoves = cap;
+    }
+    for (int k = 0; k < tr->n; k++) {
+        s->moves[s->nmoves][0] = (uint8_t)tr->t[k].from;
+        s->moves[s->nmoves++][1] = (uint8_t)tr->t[k].to;
+    }
+}
+
 /* p->leads with room for n leads: large structs, kept and reused from batch to batch. */
 lf_lead_t *lf_pipe_leads(lf_pipe_t *p, size_t n)
 {
@@ -40,8 +57,11 @@ static int lf_attempt_load(lf_attempt_t *at, lf_err_t *err)
         lf_err_t derr;
         if (lf_leadcache_get(p->cache, s->id, &h->fields, &h->values, &h->n) &&
             lf_lead_decode(&leads[i], lf_str_from(s->id), h->fields, h->values, h->n, m, &derr) ==
-                LF_OK)
+                LF_OK) {
+            p->metrics.cache_hits++;
             continue;
+        }
+        p->metrics.cache_misses++;
         h->n = 0;
         visitor[nmiss] = !s->by_user;
         ids[nmiss] = s->id;
@@ -108,6 +128,7 @@ static void lf_attempt_apply(lf_attempt_t *at)
         }
         for (int k = 0; k < tr.n; k++)
             tr.t[k].model = lf_pipeline_model_label(p->opts);
+        if (tr.n && lf_pipeline_publishes(p->opts, s->lead_ptr->id)) lf_slot_moves(at, s, &tr);
         if (tr.n && lf_pipeline_publishes(p->opts, s->lead_ptr->id))
             lf_writes_transitions(&s->trans, &tr, s->lead_ptr->id, cfg->model.version,
                                   cfg->transitions_json, at->a);
@@ -236,6 +257,7 @@ static int lf_attempt_settle(lf_attempt_t *at)
         }
         for (int it = at->head[i]; it >= 0; it = at->next[it])
             p->items[it].counted = 1;
+        lf_metrics_moves(&p->metrics, at->slots[i].moves, at->slots[i].nmoves);
     }
     int pending = 0;
     for (size_t i = 0; i < p->nitems; i++) {

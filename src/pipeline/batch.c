@@ -85,6 +85,7 @@ static lf_batch_step_t lf_batch_try(lf_pipe_t *p, lf_err_t *err)
  * backoff while Redis or Kafka is unavailable; returns LF_ERR only when stopping. */
 int lf_batch_process(lf_pipe_t *p)
 {
+    p->batch_start_mono = lf_now_ms();
     lf_batch_decode(p);
     int delay = 100;
     lf_err_t err = {0};

@@ -149,6 +149,7 @@ static void lf_heartbeat_fields(lf_pipe_t *p, int64_t now, lf_argv_t *f)
 void lf_heartbeat(lf_pipe_t *p, int force)
 {
     int64_t now = lf_now_ms();
+    lf_metrics_step(p); /* also from the waits: the thread is alive while it waits on purpose */
     if (!force && now - p->last_heartbeat_ms < 1000) return;
     lf_heartbeat_rate(p, now);
     p->last_heartbeat_ms = now;

@@ -38,6 +38,7 @@ static void lf_pipe_init(lf_pipe_t *p, lf_config_t *cfg, const lf_run_opts_t *op
         snprintf(p->instance, sizeof(p->instance), "%s", opts->instance);
     else
         lf_instance_default(p->instance, sizeof(p->instance));
+    lf_metrics_init(&p->metrics);
     lf_arena_init(&p->batch_arena, 1 << 20);
     lf_arena_init(&p->pre_arena, 1 << 20);
     lf_arena_init(&p->attempt_arena, 1 << 20);
@@ -107,6 +108,14 @@ static int lf_pipe_open(lf_pipe_t *p, lf_err_t *err)
     p->store = lf_store_redis_open(cfg, err);
     if (err->code == LF_STORE_REFUSED) return LF_ERR; /* a misconfiguration: say so at once */
     if (err->msg[0]) lf_set_state(p, LF_STATE_DEGRADED, err->msg);
+    p->store->rtt = &p->metrics.redis_seconds;
+    if (cfg->metrics_listen && cfg->metrics_listen[0]) {
+        lf_err_t merr = {0};
+        if (!(p->msrv = lf_metrics_start(cfg->metrics_listen, cfg->metrics_stuck_ms, &merr))) {
+            *err = merr;
+            return LF_ERR;
+        }
+    }
     if (!(p->producer = lf_pipe_client(p, LF_KAFKA_PRODUCER, err))) return LF_ERR;
     lf_warm_producer_metadata(p);
     if (!(p->consumer = lf_pipe_client(p, LF_KAFKA_CONSUMER, err))) return LF_ERR;
@@ -182,6 +191,8 @@ static void lf_pipe_stop(lf_pipe_t *p, int rc, lf_err_t *err)
 /* Everything lf_pipe_init and lf_pipe_open made, whatever was made. */
 static void lf_pipe_free(lf_pipe_t *p)
 {
+    lf_metrics_stop(p->msrv);
+    p->msrv = NULL;
     lf_prefetch_drop(p);
     if (p->deferred_parts) rd_kafka_topic_partition_list_destroy(p->deferred_parts);
     /* A consumer that could not leave the group in time is not asked again. */
@@ -292,6 +303,7 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
         }
         if (lf_pause_step(p, err)) {
             lf_heartbeat(p, 0);
+            lf_metrics_step(p);
             continue;
         }
         lf_reload_check(p);
@@ -314,6 +326,7 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
         lf_idle_step(p, idle, err);
         if (lf_reindex_step(p, err) != LF_OK) lf_set_state(p, LF_STATE_DEGRADED, err->msg);
         lf_heartbeat(p, 0);
+        lf_metrics_step(p);
         if (lf_replay_done(p)) {
             lf_log("info", "replay: caught up with the end of every partition");
             break;

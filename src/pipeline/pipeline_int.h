@@ -30,6 +30,7 @@
 #include "leadflow/event.h"
 #include "leadflow/kafka.h"
 #include "leadflow/leadcache.h"
+#include "leadflow/metrics.h"
 #include "leadflow/pipeline.h"
 #include "leadflow/store.h"
 #include "leadflow/writes.h"
@@ -176,8 +177,13 @@ typedef struct {
     int until_known;
     int64_t replay_partial, progress_ms;
     size_t swept_due; /* MQLs the last sweep found due */
-    int trace;        /* LF_TRACE_BATCH was set at start: time each batch's steps */
-    int fatal_rc;     /* non-zero: stop with this status (fatal_msg says why) */
+    /* Metrics (metrics_feed.c, metrics_http.c): the numbers, the endpoint (NULL: off), when
+     * they were last handed over, and the loop's last turn (monotonic). */
+    lf_metrics_t metrics;
+    struct lf_metrics_server *msrv;
+    int64_t metrics_pub_ms, last_loop_mono, batch_start_mono;
+    int trace;    /* LF_TRACE_BATCH was set at start: time each batch's steps */
+    int fatal_rc; /* non-zero: stop with this status (fatal_msg says why) */
     char fatal_msg[1536];
 } lf_pipe_t;
 
@@ -204,6 +210,9 @@ typedef struct {
     int by_user;     /* named by a userId or an alias: a known lead's slot (else a visitor's) */
     int32_t partition;
     lf_argv_t trans; /* (transition_id, payload) pairs */
+    /* Their stage pairs (from, to), counted in the metrics once the write is in. */
+    uint8_t (*moves)[2];
+    size_t nmoves, capmoves;
     /* The lead's record as stored before this batch (all its pairs): the base of the HSET
      * fallback's difference. */
     lf_stored_hash_t stored;
@@ -271,6 +280,15 @@ int lf_reindex_step(lf_pipe_t *p, lf_err_t *err);
 const char *lf_pipeline_model_label(const lf_run_opts_t *opts);
 int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int n);
 int lf_replay_done(lf_pipe_t *p);
+
+/*---- metrics_http.c, metrics_feed.c ----*/
+typedef struct lf_metrics_server lf_metrics_server_t;
+lf_metrics_server_t *lf_metrics_start(const char *listen, int stuck_ms, lf_err_t *err);
+void lf_metrics_publish(lf_metrics_server_t *s, const lf_metrics_t *m, int64_t last_loop_mono,
+                        int ready, const char *not_ready);
+void lf_metrics_stop(lf_metrics_server_t *s);
+/* A turn of the loop ended: the numbers to the endpoint, at most 4 times a second. */
+void lf_metrics_step(lf_pipe_t *p);
 
 /*---- fence.c ----*/
 void lf_store_loss_note(lf_pipe_t *p, const char *what);

@@ -63,6 +63,8 @@ static void lf_count_batch(lf_pipe_t *p)
             break;
         case LF_ITEM_DEAD:
             p->dead++;
+            if ((unsigned)p->items[i].bad.code < LF_BAD__COUNT)
+                p->metrics.dead_by_reason[p->items[i].bad.code]++;
             break;
         case LF_ITEM_PENDING:
             break;
@@ -101,6 +103,11 @@ int lf_finish_batch(lf_pipe_t *p, lf_err_t *err)
             p->part_next[prog[k].partition] = prog[k].next_offset;
     lf_count_batch(p);
     p->transitions_out += p->pubs.n;
+    double took = (double)(lf_now_ms() - p->batch_start_mono) / 1000.0;
+    lf_hist_observe(&p->metrics.batch_events, (double)p->nitems);
+    lf_hist_observe(&p->metrics.batch_seconds, took);
+    for (size_t k = 0; k < p->pubs.n; k++) /* handed to librdkafka in this batch */
+        lf_hist_observe(&p->metrics.transition_seconds, took);
     /* The previous batch's are forgotten; this batch's are the ones to settle next. */
     lf_publist_t t = p->sent;
     p->sent = p->pubs;

@@ -64,7 +64,7 @@ static int64_t lf_sweep_clock(lf_pipe_t *p)
  * reload), an owned lead of the index is written even if it stays: its index entries are
  * recomputed under the rules now in force. */
 static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *stored, int64_t wm,
-                         int rewrite, lf_store_write_t *x)
+                         int rewrite, lf_store_write_t *x, int *published)
 {
     const lf_model_t *m = &p->cfg->model;
     if (!l->exists || l->anonymous || l->nsrc == 0 || !lf_owned(p, l->src[0].partition)) return 0;
@@ -75,8 +75,8 @@ static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *sto
     if (lf_lead_advance(l, wm, m, &tr) == 0 && !rewrite) return 0;
     for (int k = 0; k < tr.n; k++)
         tr.t[k].model = lf_pipeline_model_label(p->opts);
-    lf_writes_loaded_lead(x, l, loaded_version, loaded_stage, stored,
-                          lf_pipeline_publishes(p->opts, l->id) ? &tr : NULL,
+    *published = tr.n > 0 && lf_pipeline_publishes(p->opts, l->id);
+    lf_writes_loaded_lead(x, l, loaded_version, loaded_stage, stored, *published ? &tr : NULL,
                           p->cfg->transitions_json, m, &p->attempt_arena);
     return 1;
 }
@@ -94,14 +94,17 @@ int lf_sweep_ids(lf_pipe_t *p, char **ids, size_t n, int64_t wm, int rewrite, lf
                                   stored, a, err))
         return LF_ERR;
     lf_store_write_t *w = lf_arena_alloc(a, n * sizeof(*w));
+    int *published = lf_arena_alloc(a, n * sizeof(*published));
     size_t nw = 0;
     for (size_t i = 0; i < n; i++)
-        nw += (size_t)lf_sweep_lead(p, &leads[i], &stored[i], wm, rewrite, &w[nw]);
+        nw += (size_t)lf_sweep_lead(p, &leads[i], &stored[i], wm, rewrite, &w[nw], &published[nw]);
     if (nw == 0) return LF_OK;
     int *results = lf_arena_alloc(a, nw * sizeof(*results));
     if (p->store->ops->write_leads(p->store, w, nw, results, NULL, NULL, err)) return LF_ERR;
+    static const uint8_t decay[1][2] = {{LF_STAGE_MQL, LF_STAGE_NURTURE}};
     for (size_t k = 0; k < nw; k++) /* a write that lost: the next sweep sees the lead again */
-        lf_write_settle(p, &w[k], results[k]);
+        if (lf_write_settle(p, &w[k], results[k]) && published[k])
+            lf_metrics_moves(&p->metrics, decay, 1);
     return lf_publish_and_forget(p, err);
 }
 

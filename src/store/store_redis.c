@@ -237,6 +237,7 @@ int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const cha
                   lf_err_t *err)
 {
     int rc = LF_OK;
+    int64_t t0 = s->base.rtt ? lf_now_us() : 0;
     lf_sr_push(s);
     for (size_t i = 0; i < n; i++) {
         void *r = NULL;
@@ -249,6 +250,7 @@ int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const cha
         }
         replies[i] = r;
     }
+    if (s->base.rtt) lf_hist_observe(s->base.rtt, (double)(lf_now_us() - t0) / 1e6);
     return rc;
 }
 
