@@ -52,6 +52,10 @@ typedef struct {
     int64_t allowed_lateness_ms; /* processing.allowed_lateness, default 15 min */
     int idle_clock;              /* processing.idle_clock: lf_idle_clock_t */
     lf_event_limits_t limits;    /* limits.max_event_bytes, limits.min_timestamp, ... */
+    /* log: */
+    int log_level;      /* log.level: index in debug, info, warn, error */
+    int log_json;       /* log.format: text (0) or json (1) */
+    int log_progress_s; /* log.progress_every: seconds, 0 = never */
     /* metrics: */
     char *metrics_listen; /* metrics.listen: "127.0.0.1:9464", NULL = no endpoint */
     int metrics_stuck_ms; /* metrics.stuck_after, default 30 s */

@@ -311,6 +311,8 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     lf_config_t run = {0}, rules = {0};
     int rc = lf_replay_config(cli, a, &run, &rules);
     if (rc) goto done;
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    lf_log_configure(run.log_json, levels[run.log_level & 3]);
     const char *version = run.model.version ? run.model.version : "";
     if ((rc = lf_replay_claim(cli, a, version))) goto done;
     fprintf(stderr, "replay: rules version %s into %s (live: %s, rules version %s)\n", version,

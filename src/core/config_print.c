@@ -149,8 +149,8 @@ static void lf_rule_start(lf_wrap_t *w, FILE *out, const char *name, double poin
 /* One line per section of the table ("kafka", ...): key=value words, secrets as "***". */
 static void lf_print_settings(const lf_config_t *cfg, FILE *out)
 {
-    static const char *const sections[] = {"kafka",  "redis",   "processing",
-                                           "limits", "metrics", "challenger"};
+    static const char *const sections[] = {"kafka", "redis",   "processing", "limits",
+                                           "log",   "metrics", "challenger"};
     char buf[512], val[400];
     lf_wrap_t w;
     for (size_t k = 0; k < LF_NKEYS(sections); k++) {

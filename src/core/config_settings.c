@@ -17,6 +17,8 @@
 
 static const char *const lf_transitions_formats[] = {"msgpack", "json", NULL};
 static const char *const lf_idle_clocks[] = {"wall", "event", NULL}; /* lf_idle_clock_t */
+static const char *const lf_log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const lf_log_formats[] = {"text", "json", NULL};
 
 const lf_setting_t lf_settings[] = {
     {"version", LF_SET_STRING, NULL, LF_AT(model.version), 0, 0, 0, NULL, 0,
@@ -91,6 +93,12 @@ const lf_setting_t lf_settings[] = {
     {"challenger.split", LF_SET_INT, "0", LF_AT(challenger_split), 0, 100, 0, NULL, 0,
      "percent of leads (a stable hash of the lead id) whose transitions the challenger "
      "publishes instead of the rules in force; 0 = the challenger publishes nothing"},
+    {"log.level", LF_SET_ENUM, "info", LF_AT(log_level), 0, 0, 0, lf_log_levels, 0,
+     "the least level logged: debug, info, warn or error"},
+    {"log.format", LF_SET_ENUM, "text", LF_AT(log_json), 0, 0, 0, lf_log_formats, 0,
+     "text (a terminal) or json (one object per line: ts, level, msg, fields)"},
+    {"log.progress_every", LF_SET_DURATION, "60s", LF_AT(log_progress_s), 0, 86400000, 1000, NULL,
+     0, "an info line with the counters and the lag this often; 0 = never"},
     {"metrics.listen", LF_SET_STRING, NULL, LF_AT(metrics_listen), 0, 0, 0, NULL, 0,
      "serve /metrics (Prometheus), /healthz and /readyz on this IPv4-ADDRESS:PORT; none = off "
      "(127.0.0.1:9464 on one host; 0.0.0.0:9464 in a pod)"},

@@ -144,6 +144,28 @@ static void lf_heartbeat_fields(lf_pipe_t *p, int64_t now, lf_argv_t *f)
 #undef LF_HB_INT
 }
 
+/* The periodic progress line (log.progress_every): the counters, the rate and the lag. */
+static void lf_progress_line(lf_pipe_t *p, int64_t now)
+{
+    int64_t every = (int64_t)p->cfg->log_progress_s * 1000;
+    if (every <= 0 || now - p->progress_line_ms < every) return;
+    p->progress_line_ms = now;
+    char v[7][32];
+    snprintf(v[0], sizeof(v[0]), "%llu", (unsigned long long)p->events_in);
+    snprintf(v[1], sizeof(v[1]), "%llu", (unsigned long long)p->applied);
+    snprintf(v[2], sizeof(v[2]), "%llu", (unsigned long long)p->duplicates);
+    snprintf(v[3], sizeof(v[3]), "%llu", (unsigned long long)p->dead);
+    snprintf(v[4], sizeof(v[4]), "%llu", (unsigned long long)p->transitions_out);
+    snprintf(v[5], sizeof(v[5]), "%lld", (long long)lf_lag(p));
+    snprintf(v[6], sizeof(v[6]), "%.1f", p->events_per_s);
+    const char *f[] = {"events_in",       v[0], "applied",       v[1],
+                       "duplicates",      v[2], "dead_lettered", v[3],
+                       "transitions_out", v[4], "lag",           v[5],
+                       "events_per_s",    v[6], "state",         lf_state_name(p->state)};
+    lf_log_fields("info", f, sizeof(f) / sizeof(f[0]), "progress: %s events in, %s/s, lag %s", v[0],
+                  v[6], v[5]);
+}
+
 /* Written once a second at most (force: now, the last one at shutdown); a failure to write
  * it shows in the state. */
 void lf_heartbeat(lf_pipe_t *p, int force)
@@ -152,6 +174,7 @@ void lf_heartbeat(lf_pipe_t *p, int force)
     lf_metrics_step(p); /* also from the waits: the thread is alive while it waits on purpose */
     if (!force && now - p->last_heartbeat_ms < 1000) return;
     lf_heartbeat_rate(p, now);
+    lf_progress_line(p, now);
     p->last_heartbeat_ms = now;
     lf_kafka_health(p);
     lf_arena_t a;

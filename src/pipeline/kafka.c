@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "leadflow/kafka.h"
+#include "leadflow/log.h"
 
 static int lf_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, lf_err_t *err)
 {
@@ -73,9 +74,20 @@ static int lf_prop_for_other_side(const char *key, lf_kafka_role_t role)
     return 0;
 }
 
+/* librdkafka's own log lines, through leadflow's logger (one format, one level setting).
+ * @locality librdkafka's internal threads: lf_log writes each line with one call. */
+static void lf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    const char *lv = level <= 3 ? "error" : level == 4 ? "warn" : level <= 6 ? "info" : "debug";
+    const char *fields[] = {"component", "librdkafka", "facility",
+                            fac,         "client",     rd_kafka_name(rk)};
+    lf_log_fields(lv, fields, sizeof(fields) / sizeof(fields[0]), "%s", buf);
+}
+
 rd_kafka_conf_t *lf_kafka_conf(const lf_config_t *cfg, lf_kafka_role_t role, lf_err_t *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, lf_kafka_log_cb);
     static const char *const consumer_defaults[][2] = {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},

@@ -182,8 +182,9 @@ typedef struct {
     lf_metrics_t metrics;
     struct lf_metrics_server *msrv;
     int64_t metrics_pub_ms, last_loop_mono, batch_start_mono;
-    int trace;    /* LF_TRACE_BATCH was set at start: time each batch's steps */
-    int fatal_rc; /* non-zero: stop with this status (fatal_msg says why) */
+    int64_t progress_line_ms; /* monotonic: the last progress line (log.progress_every) */
+    int trace;                /* LF_TRACE_BATCH was set at start: time each batch's steps */
+    int fatal_rc;             /* non-zero: stop with this status (fatal_msg says why) */
     char fatal_msg[1536];
 } lf_pipe_t;
 
