@@ -15,8 +15,9 @@ void lf_log_fields(const char *level, const char *const *fields, size_t n, const
     __attribute__((format(printf, 4, 5)));
 /* The tag of this process's lines (copied; at most 15 characters). */
 void lf_log_set_tag(const char *tag);
-/* json: one JSON object per line; min_level: "debug", "info", "warn" or "error". */
-void lf_log_configure(int json, const char *min_level);
+/* json: one JSON object per line; min_level: 0 debug, 1 info, 2 warn, 3 error (log.level's
+ * index, as the settings table stores it). */
+void lf_log_configure(int json, int min_level);
 /* 0 debug .. 3 error; an unknown name is info. */
 int lf_log_level_index(const char *level);
 

@@ -486,3 +486,55 @@ void lf_table_free(lf_table_t *t)
     lf_free(t->cells);
     memset(t, 0, sizeof(*t));
 }
+
+/*---- Scanning keys ------------------------------------------------------------------------*/
+
+/* A prefix as a SCAN MATCH pattern's literal part: glob characters escaped. */
+void lf_cli_glob(char *buf, size_t cap, const char *prefix, const char *rest)
+{
+    size_t o = 0;
+    for (const char *p = prefix; *p && o + 3 < cap; p++) {
+        if (strchr("*?[]\\", *p)) buf[o++] = '\\';
+        buf[o++] = *p;
+    }
+    snprintf(buf + o, cap - o, "%s", rest);
+}
+
+/* The id of "<prefix>lead:{<id>}" (NUL-terminated into id), or 0 when the key is not one. */
+int lf_cli_lead_key_id(const char *prefix, const redisReply *k, char *id, size_t cap)
+{
+    size_t pl = strlen(prefix);
+    if (k->type != REDIS_REPLY_STRING || k->len < pl + 7) return 0;
+    if (memcmp(k->str, prefix, pl) != 0 || memcmp(k->str + pl, "lead:{", 6) != 0 ||
+        k->str[k->len - 1] != '}')
+        return 0;
+    size_t n = k->len - pl - 7;
+    if (n >= cap || n > LF_ID_MAX || memchr(k->str + pl + 6, '\0', n)) return 0;
+    memcpy(id, k->str + pl + 6, n);
+    id[n] = '\0';
+    return 1;
+}
+
+int lf_cli_scan(lf_cli_t *cli, const char *prefix, const char *rest, int count,
+                int (*fn)(void *ctx, const redisReply *keys, lf_err_t *err), void *ctx,
+                lf_err_t *err)
+{
+    char pattern[1024], cursor[32] = "0";
+    lf_cli_glob(pattern, sizeof(pattern), prefix, rest);
+    do {
+        redisReply *r =
+            redisCommand(cli->redis, "SCAN %s MATCH %s COUNT %d", cursor, pattern, count);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+            lf_err_set(err, LF_ERR, "SCAN of %s failed: %s", pattern,
+                       r && r->type == REDIS_REPLY_ERROR ? r->str : cli->redis->errstr);
+            if (r) freeReplyObject(r);
+            return LF_ERR;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        int rc = r->element[1]->elements ? fn(ctx, r->element[1], err) : LF_OK;
+        freeReplyObject(r);
+        if (rc != LF_OK) return LF_ERR;
+    } while (strcmp(cursor, "0") != 0);
+    return LF_OK;
+}

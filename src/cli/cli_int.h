@@ -121,6 +121,19 @@ struct cJSON;
 void lf_cli_json_time(struct cJSON *o, const char *name, int64_t ms);
 void lf_cli_json_print(struct cJSON *o);
 
+/*---- Scanning keys (cli_common.c) ----*/
+
+/* prefix with SCAN's glob characters escaped, then rest (a glob), into buf. */
+void lf_cli_glob(char *buf, size_t cap, const char *prefix, const char *rest);
+/* The id of "<prefix>lead:{<id>}" (NUL-terminated into id), or 0 when the key is not one. */
+int lf_cli_lead_key_id(const char *prefix, const redisReply *k, char *id, size_t cap);
+/* SCAN the keys "<prefix (literal)><rest (a glob)>", count per step, calling fn with each
+ * step's array of keys until the scan ends (LF_OK) or fn fails (LF_ERR; a failed SCAN sets
+ * err). Every key present for the whole scan is seen at least once. */
+int lf_cli_scan(lf_cli_t *cli, const char *prefix, const char *rest, int count,
+                int (*fn)(void *ctx, const redisReply *keys, lf_err_t *err), void *ctx,
+                lf_err_t *err);
+
 /*---- Aligned tables ------------------------------------------------------------------------*/
 
 typedef struct {

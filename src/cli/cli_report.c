@@ -57,33 +57,7 @@ static int lf_report_reply1(lf_report_reader_t *rd, redisReply **r, const char *
     return lf_report_replies(rd, r, 1, what);
 }
 
-/* A prefix as a SCAN MATCH pattern's literal part: glob characters escaped. */
-static void lf_report_glob(char *buf, size_t cap, const char *prefix, const char *rest)
-{
-    size_t o = 0;
-    for (const char *p = prefix; *p && o + 3 < cap; p++) {
-        if (strchr("*?[]\\", *p)) buf[o++] = '\\';
-        buf[o++] = *p;
-    }
-    snprintf(buf + o, cap - o, "%s", rest);
-}
-
 /*---- Leads --------------------------------------------------------------------------------*/
-
-/* The id of "<prefix>lead:{<id>}" (NUL-terminated into id), or 0 when the key is not one. */
-static int lf_report_key_id(const char *prefix, const redisReply *k, char *id, size_t cap)
-{
-    size_t pl = strlen(prefix);
-    if (k->type != REDIS_REPLY_STRING || k->len < pl + 7) return 0;
-    if (memcmp(k->str, prefix, pl) != 0 || memcmp(k->str + pl, "lead:{", 6) != 0 ||
-        k->str[k->len - 1] != '}')
-        return 0;
-    size_t n = k->len - pl - 7;
-    if (n >= cap || n > LF_ID_MAX || memchr(k->str + pl + 6, '\0', n)) return 0;
-    memcpy(id, k->str + pl + 6, n);
-    id[n] = '\0';
-    return 1;
-}
 
 /* One side's record of a lead decoded into l: l, or NULL when it has none (no hash, or a
  * visitor of the layout before) or it does not decode (counted as unreadable: *bad set). */
@@ -122,7 +96,7 @@ static int lf_report_chunk(lf_report_reader_t *rd, const char *scan_prefix, cons
     size_t n = 0;
     int rc = LF_OK;
     for (size_t i = 0; i < keys->elements; i++) {
-        if (!lf_report_key_id(scan_prefix, keys->element[i], ids[n], sizeof(ids[n]))) continue;
+        if (!lf_cli_lead_key_id(scan_prefix, keys->element[i], ids[n], sizeof(ids[n]))) continue;
         if (!lf_idset_add(&rd->seen, lf_hash64(ids[n], strlen(ids[n])))) continue;
         const char *prefixes[2] = {rd->r->b.side->prefix, rd->r->a.side->prefix};
         for (int s = 0; s < 2; s++) {
@@ -156,7 +130,7 @@ static int lf_report_pass(lf_report_reader_t *rd, const lf_report_side_t *side, 
 {
     char pattern[2 * LF_KEY_MAX], cursor[32] = "0";
     size_t count = rd->opts->scan_count ? rd->opts->scan_count : LF_REPORT_SCAN_COUNT;
-    lf_report_glob(pattern, sizeof(pattern), side->prefix, "lead:*");
+    lf_cli_glob(pattern, sizeof(pattern), side->prefix, "lead:*");
     do {
         redisReply *r = NULL;
         redisAppendCommand(rd->cli->redis, "SCAN %s MATCH %s COUNT %lu", cursor, pattern,
@@ -247,7 +221,7 @@ static int lf_report_positions(lf_report_reader_t *rd, lf_report_sidestat_t *s)
         nkeys = 1;
     } else {
         char pattern[2 * LF_KEY_MAX], cursor[32] = "0";
-        lf_report_glob(pattern, sizeof(pattern), side->prefix, "wm:*");
+        lf_cli_glob(pattern, sizeof(pattern), side->prefix, "wm:*");
         do {
             redisReply *r = NULL;
             redisAppendCommand(rd->cli->redis, "SCAN %s MATCH %s COUNT %d", cursor, pattern,

@@ -98,39 +98,46 @@ static void lf_replay_progress(void *ctx, int64_t done, int64_t total)
 
 /*---- The shadow prefix ----------------------------------------------------------------------*/
 
-/* Delete every key under prefix (SCAN + UNLINK, a batch at a time). */
+typedef struct {
+    lf_cli_t *cli;
+    long long deleted;
+} lf_unlink_t;
+
+/* UNLINK one SCAN step's keys, counting them. */
+static int lf_replay_unlink(void *ctx, const redisReply *keys, lf_err_t *err)
+{
+    lf_cli_t *cli = ((lf_unlink_t *)ctx)->cli;
+    long long *deleted = &((lf_unlink_t *)ctx)->deleted;
+    const char **argv = lf_malloc((keys->elements + 1) * sizeof(*argv));
+    size_t *lens = lf_malloc((keys->elements + 1) * sizeof(*lens));
+    argv[0] = "UNLINK";
+    lens[0] = 6;
+    for (size_t i = 0; i < keys->elements; i++) {
+        argv[i + 1] = keys->element[i]->str;
+        lens[i + 1] = keys->element[i]->len;
+    }
+    redisReply *u = redisCommandArgv(cli->redis, (int)keys->elements + 1, argv, lens);
+    int ok = u && u->type == REDIS_REPLY_INTEGER;
+    if (ok)
+        *deleted += u->integer;
+    else
+        lf_err_set(err, LF_ERR, "UNLINK failed: %s", u ? u->str : cli->redis->errstr);
+    if (u) freeReplyObject(u);
+    lf_free(argv);
+    lf_free(lens);
+    return ok ? LF_OK : LF_ERR;
+}
+
+/* Delete every key under prefix (SCAN + UNLINK, a step at a time). */
 static int lf_replay_clear(lf_cli_t *cli, const char *prefix, long long *deleted)
 {
-    char pattern[LF_KEY_MAX], cursor[32] = "0";
-    snprintf(pattern, sizeof(pattern), "%s*", prefix);
-    *deleted = 0;
-    do {
-        redisReply *r = redisCommand(cli->redis, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            if (r) freeReplyObject(r);
-            lf_cli_error(cli, "SCAN of %s failed", pattern);
-            return LF_CLI_EXIT_REDIS;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        const redisReply *keys = r->element[1];
-        if (keys->elements) {
-            const char **argv = lf_malloc((keys->elements + 1) * sizeof(*argv));
-            size_t *lens = lf_malloc((keys->elements + 1) * sizeof(*lens));
-            argv[0] = "UNLINK";
-            lens[0] = 6;
-            for (size_t i = 0; i < keys->elements; i++) {
-                argv[i + 1] = keys->element[i]->str;
-                lens[i + 1] = keys->element[i]->len;
-            }
-            redisReply *u = redisCommandArgv(cli->redis, (int)keys->elements + 1, argv, lens);
-            if (u && u->type == REDIS_REPLY_INTEGER) *deleted += u->integer;
-            if (u) freeReplyObject(u);
-            lf_free(argv);
-            lf_free(lens);
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-    return 0;
+    lf_err_t err = {0};
+    lf_unlink_t u = {cli, 0};
+    int rc = lf_cli_scan(cli, prefix, "*", 1000, lf_replay_unlink, &u, &err);
+    *deleted = u.deleted;
+    if (rc == LF_OK) return 0;
+    lf_cli_error(cli, "deleting %s*: %s", prefix, err.msg);
+    return LF_CLI_EXIT_REDIS;
 }
 
 /* The shadow prefix may hold an earlier replay: under the same rules it is resumed; under
@@ -311,8 +318,7 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
     lf_config_t run = {0}, rules = {0};
     int rc = lf_replay_config(cli, a, &run, &rules);
     if (rc) goto done;
-    static const char *const levels[] = {"debug", "info", "warn", "error"};
-    lf_log_configure(run.log_json, levels[run.log_level & 3]);
+    lf_log_configure(run.log_json, run.log_level);
     const char *version = run.model.version ? run.model.version : "";
     if ((rc = lf_replay_claim(cli, a, version))) goto done;
     fprintf(stderr, "replay: rules version %s into %s (live: %s, rules version %s)\n", version,

@@ -206,38 +206,33 @@ static int lf_switch_chunk(lf_switch_t *sw, char **ids, size_t n, size_t *moved,
     return LF_OK;
 }
 
-/* SCAN <prefix>lead:* a chunk at a time, calling fn with the ids. */
+typedef struct {
+    lf_switch_t *sw;
+    const char *prefix;
+    int (*fn)(lf_switch_t *sw, char **ids, size_t n, lf_err_t *err);
+} lf_switch_scan_t;
+
+/* One SCAN step of <prefix>lead:*: its lead ids to fn. */
+static int lf_switch_scan_step(void *ctx, const redisReply *keys, lf_err_t *err)
+{
+    lf_switch_scan_t *x = ctx;
+    lf_arena_reset(&x->sw->arena);
+    char **ids = lf_arena_alloc(&x->sw->arena, (keys->elements + 1) * sizeof(*ids));
+    size_t n = 0;
+    char id[LF_ID_MAX + 1];
+    for (size_t i = 0; i < keys->elements; i++)
+        if (lf_cli_lead_key_id(x->prefix, keys->element[i], id, sizeof(id)))
+            ids[n++] = lf_arena_strndup(&x->sw->arena, id, strlen(id));
+    return n ? x->fn(x->sw, ids, n, err) : LF_OK;
+}
+
+/* SCAN <prefix>lead:* a step at a time, calling fn with the ids. */
 static int lf_switch_scan(lf_switch_t *sw, const char *prefix,
                           int (*fn)(lf_switch_t *sw, char **ids, size_t n, lf_err_t *err),
                           lf_err_t *err)
 {
-    char pattern[LF_KEY_MAX], cursor[32] = "0";
-    size_t pl = strlen(prefix) + 5; /* "lead:" */
-    snprintf(pattern, sizeof(pattern), "%slead:*", prefix);
-    do {
-        redisReply *r = redisCommand(sw->cli->redis, "SCAN %s MATCH %s COUNT %d", cursor, pattern,
-                                     LF_SWITCH_CHUNK);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            if (r) freeReplyObject(r);
-            lf_err_set(err, LF_ERR, "SCAN %s failed", pattern);
-            return LF_ERR;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        const redisReply *keys = r->element[1];
-        lf_arena_reset(&sw->arena);
-        char **ids = lf_arena_alloc(&sw->arena, (keys->elements + 1) * sizeof(*ids));
-        size_t n = 0;
-        for (size_t i = 0; i < keys->elements; i++) {
-            const redisReply *k = keys->element[i];
-            /* <prefix>lead:{<id>} */
-            if (k->len < pl + 2 || k->str[pl] != '{' || k->str[k->len - 1] != '}') continue;
-            ids[n++] = lf_arena_strndup(&sw->arena, k->str + pl + 1, k->len - pl - 2);
-        }
-        int rc = n ? fn(sw, ids, n, err) : LF_OK;
-        freeReplyObject(r);
-        if (rc != LF_OK) return LF_ERR;
-    } while (strcmp(cursor, "0") != 0);
-    return LF_OK;
+    lf_switch_scan_t x = {sw, prefix, fn};
+    return lf_cli_scan(sw->cli, prefix, "lead:*", LF_SWITCH_CHUNK, lf_switch_scan_step, &x, err);
 }
 
 static int lf_switch_merge_chunk(lf_switch_t *sw, char **ids, size_t n, lf_err_t *err)
@@ -269,51 +264,51 @@ static int lf_switch_missing_chunk(lf_switch_t *sw, char **ids, size_t n, lf_err
 
 /*---- 4. Outboxes and progress --------------------------------------------------------------*/
 
+/* One SCAN step of the live outboxes: each one's entries into the same outbox under the new
+ * prefix. */
+static int lf_switch_outbox_step(void *ctx, const redisReply *keys, lf_err_t *err)
+{
+    lf_switch_t *sw = ctx;
+    size_t ll = strlen(sw->cli->cfg.redis_prefix);
+    for (size_t i = 0; i < keys->elements; i++) {
+        const char *k = keys->element[i]->str;
+        redisReply *h = redisCommand(sw->cli->redis, "HGETALL %s", k);
+        if (!h || h->type != REDIS_REPLY_ARRAY) {
+            lf_err_set(err, LF_ERR, "HGETALL %s failed", k);
+            if (h) freeReplyObject(h);
+            return LF_ERR;
+        }
+        if (h->elements) {
+            size_t argc = h->elements + 2;
+            const char **argv = lf_malloc(argc * sizeof(*argv));
+            size_t *lens = lf_malloc(argc * sizeof(*lens));
+            char key[LF_KEY_MAX];
+            int kl = snprintf(key, sizeof(key), "%s%s", sw->shadow->prefix, k + ll);
+            argv[0] = "HSET";
+            lens[0] = 4;
+            argv[1] = key;
+            lens[1] = (size_t)kl;
+            for (size_t j = 0; j < h->elements; j++) {
+                argv[j + 2] = h->element[j]->str;
+                lens[j + 2] = h->element[j]->len;
+            }
+            redisReply *x = redisCommandArgv(sw->cli->redis, (int)argc, argv, lens);
+            if (x) freeReplyObject(x);
+            sw->carried += h->elements / 2;
+            lf_free(argv);
+            lf_free(lens);
+        }
+        freeReplyObject(h);
+    }
+    return LF_OK;
+}
+
 /* What the live outboxes still hold goes to the same outboxes under the new prefix
  * (transition ids are stable: one published twice is the same message). */
 static int lf_switch_outboxes(lf_switch_t *sw, lf_err_t *err)
 {
-    char pattern[LF_KEY_MAX], cursor[32] = "0";
-    const char *live = sw->cli->cfg.redis_prefix;
-    size_t ll = strlen(live);
-    snprintf(pattern, sizeof(pattern), "%soutbox:*", live);
-    do {
-        redisReply *r =
-            redisCommand(sw->cli->redis, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            if (r) freeReplyObject(r);
-            lf_err_set(err, LF_ERR, "SCAN %s failed", pattern);
-            return LF_ERR;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        for (size_t i = 0; i < r->element[1]->elements; i++) {
-            const char *k = r->element[1]->element[i]->str;
-            redisReply *h = redisCommand(sw->cli->redis, "HGETALL %s", k);
-            if (h && h->type == REDIS_REPLY_ARRAY && h->elements) {
-                size_t argc = h->elements + 2;
-                const char **argv = lf_malloc(argc * sizeof(*argv));
-                size_t *lens = lf_malloc(argc * sizeof(*lens));
-                char key[LF_KEY_MAX];
-                int kl = snprintf(key, sizeof(key), "%s%s", sw->shadow->prefix, k + ll);
-                argv[0] = "HSET";
-                lens[0] = 4;
-                argv[1] = key;
-                lens[1] = (size_t)kl;
-                for (size_t j = 0; j < h->elements; j++) {
-                    argv[j + 2] = h->element[j]->str;
-                    lens[j + 2] = h->element[j]->len;
-                }
-                redisReply *x = redisCommandArgv(sw->cli->redis, (int)argc, argv, lens);
-                if (x) freeReplyObject(x);
-                sw->carried += h->elements / 2;
-                lf_free(argv);
-                lf_free(lens);
-            }
-            if (h) freeReplyObject(h);
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-    return LF_OK;
+    return lf_cli_scan(sw->cli, sw->cli->cfg.redis_prefix, "outbox:*", 1000, lf_switch_outbox_step,
+                       sw, err);
 }
 
 /* The replay's progress becomes the live group's under the new prefix: the instances start

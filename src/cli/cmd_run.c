@@ -217,8 +217,7 @@ int lf_cmd_run(int argc, char **argv)
                 a.path, a.path);
         return LF_CLI_EXIT_USAGE;
     }
-    static const char *const levels[] = {"debug", "info", "warn", "error"};
-    lf_log_configure(cfg.log_json, levels[cfg.log_level & 3]);
+    lf_log_configure(cfg.log_json, cfg.log_level);
     for (size_t i = 0; i < cfg.nwarnings; i++)
         lf_log("warn", "%s", cfg.warnings[i]);
     lf_run_override(&cfg, &a);

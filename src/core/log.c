@@ -26,10 +26,10 @@ int lf_log_level_index(const char *level)
     return 1;
 }
 
-void lf_log_configure(int json, const char *min_level)
+void lf_log_configure(int json, int min_level)
 {
     lf_log_json = json;
-    lf_log_min = lf_log_level_index(min_level ? min_level : "info");
+    lf_log_min = min_level >= 0 && min_level <= 3 ? min_level : 1;
 }
 
 /* One line, written with one call: "<time> leadflow[<tag>] <level>: <msg>", or one JSON
@@ -81,24 +81,27 @@ static void lf_log_emit(const char *level, const char *msg, const char *const *f
     fwrite(line, 1, len, stderr);
 }
 
-void lf_log_fields(const char *level, const char *const *fields, size_t n, const char *fmt, ...)
+static void lf_log_va(const char *level, const char *const *fields, size_t n, const char *fmt,
+                      va_list ap)
 {
     if (lf_log_level_index(level) < lf_log_min) return;
     char msg[2048];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    lf_log_emit(level, msg, fields, n);
+}
+
+void lf_log_fields(const char *level, const char *const *fields, size_t n, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    lf_log_va(level, fields, n, fmt, ap);
     va_end(ap);
-    lf_log_emit(level, msg, fields, n);
 }
 
 void lf_log(const char *level, const char *fmt, ...)
 {
-    if (lf_log_level_index(level) < lf_log_min) return;
-    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    lf_log_va(level, NULL, 0, fmt, ap);
     va_end(ap);
-    lf_log_emit(level, msg, NULL, 0);
 }

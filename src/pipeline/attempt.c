@@ -126,12 +126,11 @@ static void lf_attempt_apply(lf_attempt_t *at)
             s->dirty = 1;
             s->partition = part;
         }
-        for (int k = 0; k < tr.n; k++)
-            tr.t[k].model = lf_pipeline_model_label(p->opts);
-        if (tr.n && lf_pipeline_publishes(p->opts, s->lead_ptr->id)) lf_slot_moves(at, s, &tr);
-        if (tr.n && lf_pipeline_publishes(p->opts, s->lead_ptr->id))
+        if (lf_pipeline_to_publish(p->opts, s->lead_ptr->id, &tr)) {
+            lf_slot_moves(at, s, &tr);
             lf_writes_transitions(&s->trans, &tr, s->lead_ptr->id, cfg->model.version,
                                   cfg->transitions_json, at->a);
+        }
     }
 }
 

@@ -74,22 +74,33 @@ static void lf_kafka_health(lf_pipe_t *p)
     }
 }
 
-static int64_t lf_lag(lf_pipe_t *p)
+int lf_partition_lags(lf_pipe_t *p, int32_t *part, int64_t *lag, int max)
 {
-    if (!p->assignment) return 0;
-    int64_t lag = 0;
+    int n = 0;
+    if (!p->assignment || !p->consumer) return 0;
     rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(p->assignment);
     rd_kafka_position(p->consumer, pos);
-    for (int i = 0; i < pos->cnt; i++) {
+    for (int i = 0; i < pos->cnt && n < max; i++) {
         int64_t lo, hi;
         if (rd_kafka_get_watermark_offsets(p->consumer, pos->elems[i].topic,
                                            pos->elems[i].partition, &lo, &hi) != 0)
             continue;
         int64_t at = pos->elems[i].offset >= 0 ? pos->elems[i].offset : lo;
-        if (hi > at) lag += hi - at;
+        part[n] = pos->elems[i].partition;
+        lag[n++] = hi > at ? hi - at : 0;
     }
     rd_kafka_topic_partition_list_destroy(pos);
-    return lag;
+    return n;
+}
+
+static int64_t lf_lag(lf_pipe_t *p)
+{
+    static int32_t part[LF_MAX_PARTITIONS]; /* the pipeline's thread only */
+    static int64_t lags[LF_MAX_PARTITIONS];
+    int64_t sum = 0;
+    for (int i = lf_partition_lags(p, part, lags, LF_MAX_PARTITIONS) - 1; i >= 0; i--)
+        sum += lags[i];
+    return sum;
 }
 
 /* The events per second since the last measure, at most once a second. */

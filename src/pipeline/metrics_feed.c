@@ -17,25 +17,6 @@ static int64_t lf_resident_bytes(void)
     return (int64_t)resident * sysconf(_SC_PAGESIZE);
 }
 
-/* Messages behind the high watermark, per assigned partition. */
-static void lf_metrics_lag(lf_pipe_t *p, lf_metrics_t *m)
-{
-    m->nparts = 0;
-    if (!p->assignment || !p->consumer) return;
-    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(p->assignment);
-    rd_kafka_position(p->consumer, pos);
-    for (int i = 0; i < pos->cnt && m->nparts < LF_METRICS_PARTS; i++) {
-        int64_t lo, hi;
-        if (rd_kafka_get_watermark_offsets(p->consumer, pos->elems[i].topic,
-                                           pos->elems[i].partition, &lo, &hi) != 0)
-            continue;
-        int64_t at = pos->elems[i].offset >= 0 ? pos->elems[i].offset : lo;
-        m->part[m->nparts] = pos->elems[i].partition;
-        m->lag[m->nparts++] = hi > at ? hi - at : 0;
-    }
-    rd_kafka_topic_partition_list_destroy(pos);
-}
-
 void lf_metrics_step(lf_pipe_t *p)
 {
     int64_t now = lf_now_ms();
@@ -56,7 +37,7 @@ void lf_metrics_step(lf_pipe_t *p)
     m->resident_bytes = lf_resident_bytes();
     m->started_s = (double)p->started_ms / 1000.0;
     m->last_loop_s = (double)lf_wall_ms() / 1000.0;
-    lf_metrics_lag(p, m);
+    m->nparts = lf_partition_lags(p, m->part, m->lag, LF_METRICS_PARTS);
     int ready =
         p->assignment && p->assignment->cnt > 0 && !p->positions_pending && p->state == LF_STATE_OK;
     const char *why = ready                                       ? ""

@@ -303,7 +303,6 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
         }
         if (lf_pause_step(p, err)) {
             lf_heartbeat(p, 0);
-            lf_metrics_step(p);
             continue;
         }
         lf_reload_check(p);
@@ -326,7 +325,6 @@ static int lf_pipe_loop(lf_pipe_t *p, lf_err_t *err)
         lf_idle_step(p, idle, err);
         if (lf_reindex_step(p, err) != LF_OK) lf_set_state(p, LF_STATE_DEGRADED, err->msg);
         lf_heartbeat(p, 0);
-        lf_metrics_step(p);
         if (lf_replay_done(p)) {
             lf_log("info", "replay: caught up with the end of every partition");
             break;

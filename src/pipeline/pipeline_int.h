@@ -171,11 +171,10 @@ typedef struct {
     char reload_result[320];
     int reindex_pending, reindex_top;
     uint64_t reindex_cursor;
-    /* A replay (replay.c): each partition's start and end, the events retention deleted
-     * before a start that was taken anyway (--from-retained), the last progress report. */
+    /* A replay (replay.c): each partition's start and end, the last progress report. */
     int64_t until_start[LF_MAX_PARTITIONS], until_end[LF_MAX_PARTITIONS];
     int until_known;
-    int64_t replay_partial, progress_ms;
+    int64_t progress_ms;
     size_t swept_due; /* MQLs the last sweep found due */
     /* Metrics (metrics_feed.c, metrics_http.c): the numbers, the endpoint (NULL: off), when
      * they were last handed over, and the loop's last turn (monotonic). */
@@ -255,6 +254,8 @@ const char *lf_state_name(lf_state_t s);
 void lf_set_state(lf_pipe_t *p, lf_state_t state, const char *reason);
 void lf_kafka_error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque);
 void lf_heartbeat(lf_pipe_t *p, int force);
+/* Messages behind the high watermark per assigned partition (at most max): how many. */
+int lf_partition_lags(lf_pipe_t *p, int32_t *part, int64_t *lag, int max);
 
 /*---- assign.c ----*/
 void lf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -277,8 +278,9 @@ int lf_sweep_ids(lf_pipe_t *p, char **ids, size_t n, int64_t wm, int rewrite, lf
 int lf_reindex_step(lf_pipe_t *p, lf_err_t *err);
 
 /*---- replay.c ----*/
-/* "champion" / "challenger" with a split, else NULL: the transitions' `model`. */
-const char *lf_pipeline_model_label(const lf_run_opts_t *opts);
+/* A lead's new transitions: each gets its `model` ("champion" / "challenger" with a split,
+ * else none); returns whether there are any and this run publishes them. */
+int lf_pipeline_to_publish(const lf_run_opts_t *opts, const char *lead_id, lf_transitions_t *tr);
 int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int n);
 int lf_replay_done(lf_pipe_t *p);
 

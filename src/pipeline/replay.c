@@ -28,11 +28,14 @@ int lf_pipeline_publishes(const lf_run_opts_t *opts, const char *lead_id)
     return 1;
 }
 
-const char *lf_pipeline_model_label(const lf_run_opts_t *opts)
+int lf_pipeline_to_publish(const lf_run_opts_t *opts, const char *lead_id, lf_transitions_t *tr)
 {
-    return opts->publish == LF_PUBLISH_SPLIT_OUT  ? "champion"
-           : opts->publish == LF_PUBLISH_SPLIT_IN ? "challenger"
-                                                  : NULL;
+    const char *model = opts->publish == LF_PUBLISH_SPLIT_OUT  ? "champion"
+                        : opts->publish == LF_PUBLISH_SPLIT_IN ? "challenger"
+                                                               : NULL;
+    for (int k = 0; k < tr->n; k++)
+        tr->t[k].model = model;
+    return tr->n > 0 && lf_pipeline_publishes(opts, lead_id);
 }
 
 int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int n)
@@ -65,14 +68,12 @@ int lf_replay_targets(lf_pipe_t *p, const int32_t *ids, const int64_t *next, int
             p->fatal_rc = 3;
             return LF_ERR;
         }
-        if (next[i] < 0 && lo > 0) {
-            p->replay_partial += lo;
+        if (next[i] < 0 && lo > 0)
             lf_log("warn",
                    "replay: %s [%d] starts at offset %" PRId64 ": its %" PRId64
                    " oldest events were deleted by retention and are not in the rebuilt "
                    "state (--from-retained)",
                    p->cfg->topic_events, part, lo, lo);
-        }
         p->until_start[part] = next[i] >= 0 ? next[i] : lo;
         p->until_end[part] = hi;
         if (p->opts->until_next) {

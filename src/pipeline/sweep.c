@@ -73,9 +73,7 @@ static int lf_sweep_lead(lf_pipe_t *p, lf_lead_t *l, const lf_stored_hash_t *sto
     lf_stage_t loaded_stage = l->stage;
     lf_transitions_t tr = {0};
     if (lf_lead_advance(l, wm, m, &tr) == 0 && !rewrite) return 0;
-    for (int k = 0; k < tr.n; k++)
-        tr.t[k].model = lf_pipeline_model_label(p->opts);
-    *published = tr.n > 0 && lf_pipeline_publishes(p->opts, l->id);
+    *published = lf_pipeline_to_publish(p->opts, l->id, &tr);
     lf_writes_loaded_lead(x, l, loaded_version, loaded_stage, stored, *published ? &tr : NULL,
                           p->cfg->transitions_json, m, &p->attempt_arena);
     return 1;
