@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "leadflow/keys.h"
 #include "leadflow/alloc.h"
 #include "cli_int.h"
 #include "leadflow/event.h"
@@ -537,4 +538,37 @@ int lf_cli_scan(lf_cli_t *cli, const char *prefix, const char *rest, int count,
         if (rc != LF_OK) return LF_ERR;
     } while (strcmp(cursor, "0") != 0);
     return LF_OK;
+}
+
+/*---- Live instances -------------------------------------------------------------------------*/
+
+int lf_cli_live_instances(lf_cli_t *cli, const char *prefix, size_t *n,
+                          void (*fn)(void *ctx, size_t i, const char *id, const redisReply *hb),
+                          void *ctx)
+{
+    char key[LF_KEY_MAX];
+    redisReply *members;
+    *n = 0;
+    lf_key_instances(key, sizeof(key), prefix);
+    redisAppendCommand(cli->redis, "SMEMBERS %s", key);
+    if (lf_cli_replies(cli, &members, 1, "SMEMBERS of the instances")) return LF_ERR;
+    size_t m = members->elements;
+    redisReply **hb = lf_calloc(m ? m : 1, sizeof(*hb));
+    for (size_t i = 0; i < m; i++) {
+        lf_key_instance(key, sizeof(key), prefix, members->element[i]->str);
+        redisAppendCommand(cli->redis, "HGETALL %s", key);
+    }
+    int rc = lf_cli_replies(cli, hb, m, "HGETALL of the heartbeats") ? LF_ERR : LF_OK;
+    int64_t now = lf_wall_ms();
+    for (size_t i = 0; rc == LF_OK && i < m; i++) {
+        char state[32];
+        int64_t beat = lf_cli_reply_i64(lf_cli_hash_get(hb[i], "heartbeat_ms"), 0);
+        lf_cli_reply_str(lf_cli_hash_get(hb[i], "state"), state, sizeof(state));
+        if (now - beat > LF_CLI_LIVE_MS || strcmp(state, "stopped") == 0) continue;
+        fn(ctx, (*n)++, members->element[i]->str, hb[i]);
+    }
+    if (rc == LF_OK) lf_cli_free_replies(hb, m);
+    lf_free(hb);
+    freeReplyObject(members);
+    return rc;
 }

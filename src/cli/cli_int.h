@@ -134,6 +134,17 @@ int lf_cli_scan(lf_cli_t *cli, const char *prefix, const char *rest, int count,
                 int (*fn)(void *ctx, const redisReply *keys, lf_err_t *err), void *ctx,
                 lf_err_t *err);
 
+/*---- Live instances (cli_common.c) ----*/
+
+/* A heartbeat older than this: the instance is not running. */
+#define LF_CLI_LIVE_MS 10000
+/* fn(ctx, i, id, heartbeat hash) for each instance under prefix whose heartbeat is younger
+ * than LF_CLI_LIVE_MS and whose state is not "stopped" (i counts them from 0; *n: how many).
+ * LF_ERR when Redis failed (message printed). */
+int lf_cli_live_instances(lf_cli_t *cli, const char *prefix, size_t *n,
+                          void (*fn)(void *ctx, size_t i, const char *id, const redisReply *hb),
+                          void *ctx);
+
 /*---- Aligned tables ------------------------------------------------------------------------*/
 
 typedef struct {

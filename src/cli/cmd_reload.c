@@ -26,54 +26,40 @@ static const char lf_reload_usage[] =
     "unreachable; 3 an instance refused its file (the old rules stay in force there) or did\n"
     "not answer in time; 4 no instance is running.\n";
 
-#define LF_RELOAD_LIVE_MS 10000 /* a heartbeat older than this: not running */
-
 typedef struct {
     char id[128];
     int done;
     char result[320], rules[128];
 } lf_reload_inst_t;
 
-/* The live instances (a heartbeat younger than LF_RELOAD_LIVE_MS, not stopped), their
- * answers to reload `gen` updated. Returns 0, or the exit status. */
+typedef struct {
+    lf_reload_inst_t *inst;
+    size_t cap;
+    int64_t gen;
+} lf_reload_poll_t;
+
+static void lf_reload_one(void *ctx, size_t i, const char *id, const redisReply *hb)
+{
+    lf_reload_poll_t *x = ctx;
+    if (i >= x->cap) {
+        x->cap = x->cap ? 2 * x->cap : 16;
+        x->inst = lf_realloc(x->inst, x->cap * sizeof(*x->inst));
+    }
+    lf_reload_inst_t *r = &x->inst[i];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    r->done = lf_cli_reply_i64(lf_cli_hash_get(hb, "reload_gen"), 0) >= x->gen;
+    lf_cli_reply_str(lf_cli_hash_get(hb, "reload_result"), r->result, sizeof(r->result));
+    lf_cli_reply_str(lf_cli_hash_get(hb, "rules_version"), r->rules, sizeof(r->rules));
+}
+
+/* The live instances, their answers to reload `gen`. Returns 0, or the exit status. */
 static int lf_reload_poll(lf_cli_t *cli, int64_t gen, lf_reload_inst_t **inst, size_t *n)
 {
-    char key[LF_KEY_MAX];
-    redisReply *members;
-    lf_key_instances(key, sizeof(key), cli->cfg.redis_prefix);
-    redisAppendCommand(cli->redis, "SMEMBERS %s", key);
-    if (lf_cli_replies(cli, &members, 1, "SMEMBERS of the instances")) return LF_CLI_EXIT_REDIS;
-    size_t m = members->elements;
-    redisReply **hb = lf_calloc(m ? m : 1, sizeof(*hb));
-    for (size_t i = 0; i < m; i++) {
-        lf_key_instance(key, sizeof(key), cli->cfg.redis_prefix, members->element[i]->str);
-        redisAppendCommand(cli->redis, "HGETALL %s", key);
-    }
-    int rc = 0;
-    if (lf_cli_replies(cli, hb, m, "HGETALL of the heartbeats")) {
-        rc = LF_CLI_EXIT_REDIS;
-        goto done;
-    }
-    lf_free(*inst);
-    *inst = lf_calloc(m ? m : 1, sizeof(**inst));
-    *n = 0;
-    int64_t now = lf_wall_ms();
-    for (size_t i = 0; i < m; i++) {
-        char state[32];
-        int64_t beat = lf_cli_reply_i64(lf_cli_hash_get(hb[i], "heartbeat_ms"), 0);
-        lf_cli_reply_str(lf_cli_hash_get(hb[i], "state"), state, sizeof(state));
-        if (now - beat > LF_RELOAD_LIVE_MS || strcmp(state, "stopped") == 0) continue;
-        lf_reload_inst_t *x = &(*inst)[(*n)++];
-        snprintf(x->id, sizeof(x->id), "%s", members->element[i]->str);
-        x->done = lf_cli_reply_i64(lf_cli_hash_get(hb[i], "reload_gen"), 0) >= gen;
-        lf_cli_reply_str(lf_cli_hash_get(hb[i], "reload_result"), x->result, sizeof(x->result));
-        lf_cli_reply_str(lf_cli_hash_get(hb[i], "rules_version"), x->rules, sizeof(x->rules));
-    }
-done:
-    lf_cli_free_replies(hb, m);
-    lf_free(hb);
-    freeReplyObject(members);
-    return rc;
+    lf_reload_poll_t x = {*inst, 0, gen};
+    int rc = lf_cli_live_instances(cli, cli->cfg.redis_prefix, n, lf_reload_one, &x);
+    *inst = x.inst;
+    return rc == LF_OK ? 0 : LF_CLI_EXIT_REDIS;
 }
 
 static int lf_reload_all_done(const lf_reload_inst_t *inst, size_t n)

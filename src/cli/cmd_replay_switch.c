@@ -28,7 +28,6 @@
 #include "leadflow/writes.h"
 
 #define LF_SWITCH_WAIT_MS 60000
-#define LF_SWITCH_LIVE_MS 10000 /* a heartbeat older than this: not running */
 #define LF_SWITCH_CHUNK 500
 
 static void lf_sleep_ms(int ms)
@@ -37,36 +36,32 @@ static void lf_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+typedef struct {
+    const char *want;
+    int in, out;
+} lf_switch_states_t;
+
+static void lf_switch_state(void *ctx, size_t i, const char *id, const redisReply *hb)
+{
+    (void)i, (void)id;
+    lf_switch_states_t *x = ctx;
+    char state[32];
+    lf_cli_reply_str(lf_cli_hash_get(hb, "state"), state, sizeof(state));
+    if (strcmp(state, x->want) == 0)
+        x->in++;
+    else
+        x->out++;
+}
+
 /* How many live instances under prefix are, and are not yet, in state `want`. */
 static int lf_switch_count(lf_cli_t *cli, const char *prefix, const char *want, int *in, int *out)
 {
-    char key[LF_KEY_MAX];
-    *in = *out = 0;
-    lf_key_instances(key, sizeof(key), prefix);
-    redisReply *m = redisCommand(cli->redis, "SMEMBERS %s", key);
-    if (!m || m->type != REDIS_REPLY_ARRAY) {
-        if (m) freeReplyObject(m);
-        return LF_ERR;
-    }
-    int64_t now = lf_wall_ms();
-    for (size_t i = 0; i < m->elements; i++) {
-        lf_key_instance(key, sizeof(key), prefix, m->element[i]->str);
-        redisReply *h = redisCommand(cli->redis, "HMGET %s heartbeat_ms state", key);
-        if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 2) {
-            int64_t beat = lf_cli_reply_i64(h->element[0], 0);
-            char state[32];
-            lf_cli_reply_str(h->element[1], state, sizeof(state));
-            if (now - beat <= LF_SWITCH_LIVE_MS && strcmp(state, "stopped") != 0) {
-                if (strcmp(state, want) == 0)
-                    (*in)++;
-                else
-                    (*out)++;
-            }
-        }
-        if (h) freeReplyObject(h);
-    }
-    freeReplyObject(m);
-    return LF_OK;
+    lf_switch_states_t x = {want, 0, 0};
+    size_t n;
+    int rc = lf_cli_live_instances(cli, prefix, &n, lf_switch_state, &x);
+    *in = x.in;
+    *out = x.out;
+    return rc;
 }
 
 static void lf_switch_unpause(lf_cli_t *cli)
