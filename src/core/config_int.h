@@ -63,6 +63,12 @@ int lf_setting_apply(lf_config_t *cfg, const lf_setting_t *s, const char *text, 
 int64_t lf_setting_load_int(const lf_config_t *cfg, const lf_setting_t *s);
 void lf_setting_props_free(lf_config_t *cfg);
 
+/* A value written ${env:NAME} or ${file:PATH} (relative to the rules file's folder), resolved:
+ * *out a new string, or NULL when text is an ordinary value; $${ stands for a literal ${.
+ * LF_ERR with the reason in why, which names the reference, never a value (config_ref.c). */
+int lf_config_ref_resolve(const char *text, const char *rules_path, char **out, char *why,
+                          size_t cap);
+
 /* A vector of n strings, each its own lf_strdup copy. */
 void lf_strv_add(char ***v, size_t *n, const char *s);
 void lf_strv_free(char **v, size_t n);

@@ -28,9 +28,14 @@ static void lf_settings_props(lf_loader_t *ld, const lf_node_t *n, const lf_sett
             LF_ERR_AT(ld, k, "%s: an empty property name", s->path);
             continue;
         }
+        char why[300], *resolved = NULL;
+        if (lf_config_ref_resolve(val, cfg->path, &resolved, why, sizeof(why)) != LF_OK) {
+            LF_ERR_AT(ld, v, "%s: %s", ctx, why);
+            continue;
+        }
         lf_prop_t *p = &cfg->kafka_props[cfg->nkafka_props++];
         p->key = lf_strdup(key->str);
-        p->value = lf_strdup(val);
+        p->value = resolved ? resolved : lf_strdup(val);
     }
 }
 
@@ -51,6 +56,20 @@ static void lf_settings_set(lf_loader_t *ld, const lf_setting_t *s, const lf_nod
         };
         LF_ERR_AT(ld, v, "%s: expected %s, got %s", s->path, expect[s->type],
                   lf_yaml_what(d, buf, sizeof(buf)));
+        return;
+    }
+    char *resolved = NULL;
+    if (!lf_yaml_is_null(d) &&
+        lf_config_ref_resolve(d->str, ld->cfg->path, &resolved, why, sizeof(why)) != LF_OK) {
+        LF_ERR_AT(ld, v, "%s: %s", s->path, why);
+        return;
+    }
+    if (resolved) {
+        /* The reason may quote the value: name the reference instead. */
+        if (lf_setting_apply(ld->cfg, s, resolved, 0, why, sizeof(why)) != LF_OK)
+            LF_ERR_AT(ld, v, "%s: the value of %s is not valid%s%s", s->path, d->str,
+                      s->secret ? "" : ": ", s->secret ? "" : why);
+        lf_free(resolved);
         return;
     }
     if (lf_setting_apply(ld->cfg, s, d->str, lf_yaml_is_null(d), why, sizeof(why)) != LF_OK) {

@@ -100,8 +100,10 @@ static int lf_sr_check_server(lf_store_redis_t *s, lf_err_t *err)
         return LF_ERR;
     }
     if (!s->warned_persistence && strcmp(aof, "1") != 0) {
-        /* RDB snapshots: only CONFIG tells whether any are scheduled. */
-        redisReply *c = redisCommand(s->c, "CONFIG GET save");
+        /* RDB snapshots: only CONFIG tells whether any are scheduled. Not asked as an ACL
+         * user: the README's grant leaves CONFIG out (CONFIG GET shows requirepass), and a
+         * refused command fills the server's ACL LOG, which operators watch. */
+        redisReply *c = cfg->redis_user ? NULL : redisCommand(s->c, "CONFIG GET save");
         int no_rdb = c && c->type == REDIS_REPLY_ARRAY && c->elements == 2 &&
                      c->element[1]->type == REDIS_REPLY_STRING && c->element[1]->len == 0;
         if (c) freeReplyObject(c);
@@ -252,6 +254,17 @@ int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const cha
     }
     if (s->base.rtt) lf_hist_observe(s->base.rtt, (double)(lf_now_us() - t0) / 1e6);
     return rc;
+}
+
+int lf_sr_reply_errors(redisReply *const *replies, size_t n, const char *what, lf_err_t *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            lf_err_set(err, LF_ERR, "%s: Redis answered %.*s", what, (int)replies[i]->len,
+                       replies[i]->str);
+            return LF_ERR;
+        }
+    return LF_OK;
 }
 
 /*---- The heartbeat, and the handle ------------------------------------------------------*/

@@ -69,6 +69,10 @@ void lf_sr_flush(lf_store_redis_t *s);
  * (both connections are then dropped). */
 int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const char *what,
                   lf_err_t *err);
+/* Whether replies[0..n) hold an error reply (NOPERM from an ACL that lacks a command,
+ * WRONGTYPE from a foreign key under the prefix, ...): LF_ERR with "what: <Redis's words>" in
+ * err. A read that took an error for "not there" would corrupt state silently. */
+int lf_sr_reply_errors(redisReply *const *replies, size_t n, const char *what, lf_err_t *err);
 
 /*---- The operations (store.h), by part ----*/
 

@@ -90,8 +90,8 @@ int lf_sr_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *vi
         lf_free(r);
         return LF_ERR;
     }
-    int rc = LF_OK;
-    for (size_t i = 0, k = 0; i < n; i++) {
+    int rc = lf_sr_reply_errors(r, nr, "reading leads", err);
+    for (size_t i = 0, k = 0; i < n && rc == LF_OK; i++) {
         int v = visitor && visitor[i];
         const redisReply *rec = r[k];
         if (v && s->legacy && rec->type == REDIS_REPLY_NIL) rec = r[k + 1];
@@ -126,13 +126,16 @@ int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t n, cha
         lf_free(replies);
         return LF_ERR;
     }
+    int rc = lf_sr_reply_errors(replies, n, "reading aliases (GETEX)", err);
     for (size_t i = 0; i < n; i++) {
         redisReply *r = replies[i];
-        out[i] = r->type == REDIS_REPLY_STRING ? lf_arena_strndup(arena, r->str, r->len) : NULL;
+        out[i] = rc == LF_OK && r->type == REDIS_REPLY_STRING
+                     ? lf_arena_strndup(arena, r->str, r->len)
+                     : NULL;
         freeReplyObject(r);
     }
     lf_free(replies);
-    return LF_OK;
+    return rc;
 }
 
 /*---- Outboxes and the decay sweep's MQLs -----------------------------------------------*/

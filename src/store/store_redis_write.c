@@ -180,8 +180,8 @@ static int lf_sr_read_check(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *er
         lf_free(r);
         return LF_ERR;
     }
-    if (r[0]->type == REDIS_REPLY_ERROR) {
-        lf_err_set(err, LF_ERR, "WATCH failed: %.*s", (int)r[0]->len, r[0]->str);
+    /* An error reply is no version: taken as one, the leads would "conflict" for ever. */
+    if (lf_sr_reply_errors(r, nreads + 1, "WATCH and check versions", err)) {
         lf_sr_free_replies(r, nreads + 1);
         return LF_ERR;
     }

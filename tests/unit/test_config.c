@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "leadflow/alloc.h"
 #include "leadflow/config.h"
@@ -1060,6 +1061,77 @@ static void test_config_secret_props(void)
     CHECK(strstr(diag_text, "hunter2") == NULL);
 }
 
+/* ${env:NAME} and ${file:PATH} values: resolved at load, in settings and Kafka properties;
+ * every error names the reference and never a value. */
+static void test_config_secret_refs(void)
+{
+    char path[] = "/tmp/lf-test-secret-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    FILE *sf = fdopen(fd, "w");
+    fputs("fil3Secret\n", sf); /* the newline of `echo secret > file` is not part of it */
+    fclose(sf);
+    setenv("LF_TEST_REDIS_PW", "env5ecret", 1);
+    setenv("LF_TEST_PORT", "6390", 1);
+    unsetenv("LF_TEST_UNSET");
+
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "redis: {password: \"${env:LF_TEST_REDIS_PW}\", port: \"${env:LF_TEST_PORT}\","
+             " user: \"$${literal}\"}\n"
+             "kafka:\n  properties:\n    sasl.password: \"${file:%s}\"\n"
+             "model:\n  fit: [{name: a, traits: {x: {present: true}}, points: 1}]\n",
+             path);
+    lf_config_t cfg;
+    CHECK_INT(load_yaml(yaml, &cfg), LF_OK);
+    CHECK_STR(cfg.redis_password, "env5ecret");
+    CHECK_INT(cfg.redis_port, 6390);
+    CHECK_STR(cfg.redis_user, "${literal}");
+    CHECK_INT((int)cfg.nkafka_props, 1);
+    CHECK_STR(cfg.kafka_props[0].value, "fil3Secret");
+    lf_config_free(&cfg);
+
+    /* Unset variable, missing file, malformed reference: one error each, with its line. */
+    CHECK_INT(load_yaml("redis:\n  password: ${env:LF_TEST_UNSET}\n"
+                        "kafka:\n  properties:\n    sasl.password: ${file:/nonexistent/pw}\n"
+                        "    ssl.key.password: ${vault:x}\n",
+                        &cfg),
+              LF_ERR);
+    CHECK(has_diag("t.yaml", 2, "redis.password: environment variable LF_TEST_UNSET is not set"));
+    CHECK(has_diag("t.yaml", 5, "kafka.properties.sasl.password: cannot read /nonexistent/pw"));
+    CHECK(has_diag("t.yaml", 6, "must be ${env:NAME} or ${file:PATH}"));
+    CHECK_INT(diag_lines(), 3);
+
+    /* A resolved value that is not valid: the reference is named, a secret's value is not. */
+    setenv("LF_TEST_PORT", "sixty", 1);
+    CHECK_INT(load_yaml("redis: {port: \"${env:LF_TEST_PORT}\"}\n", &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "redis.port: the value of ${env:LF_TEST_PORT} is not valid"));
+    setenv("LF_TEST_REDIS_PW", "", 1);
+    CHECK_INT(load_yaml("redis: {host: \"${env:LF_TEST_REDIS_PW}\"}\n", &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "redis.host: the value of ${env:LF_TEST_REDIS_PW} is not valid"));
+    CHECK(strstr(diag_text, "fil3Secret") == NULL && strstr(diag_text, "env5ecret") == NULL);
+
+    /* A file with a NUL byte, or of more than 1 MiB, is refused. */
+    sf = fopen(path, "wb");
+    fwrite("a\0b", 1, 3, sf);
+    fclose(sf);
+    snprintf(yaml, sizeof(yaml), "redis: {password: \"${file:%s}\"}\n", path);
+    CHECK_INT(load_yaml(yaml, &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "holds a NUL byte"));
+    sf = fopen(path, "wb");
+    for (int i = 0; i < 1100; i++) {
+        static char kib[1024];
+        fwrite(kib + 1, 1, sizeof(kib) - 1, sf);
+        fputc('x', sf);
+    }
+    fclose(sf);
+    CHECK_INT(load_yaml(yaml, &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "larger than 1048576 bytes"));
+    unlink(path);
+    unsetenv("LF_TEST_REDIS_PW");
+    unsetenv("LF_TEST_PORT");
+}
+
 void suite_config(void)
 {
     LF_RUN(test_config_defaults);
@@ -1083,4 +1155,5 @@ void suite_config(void)
     LF_RUN(test_config_warn_kinds);
     LF_RUN(test_config_warn_model);
     LF_RUN(test_config_secret_props);
+    LF_RUN(test_config_secret_refs);
 }
