@@ -11,7 +11,8 @@
 
 #define LF_VERSION "0.1.0"
 
-/* Ids (messageId, userId, anonymousId, previousId) are at most this long (CONTRACT §2). */
+/* Ids (messageId, userId, anonymousId, previousId) are at most this long (docs/contract.md "Events
+ * in"). */
 #define LF_ID_MAX 128
 
 /* A string view: not NUL-terminated, not owned. */

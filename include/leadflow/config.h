@@ -1,4 +1,4 @@
-/* leadflow.yaml: connection settings and the scoring model (CONTRACT §3).
+/* leadflow.yaml: connection settings and the scoring model (docs/contract.md "The rules file").
  *
  * The settings are declared once, in a table in src/core/config_settings.c (key, type,
  * default, help): the loader, the validation and `leadflow check-config` all come from it.

@@ -1,4 +1,5 @@
-/* Decoding one tracking event (CONTRACT §2) from MessagePack or JSON into lf_event_t.
+/* Decoding one tracking event (docs/contract.md "Events in") from MessagePack or JSON into
+ * lf_event_t.
  *
  * Every string in a decoded event lives in the caller's arena, so the input buffer can be
  * released right after decoding and no per-event malloc happens. Nothing here knows Kafka
@@ -27,7 +28,8 @@ typedef enum {
 
 const char *lf_bad_name(lf_bad_t reason); /* "not_decodable", "missing_field", ... */
 
-/* The built-in kinds (CONTRACT §2). Any other kind decodes as LF_KIND_OTHER with its name. */
+/* The built-in kinds (docs/contract.md "Events in"). Any other kind decodes as LF_KIND_OTHER with
+ * its name. */
 typedef enum {
     LF_KIND_OTHER = 0,
     LF_KIND_PAGE_VIEW,

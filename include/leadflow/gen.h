@@ -1,6 +1,6 @@
-/* `leadflow gen`: a realistic, reproducible synthetic event stream (CONTRACT §2) for demos,
- * tests and benchmarks: B2B leads with Zipf-skewed activity, anonymous visitors who later
- * identify, UTM-tagged page views, QR scans, forms, e-mails, events, sales feedback, plus
+/* `leadflow gen`: a realistic, reproducible synthetic event stream (docs/contract.md "Events in")
+ * for demos, tests and benchmarks: B2B leads with Zipf-skewed activity, anonymous visitors who
+ * later identify, UTM-tagged page views, QR scans, forms, e-mails, events, sales feedback, plus
  * duplicates and malformed events at given rates.
  *
  * The same seed and options give a byte-identical stream. Records go to one writer interface

@@ -1,8 +1,7 @@
-/* Names of leadflow's Redis keys (CONTRACT §6), all under the configured prefix (default
- * "lf:"). Per-lead keys carry the lead id as a Redis Cluster hash tag.
- *   <p>lead:{<id>}              hash: a known lead (lead_codec.h): readable fields and the
- *                               packed rest, its recent stage history included
- *   <p>v:{<anonymousId>}        string with a TTL: an anonymous visitor's packed record
+/* Names of leadflow's Redis keys (docs/contract.md "Redis keys"), all under the configured prefix
+ * (default "lf:"). Per-lead keys carry the lead id as a Redis Cluster hash tag. <p>lead:{<id>}
+ * hash: a known lead (lead_codec.h): readable fields and the packed rest, its recent stage history
+ * included <p>v:{<anonymousId>}        string with a TTL: an anonymous visitor's packed record
  *   <p>alias:{<anonymousId>}    string with a TTL: the lead id the visitor was linked to
  *   <p>top                      sorted set: the most engaged known leads, by lf_rank_key
  *   <p>stage:<stage>            sorted set, sales-active stages only (mql sal sql

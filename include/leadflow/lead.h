@@ -17,9 +17,9 @@
 #define LF_LEAD_CAPS_MAX 16             /* capped rules with a live window per lead */
 #define LF_CAP_WINDOWS 4                /* windows remembered per capped rule (late events) */
 #define LF_DEDUP_MASK 0xFFFFFFFFFFFFULL /* messageId hashes are compared on 48 bits */
-/* Dedup (CONTRACT §4): the messageIds applied to a lead whose event time lies within the
- * window (processing.dedup_window, seconds of event time back from the lead's latest event)
- * are remembered, at most LF_DEDUP_MAX of them: past that the oldest are forgotten. The
+/* Dedup (docs/contract.md "Semantics"): the messageIds applied to a lead whose event time lies
+ * within the window (processing.dedup_window, seconds of event time back from the lead's latest
+ * event) are remembered, at most LF_DEDUP_MAX of them: past that the oldest are forgotten. The
  * bound keeps the lead's record small: 160 entries over a window of at most 30 days take at
  * most 160 x (6 + 4) bytes packed (lead_pack.c), 25 parts of <= 64 bytes in the hash. */
 #define LF_DEDUP_MAX 160
@@ -144,7 +144,7 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
  * by then, move it to nurture at the crossing time. Returns the number of transitions. */
 int lf_lead_advance(lf_lead_t *lead, int64_t now_ms, const lf_model_t *m, lf_transitions_t *out);
 
-/* Merge a visitor's state into the lead it identified as (CONTRACT §4 Identity):
+/* Merge a visitor's state into the lead it identified as (docs/contract.md "Semantics" Identity):
  * engagement decay-aligned, t the later of both, counters added, first touch the earlier
  * one, remembered messageIds united and pruned to the window of the merged t. */
 void lf_lead_merge_visitor(lf_lead_t *lead, const lf_lead_t *visitor, const lf_model_t *m,

@@ -1,5 +1,5 @@
-/* A lead's state as its Redis record (CONTRACT §6) and back. Pure: hiredis hands the pipeline
- * the pairs, this turns them into lf_lead_t.
+/* A lead's state as its Redis record (docs/contract.md "Redis keys") and back. Pure: hiredis hands
+ * the pipeline the pairs, this turns them into lf_lead_t.
  *
  * A known lead is the hash lf:lead:{<id>}: readable fields stage seq grade score fit eng t
  * (HGET works), then the packed rest (lead_pack.h) in fields p, p2, ... of at most 64 bytes.

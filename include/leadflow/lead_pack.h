@@ -1,5 +1,5 @@
-/* The packed part of a lead's record (CONTRACT §6): every field of lf_lead_t that no other
- * program reads with HGET, in one MessagePack array; docs/redis-layout.md has the table.
+/* The packed part of a lead's record (docs/contract.md "Redis keys"): every field of lf_lead_t that
+ * no other program reads with HGET, in one MessagePack array; docs/redis-layout.md has the table.
  *
  * A known lead's hash keeps stage seq score grade fit eng t readable and holds the packed
  * bytes cut into fields p, p2, p3 ... of at most LF_PACK_PART bytes (lead_codec.c); a visitor

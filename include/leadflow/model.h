@@ -25,7 +25,7 @@ typedef struct {
     int negate; /* `not: true`: the condition holds when the match fails */
 } lf_cond_t;
 
-/* Engagement rule: every rule that matches an event adds its points (CONTRACT §1). */
+/* Engagement rule: every rule that matches an event adds its points (docs/contract.md). */
 typedef struct {
     char *name;
     char **kinds; /* canonical kind names; none = any kind */
@@ -51,8 +51,8 @@ typedef struct {
     int line;
 } lf_fit_rule_t;
 
-/* Recycling (CONTRACT §3): what a sales move to nurture does to the lead. One policy per
- * recycling kind; the model's recycle[] is indexed by lf_recycle_kind_t. */
+/* Recycling (docs/contract.md "The rules file"): what a sales move to nurture does to the lead. One
+ * policy per recycling kind; the model's recycle[] is indexed by lf_recycle_kind_t. */
 typedef enum {
     LF_RECYCLE_SALES_REJECT = 0, /* sales_reject: mql/sal/sql/opportunity -> nurture */
     LF_RECYCLE_DEAL_LOST,        /* deal_lost */

@@ -1,8 +1,8 @@
 /* `leadflow run`: the processor. Consumes events (a consumer-group member), decodes, resolves
  * identity, scores and moves stages, writes each lead atomically to the store, publishes
  * transitions, dead-letters bad input, and commits progress only after all of that is
- * durable (CONTRACT §7). One thread: librdkafka's own threads do the network I/O, and its
- * callbacks run on this thread, inside its poll calls (src/pipeline/pipeline_int.h). */
+ * durable (docs/contract.md "Guarantees"). One thread: librdkafka's own threads do the network I/O,
+ * and its callbacks run on this thread, inside its poll calls (src/pipeline/pipeline_int.h). */
 #ifndef LEADFLOW_PIPELINE_H
 #define LEADFLOW_PIPELINE_H
 

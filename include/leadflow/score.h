@@ -1,4 +1,5 @@
-/* The scoring law (CONTRACT §4): decay, caps, rule matching, fit, grade. Pure functions. */
+/* The scoring law (docs/contract.md "Semantics"): decay, caps, rule matching, fit, grade. Pure
+ * functions. */
 #ifndef LEADFLOW_SCORE_H
 #define LEADFLOW_SCORE_H
 
@@ -10,7 +11,7 @@
 /* Decay factor 2^(-dt/h) for dt >= 0; 1 for dt <= 0; never NaN. */
 double lf_decay_factor(int64_t dt_ms, double half_life_ms);
 
-/* Add p points at time tau to engagement (e at t): the CONTRACT §4 update. */
+/* Add p points at time tau to engagement (e at t): the docs/contract.md "Semantics" update. */
 void lf_decay_add(double *e, int64_t *t_ms, double p, int64_t tau_ms, double half_life_ms);
 
 /* lf:top's key for engagement e stored at t (forward decay): e·2^(-(T-t)/h) at any common

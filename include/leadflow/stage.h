@@ -1,4 +1,4 @@
-/* The lifecycle stages (CONTRACT §1, §4) and the transitions between them. */
+/* The lifecycle stages (docs/contract.md, §4) and the transitions between them. */
 #ifndef LEADFLOW_STAGE_H
 #define LEADFLOW_STAGE_H
 
@@ -36,7 +36,7 @@ typedef enum {
 
 const char *lf_reason_name(lf_reason_t r); /* "identify", "score_threshold", ... */
 
-/* A stage change, as published on the transitions topic (CONTRACT §5). */
+/* A stage change, as published on the transitions topic (docs/contract.md "Transitions out"). */
 typedef struct {
     uint64_t seq; /* 1, 2, 3... per lead */
     lf_stage_t from, to;

@@ -1,7 +1,7 @@
 /* Where lead state lives: the operations the pipeline needs from Redis, behind a small
  * table of functions so a Redis Cluster back end can take the standalone one's place.
  *
- * Guarantees the pipeline builds on (CONTRACT §7):
+ * Guarantees the pipeline builds on (docs/contract.md "Guarantees"):
  *  - a lead's write is atomic (one transaction) and checks the version it was computed from,
  *    writes the hash, its index entries, its stage history and its transitions into the
  *    partition's outbox, and (identify) removes a merged visitor and sets its alias;

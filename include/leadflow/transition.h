@@ -1,5 +1,5 @@
-/* A stage transition as published on the transitions topic (CONTRACT §5): a MessagePack
- * map, or JSON when processing.transitions_format is json. */
+/* A stage transition as published on the transitions topic (docs/contract.md "Transitions out"): a
+ * MessagePack map, or JSON when processing.transitions_format is json. */
 #ifndef LEADFLOW_TRANSITION_H
 #define LEADFLOW_TRANSITION_H
 

@@ -1,7 +1,7 @@
 /* `leadflow run --workers N`: N pipelines in child processes, each its own member of the
  * consumer group (instance "<id>-<k>"), so one machine's cores share the partitions the way
  * N separate instances would. Nothing is shared between them but the group and Redis: the
- * guarantees are those of N instances (CONTRACT §7). */
+ * guarantees are those of N instances (docs/contract.md "Guarantees"). */
 #ifndef LEADFLOW_WORKERS_H
 #define LEADFLOW_WORKERS_H
 

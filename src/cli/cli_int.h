@@ -1,9 +1,8 @@
-/* The read-only operator commands (CONTRACT §8): `leadflow inspect`, `leadflow top` and
- * `leadflow stats`. They read the Redis keys of CONTRACT §6 (include/leadflow/keys.h) and
- * never write any. Each takes:
- *   -c, --config FILE     the rules file (else $LEADFLOW_CONFIG, else ./leadflow.yaml as
- *                         `leadflow run`): Redis settings, key prefix, consumer group,
- *                         topic and the model that decays the scores
+/* The read-only operator commands (the README's "Commands"): `leadflow inspect`, `leadflow top` and
+ * `leadflow stats`. They read the Redis keys of docs/contract.md "Redis keys"
+ * (include/leadflow/keys.h) and never write any. Each takes: -c, --config FILE     the rules file
+ * (else $LEADFLOW_CONFIG, else ./leadflow.yaml as `leadflow run`): Redis settings, key prefix,
+ * consumer group, topic and the model that decays the scores
  *   --redis HOST[:PORT]   connect there instead of the file's redis.host / redis.port
  *   --group ID            the consumer group whose progress to read (stats)
  *   --json                one JSON object on stdout instead of the tables

@@ -1,5 +1,5 @@
-/* leadflow: one binary, a subcommand each (CONTRACT §8). Every command exits 1 on a usage
- * error (LF_CLI_EXIT_USAGE), as the README says: one status for a wrong call, whatever the
+/* leadflow: one binary, a subcommand each (the README's "Commands"). Every command exits 1 on a
+ * usage error (LF_CLI_EXIT_USAGE), as the README says: one status for a wrong call, whatever the
  * command. */
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
-/* The live challenger (CONTRACT §3): a second rules file named by challenger.rules, scored on
- * the same stream by `leadflow run --challenger` into a key prefix of its own. What its run
- * configuration is, made from the file in force: connections and processing from that file,
- * the model from the challenger's, another prefix and consumer group. */
+/* The live challenger (docs/contract.md "The rules file"): a second rules file named by
+ * challenger.rules, scored on the same stream by `leadflow run --challenger` into a key prefix of
+ * its own. What its run configuration is, made from the file in force: connections and processing
+ * from that file, the model from the challenger's, another prefix and consumer group. */
 #include <stdio.h>
 #include <string.h>
 

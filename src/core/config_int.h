@@ -1,4 +1,5 @@
-/* Inside the rules-file loader (leadflow.yaml, CONTRACT §3): what its files share.
+/* Inside the rules-file loader (leadflow.yaml, docs/contract.md "The rules file"): what its files
+ * share.
  *
  * Loading happens in three passes over one document:
  *   1. config_yaml.c: libyaml's event parser builds a small tree of nodes (in an arena) that

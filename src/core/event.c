@@ -1,5 +1,5 @@
 /* Event decoding: dispatch between the two front ends, and the Segment field logic, written
- * once over the generic tree of event_int.h (CONTRACT §2).
+ * once over the generic tree of event_int.h (docs/contract.md "Events in").
  *
  * Rules beyond the contract table, decided here:
  *  - JSON null and the empty string mean "absent" for every field.

@@ -292,7 +292,8 @@ void lf_gen_event_build(lf_gen_t *g, const lf_gen_ev_t *ev)
 }
 
 /* A producer that sends an array of fields. In JSON mode this is a
- * MessagePack array too (a first byte other than '{' means MessagePack, CONTRACT §2). */
+ * MessagePack array too (a first byte other than '{' means MessagePack, docs/contract.md "Events
+ * in"). */
 void lf_gen_event_not_a_map(lf_gen_t *g, uint32_t lead)
 {
     lf_gen_enc_t *e = &g->enc;

@@ -1,5 +1,5 @@
-/* Kind names: the built-in kinds (CONTRACT §2) and the Segment event names that map onto them.
- * One table: row k holds the canonical name of kind k and its accepted aliases. */
+/* Kind names: the built-in kinds (docs/contract.md "Events in") and the Segment event names that
+ * map onto them. One table: row k holds the canonical name of kind k and its accepted aliases. */
 #include <stddef.h>
 
 #include "leadflow/event.h"

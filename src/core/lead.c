@@ -388,9 +388,9 @@ lf_apply_result_t lf_lead_apply(lf_lead_t *lead, const lf_event_t *ev, const lf_
         lead->stage_at_ms = ev->ts_ms;
         lead->t_ms = ev->ts_ms; /* eng is 0: t is only a time (also before 1970) */
     }
-    /* t is the lead's latest event time whatever the points (CONTRACT §4 Determinism): a
-     * later event decays eng to its time even if it scores nothing, so the stored eng and t
-     * do not depend on the order events arrived in. */
+    /* t is the lead's latest event time whatever the points (docs/contract.md "Semantics"
+     * Determinism): a later event decays eng to its time even if it scores nothing, so the stored
+     * eng and t do not depend on the order events arrived in. */
     lf_decay_add(&lead->eng, &lead->t_ms, 0, ev->ts_ms, m->half_life_ms);
     lf_lead_remember(lead, h, ev->ts_ms, dedup_window_s);
     lead->counters[ev->kind]++;

@@ -1,5 +1,6 @@
-/* lf_lead_t <-> its Redis record (CONTRACT §6). See include/leadflow/lead_codec.h; the packed
- * part is lead_pack.c, the layout before it lead_codec_v1.c. */
+/* lf_lead_t <-> its Redis record (docs/contract.md "Redis keys"). See
+ * include/leadflow/lead_codec.h; the packed part is lead_pack.c, the layout before it
+ * lead_codec_v1.c. */
 #include <stdio.h>
 #include <string.h>
 

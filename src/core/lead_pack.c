@@ -4,7 +4,7 @@
  * that they stay small):
  *   0 format   1 write version   2 flags (1 visitor, 2 requalify)   3 rules version (str; ""
  *   for a visitor)   4 first_seen from t   5 last_seen from t   6 stage_at from t
- *   7 events   8 counters [kind, n, ...] (kind: lf_kind_t, CONTRACT §2's order)
+ *   7 events   8 counters [kind, n, ...] (kind: lf_kind_t, docs/contract.md "Events in"'s order)
  *   9 first touch [source, medium, campaign, at from t] or nil
  *   10 last touch, the same, or nil when it equals the first touch
  *   11 traits [name, value, ...]   12 caps [rule, [window, granted, ...], ...]

@@ -1,4 +1,4 @@
-/* The scoring law of CONTRACT §4: decay, rule matching, grades. Pure functions. */
+/* The scoring law of docs/contract.md "Semantics": decay, rule matching, grades. Pure functions. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

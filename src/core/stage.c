@@ -1,4 +1,4 @@
-/* The stage order and the moves sales feedback causes (CONTRACT §1, §4). Score-driven moves
+/* The stage order and the moves sales feedback causes (docs/contract.md, §4). Score-driven moves
  * (lead/nurture <-> mql) are decided in lead.c, which knows the score. */
 #include <string.h>
 

@@ -1,7 +1,7 @@
-/* Hot reload of the rules file (CONTRACT §3): asked by SIGHUP, or by `leadflow reload`
- * through Redis (<p>ctl:reload, read with each heartbeat) so that it reaches instances on
- * every host. Done between batches: the batch before is stored under the rules before, the
- * next one under the new rules, and no event is read twice or skipped (the consumer is not
+/* Hot reload of the rules file (docs/contract.md "The rules file"): asked by SIGHUP, or by
+ * `leadflow reload` through Redis (<p>ctl:reload, read with each heartbeat) so that it reaches
+ * instances on every host. Done between batches: the batch before is stored under the rules before,
+ * the next one under the new rules, and no event is read twice or skipped (the consumer is not
  * touched). A file that does not load is refused with its errors logged, and the rules in
  * force stay. Only the model changes: connection and processing settings changed in the file
  * are named in a warning and wait for a restart. */

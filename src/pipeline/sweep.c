@@ -8,8 +8,8 @@
 
 #include "pipeline_int.h"
 
-/* The decay sweep's clock (CONTRACT §4): while any owned partition has unread input, the
- * latest event time of the least advanced such partition (one that has delivered nothing
+/* The decay sweep's clock (docs/contract.md "Semantics"): while any owned partition has unread
+ * input, the latest event time of the least advanced such partition (one that has delivered nothing
  * holds it at 0, unless a previous owner left its clock in Redis), minus the allowed
  * lateness; once every owned partition is caught up (everything below the high watermark
  * Kafka last reported is recorded in Redis), the wall clock minus the allowed lateness, so

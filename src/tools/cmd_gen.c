@@ -14,7 +14,7 @@
 static const char gen_help[] =
     "usage: leadflow gen [options] (--out FILE | --brokers B [--topic T])\n"
     "\n"
-    "A realistic synthetic event stream (CONTRACT section 2): B2B leads with Zipf-skewed\n"
+    "A realistic synthetic event stream (docs/contract.md, Events in): B2B leads with Zipf-skewed\n"
     "activity, anonymous visitors who later identify, UTM-tagged page views, QR scans, forms,\n"
     "e-mails, events, downloads, videos and sales feedback, plus duplicates and malformed\n"
     "events. The same seed and options give a byte-identical stream.\n"

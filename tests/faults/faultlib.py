@@ -11,7 +11,7 @@ adds what fault tests need:
 - a clean reference run over the same input (same seed), snapshotted into plain data and
   cached per process (and on disk per binary/input, so the files of one suite share it);
 - the comparison of a faulted run's final Redis state and transitions with the reference
-  (CONTRACT section 7), with the semantics below;
+  (docs/contract.md "Guarantees"), with the semantics below;
 - a runner whose last line is "N passed, N failed", that stops everything a test started
   and prints the tails of the process logs when a test fails.
 

@@ -1,4 +1,4 @@
-"""Same input, same output (CONTRACT §4, "Determinism"): one preloaded generated stream is
+"""Same input, same output (docs/contract.md "Semantics", "Determinism"): one preloaded generated stream is
 processed by runs that differ only in delivery timing (batch size, linger, number of
 instances; each varied once, to keep `make test` short). With the default clock (the decay
 sweep's clock never passes the latest event time of the least advanced partition that still

@@ -1,4 +1,4 @@
-"""A Redis that lost data is noticed before the next write (issue 14, CONTRACT §7).
+"""A Redis that lost data is noticed before the next write (issue 14, docs/contract.md "Guarantees").
 
 leadflow keeps a store epoch (`lf:epoch`, copied as field `epoch` into the progress hash) and
 checks, before every batch's writes, that Redis still holds it and that no owned partition's
@@ -106,10 +106,10 @@ def check_one_content_per_id(env, summary, ref, label):
           "more differing only in float rounding (1e-9; %d of leads that absorbed a visitor)"
           % (label, n, len(by_id), len(repeated), n - len(by_id), len(differing),
              len(diff_absorbed), len(rounding), len(round_absorbed)))
-    # CONTRACT §7: "It never publishes one transition_id with two different contents." It
+    # docs/contract.md "Guarantees": "It never publishes one transition_id with two different contents." It
     # holds for every lead whose events share one partition. A lead that absorbed a visitor
     # has events on two partitions; replayed after the loss they interleave differently, so
-    # a transition can be recomputed with another engagement/score (CONTRACT §4 allows the
+    # a transition can be recomputed with another engagement/score (docs/contract.md "Semantics" allows the
     # stage path of such leads to depend on arrival order; README "Identity"): counted and
     # printed, as faultlib.compare does for their order-dependent fields, not failed. Making
     # them deterministic needs an event-time ordered merge of the partitions (roadmap).

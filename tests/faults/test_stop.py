@@ -1,4 +1,4 @@
-"""SIGTERM ends `leadflow run` within a bound in every state (issue 14 part 2, CONTRACT §7
+"""SIGTERM ends `leadflow run` within a bound in every state (issue 14 part 2, docs/contract.md "Guarantees"
 "Back-pressure"), and the heartbeat keeps being written while a batch is stuck (part 6).
 
 After the first SIGTERM the batch in flight gets 10 s to finish, then every wait gives up;

@@ -4,7 +4,7 @@
     python3 tests/fuzz/seeds.py
 
 Seeds are small, valid or nearly valid inputs that reach deep into each parser quickly:
-the Segment fixtures of ../shared/fixtures/segment (as JSON, and packed as MessagePack),
+the Segment fixtures of tests/fixtures/segment (as JSON, and packed as MessagePack),
 hand-written hostile events, the timestamp and URL tables of the unit tests, the example
 rules file and the rule snippets of tests/unit/test_config.c. Regression inputs (crashes
 found and fixed) live apart, in tests/fuzz/regressions/<harness>/, and are never rewritten
@@ -19,7 +19,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures", "segment")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "segment")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from lfharness import mp_pack  # noqa: E402  (the integration tests' MessagePack packer)
 

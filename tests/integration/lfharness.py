@@ -729,7 +729,7 @@ class Env:
 
 STAGES = ["visitor", "lead", "mql", "sal", "sql", "opportunity", "customer", "nurture",
           "disqualified"]
-# The stages with an lf:stage:<stage> set (CONTRACT §6): the sales-active ones.
+# The stages with an lf:stage:<stage> set (docs/contract.md "Redis keys"): the sales-active ones.
 ACTIVE_STAGES = ["mql", "sal", "sql", "opportunity"]
 
 

@@ -1,4 +1,4 @@
-"""The decay sweep's clock (CONTRACT §4, "The clock of time-driven changes"): once every
+"""The decay sweep's clock (docs/contract.md "Semantics", "The clock of time-driven changes"): once every
 partition an instance owns is caught up, it follows the wall clock minus the allowed
 lateness, so an MQL left alone with no input at all is still demoted, at its crossing time,
 within the documented delay (allowed_lateness + the 1 s sweep interval); a partition that

@@ -4,7 +4,7 @@ One hand-made event stream is scored by `leadflow run` three times over the same
 run with its own consumer group and key prefix: the rules in force ("before", lf:), rules
 whose form submits weigh more ("after", lf:b:), and the before rules again (lf:c:). The
 report of lf: against lf:b: is checked number by number against an oracle computed here from
-the events (CONTRACT §4: score = fit + sum of points decayed to --at); lf: against lf:c: must
+the events (docs/contract.md "Semantics": score = fit + sum of points decayed to --at); lf: against lf:c: must
 show no difference. Then text output, a lead only one side has, a lead whose history was cut,
 and the usage errors.
 Run: LF_BIN=build/leadflow python3 tests/integration/test_compare.py"""

@@ -1,5 +1,5 @@
 """Bad input goes to the dead-letter topic unchanged, with the reason and its source in the
-headers; the processor keeps running and conservation holds (CONTRACT §2).
+headers; the processor keeps running and conservation holds (docs/contract.md "Events in").
 Run: LF_BIN=build/leadflow python3 tests/integration/test_deadletter.py"""
 import json
 import os

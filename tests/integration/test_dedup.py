@@ -1,4 +1,4 @@
-"""Duplicates by event-time window (CONTRACT §4), end to end on redis-server and the embedded
+"""Duplicates by event-time window (docs/contract.md "Semantics"), end to end on redis-server and the embedded
 broker: a repeat of a messageId is dropped however many events of the lead came between, as
 long as its event time lies within processing.dedup_window (default 24 h) of the lead's
 latest event; past the window it counts as new (README: the bound and what happens past it).

@@ -1,4 +1,4 @@
-"""Redis layout v2 (CONTRACT §6) end to end on redis-server and the embedded broker:
+"""Redis layout v2 (docs/contract.md "Redis keys") end to end on redis-server and the embedded broker:
 visitors expire by themselves and leave the funnel; a visitor linked after its record expired
 is as if never seen; lf:top holds the top N known leads in the order of their current
 engagement; a Redis written by the layout before is read and rewritten.

@@ -1,4 +1,4 @@
-"""No message can stop a partition (CONTRACT §7, issue 14 part 1): a dead letter too large for
+"""No message can stop a partition (docs/contract.md "Guarantees", issue 14 part 1): a dead letter too large for
 the producer's message.max.bytes, or one Kafka refuses, is forwarded as a truncated copy (the
 first 4096 bytes of the value) with lf.truncated, lf.truncated.why, lf.original.size and
 lf.original.sha256 besides the usual dead-letter headers, and counted; the good traffic around

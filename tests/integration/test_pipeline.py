@@ -127,7 +127,7 @@ def test_end_to_end_by_hand():
     clocks = {k: int(v) for k, v in env.r.hgetall(env.wm_key()).items() if k.endswith(".ts")}
     check_eq(list(clocks.values()), [T0 + 3 * DAY_MS], "the partition clock <p>.ts in lf:wm")
 
-    # By hand (CONTRACT §4): half-life 1 d, page views 5 points capped at 10 a day.
+    # By hand (docs/contract.md "Semantics"): half-life 1 d, page views 5 points capped at 10 a day.
     E2 = 5 * decay(T[2] - T[1]) + 5  # a3 is capped: no points (t moves to T3, e decays alike)
     E5 = E2 * decay(T[5] - T[2]) + 30
     check(20 + E5 < 60, "test arithmetic: a5 must stay below the MQL threshold")
@@ -254,7 +254,7 @@ def test_identity_merge():
     check_eq((p["applied"], p["duplicates"], p["dead"]), (5, 0, 0), "applied/dup/dead")
     check(not env.r.exists("lf:lead:{%s}" % A), "no visitor hash after anonymous events")
     h = env.lead(L)
-    # t is the latest event time, also of b5, whose points the cap refused (CONTRACT §4).
+    # t is the latest event time, also of b5, whose points the cap refused (docs/contract.md "Semantics").
     eng = (5 * decay(T[4] - T[1]) + 5 * decay(T[4] - T[2]) + 30) * decay(T[5] - T[4])
     check(20 + eng < 60, "test arithmetic: stays below the MQL threshold")
     check_close(h["eng"], eng, "eng (visitor's points decay-aligned + the lead's)")

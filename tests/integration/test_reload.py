@@ -1,4 +1,4 @@
-"""Hot reload of the rules file (CONTRACT §3): SIGHUP and `leadflow reload` (through Redis),
+"""Hot reload of the rules file (docs/contract.md "The rules file"): SIGHUP and `leadflow reload` (through Redis),
 on redis-server and the embedded broker. A valid file takes effect from the next batch with
 no event lost or counted twice; an invalid one is refused and logged, the old rules stay; the
 heartbeat and `leadflow stats` show each instance's rules version.

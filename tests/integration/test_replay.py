@@ -56,7 +56,7 @@ def keys_under(env, prefix):
 
 
 def test_replay_equals_a_fresh_run_under_the_new_rules():
-    # One partition: CONTRACT §4 promises the same state whatever the timing for leads whose
+    # One partition: docs/contract.md "Semantics" promises the same state whatever the timing for leads whose
     # events share a partition (a visitor's events and its lead's may not, with more).
     env = H.started_env("replay", partitions=1)
     live = H.set_processing(env.deploy_rules(), dedup_window=H.GEN_DEDUP_WINDOW)

@@ -1,5 +1,5 @@
-/* Write conflicts on a real Redis (CONTRACT §7: a lead's write checks the version it was
- * computed from). Two ways another writer gets in between, both reported per lead as
+/* Write conflicts on a real Redis (docs/contract.md "Guarantees": a lead's write checks the version
+ * it was computed from). Two ways another writer gets in between, both reported per lead as
  * LF_WRITE_CONFLICT with nothing of the lead written (not its hash, index entries, outbox
  * entry or counters), and a retry after re-reading the lead succeeds:
  *  - the stored version moved before the write's check (round 1: the lead is left out);

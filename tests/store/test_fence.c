@@ -1,6 +1,6 @@
-/* The store fence on a real Redis (CONTRACT §7, "A Redis that lost data is noticed"): the
- * store epoch is created once and stamped on the progress hash; a flush is noticed by the
- * next fence (LF_STORE_LOST) and by a progress save that comes before it (refused, nothing
+/* The store fence on a real Redis (docs/contract.md "Guarantees", "A Redis that lost data is
+ * noticed"): the store epoch is created once and stamped on the progress hash; a flush is noticed
+ * by the next fence (LF_STORE_LOST) and by a progress save that comes before it (refused, nothing
  * written); a progress hash of another epoch is a loss; a server that may evict keys is
  * refused at connect. Each test opens a store handle of its own: the epoch is per handle. */
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* save_progress on a real Redis: the next offset only moves forward, and an offset's counters
- * are added once however many instances processed it (CONTRACT §7: no double count). The
- * scenario: an instance loses a partition after its batch's writes but before its progress
- * save; the new owner reads the next offset before that late save and processes the same
+ * are added once however many instances processed it (docs/contract.md "Guarantees": no double
+ * count). The scenario: an instance loses a partition after its batch's writes but before its
+ * progress save; the new owner reads the next offset before that late save and processes the same
  * offsets again. Lead writes are protected by each lead's version; these counters, of the
  * events no lead write accounted for (dead letters above all), only by the save itself. */
 #include <stdlib.h>

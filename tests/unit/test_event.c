@@ -16,7 +16,7 @@
 #include "cjson_pack.h"
 #include "test.h"
 
-#define FIXTURE_DIR "../shared/fixtures/segment"
+#define FIXTURE_DIR "tests/fixtures/segment"
 
 static lf_arena_t arena;
 

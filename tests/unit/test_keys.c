@@ -1,6 +1,6 @@
-/* Redis key names (keys.h, CONTRACT §6): each builder's name under a prefix, the lead id as a
- * hash tag, and what a buffer too small gets (snprintf's contract: the full length back, a
- * cut, terminated name in the buffer), on both sides of the tagged keys' fast path. */
+/* Redis key names (keys.h, docs/contract.md "Redis keys"): each builder's name under a prefix, the
+ * lead id as a hash tag, and what a buffer too small gets (snprintf's contract: the full length
+ * back, a cut, terminated name in the buffer), on both sides of the tagged keys' fast path. */
 #include <string.h>
 
 #include "leadflow/keys.h"

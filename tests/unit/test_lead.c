@@ -283,8 +283,8 @@ static void test_cap_total_independent_of_order(void)
     lf_test_model_free(m);
 }
 
-/* CONTRACT §4 Determinism: t is the lead's latest event time whatever the points, so
- * every arrival order of the same events (zero-point ones included) stores the same eng, t,
+/* docs/contract.md "Semantics" Determinism: t is the lead's latest event time whatever the points,
+ * so every arrival order of the same events (zero-point ones included) stores the same eng, t,
  * score and grade, and the same remembered messageIds. Regression: a zero-point event
  * arriving first moved t only while eng was 0. */
 typedef struct {

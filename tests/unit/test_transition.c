@@ -1,8 +1,8 @@
-/* Transition encoding (transition.h, CONTRACT §5 / README "Transitions out"): the JSON and the
- * MessagePack forms decode back (cJSON, msgpack-c) to exactly the 13 fields, with their types:
- * transition_id "<lead id>:<seq>", lead_id, seq, from, to, reason, score, fit, engagement,
- * grade L1/L2/L3, at (ms), trigger (nil when empty), rules_version ("" when none). Ids with
- * quotes, backslashes, control bytes and UTF-8 survive; a buffer too small is refused. */
+/* Transition encoding (transition.h, docs/contract.md "Transitions out" / README "Transitions
+ * out"): the JSON and the MessagePack forms decode back (cJSON, msgpack-c) to exactly the 13
+ * fields, with their types: transition_id "<lead id>:<seq>", lead_id, seq, from, to, reason, score,
+ * fit, engagement, grade L1/L2/L3, at (ms), trigger (nil when empty), rules_version ("" when none).
+ * Ids with quotes, backslashes, control bytes and UTF-8 survive; a buffer too small is refused. */
 #include <cjson/cJSON.h>
 #include <msgpack.h>
 
