@@ -16,6 +16,10 @@ rd_kafka_conf_t *lf_kafka_conf(const lf_config_t *cfg, lf_kafka_role_t role, lf_
 /* A dead letter that cannot be forwarded whole keeps this many bytes of the original. */
 #define LF_DLQ_TRUNCATED_BYTES 4096
 
+/* librdkafka's own log lines go through leadflow's logger (log.h: one format, one level)
+ * instead of librdkafka's raw "%3|...|FAIL|" lines on stderr. */
+void lf_kafka_route_logs(rd_kafka_conf_t *conf);
+
 /* The producer's message.max.bytes as configured (kafka.properties may set it). */
 size_t lf_kafka_max_message_bytes(rd_kafka_conf_t *conf);
 

@@ -37,7 +37,7 @@ const lf_setting_t lf_settings[] = {
     {"kafka.properties", LF_SET_PROPS, NULL, LF_AT(kafka_props), 0, 0, 0, NULL, 0,
      "any librdkafka property, passed as is (security.protocol, sasl.*, ssl.*, ...)"},
     {"redis.host", LF_SET_STRING, "127.0.0.1", LF_AT(redis_host), 0, 0, 0, NULL, 0,
-     "Redis (or one Redis Cluster node) host"},
+     "Redis host (a standalone Redis; not a Redis Cluster yet)"},
     {"redis.port", LF_SET_INT, "6379", LF_AT(redis_port), 1, 65535, 0, NULL, 0, "Redis port"},
     {"redis.user", LF_SET_STRING, NULL, LF_AT(redis_user), 0, 0, 0, NULL, 0,
      "ACL user; none = default user"},

@@ -84,10 +84,15 @@ static void lf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, co
     lf_log_fields(lv, fields, sizeof(fields) / sizeof(fields[0]), "%s", buf);
 }
 
+void lf_kafka_route_logs(rd_kafka_conf_t *conf)
+{
+    rd_kafka_conf_set_log_cb(conf, lf_kafka_log_cb);
+}
+
 rd_kafka_conf_t *lf_kafka_conf(const lf_config_t *cfg, lf_kafka_role_t role, lf_err_t *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, lf_kafka_log_cb);
+    lf_kafka_route_logs(conf);
     static const char *const consumer_defaults[][2] = {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},

@@ -12,6 +12,7 @@
 #include "leadflow/common.h"
 #include "leadflow/event.h"
 #include "leadflow/gen_writer.h"
+#include "leadflow/kafka.h"
 
 /*---- File writer --------------------------------------------------------------------------*/
 
@@ -170,6 +171,7 @@ lf_gen_writer_t *lf_gen_writer_kafka(const char *brokers, const char *topic,
     char errstr[512];
     gen_kafka_t *k = lf_calloc(1, sizeof(*k));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    lf_kafka_route_logs(conf);
     static const char *const defaults[][2] = {
         {"enable.idempotence", "true"},
         {"linger.ms", "50"},

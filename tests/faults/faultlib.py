@@ -63,6 +63,91 @@ if os.environ.get("LF_RULES_TEMPLATE"):
     H.DEPLOY_RULES = os.environ["LF_RULES_TEMPLATE"]
 SEED = int(os.environ.get("LF_SEED", "42"))
 
+# Every processor of the fault suite logs JSON (log.format: json): each test ends by checking
+# that every line of every `leadflow run` it started is one JSON object with ts, level and msg
+# (check_json_logs). The tests' own checks read a run's log as text: log_text renders the
+# objects back into the text format's lines.
+JSON_LOGS = "log:\n  format: json\n"
+
+
+def json_logs(path):
+    """Make a rules file log JSON."""
+    with open(path) as f:
+        text = f.read()
+    if "\nlog:\n" not in text:
+        with open(path, "a") as f:
+            f.write(JSON_LOGS)
+    return path
+
+
+def _as_text(line):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(o, dict) or "msg" not in o:
+        return line
+    who = "leadflow[%s]" % o["worker"] if "worker" in o else "leadflow"
+    fields = "".join("[%s %s] " % (k, v) for k, v in o.items()
+                     if k not in ("ts", "level", "msg", "worker"))
+    return "%s %s %s: %s%s" % (o.get("ts", ""), who, o.get("level", ""), fields, o["msg"])
+
+
+_raw_log_text = H.Proc.log_text
+
+
+def _log_text(self):
+    text = _raw_log_text(self)
+    if not self.name.startswith("run-"):
+        return text
+    return "\n".join(_as_text(ln) for ln in text.split("\n"))
+
+
+H.Proc.log_text = _log_text
+
+
+def _json_log_problems(env):
+    """The lines of this environment's leadflow runs that are not a JSON log object."""
+    bad = []
+    for p in env.procs:
+        if not p.name.startswith("run-"):
+            continue
+        for n, line in enumerate(_raw_log_text(p).split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                o = json.loads(line)
+            except ValueError:
+                o = None
+            if not (isinstance(o, dict) and {"ts", "level", "msg"} <= set(o)):
+                bad.append("%s line %d: %r" % (os.path.basename(p.log_path), n, line[:300]))
+    return bad
+
+
+# Checked when an environment closes (its files go with it), read at the end of each test.
+_JSON_PROBLEMS = []
+_raw_env_close = H.Env.close
+
+
+def _env_close(self):
+    if not getattr(self, "_json_checked", False):
+        self._json_checked = True
+        _JSON_PROBLEMS.extend(_json_log_problems(self))
+    _raw_env_close(self)
+
+
+H.Env.close = _env_close
+
+
+def check_json_logs(envs):
+    """Every line of every leadflow run of the test's environments: one JSON object."""
+    bad = list(_JSON_PROBLEMS)
+    del _JSON_PROBLEMS[:]
+    for env in envs:
+        bad += _json_log_problems(env)
+    check(not bad, "log lines that are not JSON objects:\n  " + "\n  ".join(bad[:20]))
+
+
 # Fields compared for leads that absorbed a visitor (order-independent ones).
 ORDER_FREE_FIELDS = ("events", "first_seen", "last_seen", "fit", "rules_version")
 ORDER_FREE_PREFIXES = ("n.", "tr.", "ft.")
@@ -186,7 +271,7 @@ def write_rules(env, batch_max_events=None, batch_max_ms=50):
     (tests/integration/test_clock.py tests the wall clock)."""
     bme = batch_max_events or soak(2000, 2000)
     path = env.deploy_rules(batch_max_ms=batch_max_ms, batch_max_events=bme)
-    return H.set_processing(path, idle_clock="event", dedup_window=H.GEN_DEDUP_WINDOW)
+    return json_logs(H.set_processing(path, idle_clock="event", dedup_window=H.GEN_DEDUP_WINDOW))
 
 
 def start_run(env, instance, extra=()):
@@ -632,6 +717,16 @@ def tail_logs(env, lines=40):
     return "\n".join(out)
 
 
+def _checking_json_logs(fn):
+    def test():
+        del _JSON_PROBLEMS[:]
+        fn()
+        check_json_logs(H._CURRENT_ENVS)
+    test.__name__ = fn.__name__
+    return test
+
+
 def main(tests):
-    """The harness's runner, with the fault suite's longer log tails on failure."""
-    H.main(tests, env_logs=tail_logs)
+    """The harness's runner, with the fault suite's longer log tails on failure; each test
+    also checks that its processors' logs are JSON lines."""
+    H.main([_checking_json_logs(t) for t in tests], env_logs=tail_logs)

@@ -37,7 +37,7 @@ def write_rules(env, batch_max_events, linger_ms):
     text = re.sub(r"(?m)^(  batch_linger_ms:).*$", r"\1 %d" % linger_ms, text, count=1)
     with open(path, "w") as f:
         f.write(text)
-    F.H.set_processing(path, dedup_window=F.H.GEN_DEDUP_WINDOW)
+    F.json_logs(F.H.set_processing(path, dedup_window=F.H.GEN_DEDUP_WINDOW))
 
 
 def one_run(label, instances, batch, linger):
