@@ -29,6 +29,7 @@ DOCKERFILE = os.path.join(DEPLOY, "Dockerfile")
 COMPOSE = os.path.join(DEPLOY, "docker-compose.yml")
 COMPOSE_RULES = os.path.join(DEPLOY, "compose", "leadflow.yaml")
 K8S = os.path.join(DEPLOY, "k8s", "leadflow.yaml")
+K8S_SECRET = os.path.join(DEPLOY, "k8s", "secret.yaml.example")  # not applied with the folder
 DASHBOARD = os.path.join(DEPLOY, "grafana", "leadflow-dashboard.json")
 ALERTS = os.path.join(DEPLOY, "prometheus", "alerts.yml")
 EXAMPLE_RULES = os.path.join(DEPLOY, "leadflow.yaml")
@@ -218,7 +219,7 @@ def test_yamllint_strict_on_every_yaml_file():
     want = set()
     for d, _, files in os.walk(DEPLOY):
         for f in files:
-            if f.endswith((".yml", ".yaml")):
+            if f.endswith((".yml", ".yaml", ".yaml.example")):
                 want.add(os.path.relpath(os.path.join(d, f), ROOT))
     check_eq(sorted(want - listed), [], "YAML files yamllint would not look at")
     check("deploy/leadflow.yaml" in listed, "the example rules file is linted too")
@@ -303,8 +304,10 @@ def test_compose_rules_file():
 #---- Kubernetes -----------------------------------------------------------------------------
 
 def k8s_docs():
-    with open(K8S) as f:
-        docs = [d for d in yaml.safe_load_all(f) if d]
+    docs = []
+    for path in (K8S, K8S_SECRET):
+        with open(path) as f:
+            docs += [d for d in yaml.safe_load_all(f) if d]
     by = {}
     for d in docs:
         by.setdefault(d["kind"], []).append(d)
@@ -317,6 +320,15 @@ def test_k8s_structure():
     by = k8s_docs()
     for kind in ("ConfigMap", "Secret", "Deployment", "PodDisruptionBudget"):
         check_eq(len(by.get(kind, [])), 1, "one %s" % kind)
+    # `kubectl apply -f deploy/k8s/` takes .yaml, .yml and .json files: not the example
+    # Secret, which would overwrite the real one.
+    applied = [f for f in os.listdir(os.path.dirname(K8S)) if f.endswith((".yaml", ".yml",
+                                                                           ".json"))]
+    for f in applied:
+        with open(os.path.join(os.path.dirname(K8S), f)) as fh:
+            kinds = [d.get("kind") for d in yaml.safe_load_all(fh) if d]
+        check("Secret" not in kinds, "deploy/k8s/%s (applied with the folder) holds no Secret"
+              % f)
     dep = by["Deployment"][0]
     spec = dep["spec"]
     tpl = spec["template"]
