@@ -334,8 +334,9 @@ def test_run_reload_and_stop_in_the_units_sandbox():
     print("# %s" % note.group(1))
     n = feed(env)
     env.wait_consumed(n, proc=run)
+    # The endpoint's state is handed over once a second: it may lag the progress in Redis.
+    H.wait_until(lambda: get(port, "/readyz")[0] == 200, 10, "/readyz 200")
     check_eq(get(port, "/healthz")[0], 200, "/healthz")
-    check_eq(get(port, "/readyz")[0], 200, "/readyz")
     run.signal(signal.SIGHUP)  # ExecReload's kill -HUP
     H.wait_until(lambda: "reload (SIGHUP)" in run.log_text() or not run.alive(), 20,
                  "the reload's log line")
