@@ -47,6 +47,12 @@ typedef struct {
      * and the events to consume in all (replay). */
     void (*on_progress)(void *ctx, int64_t done, int64_t total);
     void *progress_ctx;
+    /* metrics.listen's port plus this: worker k of `--workers` serves on PORT+k-1, so that
+     * every process of a host has an endpoint of its own. */
+    int metrics_port_offset;
+    /* No metrics endpoint whatever metrics.listen says (`leadflow replay`: a command beside
+     * the live instances, which hold the port). */
+    int no_metrics;
 } lf_run_opts_t;
 
 /* Runs until *stop. Returns 0 after a clean shutdown, non-zero on a fatal error (message on

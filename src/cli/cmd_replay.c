@@ -333,6 +333,7 @@ static int lf_replay_run(lf_cli_t *cli, const lf_replay_args_t *a)
         .publish = LF_PUBLISH_NONE,
         .until_caught_up = 1,
         .no_dead_letters = 1,
+        .no_metrics = 1, /* the live instances of this host hold metrics.listen's port */
         .allow_partial = a->from_retained,
         .on_progress = lf_replay_progress,
         .progress_ctx = &bar,

@@ -41,6 +41,9 @@ static const char lf_run_usage[] =
     "  --redis HOST:PORT     override redis.host and redis.port (the password stays in the\n"
     "                        rules file)\n"
     "  --group ID            override kafka.group_id\n"
+    "  --metrics-listen ADDR:PORT  override metrics.listen (\"none\": off), e.g. for a\n"
+    "                        challenger on the champion's host; with --workers N, worker k\n"
+    "                        serves on PORT+k-1\n"
     "  --challenger          run the challenger named by the rules file (challenger.rules):\n"
     "                        its model, into challenger.prefix, as group <group_id>.challenger;\n"
     "                        it publishes the transitions of the challenger.split leads only\n"
@@ -54,7 +57,7 @@ static const char lf_run_usage[] =
 
 /* What the command line says. */
 typedef struct {
-    const char *path, *brokers, *redis, *group;
+    const char *path, *brokers, *redis, *group, *metrics_listen;
     int workers, challenger;
     char model_path[4096]; /* --challenger: its rules file (a reload reads it) */
     char host[256];        /* --redis: the host ("" when absent) and port (0 when absent) */
@@ -70,6 +73,7 @@ static const struct option lf_run_longopts[] = {
     {"group", required_argument, NULL, 'g'},
     {"workers", required_argument, NULL, 'w'},
     {"challenger", no_argument, NULL, 'C'},
+    {"metrics-listen", required_argument, NULL, 'm'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -108,6 +112,9 @@ static int lf_run_option(lf_cli_t *cli, int ch, char **argv, lf_run_args_t *a, l
         break;
     case 'C':
         a->challenger = 1;
+        break;
+    case 'm':
+        a->metrics_listen = optarg;
         break;
     case 'h':
         fputs(lf_run_usage, stdout);
@@ -149,6 +156,9 @@ static void lf_run_override(lf_config_t *cfg, const lf_run_args_t *a)
     /* Checked by lf_run_args already: these cannot fail. */
     if (a->brokers) lf_config_override(cfg, "kafka.bootstrap_servers", a->brokers, &err);
     if (a->group) lf_config_override(cfg, "kafka.group_id", a->group, &err);
+    if (a->metrics_listen)
+        lf_config_override(cfg, "metrics.listen",
+                           strcmp(a->metrics_listen, "none") == 0 ? "" : a->metrics_listen, &err);
     if (a->redis) {
         if (a->host[0]) lf_config_override(cfg, "redis.host", a->host, &err);
         snprintf(port, sizeof(port), "%d", a->port);

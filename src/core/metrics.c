@@ -136,7 +136,7 @@ size_t lf_metrics_render(const lf_metrics_t *m, char **buf, size_t *cap)
     }
     lf_out_t o = {buf, cap, 0};
     lf_head(&o, "info", "gauge", "The instance and the rules version in force (always 1).");
-    lf_out(&o, "leadflow_info{instance=\"%s\",rules_version=\"%s\",version=\"%s\"} 1\n",
+    lf_out(&o, "leadflow_info{instance_id=\"%s\",rules_version=\"%s\",version=\"%s\"} 1\n",
            lf_label(m->instance, a, sizeof(a)), lf_label(m->rules_version, b, sizeof(b)),
            LF_VERSION);
     lf_head(&o, "up", "gauge", "1 while the state is ok, 0 while degraded or paused.");

@@ -4,9 +4,11 @@
  * numbers (lf_metrics_publish, at most 4 times a second) under a mutex; requests read that
  * copy, so a slow scrape never holds the pipeline. */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +83,22 @@ static enum MHD_Result lf_metrics_handle(void *cls, struct MHD_Connection *c, co
                     MHD_RESPMEM_MUST_COPY);
 }
 
-lf_metrics_server_t *lf_metrics_start(const char *listen, int stuck_ms, lf_err_t *err)
+/* libmicrohttpd's own messages (a failed bind, a broken connection), through leadflow's
+ * logger: a JSON log stays JSON. @locality libmicrohttpd's thread, or the caller's at start. */
+static void lf_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    const char *fields[] = {"component", "libmicrohttpd"};
+    lf_log_fields("warn", fields, 2, "%s", msg);
+}
+
+lf_metrics_server_t *lf_metrics_start(const char *listen, int port_offset, int stuck_ms,
+                                      lf_err_t *err)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -95,6 +112,14 @@ lf_metrics_server_t *lf_metrics_start(const char *listen, int stuck_ms, lf_err_t
         lf_err_set(err, LF_ERR, "metrics.listen: \"%s\" is not IPv4-ADDRESS:PORT", listen);
         return NULL;
     }
+    if (port + port_offset > 65535) {
+        lf_err_set(err, LF_ERR, "metrics.listen: port %" PRId64 " + worker %d is beyond 65535",
+                   port, port_offset + 1);
+        return NULL;
+    }
+    port += port_offset;
+    char where[300];
+    snprintf(where, sizeof(where), "%s:%" PRId64, host[0] ? host : "0.0.0.0", port);
     sa.sin_port = htons((uint16_t)port);
     lf_metrics_server_t *s = lf_calloc(1, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
@@ -102,15 +127,16 @@ lf_metrics_server_t *lf_metrics_start(const char *listen, int stuck_ms, lf_err_t
     s->stuck_ms = stuck_ms;
     snprintf(s->not_ready, sizeof(s->not_ready), "starting");
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                            lf_metrics_handle, s, MHD_OPTION_SOCK_ADDR, &sa,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                            lf_metrics_handle, s, MHD_OPTION_EXTERNAL_LOGGER, lf_mhd_log, NULL,
+                            MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                            MHD_OPTION_END);
     if (!s->d) {
-        lf_err_set(err, LF_ERR, "metrics.listen: cannot listen on %s (in use?)", listen);
+        lf_err_set(err, LF_ERR, "metrics.listen: cannot listen on %s (in use?)", where);
         pthread_mutex_destroy(&s->mu);
         lf_free(s);
         return NULL;
     }
-    lf_log("info", "metrics on http://%s/metrics (also /healthz, /readyz)", listen);
+    lf_log("info", "metrics on http://%s/metrics (also /healthz, /readyz)", where);
     return s;
 }
 

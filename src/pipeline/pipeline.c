@@ -109,9 +109,10 @@ static int lf_pipe_open(lf_pipe_t *p, lf_err_t *err)
     if (err->code == LF_STORE_REFUSED) return LF_ERR; /* a misconfiguration: say so at once */
     if (err->msg[0]) lf_set_state(p, LF_STATE_DEGRADED, err->msg);
     p->store->rtt = &p->metrics.redis_seconds;
-    if (cfg->metrics_listen && cfg->metrics_listen[0]) {
+    if (cfg->metrics_listen && cfg->metrics_listen[0] && !p->opts->no_metrics) {
         lf_err_t merr = {0};
-        if (!(p->msrv = lf_metrics_start(cfg->metrics_listen, cfg->metrics_stuck_ms, &merr))) {
+        if (!(p->msrv = lf_metrics_start(cfg->metrics_listen, p->opts->metrics_port_offset,
+                                         cfg->metrics_stuck_ms, &merr))) {
             *err = merr;
             return LF_ERR;
         }

@@ -286,7 +286,10 @@ int lf_replay_done(lf_pipe_t *p);
 
 /*---- metrics_http.c, metrics_feed.c ----*/
 typedef struct lf_metrics_server lf_metrics_server_t;
-lf_metrics_server_t *lf_metrics_start(const char *listen, int stuck_ms, lf_err_t *err);
+/* Serve /metrics, /healthz and /readyz on listen (IPv4-ADDRESS:PORT) with PORT+port_offset,
+ * from libmicrohttpd's own thread. */
+lf_metrics_server_t *lf_metrics_start(const char *listen, int port_offset, int stuck_ms,
+                                      lf_err_t *err);
 void lf_metrics_publish(lf_metrics_server_t *s, const lf_metrics_t *m, int64_t last_loop_mono,
                         int ready, const char *not_ready);
 void lf_metrics_stop(lf_metrics_server_t *s);

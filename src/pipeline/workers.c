@@ -96,6 +96,7 @@ int lf_workers_run(lf_config_t *cfg, const lf_run_opts_t *opts, int n)
             lf_worker_signals(opts, parent);
             lf_run_opts_t mine = *opts;
             mine.instance = name;
+            mine.metrics_port_offset = started;
             _exit(lf_pipeline_run(cfg, &mine));
         }
         pids[started] = pid;

@@ -30,9 +30,8 @@ UNIT = os.path.join(DEPLOY, "leadflow.service")
 DASHBOARD = os.path.join(DEPLOY, "grafana", "leadflow-dashboard.json")
 PROM = os.path.join(DEPLOY, "prometheus")
 
-# Labels Prometheus adds or renames at scrape time: the target's job and instance (leadflow's
-# own `instance` label of leadflow_info becomes exported_instance), le of the buckets.
-SCRAPE_LABELS = {"job", "instance", "exported_instance", "le", "__name__"}
+# Labels Prometheus adds at scrape time (the target's job and instance), le of the buckets.
+SCRAPE_LABELS = {"job", "instance", "le", "__name__"}
 # Series Prometheus itself makes for every target.
 PROMETHEUS_SERIES = {"up"}
 

@@ -121,6 +121,61 @@ def test_readyz_and_healthz_follow_redis():
     check_eq(run.stop(), 0, "exit status")
 
 
+def free_port_pair():
+    """Two consecutive free ports (worker k of --workers serves on PORT+k-1)."""
+    import socket
+    for _ in range(50):
+        p = H.free_port()
+        if p >= 65535:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise H.TestFailure("no two consecutive free ports")
+
+
+def test_workers_serve_one_port_each_and_replay_beside_them_serves_none():
+    """`--workers 2` with metrics.listen PORT: worker 1 on PORT, worker 2 on PORT+1 (they used
+    to share PORT, and the second failed to start); their counters add up to the progress.
+    A replay on the same host reads the same rules file and opens no endpoint."""
+    env = H.started_env("metrics-workers", partitions=2)
+    port = free_port_pair()
+    rules = metrics_rules(env, port)
+    run = env.start_run(rules=rules, extra=["--workers", "2"])
+    gen = env._proc("gen", [H.LF_BIN, "gen", "--leads", "300", "--events", "3000", "--seed", "19",
+                            "--brokers", env.brokers, "--topic", H.EVENTS_TOPIC, "--quiet"])
+    check_eq(gen.p.wait(120), 0, "gen")
+    n = env.high_watermarks(H.EVENTS_TOPIC)
+    env.wait_consumed(n, proc=run)
+    env.settle(run)
+
+    def both():
+        a, b = samples(get(port, "/metrics")[1]), samples(get(port + 1, "/metrics")[1])
+        total = a.get("leadflow_events_in_total", 0) + b.get("leadflow_events_in_total", 0)
+        return (a, b) if total == n else None
+    a, b = H.wait_until(both, 15, "both workers' endpoints count every event")
+    check(a["leadflow_events_in_total"] > 0 and b["leadflow_events_in_total"] > 0,
+          "each worker consumed a partition")
+    check_eq(sum(family_sum(x, "leadflow_transitions_total") for x in (a, b)),
+             env.progress()["transitions"], "transitions of both workers")
+    ids = {k for x in (a, b) for k in x if k.startswith("leadflow_info{")}
+    check_eq(len(ids), 2, "one leadflow_info per worker: %r" % ids)
+    for p in (port, port + 1):
+        check_eq(get(p, "/healthz")[0], 200, "/healthz on %d" % p)
+    rc, out, err = env.run_cli(["replay", "-c", rules, "--rules", rules, "--prefix",
+                                "lf:metrics-replay:"], timeout=180)
+    check_eq(rc, 0, "replay beside the workers\n" + err[-1500:])
+    check("metrics on http" not in err, "the replay opened no endpoint:\n" + err[-800:])
+    check_eq(run.stop(), 0, "exit status")
+    check("cannot listen" not in run.log_text(), "no worker failed to listen")
+
+
 if __name__ == "__main__":
     H.main([test_metrics_agree_with_the_progress_and_promtool_accepts_them,
-            test_readyz_and_healthz_follow_redis])
+            test_readyz_and_healthz_follow_redis,
+            test_workers_serve_one_port_each_and_replay_beside_them_serves_none])
