@@ -49,7 +49,8 @@ STORE_LIB_OBJ := $(STORE_LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 # Libraries the core may use: everything but the Kafka and Redis clients.
-CORE_LIBS = $(shell pkg-config --libs msgpack yaml-0.1 libcjson 2>/dev/null) $(ALLOC_LIBS) -lm \
+CORE_LIBS = $(shell pkg-config --libs msgpack yaml-0.1 libcjson libcrypto 2>/dev/null) \
+            $(ALLOC_LIBS) -lm \
             $(LIBS)
 
 .PHONY: all deps test unit asan asan-quick demo bench soak clean format check-format

@@ -58,6 +58,7 @@ typedef struct {
     int log_progress_s; /* log.progress_every: seconds, 0 = never */
     /* metrics: */
     char *metrics_listen; /* metrics.listen: "127.0.0.1:9464", NULL = no endpoint */
+    char *ids_hmac_key;   /* ids.hmac_key: lead ids stored as HMAC-SHA-256 (id_hash.h) */
     int metrics_stuck_ms; /* metrics.stuck_after, default 30 s */
     /* challenger: */
     char *challenger_rules;  /* challenger.rules: its rules file, NULL = none */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leadflow/id_hash.h"
 #include "leadflow/commands.h"
 #include "leadflow/alloc.h"
 #include "cli_inspect_int.h"
@@ -19,6 +20,7 @@ static const char lf_inspect_usage[] =
     "  since when, the rules behind the score, caps in use, first/last touch and the stage\n"
     "  history, where the record is stored and in which layout. LEAD_ID is a userId, or an\n"
     "  anonymousId (shown: the lead it was linked to, else the visitor's record and TTL).\n"
+    "  With ids.hmac_key set, give the raw id (looked up by its hash) or the hash itself.\n"
     "  --at TIME          ISO-8601, epoch milliseconds or \"now\"; default: the lead's last\n"
     "                     event time (scores run on event time)\n"
     "  -c, --config FILE  rules file (default: $LEADFLOW_CONFIG, else ./leadflow.yaml)\n"
@@ -172,6 +174,15 @@ int lf_cmd_inspect(int argc, char **argv)
     lf_cli_init(&cli, argc > 0 ? argv[0] : "inspect", lf_inspect_usage);
     if ((rc = lf_inspect_args(&cli, argc, argv, &in)) != LF_CLI_GO) return rc;
     if ((rc = lf_cli_open(&cli))) goto out;
+    /* Leads are stored under their ids' hashes: look the raw id up by its hash (an id that
+     * already is one, copied from a transition or `leadflow top`, as it is). */
+    char hashed[LF_ID_HASH_HEX + 1];
+    const char *key = cli.cfg.ids_hmac_key;
+    if (key && !lf_id_is_hashed(in.query, strlen(in.query)) &&
+        lf_id_hash(key, strlen(key), in.query, strlen(in.query), hashed) == LF_OK) {
+        in.raw = in.query;
+        in.query = hashed;
+    }
     if ((rc = lf_inspect_load(&cli, &in, target, sizeof(target)))) goto out;
     if ((rc = lf_inspect_check(&cli, &in))) goto out;
     in.now_ms = lf_wall_ms();

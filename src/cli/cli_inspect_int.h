@@ -14,7 +14,8 @@
 
 /* What was read for one lead. */
 typedef struct {
-    const char *query; /* the id asked for */
+    const char *query; /* the id asked for (hashed when ids.hmac_key is set) */
+    const char *raw;   /* with ids.hmac_key: the raw id asked for, NULL if given hashed */
     const char *id;    /* the lead shown: query, or the lead it was linked to */
     int linked;        /* query is an anonymousId linked to id */
     int visitor_left;  /* the linked visitor still has its own record (lf:v:{} or a v1 hash) */

@@ -27,7 +27,8 @@ static void lf_inspect_json_score(cJSON *o, const lf_model_t *m, const lf_inspec
     double eng_at = lf_lead_engagement_at(l, in->at_ms, m);
     double eng_now = lf_lead_engagement_at(l, in->now_ms, m);
 
-    cJSON_AddStringToObject(o, "query", in->query);
+    cJSON_AddStringToObject(o, "query", in->raw ? in->raw : in->query);
+    if (in->raw) cJSON_AddStringToObject(o, "hashed_id", in->query);
     cJSON_AddStringToObject(o, "id", in->id);
     if (in->linked)
         cJSON_AddStringToObject(o, "linked_from", in->query);

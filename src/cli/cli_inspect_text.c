@@ -43,6 +43,7 @@ static void lf_inspect_print_score(const lf_model_t *m, const lf_inspect_t *in)
 
     printf("lead %s%s\n", lf_inspect_esc_c(in->id, e1),
            in->visitor || l->anonymous ? " (a visitor: anonymousId, not linked yet)" : "");
+    if (in->raw) printf("  the id of %s under ids.hmac_key\n", lf_inspect_esc_c(in->raw, e1));
     if (in->linked)
         printf("  %s is an anonymousId linked to this lead%s\n", lf_inspect_esc_c(in->query, e1),
                in->visitor_left ? " (its visitor record still exists)" : "");

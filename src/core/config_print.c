@@ -150,7 +150,7 @@ static void lf_rule_start(lf_wrap_t *w, FILE *out, const char *name, double poin
 static void lf_print_settings(const lf_config_t *cfg, FILE *out)
 {
     static const char *const sections[] = {"kafka", "redis",   "processing", "limits",
-                                           "log",   "metrics", "challenger"};
+                                           "log",   "metrics", "challenger", "ids"};
     char buf[512], val[400];
     lf_wrap_t w;
     for (size_t k = 0; k < LF_NKEYS(sections); k++) {
@@ -158,6 +158,7 @@ static void lf_print_settings(const lf_config_t *cfg, FILE *out)
         /* The challenger's line only when there is one. */
         if (strcmp(sections[k], "challenger") == 0 && !cfg->challenger_rules) continue;
         if (strcmp(sections[k], "metrics") == 0 && !cfg->metrics_listen) continue;
+        if (strcmp(sections[k], "ids") == 0 && !cfg->ids_hmac_key) continue;
         lf_wrap_start(&w, out, sections[k], LF_SUM_LABEL);
         for (size_t i = 0; i < LF_NSETTINGS; i++) {
             const lf_setting_t *s = &lf_settings[i];

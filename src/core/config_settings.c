@@ -104,6 +104,10 @@ const lf_setting_t lf_settings[] = {
      "(127.0.0.1:9464 on one host; 0.0.0.0:9464 in a pod)"},
     {"metrics.stuck_after", LF_SET_DURATION, "30s", LF_AT(metrics_stuck_ms), 1000, 3600000, 1, NULL,
      0, "/healthz fails once the processing loop has not turned for this long"},
+    {"ids.hmac_key", LF_SET_STRING, NULL, LF_AT(ids_hmac_key), 0, 0, 0, NULL, 1,
+     "store and publish every lead under HMAC-SHA-256(key, its id) in hex instead of the id "
+     "(keeps e-mail addresses and phone numbers used as ids out of Redis and the topics); at "
+     "least 16 bytes, best ${file:PATH}; none = ids as sent. Changing it starts every lead anew"},
     {"limits.max_event_bytes", LF_SET_INT, "32768", LF_AT(limits.max_event_bytes), 256, 64 << 20, 0,
      NULL, 0, "larger events are dead-lettered"},
     {"limits.min_timestamp", LF_SET_TIMESTAMP, "2000-01-01T00:00:00Z", LF_AT(limits.min_ts_ms), 0,

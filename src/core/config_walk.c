@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "leadflow/id_hash.h"
 
 #define LF_CFG_MAX_VERSION 64 /* rules_version is stored with every lead update */
 
@@ -167,6 +168,23 @@ void lf_settings_check(lf_loader_t *ld)
         LF_ERR_AT(ld, kbat,
                   "kafka.bootstrap_servers: host:port[,host:port...], not credentials; put them "
                   "in kafka.properties (sasl.username, sasl.password)");
+    const lf_node_t *hat = lf_settings_where(ld, "ids.hmac_key");
+    if (hat && cfg->ids_hmac_key && strlen(cfg->ids_hmac_key) < LF_ID_HASH_MIN_KEY)
+        LF_ERR_AT(ld, hat,
+                  "ids.hmac_key: shorter than %d bytes (a short key can be guessed): e.g. "
+                  "`openssl rand -hex 32 > id-key` and hmac_key: ${file:id-key}",
+                  LF_ID_HASH_MIN_KEY);
+    /* Their values are stored hashed: only their presence can be tested. */
+    for (size_t i = 0; hat && cfg->ids_hmac_key && i < cfg->model.nfit; i++)
+        for (size_t c = 0; c < cfg->model.fit[i].nconds; c++) {
+            const lf_cond_t *k = &cfg->model.fit[i].conds[c];
+            if (k->op != LF_MATCH_PRESENT && lf_id_hashed_trait(k->field, strlen(k->field)))
+                LF_ERR_AT(ld, hat,
+                          "ids.hmac_key: fit rule \"%s\" (line %d) tests the value of trait %s, "
+                          "which is stored hashed with ids.hmac_key: only `present: true` can "
+                          "test it",
+                          cfg->model.fit[i].name, cfg->model.fit[i].line, k->field);
+        }
     const lf_node_t *sat = lf_settings_where(ld, "challenger.split");
     if (sat && cfg->challenger_split > 0 && !cfg->challenger_rules)
         LF_ERR_AT(ld, sat,

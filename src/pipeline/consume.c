@@ -4,6 +4,7 @@
  * meanwhile, are dropped here; each message is decoded once. */
 #include <string.h>
 
+#include "leadflow/id_hash.h"
 #include "leadflow/alloc.h"
 #include "leadflow/log.h"
 #include "pipeline_int.h"
@@ -28,6 +29,8 @@ static void lf_item_decode(const lf_pipe_t *p, lf_item_t *it, lf_arena_t *arena)
     if (lf_event_decode(it->msg->payload, it->msg->len, &p->cfg->limits, arena, &it->ev,
                         &it->bad) != LF_OK)
         it->state = LF_ITEM_DEAD;
+    else if (p->cfg->ids_hmac_key) /* before anything reads an id */
+        lf_event_hash_ids(&it->ev, p->cfg->ids_hmac_key, strlen(p->cfg->ids_hmac_key), arena);
 }
 
 void lf_batch_decode(lf_pipe_t *p)

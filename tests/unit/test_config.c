@@ -1127,6 +1127,31 @@ static void test_config_secret_refs(void)
     fclose(sf);
     CHECK_INT(load_yaml(yaml, &cfg), LF_ERR);
     CHECK(has_diag("t.yaml", 1, "larger than 1048576 bytes"));
+    /* ids.hmac_key: a secret (never printed), at least 16 bytes; email and phone are then
+     * stored hashed, so a fit rule may only test their presence. */
+    CHECK_INT(load_yaml("ids: {hmac_key: 0123456789abcdef0123}\n"
+                        "model:\n  fit:\n    - {name: biz, traits: {email: {prefix: [a]}}, "
+                        "points: 1}\n    - {name: reach, traits: {phone: {present: true}}, "
+                        "points: 1}\n",
+                        &cfg),
+              LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "fit rule \"biz\" (line 4) tests the value of trait email"));
+    CHECK_INT(diag_lines(), 1);
+    CHECK_INT(load_yaml("ids: {hmac_key: short-key}\n", &cfg), LF_ERR);
+    CHECK(has_diag("t.yaml", 1, "ids.hmac_key: shorter than 16 bytes"));
+    CHECK(strstr(diag_text, "short-key") == NULL);
+    CHECK_INT(load_yaml("ids: {hmac_key: 0123456789abcdef0123}\n"
+                        "model:\n  fit: [{name: a, traits: {x: {present: true}}, points: 1}]\n",
+                        &cfg),
+              LF_OK);
+    char *sum = NULL;
+    size_t sumlen = 0;
+    FILE *sf2 = open_memstream(&sum, &sumlen);
+    lf_config_print_summary(&cfg, sf2);
+    fclose(sf2);
+    CHECK(strstr(sum, "hmac_key=***") != NULL && strstr(sum, "0123456789abcdef0123") == NULL);
+    free(sum);
+    lf_config_free(&cfg);
     unlink(path);
     unsetenv("LF_TEST_REDIS_PW");
     unsetenv("LF_TEST_PORT");

@@ -1,0 +1,63 @@
+/* HMAC-SHA-256 of lead ids (id_hash.h), with OpenSSL's libcrypto. */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+
+#include "leadflow/alloc.h"
+#include "leadflow/id_hash.h"
+
+int lf_id_hash(const char *key, size_t keylen, const char *raw, size_t idlen, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (keylen > (size_t)INT32_MAX ||
+        !HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)raw, idlen, mac, &n) ||
+        n * 2 != LF_ID_HASH_HEX) {
+        out[0] = '\0';
+        return LF_ERR;
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        out[2 * i] = digits[mac[i] >> 4];
+        out[2 * i + 1] = digits[mac[i] & 15];
+    }
+    out[LF_ID_HASH_HEX] = '\0';
+    return LF_OK;
+}
+
+int lf_id_is_hashed(const char *s, size_t len)
+{
+    if (len != LF_ID_HASH_HEX) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+static int lf_hash_one(lf_str_t *id, const char *key, size_t keylen, lf_arena_t *arena)
+{
+    if (!id->len) return LF_OK;
+    char *out = lf_arena_alloc(arena, LF_ID_HASH_HEX + 1);
+    if (lf_id_hash(key, keylen, id->ptr, id->len, out) != LF_OK) return LF_ERR;
+    *id = (lf_str_t){out, LF_ID_HASH_HEX};
+    return LF_OK;
+}
+
+int lf_id_hashed_trait(const char *key, size_t len)
+{
+    return (len == 5 && memcmp(key, "email", 5) == 0) || (len == 5 && memcmp(key, "phone", 5) == 0);
+}
+
+int lf_event_hash_ids(lf_event_t *ev, const char *key, size_t keylen, lf_arena_t *arena)
+{
+    if (lf_hash_one(&ev->user_id, key, keylen, arena) != LF_OK ||
+        lf_hash_one(&ev->anonymous_id, key, keylen, arena) != LF_OK ||
+        lf_hash_one(&ev->previous_id, key, keylen, arena) != LF_OK)
+        return LF_ERR;
+    for (uint32_t i = 0; i < ev->ntraits; i++) {
+        lf_kv_t *t = &ev->traits[i];
+        if (!lf_id_hashed_trait(t->key.ptr, t->key.len)) continue;
+        if (lf_hash_one(&t->val, key, keylen, arena) != LF_OK) return LF_ERR;
+        t->is_num = 0;
+    }
+    return LF_OK;
+}
