@@ -8,8 +8,13 @@
 #include "leadflow/model.h"
 #include "leadflow/transition.h"
 
+/* The challenger numbers a lead's transitions in its own state: what it publishes (a
+ * challenger split) has ids of its own, so that a lead moved between the two sides by a
+ * change of challenger.split never gets one id with two contents. */
 int lf_transition_id(const lf_transition_t *t, const char *lead_id, char *buf, size_t cap)
 {
+    if (t->model && strcmp(t->model, "challenger") == 0)
+        return snprintf(buf, cap, "%s:challenger:%" PRIu64, lead_id, t->seq);
     return snprintf(buf, cap, "%s:%" PRIu64, lead_id, t->seq);
 }
 

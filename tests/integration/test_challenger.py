@@ -114,7 +114,13 @@ def test_challenger_with_a_ten_percent_split():
     for lead in set(ra) | set(rb):
         src = rb if in_split(lead) else ra
         if lead in src:
-            expect[lead] = src[lead]
+            # The challenger's published ids are "<lead>:challenger:<seq>" (its numbering).
+            expect[lead] = {
+                (i.replace("%s:" % lead, "%s:challenger:" % lead, 1) if in_split(lead) else i):
+                dict(t, transition_id=(t["transition_id"].replace(
+                    "%s:" % lead, "%s:challenger:" % lead, 1) if in_split(lead)
+                    else t["transition_id"]))
+                for i, t in src[lead].items()}
     n_split = sum(1 for lead in expect if in_split(lead))
     check(0 < n_split < len(expect) // 4, "split leads with transitions: %d of %d" % (
         n_split, len(expect)))

@@ -194,6 +194,13 @@ static void test_transition_fields(void)
     char id[64];
     CHECK_INT(lf_transition_id(&t, "u-42", id, sizeof(id)), 6);
     CHECK_STR(id, "u-42:3");
+    /* A challenger's published transitions: ids of their own (its own numbering). */
+    t.model = "champion";
+    CHECK_INT(lf_transition_id(&t, "u-42", id, sizeof(id)), 6);
+    CHECK_STR(id, "u-42:3");
+    t.model = "challenger";
+    CHECK_INT(lf_transition_id(&t, "u-42", id, sizeof(id)), 17);
+    CHECK_STR(id, "u-42:challenger:3");
 }
 
 /* Each reason, stage and grade by its name; a decay has no trigger; no rules version is "". */
@@ -391,25 +398,25 @@ static void test_transition_model_field(void)
     for (int json = 0; json <= 1; json++) {
         t.model = NULL;
         int pn = lf_transition_encode(&t, "u1", "v1", json, plain, sizeof(plain));
-        t.model = "challenger";
+        t.model = "champion"; /* the challenger's have ids of their own: test_transition_fields */
         int n = lf_transition_encode(&t, "u1", "v1", json, buf, sizeof(buf));
         CHECK(pn > 0 && n > pn);
         if (json) {
             cJSON *o = cJSON_ParseWithLength(buf, (size_t)n);
             CHECK(o != NULL);
-            CHECK_STR(cJSON_GetObjectItem(o, "model")->valuestring, "challenger");
+            CHECK_STR(cJSON_GetObjectItem(o, "model")->valuestring, "champion");
             CHECK_INT(cJSON_GetArraySize(o), 14);
             cJSON_Delete(o);
             CHECK(memcmp(buf, plain, (size_t)pn - 1) == 0);
         } else {
             CHECK((unsigned char)buf[0] == 0x80 + 14 && (unsigned char)plain[0] == 0x80 + 13);
             CHECK(memcmp(buf + 1, plain + 1, (size_t)pn - 1) == 0);
-            /* fixstr "model", fixstr "challenger" */
+            /* fixstr "model", fixstr "champion" */
             CHECK(memcmp(buf + pn,
-                         "\xa5model\xaa"
-                         "challenger",
-                         17) == 0);
-            CHECK_INT(n, pn + 17);
+                         "\xa5model\xa8"
+                         "champion",
+                         15) == 0);
+            CHECK_INT(n, pn + 15);
         }
     }
 }
