@@ -2,7 +2,9 @@
  * lead by userId, or only by anonymousId (a visitor); an identify or alias event links an
  * anonymous id to the user, and Redis keeps that link (an alias). The leads of a batch are
  * found in two rounds (the ids the events name, then the leads their aliases point to), each
- * given a slot; a visitor that identifies during the batch is merged into the lead's slot. */
+ * given a slot; a visitor that identifies during the batch is merged into the lead's slot.
+ * An anonymous id that is a known lead's userId (an alias of an old userId) is no visitor:
+ * it is neither linked nor merged, so that lead keeps its record and its events. */
 #include <string.h>
 
 #include "leadflow/alloc.h"
@@ -43,21 +45,27 @@ static lf_str_t lf_link_id(const lf_event_t *ev)
     return ev->anonymous_id;
 }
 
+/* A new slot for `id` (may move at->slots). */
+static int lf_slot_new(lf_attempt_t *at, const char *id)
+{
+    if (at->nslots == at->capslots) {
+        at->capslots = at->capslots ? at->capslots * 2 : 256;
+        at->slots = lf_realloc(at->slots, at->capslots * sizeof(*at->slots));
+    }
+    int i = (int)at->nslots++;
+    lf_slot_t *s = &at->slots[i];
+    memset(s, 0, sizeof(*s));
+    s->id = id;
+    s->merged_into = -1;
+    s->probe = -1;
+    return i;
+}
+
 /* The slot of lead `id`, new if the batch had not named it yet. */
 static int lf_slot_of(lf_attempt_t *at, const char *id)
 {
     int *v = lf_idmap_slot(&at->leads_map, id, 1);
-    if (*v < 0) {
-        if (at->nslots == at->capslots) {
-            at->capslots = at->capslots ? at->capslots * 2 : 256;
-            at->slots = lf_realloc(at->slots, at->capslots * sizeof(*at->slots));
-        }
-        *v = (int)at->nslots++;
-        lf_slot_t *s = &at->slots[*v];
-        memset(s, 0, sizeof(*s));
-        s->id = id;
-        s->merged_into = -1;
-    }
+    if (*v < 0) *v = lf_slot_new(at, id); /* v is in the arena: slots moving leaves it */
     return *v;
 }
 
@@ -89,8 +97,54 @@ static void lf_identity_named(lf_attempt_t *at)
     }
 }
 
+/* Whether identify/alias event ev would link an anonymous id: returns it, else an empty one. */
+static lf_str_t lf_links(const lf_event_t *ev)
+{
+    lf_str_t none = {0};
+    if (!ev->user_id.len || (ev->kind != LF_KIND_IDENTIFY && ev->kind != LF_KIND_ALIAS))
+        return none;
+    lf_str_t link = lf_link_id(ev);
+    if (!link.len || (link.len == ev->user_id.len && !memcmp(link.ptr, ev->user_id.ptr, link.len)))
+        return none;
+    return link;
+}
+
+/* An anonymous id an identify/alias would link, with no alias yet and not named by a userId in
+ * the batch, is read as a visitor; it may still be a known lead's userId (Segment's alias of an
+ * old userId): a probe slot reads that lead's record too, in the same round trip. It is in no
+ * map and takes no event, so it is never written. */
+static void lf_identity_probes(lf_attempt_t *at)
+{
+    lf_pipe_t *p = at->p;
+    for (size_t i = 0; i < p->nitems; i++) {
+        const lf_item_t *it = &p->items[i];
+        if (it->state != LF_ITEM_PENDING) continue;
+        lf_str_t link = lf_links(&it->ev);
+        if (!link.len) continue;
+        const char *anon = lf_cstr(at->a, link);
+        if (at->alias[*lf_idmap_slot(&at->anon_map, anon, 0)]) continue;
+        int vi = *lf_idmap_slot(&at->leads_map, anon, 0);
+        if (at->slots[vi].by_user || at->slots[vi].probe >= 0) continue;
+        int pi = lf_slot_new(at, at->slots[vi].id); /* may move at->slots */
+        at->slots[pi].by_user = 1;
+        at->slots[vi].probe = pi;
+    }
+}
+
+/* Whether slot v, the anonymous side of a link, is a known lead: named by a userId in the batch
+ * (or an alias's lead), read as one (a cached record, or a hash of the layout before where a
+ * visitor's was looked for), or found by its probe. */
+static int lf_slot_is_known(const lf_attempt_t *at, const lf_slot_t *v)
+{
+    if (v->by_user) return 1;
+    if (v->lead_ptr->exists && !v->lead_ptr->anonymous) return 1;
+    if (v->probe < 0) return 0;
+    const lf_lead_t *l = at->slots[v->probe].lead_ptr;
+    return l->exists && !l->anonymous;
+}
+
 /* Every lead the batch touches gets a slot: round 1, the aliases of its anonymous ids read
- * from the store, round 2 the leads those point to. */
+ * from the store, round 2 the leads those point to; then the probes (lf_identity_probes). */
 int lf_identity_collect(lf_attempt_t *at, lf_err_t *err)
 {
     lf_identity_named(at);
@@ -104,6 +158,7 @@ int lf_identity_collect(lf_attempt_t *at, lf_err_t *err)
             int li = lf_slot_of(at, at->alias[i]); /* may move at->slots */
             at->slots[li].by_user = 1;
         }
+    lf_identity_probes(at);
     return LF_OK;
 }
 
@@ -157,19 +212,18 @@ static void lf_slot_add_merged(lf_arena_t *a, lf_slot_t *s, const char *anon, co
 
 /* identify / alias: link the visitor to the lead in slot li, once. A visitor not yet an alias
  * of any lead is merged into it (its state, if it has any), and its later events in the
- * batch go to the lead. */
+ * batch go to the lead. An id that is a known lead's userId is not a visitor: no link, no
+ * merge (two known leads are never merged); the event only counts for the lead in li. */
 void lf_identity_link(lf_attempt_t *at, int li, const lf_event_t *ev)
 {
     lf_slot_t *s = &at->slots[li];
-    lf_str_t link = lf_link_id(ev);
-    if (!ev->user_id.len || !link.len ||
-        (ev->kind != LF_KIND_IDENTIFY && ev->kind != LF_KIND_ALIAS) ||
-        lf_str_eq(link, s->lead_ptr->id))
-        return;
+    lf_str_t link = lf_links(ev);
+    if (!link.len || lf_str_eq(link, s->lead_ptr->id)) return;
     const char *anon = lf_cstr(at->a, link);
     int ai = *lf_idmap_slot(&at->anon_map, anon, 0);
     if (at->alias[ai]) return;
     lf_slot_t *v = &at->slots[*lf_idmap_slot(&at->leads_map, anon, 0)];
+    if (lf_slot_is_known(at, v)) return;
     if (v->merged_into < 0 && v != s) {
         const lf_config_t *cfg = at->p->cfg;
         if (v->lead_ptr->exists && v->lead_ptr->anonymous)

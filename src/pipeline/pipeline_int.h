@@ -208,6 +208,7 @@ typedef struct {
     int dirty;
     int merged_into; /* >= 0: a visitor merged into that slot */
     int by_user;     /* named by a userId or an alias: a known lead's slot (else a visitor's) */
+    int probe; /* >= 0: the slot reading lead <id> for a visitor an identify/alias would link */
     int32_t partition;
     lf_argv_t trans; /* (transition_id, payload) pairs */
     /* Their stage pairs (from, to), counted in the metrics once the write is in. */
