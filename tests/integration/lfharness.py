@@ -106,6 +106,36 @@ def wait_until(cond, timeout, what, interval=0.1):
         time.sleep(interval)
 
 
+def http_get(port, path):
+    """GET http://127.0.0.1:port/path: (status, body); (0, why) when nothing answers."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, OSError) as e:  # not listening (yet), or no answer
+        return 0, str(e)
+
+
+def unit_file_sections(path):
+    """A systemd unit file: {section: {key: [values in order]}} (comments dropped)."""
+    out, section = {}, None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("["):
+                section = out.setdefault(line.strip("[]"), {})
+                continue
+            if section is not None and "=" in line:
+                k, v = line.split("=", 1)
+                section.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
@@ -547,6 +577,15 @@ class Env:
                            stdin=subprocess.DEVNULL)
         return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8",
                                                                                   "replace")
+
+    def generate(self, leads, events, seed, extra=(), timeout=120):
+        """`leadflow gen` into the events topic (its exit status checked); returns the topic's
+        high watermarks."""
+        gen = self._proc("gen", [LF_BIN, "gen", "--leads", str(leads), "--events", str(events),
+                                 "--seed", str(seed), "--brokers", self.brokers, "--topic",
+                                 EVENTS_TOPIC, "--quiet"] + list(extra))
+        check_eq(gen.p.wait(timeout), 0, "leadflow gen exit status")
+        return self.high_watermarks(EVENTS_TOPIC)
 
     # -- progress
     def wm_key(self, prefix="lf:", topic=EVENTS_TOPIC):

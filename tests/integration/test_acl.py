@@ -57,11 +57,7 @@ def test_leadflow_works_under_the_readme_grant_and_nothing_else():
     b = with_user(env, live, version="acl-b", name="rules-b.yaml")
     env.r.execute_command("ACL", "LOG", "RESET")
 
-    gen = env._proc("gen", [H.LF_BIN, "gen", "--leads", "300", "--events", "3000", "--seed",
-                            "31", "--brokers", env.brokers, "--topic", H.EVENTS_TOPIC,
-                            "--quiet"])
-    check_eq(gen.p.wait(120), 0, "gen")
-    n = env.high_watermarks(H.EVENTS_TOPIC)
+    n = env.generate(300, 3000, 31)
     run = env.start_run(rules=live)
     env.wait_consumed(n, timeout=120, proc=run)
     env.settle(run)
@@ -128,11 +124,7 @@ def test_a_refused_command_is_an_error_that_says_so_and_nothing_is_lost():
     env = H.started_env("acl-refused", partitions=1)
     env.r.execute_command(*shlex.split(readme_acl_line().replace(" +getex", "")))
     live = with_user(env, H.set_processing(env.deploy_rules(), dedup_window=H.GEN_DEDUP_WINDOW))
-    gen = env._proc("gen", [H.LF_BIN, "gen", "--leads", "200", "--events", "1500", "--seed",
-                            "32", "--brokers", env.brokers, "--topic", H.EVENTS_TOPIC,
-                            "--quiet"])
-    check_eq(gen.p.wait(120), 0, "gen")
-    n = env.high_watermarks(H.EVENTS_TOPIC)
+    n = env.generate(200, 1500, 32)
     run = env.start_run(rules=live)
     H.wait_until(lambda: "NOPERM" in run.log_text(), 30, "the refusal logged")
     log = run.log_text()

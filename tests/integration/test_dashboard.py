@@ -19,9 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -45,7 +42,9 @@ def _require(cond, msg):
 
 
 def unit_settings(path=UNIT):
-    """[Service] of a unit file: key -> list of values (in order; comments dropped)."""
+    """[Service] of a unit file: key -> list of values (in order; comments dropped). Its own
+    reader, not lfharness.unit_file_sections: the sandbox process runs before the harness is
+    imported (the harness starts things and re-executes the interpreter)."""
     out, section = {}, None
     with open(path) as f:
         for line in f:
@@ -164,14 +163,7 @@ from lfharness import check, check_eq  # noqa: E402
 
 #---- Scrapes and expressions ----------------------------------------------------------------
 
-def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, OSError) as e:
-        return 0, str(e)
+get = H.http_get
 
 
 def served(text):
@@ -271,11 +263,7 @@ def metrics_rules(env, port):
 
 
 def feed(env, leads=300, events=3000):
-    gen = env._proc("gen", [H.LF_BIN, "gen", "--leads", str(leads), "--events", str(events),
-                            "--seed", "5", "--brokers", env.brokers, "--topic", H.EVENTS_TOPIC,
-                            "--quiet"])
-    check_eq(gen.p.wait(120), 0, "gen")
-    return env.high_watermarks(H.EVENTS_TOPIC)
+    return env.generate(leads, events, 5)
 
 
 #---- Tests ----------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lfharness as H  # noqa: E402
@@ -52,13 +50,9 @@ def json_lines(text, what):
 
 
 def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return None
+    return H.http_get(port, path)[0]
+
+
 
 
 def run_env():

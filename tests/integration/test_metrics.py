@@ -9,22 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lfharness as H  # noqa: E402
 from lfharness import check, check_eq  # noqa: E402
 
 
-def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, OSError) as e:  # not listening (yet), or no answer
-        return 0, str(e)
+get = H.http_get
 
 
 def samples(text):
@@ -59,10 +50,7 @@ def test_metrics_agree_with_the_progress_and_promtool_accepts_them():
     port = H.free_port()
     rules = metrics_rules(env, port)
     run = env.start_run(rules=rules)
-    gen = env._proc("gen", [H.LF_BIN, "gen", "--leads", "300", "--events", "3000", "--seed", "9",
-                            "--brokers", env.brokers, "--topic", H.EVENTS_TOPIC, "--quiet"])
-    check_eq(gen.p.wait(120), 0, "gen")
-    n = env.high_watermarks(H.EVENTS_TOPIC)
+    n = env.generate(300, 3000, 9)
     env.wait_consumed(n, proc=run)
     env.settle(run)
     H.wait_until(lambda: samples(get(port, "/metrics")[1]).get("leadflow_events_in_total") == n,
@@ -147,10 +135,7 @@ def test_workers_serve_one_port_each_and_replay_beside_them_serves_none():
     port = free_port_pair()
     rules = metrics_rules(env, port)
     run = env.start_run(rules=rules, extra=["--workers", "2"])
-    gen = env._proc("gen", [H.LF_BIN, "gen", "--leads", "300", "--events", "3000", "--seed", "19",
-                            "--brokers", env.brokers, "--topic", H.EVENTS_TOPIC, "--quiet"])
-    check_eq(gen.p.wait(120), 0, "gen")
-    n = env.high_watermarks(H.EVENTS_TOPIC)
+    n = env.generate(300, 3000, 19)
     env.wait_consumed(n, proc=run)
     env.settle(run)
 

@@ -38,11 +38,7 @@ def with_prefix_group(env, path, prefix, group, name):
 
 
 def generate(env, leads=300, events=4000, seed=11):
-    gen = env._proc("gen", [H.LF_BIN, "gen", "--leads", str(leads), "--events", str(events),
-                            "--seed", str(seed), "--brokers", env.brokers, "--topic",
-                            H.EVENTS_TOPIC, "--quiet"])
-    check_eq(gen.p.wait(120), 0, "leadflow gen exit status")
-    return env.high_watermarks(H.EVENTS_TOPIC)
+    return env.generate(leads, events, seed)
 
 
 def scrub(leads):

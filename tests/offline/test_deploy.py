@@ -74,18 +74,7 @@ def model_of(path_or_text):
 
 def unit_settings():
     """[Section] -> {key: [values]} of deploy/leadflow.service (comments dropped)."""
-    out, section = {}, None
-    with open(UNIT) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line[0] in "#;":
-                continue
-            if line.startswith("["):
-                section = out.setdefault(line.strip("[]"), {})
-                continue
-            k, v = line.split("=", 1)
-            section.setdefault(k.strip(), []).append(v.strip())
-    return out
+    return H.unit_file_sections(UNIT)
 
 
 def unit_copy(tmp):
