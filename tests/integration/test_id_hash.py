@@ -86,7 +86,9 @@ def key_and_values(rb, k):
 
 
 def test_no_raw_id_in_redis_or_transitions_and_the_same_state():
-    env = H.started_env("idhash", partitions=2)
+    # One partition: a visitor's events and its lead's interleave the same way in both runs
+    # (docs/contract.md, Identity), so the two states can be compared field by field.
+    env = H.started_env("idhash", partitions=1)
     with open(env.path("id-key"), "w") as f:
         f.write(KEY + "\n")
     hashed = rules(env, "lf:", "g-hashed", key_file="id-key")

@@ -441,9 +441,11 @@ def test_sigterm_restart_equals_one_run():
     env.start_redis()
     env.start_broker(1)
     env.deploy_rules(batch_max_events=200)
-    # Produced at a rate while the processor consumes: SIGTERM lands mid-stream.
+    # Produced at a rate while the processor consumes: SIGTERM lands mid-stream. 1000/s: the
+    # stream lasts 8 s, longer than the first group join (~3 s, more on a loaded machine),
+    # which at 3000/s could outlast it (the whole stream consumed before the signal).
     gen = env._proc("gen", [H.LF_BIN, "gen"] + GEN_SMALL + ["--brokers", env.brokers,
-                                                             "--rate", "3000", "--quiet"])
+                                                             "--rate", "1000", "--quiet"])
     run = env.start_run("first")
     H.wait_until(lambda: env.progress()["consumed"] >= 1500, 60, "1500 events consumed")
     t0 = time.monotonic()
