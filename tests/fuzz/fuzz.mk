@@ -23,7 +23,7 @@ FUZZ_CFLAGS  := $(STD) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Iin
 # The core built with clang and the sanitizers, in one archive each harness links.
 FUZZ_CORE_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard src/core/*.c))
 FUZZ_CORE_LIB := $(FUZZ_DIR)/libleadflow_core.a
-FUZZ_LIBS     := -lyaml -lmsgpackc -lcjson -lm
+FUZZ_LIBS     := -lyaml -lmsgpackc -lcjson -lcrypto -lm
 
 FUZZ_BINS := $(FUZZ_ALL:%=$(FUZZ_DIR)/fuzz_%)
 
