@@ -86,11 +86,22 @@ static int lf_sr_check_server(lf_store_redis_t *s, lf_err_t *err)
         if (r) freeReplyObject(r);
         return LF_ERR;
     }
-    char policy[64], aof[8], saves[32];
+    char policy[64], aof[8], saves[32], cluster[8];
     lf_sr_info_field(r->str, "maxmemory_policy", policy, sizeof(policy));
+    lf_sr_info_field(r->str, "cluster_enabled", cluster, sizeof(cluster));
     lf_sr_info_field(r->str, "aof_enabled", aof, sizeof(aof));
     lf_sr_info_field(r->str, "rdb_last_save_time", saves, sizeof(saves));
     freeReplyObject(r);
+    /* A cluster node answers the first multi-key transaction with CROSSSLOT, and would for
+     * ever: say so at once instead of degrading (a cluster back end is not written yet). */
+    if (strcmp(cluster, "1") == 0) {
+        lf_err_set(err, LF_STORE_REFUSED,
+                   "Redis at %s:%d is a Redis Cluster node (cluster_enabled:1): leadflow needs a "
+                   "standalone Redis (or a primary with replicas) for now; its transactions span "
+                   "hash slots, which a cluster refuses (CROSSSLOT)",
+                   cfg->redis_host, cfg->redis_port);
+        return LF_ERR;
+    }
     if (policy[0] && strcmp(policy, "noeviction") != 0) {
         lf_err_set(err, LF_STORE_REFUSED,
                    "Redis at %s:%d has maxmemory-policy %s: it may evict leads and aliases and "

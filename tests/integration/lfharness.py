@@ -136,6 +136,26 @@ def unit_file_sections(path):
     return out
 
 
+def free_port_pair_bus():
+    """A free port p below 55536 whose cluster bus port p + 10000 is free too."""
+    import random
+    for _ in range(200):
+        p = random.randint(20000, 55000)
+        socks = []
+        try:
+            for q in (p, p + 10000):
+                s = socket.socket()
+                s.bind(("127.0.0.1", q))
+                socks.append(s)
+            return p
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise TestFailure("no free port pair for a cluster node")
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
@@ -504,6 +524,41 @@ class Env:
             self._r = None
             return p
         raise TestFailure("could not start redis-server")
+
+    def start_cluster(self, masters=3, replicas=0, timeout=30):
+        """A local Redis Cluster: masters * (1 + replicas) redis-server --cluster-enabled yes on
+        free loopback ports (each with its bus port, +10000, free too), joined by
+        `redis-cli --cluster create`; returns the ports once every node says cluster_state:ok."""
+        ports, procs = [], []
+        while len(ports) < masters * (1 + replicas):
+            p = free_port_pair_bus()
+            d = self.path("cluster-%d" % p)
+            os.makedirs(d, exist_ok=True)
+            procs.append(self._proc("redis-cluster-%d" % p, [
+                "redis-server", "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled",
+                "yes", "--cluster-config-file", os.path.join(d, "nodes.conf"),
+                "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no", "--dir",
+                d]))
+            ports.append(p)
+        for p in ports:
+            wait_until(lambda p=p: self._ping(p), 10, "cluster node on port %d" % p)
+        r = subprocess.run(["redis-cli", "--cluster", "create"] +
+                           ["127.0.0.1:%d" % p for p in ports] +
+                           ["--cluster-replicas", str(replicas), "--cluster-yes"],
+                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        check_eq(r.returncode, 0, "redis-cli --cluster create:\n" + r.stdout.decode()[-1500:] +
+                 r.stderr.decode()[-500:])
+
+        def ok(p):
+            c = redislib.Redis(host="127.0.0.1", port=p, socket_timeout=2)
+            try:
+                return b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO")
+            finally:
+                c.close()
+        for p in ports:
+            wait_until(lambda p=p: ok(p), timeout, "cluster_state:ok on %d" % p)
+        self.cluster_ports = ports
+        return ports
 
     def _ping(self, port):
         try:
