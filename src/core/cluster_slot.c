@@ -63,3 +63,30 @@ uint16_t lf_cluster_slot(const char *key, size_t len)
     }
     return lf_cluster_crc16(key, len) & (LF_CLUSTER_SLOTS - 1);
 }
+
+/* Strings of [0-9a-z] by length, then in order: the first to land on a slot is its tag. */
+int lf_cluster_tags_build(lf_cluster_tags_t *t)
+{
+    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    enum { NA = sizeof(alphabet) - 1 };
+    size_t left = LF_CLUSTER_SLOTS;
+    memset(t, 0, sizeof(*t));
+    for (int len = 1; len < LF_CLUSTER_TAG_MAX && left; len++) {
+        size_t count = 1;
+        for (int i = 0; i < len; i++)
+            count *= NA;
+        for (size_t n = 0; n < count && left; n++) {
+            char s[LF_CLUSTER_TAG_MAX];
+            size_t x = n;
+            for (int i = len - 1; i >= 0; i--) {
+                s[i] = alphabet[x % NA];
+                x /= NA;
+            }
+            uint16_t k = lf_cluster_crc16(s, (size_t)len) & (LF_CLUSTER_SLOTS - 1);
+            if (t->tag[k][0]) continue;
+            memcpy(t->tag[k], s, (size_t)len);
+            left--;
+        }
+    }
+    return left ? LF_ERR : LF_OK;
+}

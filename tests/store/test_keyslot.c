@@ -298,7 +298,44 @@ static void test_our_slots_are_cluster_keyslot(void)
            checked, empty, nul, ff, tagged);
 }
 
+/* The per-slot tags (lf_cluster_tags_build): Redis puts "{tag}" of slot k in slot k, for
+ * all 16384. */
+static void test_every_slot_tag_is_in_its_slot(void)
+{
+    lf_cluster_tags_t *t = calloc(1, sizeof(*t));
+    lf_ks_server_t s = {0};
+    if (!t || lf_cluster_tags_build(t) != LF_OK || lf_ks_start(&s) != LF_OK) {
+        free(t);
+        lf_ks_stop(&s);
+        lf_test_fail(__FILE__, __LINE__,
+                     "cannot build the tags or start a cluster-enabled "
+                     "redis-server");
+        return;
+    }
+    int checked = 0, wrong = 0;
+    for (int b = 0; b < LF_CLUSTER_SLOTS && !s.c->err; b += LF_KS_BATCH) {
+        int end = b + LF_KS_BATCH < LF_CLUSTER_SLOTS ? b + LF_KS_BATCH : LF_CLUSTER_SLOTS;
+        for (int k = b; k < end; k++)
+            redisAppendCommand(s.c, "CLUSTER KEYSLOT lf:top:{%s}", t->tag[k]);
+        for (int k = b; k < end; k++) {
+            redisReply *r = NULL;
+            if (redisGetReply(s.c, (void **)&r) != REDIS_OK || !r) break;
+            long long want = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+            freeReplyObject(r);
+            checked++;
+            if (want != k && wrong++ < 5)
+                lf_test_fail(__FILE__, __LINE__, "tag \"%s\" of slot %d: Redis says %lld",
+                             t->tag[k], k, want);
+        }
+    }
+    lf_ks_stop(&s);
+    free(t);
+    CHECK_INT(wrong, 0);
+    CHECK_INT(checked, LF_CLUSTER_SLOTS);
+}
+
 void suite_keyslot(void)
 {
     LF_RUN(test_our_slots_are_cluster_keyslot);
+    LF_RUN(test_every_slot_tag_is_in_its_slot);
 }
