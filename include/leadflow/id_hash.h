@@ -18,6 +18,13 @@
 /* The hashed id of raw (idlen bytes) into out (LF_ID_HASH_HEX + 1 bytes, NUL-terminated). */
 int lf_id_hash(const char *key, size_t keylen, const char *raw, size_t idlen, char *out);
 
+/* The same with the key set up once (OpenSSL's HMAC state, re-initialised per id): ~0.35 µs
+ * an id against ~2 µs for lf_id_hash. One per thread. */
+typedef struct lf_id_hasher lf_id_hasher_t;
+lf_id_hasher_t *lf_id_hasher_new(const char *key, size_t keylen);
+int lf_id_hasher_hash(lf_id_hasher_t *h, const char *raw, size_t idlen, char *out);
+void lf_id_hasher_free(lf_id_hasher_t *h);
+
 /* Whether s is what lf_id_hash makes: exactly 64 lowercase hex digits. */
 int lf_id_is_hashed(const char *s, size_t len);
 
@@ -27,6 +34,6 @@ int lf_id_hashed_trait(const char *key, size_t len);
 
 /* Replace the event's userId, anonymousId and previousId (those present), and the values of
  * its email and phone traits, by their hashes, allocated in arena. */
-int lf_event_hash_ids(lf_event_t *ev, const char *key, size_t keylen, lf_arena_t *arena);
+int lf_event_hash_ids(lf_event_t *ev, lf_id_hasher_t *h, lf_arena_t *arena);
 
 #endif

@@ -29,8 +29,8 @@ static void lf_item_decode(const lf_pipe_t *p, lf_item_t *it, lf_arena_t *arena)
     if (lf_event_decode(it->msg->payload, it->msg->len, &p->cfg->limits, arena, &it->ev,
                         &it->bad) != LF_OK)
         it->state = LF_ITEM_DEAD;
-    else if (p->cfg->ids_hmac_key) /* before anything reads an id */
-        lf_event_hash_ids(&it->ev, p->cfg->ids_hmac_key, strlen(p->cfg->ids_hmac_key), arena);
+    else if (p->id_hasher) /* ids.hmac_key: before anything reads an id */
+        lf_event_hash_ids(&it->ev, p->id_hasher, arena);
 }
 
 void lf_batch_decode(lf_pipe_t *p)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "leadflow/id_hash.h"
 #include "leadflow/log.h"
 #include "pipeline_int.h"
 
@@ -105,6 +106,11 @@ static void lf_warm_producer_metadata(lf_pipe_t *p)
 static int lf_pipe_open(lf_pipe_t *p, lf_err_t *err)
 {
     const lf_config_t *cfg = p->cfg;
+    if (cfg->ids_hmac_key &&
+        !(p->id_hasher = lf_id_hasher_new(cfg->ids_hmac_key, strlen(cfg->ids_hmac_key)))) {
+        lf_err_set(err, LF_ERR, "ids.hmac_key: OpenSSL could not set up HMAC-SHA-256");
+        return LF_ERR;
+    }
     p->store = lf_store_redis_open(cfg, err);
     if (err->code == LF_STORE_REFUSED) return LF_ERR; /* a misconfiguration: say so at once */
     if (err->msg[0]) lf_set_state(p, LF_STATE_DEGRADED, err->msg);
@@ -192,6 +198,8 @@ static void lf_pipe_stop(lf_pipe_t *p, int rc, lf_err_t *err)
 /* Everything lf_pipe_init and lf_pipe_open made, whatever was made. */
 static void lf_pipe_free(lf_pipe_t *p)
 {
+    lf_id_hasher_free(p->id_hasher);
+    p->id_hasher = NULL;
     lf_metrics_stop(p->msrv);
     p->msrv = NULL;
     lf_prefetch_drop(p);

@@ -180,6 +180,7 @@ typedef struct {
      * they were last handed over, and the loop's last turn (monotonic). */
     lf_metrics_t metrics;
     struct lf_metrics_server *msrv;
+    struct lf_id_hasher *id_hasher; /* ids.hmac_key's, made once: consume.c hashes ids */
     int64_t metrics_pub_ms, last_loop_mono, batch_start_mono;
     int64_t progress_line_ms; /* monotonic: the last progress line (log.progress_every) */
     int trace;                /* LF_TRACE_BATCH was set at start: time each batch's steps */

@@ -25,6 +25,26 @@ static void test_hmac_sha256_rfc4231(void)
     CHECK(strcmp(a, b) != 0);
 }
 
+/* The keyed hasher (key set once) gives what the one-shot HMAC gives, id after id. */
+static void test_hasher_equals_one_shot(void)
+{
+    char a[LF_ID_HASH_HEX + 1], b[LF_ID_HASH_HEX + 1];
+    lf_id_hasher_t *h = lf_id_hasher_new("Jefe", 4);
+    CHECK(h != NULL);
+    CHECK_INT(lf_id_hasher_hash(h, "what do ya want for nothing?", 28, a), LF_OK);
+    CHECK_STR(a, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    const char *ids[] = {"", "a", "ana@example.com", "+1-555-0100", "x\0y"};
+    size_t lens[] = {0, 1, 15, 11, 3};
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+            CHECK_INT(lf_id_hasher_hash(h, ids[i], lens[i], a), LF_OK);
+            CHECK_INT(lf_id_hash("Jefe", 4, ids[i], lens[i], b), LF_OK);
+            CHECK_STR(a, b);
+        }
+    lf_id_hasher_free(h);
+    lf_id_hasher_free(NULL);
+}
+
 static void test_hashed_id_shape(void)
 {
     char out[LF_ID_HASH_HEX + 1];
@@ -50,7 +70,9 @@ static void test_event_ids_replaced(void)
     lf_event_limits_default(&lim);
     CHECK_INT(lf_event_decode(json, strlen(json), &lim, &arena, &ev, &err), LF_OK);
     const char *key = "a key of sixteen+";
-    CHECK_INT(lf_event_hash_ids(&ev, key, strlen(key), &arena), LF_OK);
+    lf_id_hasher_t *h = lf_id_hasher_new(key, strlen(key));
+    CHECK(h != NULL);
+    CHECK_INT(lf_event_hash_ids(&ev, h, &arena), LF_OK);
     char want[LF_ID_HASH_HEX + 1];
     lf_id_hash(key, strlen(key), "ana@example.com", 15, want);
     CHECK_SV(ev.user_id, want);
@@ -75,15 +97,17 @@ static void test_event_ids_replaced(void)
     const char *page = "{\"type\":\"page\",\"messageId\":\"m2\",\"anonymousId\":\"anon-8\","
                        "\"timestamp\":\"2026-03-01T00:00:00Z\"}";
     CHECK_INT(lf_event_decode(page, strlen(page), &lim, &arena, &ev, &err), LF_OK);
-    CHECK_INT(lf_event_hash_ids(&ev, key, strlen(key), &arena), LF_OK);
+    CHECK_INT(lf_event_hash_ids(&ev, h, &arena), LF_OK);
     CHECK_INT((int)ev.user_id.len, 0);
     CHECK_INT((int)ev.anonymous_id.len, LF_ID_HASH_HEX);
+    lf_id_hasher_free(h);
     lf_arena_free(&arena);
 }
 
 void suite_id_hash(void)
 {
     LF_RUN(test_hmac_sha256_rfc4231);
+    LF_RUN(test_hasher_equals_one_shot);
     LF_RUN(test_hashed_id_shape);
     LF_RUN(test_event_ids_replaced);
 }
