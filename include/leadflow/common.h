@@ -83,4 +83,7 @@ int lf_fmt_double(char *buf, size_t cap, double v);
 /* v in decimal, NUL-terminated; buf holds at least 21 bytes. Returns the length. */
 size_t lf_fmt_i64(char *buf, long long v);
 
+/* n bytes as 2n lowercase hex digits and a NUL into out (2n + 1 bytes). */
+void lf_hex_encode(const unsigned char *in, size_t n, char *out);
+
 #endif

@@ -8,16 +8,6 @@
 #include "leadflow/alloc.h"
 #include "leadflow/id_hash.h"
 
-static void lf_hex_of(const unsigned char *mac, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[mac[i] >> 4];
-        out[2 * i + 1] = digits[mac[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 int lf_id_hash(const char *key, size_t keylen, const char *raw, size_t idlen, char *out)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -28,7 +18,7 @@ int lf_id_hash(const char *key, size_t keylen, const char *raw, size_t idlen, ch
         out[0] = '\0';
         return LF_ERR;
     }
-    lf_hex_of(mac, n, out);
+    lf_hex_encode(mac, n, out);
     return LF_OK;
 }
 
@@ -63,7 +53,7 @@ int lf_id_hasher_hash(lf_id_hasher_t *h, const char *raw, size_t idlen, char *ou
         out[0] = '\0';
         return LF_ERR;
     }
-    lf_hex_of(mac, n, out);
+    lf_hex_encode(mac, n, out);
     return LF_OK;
 }
 

@@ -165,16 +165,6 @@ int lf_kafka_refuses_message(rd_kafka_resp_err_t e)
     }
 }
 
-static void lf_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 rd_kafka_resp_err_t lf_kafka_dead_letter(rd_kafka_t *producer, const char *topic,
                                          const rd_kafka_message_t *m, const char *reason,
                                          const char *error, const char *truncated_why, void *opaque,
@@ -195,7 +185,7 @@ rd_kafka_resp_err_t lf_kafka_dead_letter(rd_kafka_t *producer, const char *topic
         /* The original cannot be forwarded: its first bytes, and what identifies it. */
         unsigned char md[SHA256_DIGEST_LENGTH];
         SHA256(m->payload ? m->payload : (const void *)"", m->len, md);
-        lf_hex(md, sizeof(md), digest);
+        lf_hex_encode(md, sizeof(md), digest);
         snprintf(size, sizeof(size), "%zu", m->len);
         if (len > LF_DLQ_TRUNCATED_BYTES) len = LF_DLQ_TRUNCATED_BYTES;
         rd_kafka_header_add(h, "lf.truncated", -1, "true", -1);

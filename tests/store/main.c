@@ -19,7 +19,7 @@ lf_config_t lf_store_test_cfg;
 lf_store_t *lf_store_test_store;
 redisContext *lf_store_test_redis;
 
-static int lf_free_port(void)
+int lf_store_test_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -36,7 +36,7 @@ static int lf_free_port(void)
 static pid_t lf_start_redis(int *port_out)
 {
     for (int attempt = 0; attempt < 5; attempt++) {
-        int port = lf_free_port();
+        int port = lf_store_test_free_port();
         if (port < 0) return -1;
         char ps[16];
         snprintf(ps, sizeof(ps), "%d", port);

@@ -14,6 +14,8 @@ extern lf_store_t *lf_store_test_store;
 extern redisContext *lf_store_test_redis;
 
 void lf_store_test_flush(void); /* FLUSHALL: each test starts from an empty server */
+/* A free loopback TCP port (bound and released), or -1. */
+int lf_store_test_free_port(void);
 
 /*---- Lead writes (write_fixture.c) ----*/
 

@@ -39,19 +39,6 @@ typedef struct {
     redisContext *c;
 } lf_ks_server_t;
 
-static int lf_ks_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
-
 /* Stops the server and removes its directory and what it wrote there (nodes.conf). */
 static void lf_ks_stop(lf_ks_server_t *s)
 {
@@ -90,7 +77,7 @@ static int lf_ks_start(lf_ks_server_t *s)
     char conf[sizeof(s->dir) + 16];
     snprintf(conf, sizeof(conf), "%s/nodes.conf", s->dir);
     for (int attempt = 0; attempt < 5; attempt++) {
-        int port = lf_ks_free_port();
+        int port = lf_store_test_free_port();
         if (port < 0) return LF_ERR;
         char ps[16];
         snprintf(ps, sizeof(ps), "%d", port);
