@@ -18,8 +18,9 @@
 /* The hashed id of raw (idlen bytes) into out (LF_ID_HASH_HEX + 1 bytes, NUL-terminated). */
 int lf_id_hash(const char *key, size_t keylen, const char *raw, size_t idlen, char *out);
 
-/* The same with the key set up once (OpenSSL's HMAC state, re-initialised per id): ~0.35 µs
- * an id against ~2 µs for lf_id_hash. One per thread. */
+/* The same with the key set up once (OpenSSL's HMAC state, re-initialised per id): what
+ * `leadflow run` uses, a fraction of lf_id_hash's cost, which sets the key up for each id
+ * (bench/id_hash_cost.c). One per thread. */
 typedef struct lf_id_hasher lf_id_hasher_t;
 lf_id_hasher_t *lf_id_hasher_new(const char *key, size_t keylen);
 int lf_id_hasher_hash(lf_id_hasher_t *h, const char *raw, size_t idlen, char *out);

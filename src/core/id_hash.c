@@ -1,26 +1,11 @@
 /* HMAC-SHA-256 of lead ids (id_hash.h), with OpenSSL's libcrypto. */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/params.h>
 #include <string.h>
 
 #include "leadflow/alloc.h"
 #include "leadflow/id_hash.h"
-
-int lf_id_hash(const char *key, size_t keylen, const char *raw, size_t idlen, char *out)
-{
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (keylen > (size_t)INT32_MAX ||
-        !HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)raw, idlen, mac, &n) ||
-        n * 2 != LF_ID_HASH_HEX) {
-        out[0] = '\0';
-        return LF_ERR;
-    }
-    lf_hex_encode(mac, n, out);
-    return LF_OK;
-}
 
 struct lf_id_hasher {
     EVP_MAC *mac;
@@ -65,6 +50,16 @@ void lf_id_hasher_free(lf_id_hasher_t *h)
     lf_free(h);
 }
 
+/* One id (inspect, the tests): the same HMAC, its key set up for this id alone. */
+int lf_id_hash(const char *key, size_t keylen, const char *raw, size_t idlen, char *out)
+{
+    lf_id_hasher_t *h = lf_id_hasher_new(key, keylen);
+    int rc = h ? lf_id_hasher_hash(h, raw, idlen, out) : LF_ERR;
+    if (!h) out[0] = '\0';
+    lf_id_hasher_free(h);
+    return rc;
+}
+
 int lf_id_is_hashed(const char *s, size_t len)
 {
     if (len != LF_ID_HASH_HEX) return 0;
@@ -84,7 +79,7 @@ static int lf_hash_one(lf_str_t *id, lf_id_hasher_t *h, lf_arena_t *arena)
 
 int lf_id_hashed_trait(const char *key, size_t len)
 {
-    return (len == 5 && memcmp(key, "email", 5) == 0) || (len == 5 && memcmp(key, "phone", 5) == 0);
+    return len == 5 && (memcmp(key, "email", 5) == 0 || memcmp(key, "phone", 5) == 0);
 }
 
 int lf_event_hash_ids(lf_event_t *ev, lf_id_hasher_t *h, lf_arena_t *arena)
