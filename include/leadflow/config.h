@@ -40,6 +40,11 @@ typedef struct {
     int visitor_ttl_s;    /* redis.visitor_ttl: seconds, default 30 days */
     int alias_ttl_s;      /* redis.alias_ttl: seconds, default 400 days */
     int top_leads;        /* redis.top_leads: lf:top's size, 0 = all */
+    /* redis.cluster.nodes: seed nodes "host:port[,host:port...]" of a Redis Cluster; set = the
+     * cluster back end (store_cluster.c), redis.host/port are then not used. */
+    char *redis_cluster_nodes;
+    int redis_wait_replicas;   /* redis.cluster.wait_replicas: WAIT for this many, default 1 */
+    int redis_wait_timeout_ms; /* redis.cluster.wait_timeout, default 2 s */
     /* processing: */
     int batch_max_events;        /* processing.batch_max_events, default 5000 */
     int batch_max_ms;            /* processing.batch_max_ms, default 10 */

@@ -14,7 +14,16 @@
  *   <p>ops:instance:<id>        hash with TTL: one running instance's heartbeat
  *   <p>ops:instances            set: instance ids (stale ones have no heartbeat key)
  *   <p>ctl:reload               string: a counter `leadflow reload` increments; every running
- *                               instance reloads its rules file when it grows */
+ *                               instance reloads its rules file when it grows
+ *
+ * On a Redis Cluster (redis.cluster.nodes) the shared keys a lead write touches are split into
+ * one shard per hash slot k, named with the slot's tag t_k (cluster.h lf_cluster_tags_build) so
+ * that a lead and its shards share a slot (docs/design.md "Redis Cluster: the write path by
+ * slot"): <p>top:{t_k}, <p>stage:<stage>:{t_k}, <p>funnel:{t_k}, <p>outbox:<topic>:<part>:{t_k},
+ * <p>wm:<group>:<topic>:{t_k} (the counters of lead writes; next offsets and the other counters
+ * stay in <p>wm:<group>:<topic>), <p>epoch:{t_k}; and
+ *   <p>absorbed:{<id>}          hash: anonymousId -> visitor version, visitors merged into lead
+ *                               <id> whose own keys (another slot) are not cleared yet */
 #ifndef LEADFLOW_KEYS_H
 #define LEADFLOW_KEYS_H
 
@@ -39,5 +48,8 @@ int lf_key_instances(char *buf, size_t cap, const char *prefix);
 int lf_key_control(char *buf, size_t cap, const char *prefix, const char *name);
 /* <prefix>epoch: the store epoch (store.h). */
 int lf_key_epoch(char *buf, size_t cap, const char *prefix);
+/* Appends ":{<tag>}" to the key of kl bytes in buf: its shard for a slot's tag (cluster). */
+int lf_key_shard(char *buf, size_t cap, int kl, const char *tag);
+int lf_key_absorbed(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen);
 
 #endif

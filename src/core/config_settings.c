@@ -37,7 +37,7 @@ const lf_setting_t lf_settings[] = {
     {"kafka.properties", LF_SET_PROPS, NULL, LF_AT(kafka_props), 0, 0, 0, NULL, 0,
      "any librdkafka property, passed as is (security.protocol, sasl.*, ssl.*, ...)"},
     {"redis.host", LF_SET_STRING, "127.0.0.1", LF_AT(redis_host), 0, 0, 0, NULL, 0,
-     "Redis host (a standalone Redis; not a Redis Cluster yet)"},
+     "Redis host (a standalone Redis or a primary; for a Redis Cluster: redis.cluster.nodes)"},
     {"redis.port", LF_SET_INT, "6379", LF_AT(redis_port), 1, 65535, 0, NULL, 0, "Redis port"},
     {"redis.user", LF_SET_STRING, NULL, LF_AT(redis_user), 0, 0, 0, NULL, 0,
      "ACL user; none = default user"},
@@ -59,6 +59,15 @@ const lf_setting_t lf_settings[] = {
      "whenever an event resolves through it)"},
     {"redis.top_leads", LF_SET_INT, "10000", LF_AT(top_leads), 0, 100000000, 0, NULL, 0,
      "lf:top keeps this many of the most engaged known leads (0 = all)"},
+    {"redis.cluster.nodes", LF_SET_STRING, NULL, LF_AT(redis_cluster_nodes), 0, 0, 0, NULL, 0,
+     "a Redis Cluster's seed nodes, host:port[,host:port...]: any reachable one gives the "
+     "slot map; none = a standalone Redis at redis.host"},
+    {"redis.cluster.wait_replicas", LF_SET_INT, "1", LF_AT(redis_wait_replicas), 0, 16, 0, NULL, 0,
+     "on a Redis Cluster, a batch's writes count as done once this many replicas of each "
+     "primary have them (WAIT; at most the replicas the primary has), so a failover loses none "
+     "of them"},
+    {"redis.cluster.wait_timeout", LF_SET_DURATION, "2s", LF_AT(redis_wait_timeout_ms), 1, 600000,
+     1, NULL, 0, "how long a write waits for its replicas before it is retried"},
     {"processing.batch_max_events", LF_SET_INT, "5000", LF_AT(batch_max_events), 1, 1000000, 0,
      NULL, 0, "events per batch at most"},
     {"processing.batch_max_ms", LF_SET_INT, "10", LF_AT(batch_max_ms), 1, 60000, 0, NULL, 0,

@@ -80,3 +80,14 @@ int lf_key_control(char *buf, size_t cap, const char *prefix, const char *name)
 {
     return snprintf(buf, cap, "%sctl:%s", prefix, name);
 }
+
+int lf_key_shard(char *buf, size_t cap, int kl, const char *tag)
+{
+    if (kl < 0 || (size_t)kl >= cap) return kl;
+    return kl + snprintf(buf + kl, cap - (size_t)kl, ":{%s}", tag);
+}
+
+int lf_key_absorbed(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen)
+{
+    return lf_key_tagged(buf, cap, prefix, "absorbed:", 9, id, idlen);
+}

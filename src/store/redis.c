@@ -6,12 +6,17 @@
 
 redisContext *lf_redis_connect(const lf_config_t *cfg, lf_err_t *err)
 {
+    return lf_redis_connect_to(cfg, cfg->redis_host, cfg->redis_port, err);
+}
+
+redisContext *lf_redis_connect_to(const lf_config_t *cfg, const char *host, int port, lf_err_t *err)
+{
     struct timeval tv = {cfg->redis_timeout_ms / 1000, (cfg->redis_timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
     redisReply *r = NULL;
     if (!c || c->err) {
         lf_err_set(err, LF_ERR, "cannot connect to Redis at %s:%d: %s (is redis-server running?)",
-                   cfg->redis_host, cfg->redis_port, c ? c->errstr : "out of memory");
+                   host, port, c ? c->errstr : "out of memory");
         goto fail;
     }
     redisSetTimeout(c, tv);
@@ -24,7 +29,7 @@ redisContext *lf_redis_connect(const lf_config_t *cfg, lf_err_t *err)
         freeReplyObject(r);
         r = NULL;
     }
-    if (cfg->redis_db) {
+    if (cfg->redis_db && !cfg->redis_cluster_nodes) { /* a cluster has database 0 only */
         r = redisCommand(c, "SELECT %d", cfg->redis_db);
         if (!lf_redis_reply_ok(c, r, "SELECT", err)) goto fail;
         freeReplyObject(r);
