@@ -118,6 +118,12 @@ typedef struct {
 typedef struct {
     const lf_str_t *fields, *values;
     size_t n;
+    /* On a Redis Cluster: visitors this lead absorbed whose own keys (another hash slot) were
+     * not cleared yet (<p>absorbed:{<id>}), anonymousId and visitor version; a merge of one of
+     * them again would count it twice. None on a standalone Redis. */
+    const lf_str_t *absorbed;
+    const uint64_t *absorbed_versions;
+    size_t nabsorbed;
 } lf_stored_hash_t;
 
 /* The indexes a reload rewrites (their scores depend on the rules). */
@@ -204,6 +210,12 @@ struct lf_store {
 /* The standalone Redis back end (src/store/store_redis*.c). Connects (a failed connection is
  * retried by the next call: the error is in err, the handle is returned all the same). */
 lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err);
+/* The Redis Cluster back end (src/store/store_cluster*.c), for cfg->redis_cluster_nodes. */
+lf_store_t *lf_store_cluster_open(const lf_config_t *cfg, lf_err_t *err);
+/* The back end the rules file chooses: the cluster one when redis.cluster.nodes is set. */
+lf_store_t *lf_store_open(const lf_config_t *cfg, lf_err_t *err);
+/* Whether visitor `anon` at `version` is among the visitors the stored lead absorbed. */
+int lf_stored_absorbed(const lf_stored_hash_t *h, const char *anon, uint64_t version);
 void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n);
 
 #endif

@@ -181,7 +181,8 @@ int lf_identity_slot(lf_attempt_t *at, const lf_event_t *ev)
 
 /* Record visitor v (anonymous id `anon`) as merged into s: the write removes it. Grows by
  * copying: merges per lead and batch are few. */
-static void lf_slot_add_merged(lf_arena_t *a, lf_slot_t *s, const char *anon, const lf_slot_t *v)
+static void lf_slot_add_merged(lf_arena_t *a, lf_slot_t *s, const char *anon, const lf_slot_t *v,
+                               int absorbed)
 {
     size_t k = s->nmerged;
     const char **nm = lf_arena_alloc(a, sizeof(*nm) * (k + 1));
@@ -204,7 +205,7 @@ static void lf_slot_add_merged(lf_arena_t *a, lf_slot_t *s, const char *anon, co
     nv[k] = v->loaded_version;
     /* Its funnel bucket, if this version counted it (a record of the layout before was not). */
     nl[k] = v->loaded_exists ? v->lead_ptr->layout : 0;
-    ne[k] = v->loaded_exists && !v->lead_ptr->layout ? v->lead_ptr->expires_s : 0;
+    ne[k] = v->loaded_exists && !v->lead_ptr->layout && !absorbed ? v->lead_ptr->expires_s : 0;
     s->merged[s->nmerged] = anon;
     s->merged_stages[s->nmerged] = v->loaded_exists ? v->loaded_stage : LF_STAGE_VISITOR;
     s->nmerged++;
@@ -226,10 +227,13 @@ void lf_identity_link(lf_attempt_t *at, int li, const lf_event_t *ev)
     if (lf_slot_is_known(at, v)) return;
     if (v->merged_into < 0 && v != s) {
         const lf_config_t *cfg = at->p->cfg;
-        if (v->lead_ptr->exists && v->lead_ptr->anonymous)
+        /* On a Redis Cluster the lead may hold this very visitor already (its merge was written,
+         * the visitor's own keys, in another slot, not cleared yet): clear them, add nothing. */
+        int absorbed = lf_stored_absorbed(&s->stored, anon, v->loaded_version);
+        if (v->lead_ptr->exists && v->lead_ptr->anonymous && !absorbed)
             lf_lead_merge_visitor(s->lead_ptr, v->lead_ptr, &cfg->model, cfg->dedup_window);
         v->merged_into = li;
-        lf_slot_add_merged(at->a, s, anon, v);
+        lf_slot_add_merged(at->a, s, anon, v, absorbed);
     }
     at->alias[ai] = (char *)s->lead_ptr->id;
 }

@@ -111,7 +111,7 @@ static int lf_pipe_open(lf_pipe_t *p, lf_err_t *err)
         lf_err_set(err, LF_ERR, "ids.hmac_key: OpenSSL could not set up HMAC-SHA-256");
         return LF_ERR;
     }
-    p->store = lf_store_redis_open(cfg, err);
+    p->store = lf_store_open(cfg, err);
     if (err->code == LF_STORE_REFUSED) return LF_ERR; /* a misconfiguration: say so at once */
     if (err->msg[0]) lf_set_state(p, LF_STATE_DEGRADED, err->msg);
     p->store->rtt = &p->metrics.redis_seconds;
@@ -136,9 +136,14 @@ static int lf_pipe_open(lf_pipe_t *p, lf_err_t *err)
                    rd_kafka_err2str(se));
         return LF_ERR;
     }
-    lf_log("info", "instance %s: consuming %s from %s as group %s; Redis %s:%d", p->instance,
-           cfg->topic_events, cfg->kafka_brokers, cfg->kafka_group, cfg->redis_host,
-           cfg->redis_port);
+    if (cfg->redis_cluster_nodes)
+        lf_log("info", "instance %s: consuming %s from %s as group %s; Redis Cluster %s",
+               p->instance, cfg->topic_events, cfg->kafka_brokers, cfg->kafka_group,
+               cfg->redis_cluster_nodes);
+    else
+        lf_log("info", "instance %s: consuming %s from %s as group %s; Redis %s:%d", p->instance,
+               cfg->topic_events, cfg->kafka_brokers, cfg->kafka_group, cfg->redis_host,
+               cfg->redis_port);
     return LF_OK;
 }
 

@@ -32,8 +32,10 @@ static void lf_sr_probe_restore(lf_store_redis_t *s)
      * Wall clock: part of a name (unique across hosts and restarts), not a deadline. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int kl = snprintf(key, sizeof(key), "%sprobe:{restore}:%ld:%ld.%09ld", LF_PREFIX(s),
-                      (long)getpid(), (long)ts.tv_sec, (long)ts.tv_nsec);
+    /* On a cluster node, a tag of a slot it serves: the probe must land on this node. */
+    int kl = snprintf(key, sizeof(key), "%sprobe:{%s}:%ld:%ld.%09ld", LF_PREFIX(s),
+                      s->node ? s->probe_tag : "restore", (long)getpid(), (long)ts.tv_sec,
+                      (long)ts.tv_nsec);
     size_t len = lf_hashdump_build(pairs, lens, 6, payload);
     redisReply *r = redisCommand(s->c, "RESTORE %b 0 %b REPLACE", key, (size_t)kl, payload, len);
     if (!r) return;
@@ -78,6 +80,10 @@ static void lf_sr_info_field(const char *info, const char *name, char *out, size
  * keys with a TTL: aliases): refuse it. No persistence at all: a restart loses everything,
  * which leadflow notices and replays (as far as Kafka's retention allows): warn. Read from
  * INFO, which works where CONFIG is not granted. */
+/* The server this handle talks to (a cluster node's own address). */
+#define LF_SR_HOST(s) ((s)->node ? (s)->node_host : (s)->base.cfg->redis_host)
+#define LF_SR_PORT(s) ((s)->node ? (s)->node_port : (s)->base.cfg->redis_port)
+
 static int lf_sr_check_server(lf_store_redis_t *s, lf_err_t *err)
 {
     const lf_config_t *cfg = s->base.cfg;
@@ -94,12 +100,13 @@ static int lf_sr_check_server(lf_store_redis_t *s, lf_err_t *err)
     freeReplyObject(r);
     /* A cluster node answers the first multi-key transaction with CROSSSLOT, and would for
      * ever: say so at once instead of degrading (a cluster back end is not written yet). */
-    if (strcmp(cluster, "1") == 0) {
+    if (strcmp(cluster, "1") == 0 && !s->node) {
         lf_err_set(err, LF_STORE_REFUSED,
-                   "Redis at %s:%d is a Redis Cluster node (cluster_enabled:1): leadflow needs a "
-                   "standalone Redis (or a primary with replicas) for now; its transactions span "
-                   "hash slots, which a cluster refuses (CROSSSLOT)",
-                   cfg->redis_host, cfg->redis_port);
+                   "Redis at %s:%d is a Redis Cluster node (cluster_enabled:1): name the cluster's "
+                   "nodes in redis.cluster.nodes (\"%s:%d\" will do) instead of redis.host, so "
+                   "that leadflow writes it slot by slot; as a standalone Redis its transactions "
+                   "would span hash slots, which a cluster refuses (CROSSSLOT)",
+                   cfg->redis_host, cfg->redis_port, cfg->redis_host, cfg->redis_port);
         return LF_ERR;
     }
     if (policy[0] && strcmp(policy, "noeviction") != 0) {
@@ -107,7 +114,7 @@ static int lf_sr_check_server(lf_store_redis_t *s, lf_err_t *err)
                    "Redis at %s:%d has maxmemory-policy %s: it may evict leads and aliases and "
                    "lose them silently. Set `maxmemory-policy noeviction` (redis.conf, or CONFIG "
                    "SET maxmemory-policy noeviction) and size maxmemory for the leads",
-                   cfg->redis_host, cfg->redis_port, policy);
+                   LF_SR_HOST(s), LF_SR_PORT(s), policy);
         return LF_ERR;
     }
     if (!s->warned_persistence && strcmp(aof, "1") != 0) {
@@ -123,7 +130,7 @@ static int lf_sr_check_server(lf_store_redis_t *s, lf_err_t *err)
                "Redis at %s:%d has %s: a restart loses %s, which leadflow then rebuilds "
                "from Kafka only as far as retention allows. Set `appendonly yes` (and "
                "`appendfsync everysec`)",
-               cfg->redis_host, cfg->redis_port,
+               LF_SR_HOST(s), LF_SR_PORT(s),
                no_rdb ? "no persistence (appendonly no, save \"\")" : "appendonly no",
                no_rdb ? "every lead" : "the writes since the last snapshot");
     }
@@ -180,13 +187,15 @@ int lf_sr_connect(lf_store_redis_t *s, lf_err_t *err)
 {
     if (s->c && !s->c->err) return LF_OK;
     if (s->c) redisFree(s->c);
-    s->c = lf_redis_connect(s->base.cfg, err);
-    if (s->c && (lf_sr_check_server(s, err) != LF_OK || lf_sr_resolve_prefix(s, err) != LF_OK)) {
+    s->c = s->node ? lf_redis_connect_to(s->base.cfg, s->node_host, s->node_port, err)
+                   : lf_redis_connect(s->base.cfg, err);
+    if (s->c && (lf_sr_check_server(s, err) != LF_OK ||
+                 (!s->node && lf_sr_resolve_prefix(s, err) != LF_OK))) {
         redisFree(s->c);
         s->c = NULL;
     }
     if (s->c) lf_sr_probe_restore(s);
-    if (s->c) lf_sr_probe_layout(s);
+    if (s->c && !s->node) lf_sr_probe_layout(s); /* a cluster holds no layout before */
     return s->c ? LF_OK : LF_ERR;
 }
 
@@ -370,15 +379,19 @@ static int lf_sr_heartbeat(lf_store_t *base, const char *instance, const lf_argv
     return ok ? LF_OK : LF_ERR;
 }
 
-static void lf_sr_close(lf_store_t *base)
+void lf_sr_close(lf_store_redis_t *s)
 {
-    lf_store_redis_t *s = (lf_store_redis_t *)base;
     lf_sr_drop_all(s);
     lf_cmdbuf_free(&s->out);
     lf_free(s->dump);
     lf_argv_free(&s->argv);
     lf_arena_free(&s->arena);
     lf_free(s);
+}
+
+static void lf_sr_close_store(lf_store_t *base)
+{
+    lf_sr_close((lf_store_redis_t *)base);
 }
 
 static const lf_store_ops_t lf_store_redis_ops = {
@@ -392,7 +405,7 @@ static const lf_store_ops_t lf_store_redis_ops = {
     .due_mql = lf_sr_due_mql,
     .scan_index = lf_sr_scan_index,
     .heartbeat = lf_sr_heartbeat,
-    .close = lf_sr_close,
+    .close = lf_sr_close_store,
 };
 
 lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err)
@@ -409,4 +422,39 @@ lf_store_t *lf_store_redis_open(const lf_config_t *cfg, lf_err_t *err)
         /* Keep the store: the pipeline retries the connection with backoff. */
     }
     return &s->base;
+}
+
+lf_store_redis_t *lf_sr_open_node(const lf_config_t *cfg, const char *prefix, const char *group,
+                                  const char *host, int port, const char *probe_tag)
+{
+    lf_store_redis_t *s = lf_calloc(1, sizeof(*s));
+    s->base.ops = &lf_store_redis_ops;
+    s->base.cfg = cfg;
+    s->base.group = group;
+    snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
+    s->base.prefix = s->prefix;
+    s->prefix_resolved = 1;
+    s->node = 1;
+    snprintf(s->node_host, sizeof(s->node_host), "%s", host);
+    s->node_port = port;
+    snprintf(s->probe_tag, sizeof(s->probe_tag), "%s", probe_tag);
+    lf_arena_init(&s->arena, 64 * 1024);
+    lf_argv_init(&s->argv, &s->arena);
+    return s;
+}
+
+lf_store_t *lf_store_open(const lf_config_t *cfg, lf_err_t *err)
+{
+    if (cfg->redis_cluster_nodes) return lf_store_cluster_open(cfg, err);
+    return lf_store_redis_open(cfg, err);
+}
+
+int lf_stored_absorbed(const lf_stored_hash_t *h, const char *anon, uint64_t version)
+{
+    size_t al = strlen(anon);
+    for (size_t i = 0; i < h->nabsorbed; i++)
+        if (h->absorbed[i].len == al && memcmp(h->absorbed[i].ptr, anon, al) == 0 &&
+            h->absorbed_versions[i] == version)
+            return 1;
+    return 0;
 }

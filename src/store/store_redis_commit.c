@@ -147,6 +147,25 @@ static void lf_sr_queue_lead(lf_store_redis_t *s, const lf_store_write_t *x, siz
         int kl = lf_key_lead(key, sizeof(key), p, id, idlen);
         lf_sr_queue_hash(s, x, key, (size_t)kl, queued);
     }
+    if (s->node && x->nmerged) {
+        /* Its merged visitors live in other slots: the cluster back end clears them after this
+         * unit; until then this record says which visitor versions the lead holds, so that a
+         * merge redone after a crash in between is not counted twice. */
+        char ak[LF_KEY_MAX];
+        int akl = lf_key_absorbed(ak, sizeof(ak), p, id, idlen);
+        lf_argv_adds(a, "HSET");
+        lf_argv_add(a, ak, (size_t)akl);
+        for (size_t v = 0; v < x->nmerged; v++) {
+            lf_argv_add_ref(a, x->merged_visitors[v], strlen(x->merged_visitors[v]));
+            lf_argv_add_i64(a, (long long)(x->merged_versions ? x->merged_versions[v] : 0));
+        }
+        lf_sr_append_argv(s, a, queued);
+        lf_argv_adds(a, "PEXPIRE");
+        lf_argv_add(a, ak, (size_t)akl);
+        lf_argv_add_i64(a, (long long)s->base.cfg->visitor_ttl_s * 1000);
+        lf_sr_append_argv(s, a, queued);
+        return;
+    }
     int nl = snprintf(num, sizeof(num), "%lld", (long long)s->base.cfg->alias_ttl_s * 1000);
     for (size_t v = 0; v < x->nmerged; v++) {
         const char *vid = x->merged_visitors[v];
@@ -178,7 +197,7 @@ static void lf_sr_queue_top(lf_store_redis_t *s, const lf_store_write_t *w, size
 {
     char key[LF_KEY_MAX];
     lf_argv_t *a = &s->argv;
-    int tkl = lf_key_top(key, sizeof(key), LF_PREFIX(s));
+    int tkl = lf_sr_shard(s, key, sizeof(key), lf_key_top(key, sizeof(key), LF_PREFIX(s)));
     int added = 0;
     for (int xx = 0; xx < 2; xx++) {
         size_t base = lf_sr_begin(a, "ZADD", key, (size_t)tkl);
@@ -204,7 +223,7 @@ static void lf_sr_queue_top(lf_store_redis_t *s, const lf_store_write_t *w, size
                 lf_argv_add_ref(a, w[i].merged_visitors[v], strlen(w[i].merged_visitors[v]));
     }
     lf_sr_end(s, a, base, queued);
-    int top = s->base.cfg->top_leads;
+    int top = lf_sr_top_cap(s);
     if (added && top > 0) {
         base = lf_sr_begin(a, "ZREMRANGEBYRANK", key, (size_t)tkl);
         lf_argv_add_ref(a, "0", 1);
@@ -232,7 +251,8 @@ static void lf_sr_queue_stages(lf_store_redis_t *s, const lf_store_write_t *w, s
     char key[LF_KEY_MAX];
     lf_argv_t *a = &s->argv;
     for (int st = 0; st < LF_STAGE__COUNT; st++) {
-        size_t skl = (size_t)lf_key_stage(key, sizeof(key), LF_PREFIX(s), (lf_stage_t)st);
+        size_t skl = (size_t)lf_sr_shard(
+            s, key, sizeof(key), lf_key_stage(key, sizeof(key), LF_PREFIX(s), (lf_stage_t)st));
         size_t base = lf_sr_begin(a, "ZREM", key, skl);
         for (size_t i = 0; i < n; i++) {
             const lf_store_write_t *x = &w[i];
@@ -269,9 +289,9 @@ static void lf_sr_queue_outboxes(lf_store_redis_t *s, const lf_store_write_t *w,
             first++;
         if (first != i) continue; /* this partition's HSET was built already */
         lf_argv_adds(a, "HSET");
-        lf_argv_add(a, key,
-                    (size_t)lf_key_outbox(key, sizeof(key), LF_PREFIX(s),
-                                          s->base.cfg->topic_transitions, part));
+        int okl =
+            lf_key_outbox(key, sizeof(key), LF_PREFIX(s), s->base.cfg->topic_transitions, part);
+        lf_argv_add(a, key, (size_t)lf_sr_shard(s, key, sizeof(key), okl));
         for (size_t j = i; j < n; j++) {
             const lf_argv_t *t = w[j].trans;
             if (!ok[j] || w[j].partition != part) continue;
@@ -302,6 +322,7 @@ static void lf_sr_queue_counters(lf_store_redis_t *s, const lf_store_write_t *w,
     int kl = funnel ? lf_key_funnel(key, sizeof(key), LF_PREFIX(s))
                     : lf_key_watermarks(key, sizeof(key), LF_PREFIX(s), s->base.group,
                                         cfg->topic_events);
+    kl = lf_sr_shard(s, key, sizeof(key), kl);
     for (size_t k = 0; k < nc; k++) {
         if (c[k].sum == 0) continue;
         lf_argv_adds(a, "HINCRBY");

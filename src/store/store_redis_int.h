@@ -11,6 +11,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include <string.h>
+
+#include "leadflow/cluster.h"
 #include "leadflow/cmdbuf.h"
 #include "leadflow/store.h"
 
@@ -39,7 +42,40 @@ typedef struct {
      * <configured>active names, read once at the first connection (lf_sr_resolve_prefix). */
     char prefix[256];
     int prefix_resolved;
+    /* A node of a Redis Cluster (store_cluster.c drives it): connects to node_host:node_port,
+     * keeps the prefix it was given, and names the shared keys by the shard in `shard`
+     * (":{<tag>}" of the slot the chunk in hand lives in); merged visitors (another slot) are
+     * left to the cluster back end, the lead's unit records them in <p>absorbed:{<id>}. */
+    int node;
+    char node_host[256];
+    int node_port;
+    char shard[LF_CLUSTER_TAG_MAX + 4];
+    char probe_tag[LF_CLUSTER_TAG_MAX];
 } lf_store_redis_t;
+
+/* A shared key's name for the chunk in hand: as built, or its shard on a cluster node. */
+static inline int lf_sr_shard(const lf_store_redis_t *s, char *key, size_t cap, int kl)
+{
+    if (!s->node || kl < 0 || (size_t)kl + strlen(s->shard) >= cap) return kl;
+    memcpy(key + kl, s->shard, strlen(s->shard) + 1);
+    return kl + (int)strlen(s->shard);
+}
+
+/* lf:top's size: per shard on a cluster, enough that the best n of all shards' best n is
+ * the best n overall unless one slot holds far more than its share of the top leads (the
+ * expected share is top_leads / 16384; 16 more make the miss a ~1e-9 event per slot). */
+static inline int lf_sr_top_cap(const lf_store_redis_t *s)
+{
+    int top = s->base.cfg->top_leads;
+    if (!s->node || top <= 0) return top;
+    int share = top / LF_CLUSTER_SLOTS + 16;
+    return share < top ? share : top;
+}
+
+/* A cluster node's store for host:port (not connected yet). */
+lf_store_redis_t *lf_sr_open_node(const lf_config_t *cfg, const char *prefix, const char *group,
+                                  const char *host, int port, const char *probe_tag);
+void lf_sr_close(lf_store_redis_t *s);
 
 #define LF_PREFIX(s) ((s)->prefix)
 
@@ -100,6 +136,15 @@ void lf_sr_queue_chunk(lf_store_redis_t *s, const lf_store_write_t *w, size_t n,
                        double top_cutoff, size_t *nq);
 int lf_sr_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *results,
                       lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
+/* The same with the chunks given: chunk c is w[ends[c-1] .. ends[c]) (ends NULL: chunks of
+ * LF_LEADS_PER_TX), in the shard shards[c] (a cluster node: the chunk's slot, ":{tag}"). */
+int lf_sr_write_chunks(lf_store_redis_t *s, lf_store_write_t *w, size_t n, int *results,
+                       lf_store_prepare_fn prepare, void *ctx, const size_t *ends,
+                       const char *const *shards, size_t nends, lf_err_t *err);
+/* One record's reply (a lead's HGETALL, a visitor's GET) decoded into *out (store_redis_read.c);
+ * with `stored`, its pairs copied into arena. */
+int lf_sr_decode_reply(const redisReply *r, const char *id, lf_lead_t *out, const lf_model_t *m,
+                       lf_stored_hash_t *stored, lf_arena_t *arena, lf_err_t *err);
 
 int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int32_t *parts, size_t n,
                           int64_t *next, int64_t *max_event_ms, lf_err_t *err);

@@ -32,9 +32,8 @@ static void lf_sr_keep_hash(const lf_str_t *fields, const lf_str_t *values, size
 }
 
 /* One record's reply (a lead's HGETALL, a visitor's GET) decoded into *out. */
-static int lf_sr_decode_reply(const redisReply *r, const char *id, lf_lead_t *out,
-                              const lf_model_t *m, lf_stored_hash_t *stored, lf_arena_t *arena,
-                              lf_err_t *err)
+int lf_sr_decode_reply(const redisReply *r, const char *id, lf_lead_t *out, const lf_model_t *m,
+                       lf_stored_hash_t *stored, lf_arena_t *arena, lf_err_t *err)
 {
     lf_str_t fields[LF_SR_FIELDS_MAX], values[LF_SR_FIELDS_MAX];
     size_t np = 0;

@@ -113,7 +113,7 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
         lf_sr_watch_record(s, a, l->id, x->visitor, x->old_layout);
         if (l->anonymous)
             lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, l->id, strlen(l->id)));
-        for (size_t v = 0; v < x->nmerged; v++) {
+        for (size_t v = 0; !s->node && v < x->nmerged; v++) {
             const char *vid = x->merged_visitors[v];
             lf_sr_watch_record(s, a, vid, 1, lf_sr_merged_legacy(x, v));
             lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, vid, strlen(vid)));
@@ -121,7 +121,8 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
     }
     /* The fence: a flush or a restart between this check and EXEC touches the epoch (or
      * drops the connection), so no lead lands in a Redis that lost data. */
-    lf_argv_add(a, key, (size_t)lf_key_epoch(key, sizeof(key), p));
+    lf_argv_add(a, key,
+                (size_t)lf_sr_shard(s, key, sizeof(key), lf_key_epoch(key, sizeof(key), p)));
     lf_sr_append_argv(s, a, &queued);
     for (size_t i = 0; i < n; i++) {
         const lf_store_write_t *x = &w[i];
@@ -132,7 +133,7 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
             lf_sr_append_key(s, "EXISTS", key, (size_t)kl, NULL);
             nreads++;
         }
-        for (size_t v = 0; v < x->nmerged; v++) {
+        for (size_t v = 0; !s->node && v < x->nmerged; v++) {
             const char *vid = x->merged_visitors[v];
             nreads += lf_sr_queue_version(s, vid, 1, lf_sr_merged_legacy(x, v));
             int kl = lf_key_alias(key, sizeof(key), p, vid, strlen(vid));
@@ -143,15 +144,15 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
     }
     /* lf:top's cutoff, the top_leads-th highest key (none while it has fewer members): a
      * lead below it only updates its entry if it has one (lf_sr_queue_top). */
-    int top = s->base.cfg->top_leads > 0 ? s->base.cfg->top_leads : 1;
+    int top = lf_sr_top_cap(s) > 0 ? lf_sr_top_cap(s) : 1;
     char rank[24];
     int rl = snprintf(rank, sizeof(rank), "%d", -top);
-    int kl = lf_key_top(key, sizeof(key), p);
+    int kl = lf_sr_shard(s, key, sizeof(key), lf_key_top(key, sizeof(key), p));
     const char *zr[5] = {"ZRANGE", key, rank, rank, "WITHSCORES"};
     size_t zl[5] = {6, (size_t)kl, (size_t)rl, (size_t)rl, 10};
     lf_sr_append(s, 5, zr, zl);
     nreads++;
-    kl = lf_key_epoch(key, sizeof(key), p);
+    kl = lf_sr_shard(s, key, sizeof(key), lf_key_epoch(key, sizeof(key), p));
     lf_sr_append_key(s, "GET", key, (size_t)kl, NULL);
     nreads++;
     lf_sr_flush(s);
@@ -166,7 +167,13 @@ typedef struct {
     size_t nreplies;   /* of the round in flight */
     int committing;    /* round 2 sent as MULTI/EXEC (else as UNWATCH) */
     double top_cutoff; /* lf:top's lowest key once full; -inf before */
+    const char *shard; /* a cluster node's: the shard suffix of the chunk's slot */
 } lf_sr_chunk_t;
+
+static void lf_sr_use_shard(lf_store_redis_t *s, const lf_sr_chunk_t *ch)
+{
+    if (s->node) snprintf(s->shard, sizeof(s->shard), "%s", ch->shard ? ch->shard : "");
+}
 
 /* Round 1, read: ok[i] = 1 if lead i's write still applies. */
 static int lf_sr_read_check(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *err)
@@ -199,7 +206,7 @@ static int lf_sr_read_check(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *er
         const lf_store_write_t *x = &w[i];
         ok[i] = lf_sr_read_version(r, &k, x->visitor, x->old_layout) == x->expected_version;
         if (x->lead->anonymous && r[k++]->integer != 0) ok[i] = 0; /* linked meanwhile */
-        for (size_t v = 0; v < x->nmerged; v++) {
+        for (size_t v = 0; !s->node && v < x->nmerged; v++) {
             uint64_t merged = x->merged_versions ? x->merged_versions[v] : 0;
             if (lf_sr_read_version(r, &k, 1, lf_sr_merged_legacy(x, v)) != merged) ok[i] = 0;
             const redisReply *linked = r[k++];
@@ -286,23 +293,33 @@ static int lf_sr_finish_chunk(lf_store_redis_t *s, lf_sr_chunk_t *ch, lf_err_t *
 int lf_sr_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *results,
                       lf_store_prepare_fn prepare, void *ctx, lf_err_t *err)
 {
-    lf_store_redis_t *s = (lf_store_redis_t *)base;
+    return lf_sr_write_chunks((lf_store_redis_t *)base, w, n, results, prepare, ctx, NULL, NULL, 0,
+                              err);
+}
+
+int lf_sr_write_chunks(lf_store_redis_t *s, lf_store_write_t *w, size_t n, int *results,
+                       lf_store_prepare_fn prepare, void *ctx, const size_t *ends,
+                       const char *const *shards, size_t nends, lf_err_t *err)
+{
     if (n == 0) return LF_OK;
-    size_t nch = (n + LF_LEADS_PER_TX - 1) / LF_LEADS_PER_TX;
+    size_t nch = ends ? nends : (n + LF_LEADS_PER_TX - 1) / LF_LEADS_PER_TX;
     lf_sr_chunk_t *ch = lf_arena_alloc(&s->arena, nch * sizeof(*ch));
     int *ok = lf_arena_alloc(&s->arena, n * sizeof(*ok));
     for (size_t c = 0; c < nch; c++) {
-        size_t from = c * LF_LEADS_PER_TX;
+        size_t from = ends ? (c ? ends[c - 1] : 0) : c * LF_LEADS_PER_TX;
+        size_t to = ends ? ends[c] : (n - from < LF_LEADS_PER_TX ? n : from + LF_LEADS_PER_TX);
         ch[c].w = w + from;
-        ch[c].n = n - from < LF_LEADS_PER_TX ? n - from : LF_LEADS_PER_TX;
+        ch[c].n = to - from;
         ch[c].ok = ok + from;
         ch[c].results = results + from;
         ch[c].nreplies = 0;
         ch[c].committing = 0;
+        ch[c].shard = shards ? shards[c] : NULL;
     }
     int rc = LF_ERR;
     if (lf_sr_use(s, 0, err)) goto done;
     if (prepare) prepare(ctx, w, 0, ch[0].n);
+    lf_sr_use_shard(s, &ch[0]);
     ch[0].nreplies = lf_sr_send_check(s, ch[0].w, ch[0].n);
     for (size_t c = 0; c < nch; c++) {
         int mine = (int)(c % 2), other = 1 - mine;
@@ -312,9 +329,11 @@ int lf_sr_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *resu
             size_t from = (size_t)(ch[c + 1].w - w);
             if (prepare) prepare(ctx, w, from, from + ch[c + 1].n);
             if (lf_sr_use(s, other, err)) goto done;
+            lf_sr_use_shard(s, &ch[c + 1]);
             ch[c + 1].nreplies = lf_sr_send_check(s, ch[c + 1].w, ch[c + 1].n);
         }
         if (lf_sr_use(s, mine, err)) goto done;
+        lf_sr_use_shard(s, &ch[c]);
         lf_sr_send_commit(s, &ch[c]);
         if (c > 0 && (lf_sr_use(s, other, err) || lf_sr_finish_chunk(s, &ch[c - 1], err)))
             goto done;

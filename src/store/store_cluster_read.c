@@ -1,0 +1,282 @@
+/* Reads of the Redis Cluster back end (store.h): leads (with the visitors they absorbed whose
+ * own keys are not cleared yet) and aliases, routed by slot and pipelined per node; a
+ * partition's outbox, the MQLs due and index scans, over every slot's shard. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leadflow/keys.h"
+#include "leadflow/lead_codec.h"
+#include "store_cluster_int.h"
+
+/* The visitors a lead absorbed (HGETALL <p>absorbed:{id}) into the stored hash. */
+static void lf_scl_keep_absorbed(const redisReply *r, lf_stored_hash_t *out, lf_arena_t *arena)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
+    size_t np = r->elements / 2;
+    lf_str_t *anon = lf_arena_alloc(arena, np * sizeof(*anon));
+    uint64_t *ver = lf_arena_alloc(arena, np * sizeof(*ver));
+    for (size_t k = 0; k < np; k++) {
+        const redisReply *f = r->element[2 * k], *v = r->element[2 * k + 1];
+        anon[k] = (lf_str_t){lf_arena_strndup(arena, f->str, f->len), (uint32_t)f->len};
+        ver[k] = v->type == REDIS_REPLY_STRING ? strtoull(v->str, NULL, 10) : 0;
+    }
+    out->absorbed = anon;
+    out->absorbed_versions = ver;
+    out->nabsorbed = np;
+}
+
+int lf_scl_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *visitor, size_t n,
+                      lf_lead_t *const *out, const lf_model_t *m, lf_stored_hash_t *stored,
+                      lf_arena_t *arena, lf_err_t *err)
+{
+    lf_store_cluster_t *s = (lf_store_cluster_t *)base;
+    if (n == 0) return LF_OK;
+    lf_arena_t *a = &s->arena;
+    lf_cc_cmd_t *cmds = lf_malloc(2 * n * sizeof(*cmds));
+    size_t nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t idlen = strlen(ids[i]);
+        char *key = lf_arena_alloc(a, LF_KEY_MAX);
+        int v = visitor && visitor[i];
+        int kl = v ? lf_key_visitor(key, LF_KEY_MAX, LF_SCL_PREFIX(s), ids[i], idlen)
+                   : lf_key_lead(key, LF_KEY_MAX, LF_SCL_PREFIX(s), ids[i], idlen);
+        uint16_t slot = lf_cluster_slot(key, (size_t)kl);
+        lf_argv_t c;
+        lf_argv_init_scratch(&c, a);
+        lf_argv_adds(&c, v ? "GET" : "HGETALL");
+        lf_argv_add_ref(&c, key, (size_t)kl);
+        cmds[nc++] = (lf_cc_cmd_t){slot, c.n, (const char *const *)c.argv, c.lens, NULL};
+        if (v) continue;
+        char *ak = lf_arena_alloc(a, LF_KEY_MAX);
+        int akl = lf_key_absorbed(ak, LF_KEY_MAX, LF_SCL_PREFIX(s), ids[i], idlen);
+        lf_argv_t h;
+        lf_argv_init_scratch(&h, a);
+        lf_argv_adds(&h, "HGETALL");
+        lf_argv_add_ref(&h, ak, (size_t)akl);
+        cmds[nc++] = (lf_cc_cmd_t){slot, h.n, (const char *const *)h.argv, h.lens, NULL};
+    }
+    int rc = lf_cc_run(s->cc, cmds, nc, err);
+    for (size_t k = 0; rc == LF_OK && k < nc; k++)
+        if (cmds[k].reply->type == REDIS_REPLY_ERROR) {
+            lf_err_set(err, LF_ERR, "reading leads: Redis answered %.*s", (int)cmds[k].reply->len,
+                       cmds[k].reply->str);
+            rc = LF_ERR;
+        }
+    for (size_t i = 0, k = 0; rc == LF_OK && i < n; i++) {
+        int v = visitor && visitor[i];
+        rc = lf_sr_decode_reply(cmds[k].reply, ids[i], out[i], m, stored ? &stored[i] : NULL, arena,
+                                err);
+        if (!v && stored && rc == LF_OK) lf_scl_keep_absorbed(cmds[k + 1].reply, &stored[i], arena);
+        k += v ? 1 : 2;
+    }
+    if (rc == LF_OK || nc) lf_cc_free_replies(cmds, nc);
+    lf_free(cmds);
+    lf_arena_reset(a);
+    return rc;
+}
+
+int lf_scl_load_aliases(lf_store_t *base, const char *const *anons, size_t n, char **out,
+                        lf_arena_t *arena, lf_err_t *err)
+{
+    lf_store_cluster_t *s = (lf_store_cluster_t *)base;
+    if (n == 0) return LF_OK;
+    lf_arena_t *a = &s->arena;
+    char ttl[32];
+    int tl = snprintf(ttl, sizeof(ttl), "%lld", (long long)base->cfg->alias_ttl_s * 1000);
+    lf_cc_cmd_t *cmds = lf_malloc(n * sizeof(*cmds));
+    for (size_t i = 0; i < n; i++) {
+        char *key = lf_arena_alloc(a, LF_KEY_MAX);
+        int kl = lf_key_alias(key, LF_KEY_MAX, LF_SCL_PREFIX(s), anons[i], strlen(anons[i]));
+        lf_argv_t c;
+        lf_argv_init_scratch(&c, a);
+        lf_argv_adds(&c, "GETEX");
+        lf_argv_add_ref(&c, key, (size_t)kl);
+        lf_argv_add_ref(&c, "PX", 2);
+        lf_argv_add_ref(&c, ttl, (size_t)tl);
+        cmds[i] = (lf_cc_cmd_t){lf_cluster_slot(key, (size_t)kl), c.n, (const char *const *)c.argv,
+                                c.lens, NULL};
+    }
+    int rc = lf_cc_run(s->cc, cmds, n, err);
+    for (size_t i = 0; rc == LF_OK && i < n; i++) {
+        const redisReply *r = cmds[i].reply;
+        if (r->type == REDIS_REPLY_ERROR) {
+            lf_err_set(err, LF_ERR, "reading aliases (GETEX): Redis answered %.*s", (int)r->len,
+                       r->str);
+            rc = LF_ERR;
+        }
+        out[i] = r->type == REDIS_REPLY_STRING ? lf_arena_strndup(arena, r->str, r->len) : NULL;
+    }
+    lf_cc_free_replies(cmds, n);
+    lf_free(cmds);
+    lf_arena_reset(a);
+    return rc;
+}
+
+/*---- Over every shard --------------------------------------------------------------------*/
+
+typedef struct {
+    lf_outbox_entry_t *e;
+    size_t n, cap;
+} lf_scl_outbox_t;
+
+static void lf_scl_build_hgetall(void *ctx, uint16_t slot, const char *key, size_t kl, lf_argv_t *a)
+{
+    (void)ctx;
+    (void)slot;
+    lf_argv_adds(a, "HGETALL");
+    lf_argv_add_ref(a, key, kl);
+}
+
+static int lf_scl_reply_error(const redisReply *r, const char *what, lf_err_t *err)
+{
+    if (r->type != REDIS_REPLY_ERROR) return 0;
+    lf_err_set(err, LF_ERR, "%s: Redis answered %.*s", what, (int)r->len, r->str);
+    return 1;
+}
+
+static int lf_scl_take_outbox(void *ctx, uint16_t slot, const redisReply *r, lf_err_t *err)
+{
+    (void)slot;
+    lf_scl_outbox_t *o = ctx;
+    if (lf_scl_reply_error(r, "HGETALL outbox", err)) return LF_ERR;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        if (o->n == o->cap) {
+            o->cap = o->cap ? o->cap * 2 : 64;
+            o->e = lf_realloc(o->e, o->cap * sizeof(*o->e));
+        }
+        lf_outbox_entry_t *x = &o->e[o->n++];
+        x->id = lf_strndup(r->element[i]->str, r->element[i]->len);
+        x->payload = lf_strndup(r->element[i + 1]->str, r->element[i + 1]->len);
+        x->len = r->element[i + 1]->len;
+    }
+    return LF_OK;
+}
+
+int lf_scl_outbox_load(lf_store_t *base, const char *topic, int32_t part, lf_outbox_entry_t **out,
+                       size_t *n, lf_err_t *err)
+{
+    lf_store_cluster_t *s = (lf_store_cluster_t *)base;
+    char key[LF_KEY_MAX];
+    int kl = lf_key_outbox(key, sizeof(key), LF_SCL_PREFIX(s), topic, part);
+    lf_scl_outbox_t o = {0};
+    int rc =
+        lf_scl_each_shard(s, key, (size_t)kl, lf_scl_build_hgetall, lf_scl_take_outbox, &o, err);
+    if (rc != LF_OK) {
+        lf_outbox_entries_free(o.e, o.n);
+        o.e = NULL;
+        o.n = 0;
+    }
+    *out = o.e;
+    *n = o.n;
+    return rc;
+}
+
+/* The ids of many shard replies, into an arena list. */
+typedef struct {
+    char **ids;
+    size_t n, cap, max;
+    lf_arena_t *arena;
+    long long until;
+    int pairs; /* member, score pairs (WITHSCORES) */
+} lf_scl_ids_t;
+
+static void lf_scl_ids_add(lf_scl_ids_t *x, const char *s, size_t len)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 256;
+        char **grown = lf_arena_alloc(x->arena, (cap + 1) * sizeof(*grown));
+        if (x->n) memcpy(grown, x->ids, x->n * sizeof(*grown));
+        x->ids = grown;
+        x->cap = cap;
+    }
+    x->ids[x->n++] = lf_arena_strndup(x->arena, s, len);
+}
+
+static void lf_scl_build_due(void *ctx, uint16_t slot, const char *key, size_t kl, lf_argv_t *a)
+{
+    (void)slot;
+    const lf_scl_ids_t *x = ctx;
+    lf_argv_adds(a, "ZRANGEBYSCORE");
+    lf_argv_add_ref(a, key, kl);
+    lf_argv_adds(a, "-inf");
+    lf_argv_add_i64(a, x->until);
+    lf_argv_adds(a, "LIMIT");
+    lf_argv_adds(a, "0");
+    lf_argv_add_i64(a, (long long)x->max);
+}
+
+static int lf_scl_take_ids(void *ctx, uint16_t slot, const redisReply *r, lf_err_t *err)
+{
+    (void)slot;
+    lf_scl_ids_t *x = ctx;
+    if (lf_scl_reply_error(r, "reading an index shard", err)) return LF_ERR;
+    size_t step = x->pairs ? 2 : 1;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && x->n < x->max; i += step)
+        lf_scl_ids_add(x, r->element[i]->str, r->element[i]->len);
+    return LF_OK;
+}
+
+/* Every shard of lf:stage:mql asked for its due members (up to max each): one sweep reads
+ * 16384 small ranges, pipelined per node (bench/cluster_shards.py measures it). */
+int lf_scl_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, size_t *n,
+                   lf_arena_t *arena, lf_err_t *err)
+{
+    lf_store_cluster_t *s = (lf_store_cluster_t *)base;
+    char key[LF_KEY_MAX];
+    int kl = lf_key_stage(key, sizeof(key), LF_SCL_PREFIX(s), LF_STAGE_MQL);
+    lf_scl_ids_t x = {NULL, 0, 0, max, arena, (long long)until_ms, 0};
+    int rc = lf_scl_each_shard(s, key, (size_t)kl, lf_scl_build_due, lf_scl_take_ids, &x, err);
+    *ids = x.ids;
+    *n = rc == LF_OK ? x.n : 0;
+    return rc;
+}
+
+/* A scan over an index's shards, a block of slots per step: *cursor is the next slot + 1
+ * (0: start, and 0 again when done). A shard is small (lf:top's is capped; a stage's holds
+ * its slot's share), so each is read whole. */
+#define LF_SCL_SCAN_SLOTS 256
+
+int lf_scl_scan_index(lf_store_t *base, lf_store_index_t index, uint64_t *cursor, size_t count,
+                      char ***ids, size_t *n, lf_arena_t *arena, lf_err_t *err)
+{
+    lf_store_cluster_t *s = (lf_store_cluster_t *)base;
+    (void)count;
+    *ids = NULL;
+    *n = 0;
+    uint64_t from = *cursor ? *cursor - 1 : 0;
+    if (from >= LF_CLUSTER_SLOTS) {
+        *cursor = 0;
+        return LF_OK;
+    }
+    char key[LF_KEY_MAX];
+    int kl = index == LF_INDEX_TOP ? lf_key_top(key, sizeof(key), LF_SCL_PREFIX(s))
+                                   : lf_key_stage(key, sizeof(key), LF_SCL_PREFIX(s), LF_STAGE_MQL);
+    lf_arena_t *a = &s->arena;
+    lf_cc_cmd_t cmds[LF_SCL_SCAN_SLOTS];
+    size_t nc = 0;
+    for (uint64_t k = from; k < from + LF_SCL_SCAN_SLOTS && k < LF_CLUSTER_SLOTS; k++) {
+        char *sk = lf_arena_alloc(a, (size_t)kl + LF_CLUSTER_TAG_MAX + 4);
+        memcpy(sk, key, (size_t)kl);
+        lf_scl_shard(sk + kl, LF_CLUSTER_TAG_MAX + 4, (uint16_t)k);
+        lf_argv_t c;
+        lf_argv_init_scratch(&c, a);
+        lf_argv_adds(&c, "ZRANGE");
+        lf_argv_adds(&c, sk);
+        lf_argv_adds(&c, "0");
+        lf_argv_adds(&c, "-1");
+        cmds[nc++] = (lf_cc_cmd_t){(uint16_t)k, c.n, (const char *const *)c.argv, c.lens, NULL};
+    }
+    lf_scl_ids_t x = {NULL, 0, 0, (size_t)-1, arena, 0, 0};
+    int rc = lf_cc_run(s->cc, cmds, nc, err);
+    for (size_t i = 0; rc == LF_OK && i < nc; i++)
+        rc = lf_scl_take_ids(&x, cmds[i].slot, cmds[i].reply, err);
+    if (rc == LF_OK) lf_cc_free_replies(cmds, nc);
+    lf_arena_reset(a);
+    if (rc != LF_OK) return LF_ERR;
+    *ids = x.ids;
+    *n = x.n;
+    uint64_t next = from + nc;
+    *cursor = next >= LF_CLUSTER_SLOTS ? 0 : next + 1;
+    return LF_OK;
+}
