@@ -380,9 +380,10 @@ def describe_progress(conns, slots=None):
 
 
 def wait_done(conns_of, n, runs, timeout=DONE_TIMEOUT, quiet_s=3.0):
-    """Until the progress counters say n records were consumed, every outbox is empty and
-    nothing changes for quiet_s (the decay sweep may still write). conns_of(): the clients to
-    read (a cluster's live masters, asked again at every poll)."""
+    """Until the progress counters say n records were consumed (or more: counted twice,
+    which the comparison then names), every outbox is empty and nothing changes for quiet_s
+    (the decay sweep may still write). conns_of(): the clients to read (a cluster's live
+    masters, asked again at every poll)."""
     state = {"last": None, "since": None}
 
     def cond():
@@ -443,6 +444,9 @@ def reference():
         check(store["aliases"] and any(h["stage"] != "visitor" for h in store["leads"].values()),
               "the reference has aliases and known leads")
         check(trans, "the reference published transitions")
+        check_eq(progress_totals(store)["consumed"], len(recs), "the reference's consumed")
+        check_eq(len(set(trans)), len(trans), "transitions the reference published twice")
+        check_eq(compare_stores(store, store), [], "the reference compared with itself")
         _REF.update(records=recs, store=store, transitions=trans, dumps=dumps)
     return _REF
 
@@ -463,7 +467,10 @@ def cluster_env(name):
 def check_equal_to_reference(env, runs, ref, what, diagnose=None):
     """The cluster's end state against the reference's; diagnose(): more lines for a
     failure."""
-    store = read_store([env.cluster_conn(p) for p in env.cluster_masters()])
+    conns = [env.cluster_conn(p) for p in env.cluster_masters()]
+    store = read_store(conns)
+    for c in conns:
+        c.close()
     diffs = compare_stores(ref["store"], store)
     trans = read_transitions(env, len(ref["transitions"]))
     diffs += compare_transitions(ref["transitions"], trans)
@@ -479,11 +486,18 @@ def check_equal_to_reference(env, runs, ref, what, diagnose=None):
 
 
 def felt(runs):
-    """What the instances logged of a fault: their degraded and back-to-normal lines."""
+    """What the instances logged of a fault: their warnings, errors and back-to-normal lines,
+    with the time (against the "# ... at" line the test printed)."""
     for r in runs:
         for line in r.log_text().splitlines():
-            if "degraded" in line or "back to normal" in line or "Redis refused" in line:
-                print("# %s: %s" % (r.name, line.split(" leadflow ", 1)[-1][:200]), flush=True)
+            if re.search(r"leadflow (warn|error)|back to normal|Redis refused|outbox", line) \
+                    and "no persistence" not in line:
+                t, _, rest = line.partition(" leadflow ")
+                print("# %s %s: %s" % (t[11:23], r.name, rest[:240]), flush=True)
+
+
+def now_iso():
+    return H.iso(int(time.time() * 1000))[11:23]
 
 
 def leads_per_master(env):
@@ -529,10 +543,11 @@ def test_a_master_killed_mid_run_and_its_replica_promoted():
     replicas = env.cluster_replicas_of(victim)
     check(replicas, "the master on %d has a replica" % victim)
     env.cluster_kill(victim)
-    print("# %d of %d records consumed; killed master %d (%d leads), replicas %s"
-          % (at, len(recs), victim, per[victim], replicas), flush=True)
+    print("# %s: %d of %d records consumed; killed master %d (%d leads), replicas %s"
+          % (now_iso(), at, len(recs), victim, per[victim], replicas), flush=True)
     env.produce(recs[cut:])
     promoted = env.wait_failover(victim, replicas)
+    print("# %s: %d promoted" % (now_iso(), promoted), flush=True)
     check(promoted in env.cluster_masters(), "the promoted replica serves slots")
     wait_done(masters_of(env), len(recs), runs)
     felt(runs)
@@ -563,8 +578,8 @@ def test_slots_migrated_mid_run_ask_and_moved():
     asking0 = asking_calls(env, dst)
     env.migrate_begin(slots, src, dst)
     moved = env.migrate_keys(slots, src, dst, share=0.5)
-    print("# %d of %d records consumed; migrating %d slots %d -> %d, %d keys moved first"
-          % (at, len(recs), len(slots), src, dst, moved), flush=True)
+    print("# %s: %d of %d records consumed; migrating %d slots %d -> %d, %d keys moved first"
+          % (now_iso(), at, len(recs), len(slots), src, dst, moved), flush=True)
     env.produce(recs[cut1:cut2])
     # Stay half-migrated while the instances write there: until one ASK was followed (an
     # ASKING reached dst), at most 20 s.
@@ -576,6 +591,7 @@ def test_slots_migrated_mid_run_ask_and_moved():
     asking = asking_calls(env, dst) - asking0
     # The slots are dst's; the instances' slot maps still say src: MOVED.
     env.migrate_end(slots, src, dst)
+    print("# %s: migration ended (SETSLOT NODE)" % now_iso(), flush=True)
     env.produce(recs[cut2:])
     wait_done(masters_of(env), len(recs), runs)
     print("# ASKING commands on %d during the migration: %d" % (dst, asking), flush=True)
