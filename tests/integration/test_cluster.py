@@ -581,13 +581,15 @@ def test_slots_migrated_mid_run_ask_and_moved():
     print("# %s: %d of %d records consumed; migrating %d slots %d -> %d, %d keys moved first"
           % (now_iso(), at, len(recs), len(slots), src, dst, moved), flush=True)
     env.produce(recs[cut1:cut2])
-    # Stay half-migrated while the instances write there: until one ASK was followed (an
-    # ASKING reached dst), at most 20 s.
+    # Stay half-migrated while the instances write there: 3 s at least, and until one ASK
+    # was followed (an ASKING reached dst), 20 s at most.
+    began = time.monotonic()
     try:
         H.wait_until(lambda: asking_calls(env, dst) > asking0, 20,
                      "an ASKING on the importing node", interval=0.2)
     except H.TestFailure:
         pass
+    time.sleep(max(0.0, 3.0 - (time.monotonic() - began)))
     asking = asking_calls(env, dst) - asking0
     # The slots are dst's; the instances' slot maps still say src: MOVED.
     env.migrate_end(slots, src, dst)
