@@ -221,6 +221,8 @@ static int lf_cli_open_cluster(lf_cli_t *cli)
         cli->cfg.redis_cluster_nodes = saved;
         return LF_CLI_EXIT_REDIS;
     }
+    /* The read-only commands may read replicas (redis.cluster.read_from: replica). */
+    lf_cc_read_replicas(cli->cc, cli->cfg.redis_read_from == 1);
     if (cli->redis_addr) {
         /* The client keeps cfg: the seed stays named for its messages. */
         cli->cfg.redis_cluster_nodes = lf_strdup(cli->redis_addr);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli_int.h"
+#include "leadflow/cluster_client.h"
 #include "leadflow/alloc.h"
 #include "leadflow/commands.h"
 #include "leadflow/keys.h"
@@ -143,6 +144,7 @@ int lf_cmd_reload(int argc, char **argv)
     if (wait && (lf_duration_parse(wait, &wait_ms) != LF_OK || wait_ms < 0))
         return lf_cli_usage_error(&cli, "--wait takes a duration (30s, 2m, 0), not \"%s\"", wait);
     int rc = lf_cli_open(&cli);
+    if (!rc && cli.cc) lf_cc_read_replicas(cli.cc, 0); /* it writes: the primaries */
     if (!rc) rc = lf_reload_run(&cli, wait_ms);
     lf_cli_close(&cli);
     return rc;

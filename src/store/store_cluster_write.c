@@ -137,15 +137,16 @@ static int lf_scl_visitor_unit(lf_store_cluster_t *s, const char *id, const char
             if (lf_scl_node_replies(st, 1, r, "UNWATCH", err) != LF_OK) return LF_ERR;
             freeReplyObject(r[0]);
             if (!claim) /* cannot happen while the claim holds: say so if it ever does */
-                lf_log("warn", "visitor %s changed while lead %s absorbed it: left as it is",
-                       anon, id);
+                lf_log("warn", "visitor %s changed while lead %s absorbed it: left as it is", anon,
+                       id);
             return LF_OK;
         }
         const char *multi = "MULTI", *exec = "EXEC";
         size_t ml = 5, el = 4;
         const char *set[5] = {"SET", mk, id, "PX", hold}, *del[3] = {"DEL", vk, mk},
                    *link[5] = {"SET", ak, id, "PX", ttl};
-        size_t setl[5] = {3, (size_t)mkl, idl, 2, (size_t)hl}, dl[3] = {3, (size_t)vkl, (size_t)mkl},
+        size_t setl[5] = {3, (size_t)mkl, idl, 2, (size_t)hl},
+               dl[3] = {3, (size_t)vkl, (size_t)mkl},
                linkl[5] = {3, (size_t)akl, idl, 2, (size_t)tl};
         lf_sr_append(st, 1, &multi, &ml);
         if (claim) {
