@@ -5,8 +5,9 @@
  * filter leaves none), stopped with its directory at the end of the suite. The tests: the map
  * read from one seed; SET/GET in every slot in one call, each key where CLUSTER SLOTS says; a
  * slot moved by hand behind the client's back (MOVED); a slot half-migrated (ASK); dead and
- * malformed seed lists; a primary killed and its replica promoted (last: it leaves a node
- * dead). Direct connections (cct.n[i].c) set up and check what the client is run against. */
+ * malformed seed lists; a primary killed and its replica promoted; a primary lost with no
+ * replica (these two last: they leave nodes down). Direct connections (cct.n[i].c) set up and check
+ * what the client is run against. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -871,10 +872,23 @@ static void test_cc_seeds(void)
     }
 }
 
+/* Node i killed by SIGKILL. */
+static void cct_kill(int i)
+{
+    if (cct.n[i].c) redisFree(cct.n[i].c);
+    cct.n[i].c = NULL;
+    if (cct.n[i].pid > 0) {
+        kill(cct.n[i].pid, SIGKILL);
+        waitpid(cct.n[i].pid, NULL, 0);
+    }
+    cct.n[i].pid = 0;
+}
+
 /* 6. A primary with a replica killed (SIGKILL) after the client read its map: a GET of its
- * keys waits out the failover (node timeout 2000 ms, then the replica's election) within the
- * client's bound (the default redis.timeout_ms: 5 s) and answers right; the map then names the
- * promoted replica. Last: it leaves the killed node down. */
+ * keys waits out the failover (node timeout 2000 ms, then the replica's election: about 4 s
+ * here) and answers right; the map then names the promoted replica. redis.timeout_ms 8000
+ * (the bound: 8 s) so that a slow election on a loaded host does not fail the test; the time
+ * taken is printed. It leaves the killed node down. */
 static void test_cc_failover(void)
 {
     if (!cct_cluster()) return;
@@ -893,6 +907,7 @@ static void test_cc_failover(void)
     }
     lf_config_t cfg;
     cct_cfg(&cfg, list);
+    cfg.redis_timeout_ms = 8000;
     lf_err_t err = {0};
     lf_cc_t *cc = lf_cc_new(&cfg, &err);
     cct_op_t ops[NK];
@@ -916,11 +931,7 @@ static void test_cc_failover(void)
     CHECK(cc != NULL);
     CHECK_INT(set, LF_OK);
     CHECK(replicated);
-    redisFree(cct.n[victim].c);
-    cct.n[victim].c = NULL;
-    kill(cct.n[victim].pid, SIGKILL);
-    waitpid(cct.n[victim].pid, NULL, 0);
-    cct.n[victim].pid = 0;
+    cct_kill(victim);
     int64_t t0 = lf_now_us();
     for (int k = 0; k < NK; k++)
         cct_op(&ops[k], &cmds[k], "GET", ops[k].key, NULL);
@@ -944,6 +955,53 @@ static void test_cc_failover(void)
     CHECK_INT(moved_to_heir, NK);
 }
 
+/* 7. A primary lost with no replica to take over (it and its replicas killed): its slots
+ * stay unserved, and lf_cc_run of a key there fails after its bound (the default
+ * redis.timeout_ms, 2000: 5 s), not sooner and not much later, saying so; the replies of the
+ * call's other commands are freed (NULL). It leaves the cluster down. */
+static void test_cc_primary_lost(void)
+{
+    if (!cct_cluster()) return;
+    int *owner = lf_malloc(LF_CLUSTER_SLOTS * sizeof(*owner)), rep[CCT_NODES];
+    int gone = -1, slot = -1, other = -1;
+    if (cct_slots(cct_any(), owner, rep) == LF_OK) {
+        gone = owner[0];
+        slot = cct_slot_of(owner, gone, 0);
+        for (int s = 0; s < LF_CLUSTER_SLOTS && other < 0; s++)
+            if (owner[s] >= 0 && owner[s] != gone) other = s;
+    }
+    lf_free(owner);
+    CHECK(gone >= 0 && slot >= 0 && other >= 0);
+    lf_config_t cfg;
+    cct_cfg(&cfg, cct_addr(cct_any()));
+    lf_err_t err = {0};
+    lf_cc_t *cc = lf_cc_new(&cfg, &err);
+    int refreshed = cc ? lf_cc_refresh(cc, &err) : LF_ERR;
+    for (int i = 0; i < CCT_NODES; i++)
+        if (rep[i] == gone) cct_kill(i);
+    cct_kill(gone);
+    cct_op_t ops[2];
+    lf_cc_cmd_t cmds[2];
+    char key[48];
+    snprintf(key, sizeof(key), "cct7:{%s}", lf_cc_tags()->tag[other]);
+    cct_op(&ops[0], &cmds[0], "GET", key, NULL);
+    snprintf(key, sizeof(key), "cct7:{%s}", lf_cc_tags()->tag[slot]);
+    cct_op(&ops[1], &cmds[1], "GET", key, NULL);
+    int64_t t0 = lf_now_us();
+    int rc = refreshed == LF_OK ? lf_cc_run(cc, cmds, 2, &err) : LF_OK;
+    int64_t ms = (lf_now_us() - t0) / 1000;
+    int freed = cmds[0].reply == NULL && cmds[1].reply == NULL;
+    lf_cc_free_replies(cmds, 2);
+    lf_cc_free(cc);
+    lf_config_free(&cfg);
+    printf("  primary lost: LF_ERR after %lld ms, \"%s\"\n", (long long)ms, err.msg);
+    CHECK_INT(refreshed, LF_OK);
+    CHECK_INT(rc, LF_ERR);
+    CHECK(ms >= 5000 && ms < 7000);
+    CHECK(strstr(err.msg, "1 Redis Cluster command(s) not run within 5000 ms") != NULL);
+    CHECK(freed);
+}
+
 void suite_cluster_client(void)
 {
     LF_RUN(test_cc_map_from_one_seed);
@@ -951,6 +1009,7 @@ void suite_cluster_client(void)
     LF_RUN(test_cc_follows_moved);
     LF_RUN(test_cc_follows_ask);
     LF_RUN(test_cc_seeds);
-    LF_RUN(test_cc_failover); /* last: it leaves a node down */
+    LF_RUN(test_cc_failover);     /* these two last: they leave nodes down */
+    LF_RUN(test_cc_primary_lost); /* and the cluster down */
     if (cct.tried) cct_stop();
 }
