@@ -307,11 +307,16 @@ static void lf_cc_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Per command of a run: where it goes (a link), and whether it needs ASKING first. */
+/* Per command of a run: where it goes (a link), and whether it needs ASKING first; and where
+ * it went this round (sent_to, -1: not sent) with or without ASKING. A reply is read only for
+ * a command sent on that link: an ASK read earlier in the round points `link` at another node,
+ * whose replies belong to the commands sent there. */
 typedef struct {
     int link;
     int asking;
     int pending;
+    int sent_to;
+    int sent_asking;
 } lf_cc_route_t;
 
 /* Send, to one link, the pending commands routed to it; returns how many were sent. */
@@ -323,6 +328,8 @@ static size_t lf_cc_send(lf_cc_t *cc, int li, lf_cc_cmd_t *cmds, lf_cc_route_t *
         if (!rt[i].pending || rt[i].link != li) continue;
         if (rt[i].asking) redisAppendCommand(c, "ASKING");
         redisAppendCommandArgv(c, (int)cmds[i].argc, (const char **)cmds[i].argv, cmds[i].lens);
+        rt[i].sent_to = li;
+        rt[i].sent_asking = rt[i].asking;
         sent++;
     }
     int done = 0;
@@ -343,6 +350,7 @@ int lf_cc_run(lf_cc_t *cc, lf_cc_cmd_t *cmds, size_t n, lf_err_t *err)
         cmds[i].reply = NULL;
         rt[i].pending = 1;
         rt[i].link = -1;
+        rt[i].sent_to = -1;
     }
     lf_err_t why = {0};
     int rc = LF_ERR, wait_ms = 20;
@@ -388,9 +396,10 @@ int lf_cc_run(lf_cc_t *cc, lf_cc_cmd_t *cmds, size_t n, lf_err_t *err)
             redisContext *c = cc->links[li].c;
             int broken = c == NULL || c->err;
             for (size_t i = 0; i < n; i++) {
-                if (!rt[i].pending || rt[i].link != (int)li) continue;
+                if (!rt[i].pending || rt[i].sent_to != (int)li) continue;
+                rt[i].sent_to = -1;
                 void *r = NULL;
-                if (!broken && rt[i].asking) {
+                if (!broken && rt[i].sent_asking) {
                     if (redisGetReply(c, &r) != REDIS_OK || !r) broken = 1;
                     if (r) freeReplyObject(r);
                     r = NULL;
