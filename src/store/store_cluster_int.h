@@ -29,6 +29,7 @@ typedef struct {
      * whether every slot was checked against it since the start or the last loss. */
     char epoch[LF_EPOCH_MAX];
     int epochs_checked;
+    uint32_t prune_next; /* the next lf:funnel shard the heartbeat prunes */
     lf_arena_t arena;
     lf_argv_t argv;
 } lf_store_cluster_t;
