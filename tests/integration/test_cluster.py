@@ -121,7 +121,7 @@ def rules(env, cluster):
 #---- Reading a store: a standalone redis-server or every master of a cluster -------------------
 
 SHARD = r"(?::\{[^{}]*\})?"
-ID_KEY = re.compile(r"^lf:(lead|v|alias|absorbed):\{(.*)\}$")
+ID_KEY = re.compile(r"^lf:(lead|v|alias|absorbed|merging):\{(.*)\}$")
 INDEX_KEY = re.compile(r"^lf:(top|funnel|stage:[a-z]+)" + SHARD + "$")
 OUTBOX_KEY = re.compile(r"^lf:outbox:(.+):(\d+)" + SHARD + "$")
 WM_KEY = re.compile(r"^lf:wmc?:([^:]+):" + re.escape(H.EVENTS_TOPIC) + "(" + SHARD + ")$")
@@ -143,7 +143,7 @@ def read_store(conns, now_s=None):
     s = {"leads": {}, "aliases": {}, "funnel": collections.Counter(),
          "stage": {st: {} for st in H.ACTIVE_STAGES}, "top": {},
          "progress": collections.Counter(), "next": {}, "ts": {}, "outbox": 0,
-         "absorbed": 0, "twice": [], "unknown": [], "keys": 0}
+         "absorbed": 0, "merging": 0, "twice": [], "unknown": [], "keys": 0}
     where = {}
     for c in conns:
         kt = scan_types(c, "lf:*")
@@ -175,8 +175,8 @@ def _take(s, k, v, now_s):
         kind, ident = m.groups()
         if kind == "alias":
             s["aliases"][ident] = v.decode()
-        elif kind == "absorbed":
-            s["absorbed"] += 1
+        elif kind in ("absorbed", "merging"):
+            s[kind] += 1
         else:
             rec = lfrecord.record(v if isinstance(v, dict) else {b"p": v})
             rec = {f: x for f, x in rec.items() if f not in lfrecord.BOOKKEEPING}
@@ -227,7 +227,7 @@ def _take(s, k, v, now_s):
             else:
                 s["unknown"].append("%s field %s" % (k, f))
         return
-    if not re.match(r"^lf:(epoch|ops:|ctl:|outboxes:|layout$)", k):
+    if not re.match(r"^lf:(epoch|ops:|ctl:|outboxes:|probe:|layout$)", k):
         s["unknown"].append(k)
 
 
@@ -284,9 +284,10 @@ def compare_stores(a, b, names=("single", "cluster")):
             out.append("%s: stored twice: %s" % (n, "; ".join(x["twice"][:5])))
     if out:
         for x, n in zip((a, b), names):
-            if x["absorbed"]:
-                out.append("(%s holds %d lf:absorbed:{id} hash(es): merged visitors whose own "
-                           "keys were not cleared yet)" % (n, x["absorbed"]))
+            if x["absorbed"] or x["merging"]:
+                out.append("(%s holds %d lf:absorbed:{id} hash(es) and %d lf:merging:{anon} "
+                           "key(s): visitors merged, or being merged, whose own keys were not "
+                           "cleared yet)" % (n, x["absorbed"], x["merging"]))
     return out
 
 
