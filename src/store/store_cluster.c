@@ -7,6 +7,9 @@
 #include "leadflow/log.h"
 #include "store_cluster_int.h"
 
+/* How often the heartbeat reads the slot map again. */
+#define LF_SCL_MAP_EVERY_MS 5000
+
 /* Commands per lf_cc_run when every shard of a key is read: bounds the memory of a round. */
 #define LF_SCL_BLOCK 2048
 
@@ -254,6 +257,13 @@ static int lf_scl_heartbeat(lf_store_t *base, const char *instance, const lf_arg
     lf_argv_reset(a);
     lf_arena_reset(&s->arena);
     if (rc == LF_OK) lf_scl_prune_funnel(s);
+    /* The map is read again now and then, besides on every redirection: a replica that joined
+     * or caught up (CLUSTER SLOTS lists it once it has replicated something) counts for WAIT. */
+    if (rc == LF_OK && lf_now_ms() - s->map_read_ms > LF_SCL_MAP_EVERY_MS) {
+        lf_err_t ignored = {0};
+        lf_cc_refresh(s->cc, &ignored);
+        s->map_read_ms = lf_now_ms();
+    }
     return rc;
 }
 

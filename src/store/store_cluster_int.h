@@ -30,6 +30,7 @@ typedef struct {
     char epoch[LF_EPOCH_MAX];
     int epochs_checked;
     uint32_t prune_next; /* the next lf:funnel shard the heartbeat prunes */
+    int64_t map_read_ms; /* monotonic: the slot map was last read (the heartbeat rereads) */
     lf_arena_t arena;
     lf_argv_t argv;
 } lf_store_cluster_t;

@@ -139,8 +139,7 @@ static int lf_scl_anchor_cmd(lf_store_cluster_t *s, uint16_t wslot, size_t argc,
 
 /* Every slot gets `e` (the anchor last, so that it names an epoch only once every slot holds
  * it); nx: only where none is (creating). */
-static int lf_scl_stamp(lf_store_cluster_t *s, const char *e, int nx, uint16_t wslot,
-                        lf_err_t *err)
+static int lf_scl_stamp(lf_store_cluster_t *s, const char *e, int nx, uint16_t wslot, lf_err_t *err)
 {
     lf_scl_epochs_t put = {NULL, e, nx, wslot};
     if (lf_scl_epochs(s, &put, err) != LF_OK) return LF_ERR;
