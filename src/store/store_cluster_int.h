@@ -67,6 +67,10 @@ int lf_scl_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, 
                    lf_arena_t *arena, lf_err_t *err);
 int lf_scl_scan_index(lf_store_t *base, lf_store_index_t index, uint64_t *cursor, size_t count,
                       char ***ids, size_t *n, lf_arena_t *arena, lf_err_t *err);
+/* A merged visitor's unit in its own slot (store_cluster_write.c): the claim before the
+ * lead's unit, or the clearing after it; *ok = 0 when the visitor is not as expected. */
+int lf_scl_visitor_unit(lf_store_cluster_t *s, const char *id, const char *anon, uint64_t version,
+                        int claim, int *ok, lf_err_t *err);
 int lf_scl_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *results,
                        lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
 int lf_scl_load_watermarks(lf_store_t *base, const char *topic, const int32_t *parts, size_t n,

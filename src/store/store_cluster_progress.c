@@ -167,8 +167,9 @@ static int lf_scl_check_epochs(lf_store_cluster_t *s, const char *wm, size_t wl,
     lf_scl_anchor_key(s, nk, sizeof(nk), "new:", wslot);
     lf_scl_anchor_key(s, rk, sizeof(rk), "recover:", wslot);
     const char *getp[2] = {"GET", nk};
-    int rc = lf_scl_anchor_cmd(s, wslot, 2, getp, proposed, sizeof(proposed), err);
-    if (rc == LF_OK) rc = lf_scl_epochs(s, &x, err);
+    /* The slots first, the proposal after: a slot seen stamped means its proposal is seen. */
+    int rc = lf_scl_epochs(s, &x, err);
+    if (rc == LF_OK) rc = lf_scl_anchor_cmd(s, wslot, 2, getp, proposed, sizeof(proposed), err);
     const char *anchor = x.val[wslot];
     size_t none = 0, other = 0, odd = 0;
     for (size_t k = 0; rc == LF_OK && k < LF_CLUSTER_SLOTS; k++) {

@@ -91,8 +91,8 @@ static int lf_scl_node_replies(lf_store_redis_t *st, size_t n, redisReply **r, c
  * merged into lead `id` (<p>merging:{anon}: the visitor's own writes conflict while it is
  * there), the clearing deletes it and the mark and sets its alias. *ok = 0 when the check
  * fails (a claim: the lead is read again, as on one node when a visitor changed). */
-static int lf_scl_visitor_unit(lf_store_cluster_t *s, const char *id, const char *anon,
-                               uint64_t version, int claim, int *ok, lf_err_t *err)
+int lf_scl_visitor_unit(lf_store_cluster_t *s, const char *id, const char *anon, uint64_t version,
+                        int claim, int *ok, lf_err_t *err)
 {
     const char *p = LF_SCL_PREFIX(s);
     char vk[LF_KEY_MAX], ak[LF_KEY_MAX], mk[LF_KEY_MAX], ttl[32], hold[32];

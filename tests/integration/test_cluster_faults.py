@@ -223,6 +223,46 @@ def test_a_merge_stopped_after_the_claim_is_redone():
     check_merged_once(env, ref)
 
 
+def counters(env):
+    """The progress counters summed per name over the progress hash and its shards."""
+    tot = {}
+    for p in env.cluster_masters():
+        c = env.cluster_conn(p, decode=True)
+        try:
+            for k in c.scan_iter("lf:wm:*", count=1000):
+                for f, v in c.hgetall(k).items():
+                    name = f.split(".", 1)[1] if "." in f else None
+                    if name and name != "ts":
+                        tot[name] = tot.get(name, 0) + int(v)
+        finally:
+            c.close()
+    return tot
+
+
+def test_a_merge_stopped_after_the_leads_unit_counts_its_batch_once():
+    """The visitor's events and the identify in one batch: the lead absorbed them (and their
+    offsets), the visitor was never stored. Delivered again, the visitor's events must resolve
+    to the lead (its claim is finished at the first read of the id) and be recognised there,
+    not applied to a new visitor and counted a second time."""
+    env = cluster_env("cl-absorbed-batch")
+    phase1, identify = merge_events()
+    env.produce_events([(e, "json") for e in phase1 + identify])
+    proc = run_until(env, "b1", lambda: consumed(env) == 5 and
+                     kget(env, "lf:alias:{a1}") == b"u1", "merged in one batch")
+    proc.stop()
+    ref, ref_counts = lead_record(env, "u1"), counters(env)
+    check_eq(ref_counts.get("applied"), 5, "events applied")
+    put(env, "lf:alias:{a1}", lambda c: c.delete("lf:alias:{a1}"))
+    put(env, "lf:merging:{a1}", lambda c: c.set("lf:merging:{a1}", "u1", px=60000))
+    put(env, "lf:absorbed:{u1}", lambda c: c.hset("lf:absorbed:{u1}", "a1", 0))
+    rewind(env, 0)
+    proc = run_until(env, "b2", lambda: kget(env, "lf:alias:{a1}") == b"u1",
+                     "the merge finished")
+    time.sleep(2)
+    check_merged_once(env, ref)
+    check_eq(counters(env), ref_counts, "progress counters (each event counted once)")
+
+
 #---- A primary that comes back empty -------------------------------------------------------
 
 LOSS_LEADS, LOSS_EVENTS = 150, 3000
@@ -359,6 +399,7 @@ if __name__ == "__main__":
     H.main([test_a_merge_stopped_after_the_leads_unit_is_finished_not_counted_twice,
             test_without_the_leads_record_the_redelivered_identify_merges_nothing,
             test_a_merge_stopped_after_the_claim_is_redone,
+            test_a_merge_stopped_after_the_leads_unit_counts_its_batch_once,
             test_a_primary_back_empty_is_noticed_and_replayed,
             test_instances_started_together_agree_on_one_epoch,
             test_read_from_replica_reads_a_replica])
