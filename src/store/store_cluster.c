@@ -18,6 +18,14 @@ void lf_scl_shard(char *buf, size_t cap, uint16_t slot)
     snprintf(buf, cap, ":{%s}", lf_cc_tags()->tag[slot]);
 }
 
+char *lf_scl_shard_key(lf_arena_t *a, const char *key, size_t kl, uint16_t slot)
+{
+    char *sk = lf_arena_alloc(a, kl + LF_CLUSTER_TAG_MAX + 4);
+    memcpy(sk, key, kl);
+    lf_scl_shard(sk + kl, LF_CLUSTER_TAG_MAX + 4, slot);
+    return sk;
+}
+
 int lf_scl_retryable(const lf_err_t *err)
 {
     static const char *const words[] = {"MOVED",       "ASK",        "TRYAGAIN",
@@ -115,14 +123,11 @@ int lf_scl_each_shard(lf_store_cluster_t *s, const char *key, size_t kl, lf_scl_
         lf_arena_reset(&a);
         size_t n = 0;
         for (uint32_t k = from; k < from + LF_SCL_BLOCK && k < LF_CLUSTER_SLOTS; k++) {
-            char *sk = lf_arena_alloc(&a, kl + LF_CLUSTER_TAG_MAX + 4);
-            memcpy(sk, key, kl);
-            lf_scl_shard(sk + kl, LF_CLUSTER_TAG_MAX + 4, (uint16_t)k);
+            char *sk = lf_scl_shard_key(&a, key, kl, (uint16_t)k);
             lf_argv_t cmd;
             lf_argv_init_scratch(&cmd, &a);
             build(ctx, (uint16_t)k, sk, strlen(sk), &cmd);
-            cmds[n++] =
-                (lf_cc_cmd_t){(uint16_t)k, cmd.n, (const char *const *)cmd.argv, cmd.lens, NULL};
+            cmds[n++] = lf_scl_cmd((uint16_t)k, &cmd);
         }
         if (lf_cc_run(s->cc, cmds, n, err) != LF_OK) {
             rc = LF_ERR;
@@ -159,14 +164,12 @@ static void lf_scl_prune_funnel(lf_store_cluster_t *s)
     size_t n = 0;
     for (; n < LF_SCL_PRUNE_SLOTS; n++) {
         uint16_t slot = (uint16_t)((s->prune_next + n) % LF_CLUSTER_SLOTS);
-        char *sk = lf_arena_alloc(a, (size_t)kl + LF_CLUSTER_TAG_MAX + 4);
-        memcpy(sk, key, (size_t)kl);
-        lf_scl_shard(sk + kl, LF_CLUSTER_TAG_MAX + 4, slot);
+        char *sk = lf_scl_shard_key(a, key, (size_t)kl, slot);
         lf_argv_t c;
         lf_argv_init_scratch(&c, a);
         lf_argv_adds(&c, "HKEYS");
         lf_argv_adds(&c, sk);
-        cmds[n] = (lf_cc_cmd_t){slot, c.n, (const char *const *)c.argv, c.lens, NULL};
+        cmds[n] = lf_scl_cmd(slot, &c);
     }
     lf_err_t err = {0};
     if (lf_cc_run(s->cc, cmds, n, &err) != LF_OK) {
@@ -185,19 +188,10 @@ static void lf_scl_prune_funnel(lf_store_cluster_t *s)
         lf_argv_add_ref(&d, cmds[i].argv[1], cmds[i].lens[1]);
         for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
             const redisReply *f = r->element[k];
-            char buf[32];
-            int64_t at;
-            if (f->type != REDIS_REPLY_STRING || f->len < 9 || f->len >= 8 + sizeof(buf) ||
-                memcmp(f->str, "visitor:", 8) != 0)
-                continue;
-            memcpy(buf, f->str + 8, f->len - 8);
-            buf[f->len - 8] = '\0';
-            if (lf_parse_i64(buf, 0, INT64_MAX, &at) == LF_OK && at <= now_s)
+            if (f->type == REDIS_REPLY_STRING && lf_sr_funnel_expired(f->str, f->len, now_s))
                 lf_argv_add(&d, f->str, f->len);
         }
-        if (d.n > 2)
-            dels[nd++] =
-                (lf_cc_cmd_t){cmds[i].slot, d.n, (const char *const *)d.argv, d.lens, NULL};
+        if (d.n > 2) dels[nd++] = lf_scl_cmd(cmds[i].slot, &d);
     }
     if (nd && lf_cc_run(s->cc, dels, nd, &err) == LF_OK) lf_cc_free_replies(dels, nd);
     lf_cc_free_replies(cmds, n);

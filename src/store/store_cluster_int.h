@@ -48,6 +48,13 @@ int lf_scl_wait(lf_store_cluster_t *s, lf_err_t *err);
 int lf_scl_retryable(const lf_err_t *err);
 /* ":{<tag>}" of slot k into buf. */
 void lf_scl_shard(char *buf, size_t cap, uint16_t slot);
+/* key (kl bytes) followed by slot's shard suffix, NUL-terminated, in arena a. */
+char *lf_scl_shard_key(lf_arena_t *a, const char *key, size_t kl, uint16_t slot);
+/* A routed command of the arguments in `argv` (kept by the caller until it is run). */
+static inline lf_cc_cmd_t lf_scl_cmd(uint16_t slot, const lf_argv_t *argv)
+{
+    return (lf_cc_cmd_t){slot, argv->n, (const char *const *)argv->argv, argv->lens, NULL};
+}
 /* Run the same command on every slot's shard of a key (name + ":{t_k}"): fill(ctx, k, argv)
  * builds each (its key first after the command name is set by the caller); replies are
  * handed to each(ctx, k, reply). Pipelined per node over all 16384 slots, in blocks. */

@@ -10,33 +10,6 @@
 #include "leadflow/log.h"
 #include "store_cluster_int.h"
 
-/* The fence of one node (store_redis_progress.c's script, same keys: the epoch shard of the
- * progress hash's own slot, and the progress hash). */
-static const char lf_scl_fence_lua[] =
-    "local e = redis.call('GET', KEYS[1])\n"
-    "if not e then redis.call('SET', KEYS[1], ARGV[1]); e = ARGV[1] end\n"
-    "local w = redis.call('HGET', KEYS[2], 'epoch') or ''\n"
-    "if w ~= e then redis.call('HSET', KEYS[2], 'epoch', e) end\n"
-    "local out = {e, w}\n"
-    "for i = 2, #ARGV do out[#out + 1] = redis.call('HGET', KEYS[2], ARGV[i]) or '' end\n"
-    "return out\n";
-
-static void lf_scl_new_epoch(char *out, size_t cap)
-{
-    unsigned char b[16];
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f ? fread(b, 1, sizeof(b), f) : 0;
-    if (f) fclose(f);
-    if (got != sizeof(b)) {
-        uint64_t x = (uint64_t)lf_wall_ms() ^ ((uint64_t)lf_now_us() << 20);
-        memcpy(b, &x, 8);
-        memcpy(b + 8, &x, 8);
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof(b) && n + 3 <= cap; i++)
-        n += (size_t)snprintf(out + n, cap - n, "%02x", b[i]);
-}
-
 /* Every slot's epoch, as read. */
 typedef struct {
     char (*val)[LF_EPOCH_MAX]; /* "" = none */
@@ -178,7 +151,7 @@ static int lf_scl_check_epochs(lf_store_cluster_t *s, const char *wm, size_t wl,
         other += x.val[k][0] && anchor[0] && strcmp(x.val[k], anchor) != 0;
         odd += x.val[k][0] && !anchor[0] && strcmp(x.val[k], proposed) != 0;
     }
-    lf_scl_new_epoch(fresh, sizeof(fresh));
+    lf_sr_new_epoch(fresh, sizeof(fresh));
     if (rc == LF_OK && anchor[0] && !none && !other) {
         snprintf(s->epoch, sizeof(s->epoch), "%s", anchor);
     } else if (rc == LF_OK && !anchor[0] && !odd && (proposed[0] || none == LF_CLUSTER_SLOTS - 1)) {
@@ -255,11 +228,11 @@ int lf_scl_load_watermarks(lf_store_t *base, const char *topic, const int32_t *p
     }
     int ekl = lf_key_epoch(ek, sizeof(ek), LF_SCL_PREFIX(s));
     ekl += snprintf(ek + ekl, sizeof(ek) - (size_t)ekl, ":{%s}", lf_cc_tags()->tag[wslot]);
-    lf_scl_new_epoch(fresh, sizeof(fresh));
+    lf_sr_new_epoch(fresh, sizeof(fresh));
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
     lf_argv_adds(a, "EVAL");
-    lf_argv_adds(a, lf_scl_fence_lua);
+    lf_argv_adds(a, lf_sr_fence_lua);
     lf_argv_adds(a, "2");
     lf_argv_add(a, ek, (size_t)ekl);
     lf_argv_add(a, wm, (size_t)wl);
@@ -278,33 +251,14 @@ int lf_scl_load_watermarks(lf_store_t *base, const char *topic, const int32_t *p
         r = NULL;
     }
     if (!r) return LF_ERR;
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *e = r->element[2 + 2 * i], *t = r->element[3 + 2 * i];
-        next[i] = e->type == REDIS_REPLY_STRING && e->len ? strtoll(e->str, NULL, 10) : -1;
-        max_event_ms[i] = t->type == REDIS_REPLY_STRING && t->len ? strtoll(t->str, NULL, 10) : 0;
-    }
-    const redisReply *ep = r->element[0], *was = r->element[1];
     char found[LF_EPOCH_MAX];
-    snprintf(found, sizeof(found), "%.*s", ep->type == REDIS_REPLY_STRING ? (int)ep->len : 0,
-             ep->type == REDIS_REPLY_STRING ? ep->str : "");
-    int rc = LF_OK;
+    int rc =
+        lf_sr_fence_judge(r, n, had, topic, "the Redis Cluster", next, max_event_ms, found, err);
     if (lost) {
         lf_err_set(err, LF_STORE_LOST, "%s", lost_msg);
         rc = LF_STORE_LOST;
-    } else if (had[0] && strcmp(had, found) != 0) {
-        lf_err_set(err, LF_STORE_LOST,
-                   "the Redis Cluster holds store epoch %s, not %s (this instance's): it lost "
-                   "data (a node restarted empty, or it was flushed or replaced)",
-                   found, had);
-        rc = LF_STORE_LOST;
+    } else if (rc == LF_STORE_LOST && had[0] && strcmp(had, found) != 0) {
         s->epochs_checked = 0; /* every slot is looked at again with the next fence */
-    } else if (was->type == REDIS_REPLY_STRING && was->len &&
-               (was->len != strlen(found) || memcmp(was->str, found, was->len) != 0)) {
-        lf_err_set(err, LF_STORE_LOST,
-                   "the progress hash of %s belongs to store epoch %.*s, the cluster's is %s: "
-                   "it lost data",
-                   topic, (int)was->len, was->str, found);
-        rc = LF_STORE_LOST;
     }
     snprintf(s->epoch, sizeof(s->epoch), "%s", found);
     for (size_t i = 0; i < s->nnodes; i++)
@@ -351,15 +305,13 @@ static int lf_scl_delete_outbox(lf_store_cluster_t *s, const char *topic,
                 char lk[LF_KEY_MAX];
                 int lkl = lf_key_lead(lk, sizeof(lk), LF_SCL_PREFIX(s), id, lens[k]);
                 uint16_t slot = lf_cluster_slot(lk, (size_t)lkl);
-                char *key = lf_arena_alloc(a, (size_t)obl + LF_CLUSTER_TAG_MAX + 4);
-                memcpy(key, ob, (size_t)obl);
-                lf_scl_shard(key + obl, LF_CLUSTER_TAG_MAX + 4, slot);
+                char *key = lf_scl_shard_key(a, ob, (size_t)obl, slot);
                 lf_argv_t c;
                 lf_argv_init_scratch(&c, a);
                 lf_argv_adds(&c, "HDEL");
                 lf_argv_adds(&c, key);
                 lf_argv_add_ref(&c, id, strlen(id));
-                cmds[nc++] = (lf_cc_cmd_t){slot, c.n, (const char *const *)c.argv, c.lens, NULL};
+                cmds[nc++] = lf_scl_cmd(slot, &c);
             }
         }
     }

@@ -48,7 +48,7 @@ int lf_scl_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *v
         lf_argv_init_scratch(&c, a);
         lf_argv_adds(&c, v ? "GET" : "HGETALL");
         lf_argv_add_ref(&c, key, (size_t)kl);
-        cmds[nc++] = (lf_cc_cmd_t){slot, c.n, (const char *const *)c.argv, c.lens, NULL};
+        cmds[nc++] = lf_scl_cmd(slot, &c);
         if (v) continue;
         char *ak = lf_arena_alloc(a, LF_KEY_MAX);
         int akl = lf_key_absorbed(ak, LF_KEY_MAX, LF_SCL_PREFIX(s), ids[i], idlen);
@@ -56,7 +56,7 @@ int lf_scl_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *v
         lf_argv_init_scratch(&h, a);
         lf_argv_adds(&h, "HGETALL");
         lf_argv_add_ref(&h, ak, (size_t)akl);
-        cmds[nc++] = (lf_cc_cmd_t){slot, h.n, (const char *const *)h.argv, h.lens, NULL};
+        cmds[nc++] = lf_scl_cmd(slot, &h);
     }
     int rc = lf_cc_run(s->cc, cmds, nc, err);
     for (size_t k = 0; rc == LF_OK && k < nc; k++)
@@ -134,8 +134,8 @@ int lf_scl_load_aliases(lf_store_t *base, const char *const *anons, size_t n, ch
         lf_argv_init_scratch(&m, a);
         lf_argv_adds(&m, "GET");
         lf_argv_add_ref(&m, mk, (size_t)ml);
-        cmds[2 * i] = (lf_cc_cmd_t){slot, c.n, (const char *const *)c.argv, c.lens, NULL};
-        cmds[2 * i + 1] = (lf_cc_cmd_t){slot, m.n, (const char *const *)m.argv, m.lens, NULL};
+        cmds[2 * i] = lf_scl_cmd(slot, &c);
+        cmds[2 * i + 1] = lf_scl_cmd(slot, &m);
     }
     int rc = lf_cc_run(s->cc, cmds, 2 * n, err);
     for (size_t i = 0; rc == LF_OK && i < n; i++) {
@@ -303,16 +303,14 @@ int lf_scl_scan_index(lf_store_t *base, lf_store_index_t index, uint64_t *cursor
     lf_cc_cmd_t cmds[LF_SCL_SCAN_SLOTS];
     size_t nc = 0;
     for (uint64_t k = from; k < from + LF_SCL_SCAN_SLOTS && k < LF_CLUSTER_SLOTS; k++) {
-        char *sk = lf_arena_alloc(a, (size_t)kl + LF_CLUSTER_TAG_MAX + 4);
-        memcpy(sk, key, (size_t)kl);
-        lf_scl_shard(sk + kl, LF_CLUSTER_TAG_MAX + 4, (uint16_t)k);
+        char *sk = lf_scl_shard_key(a, key, (size_t)kl, (uint16_t)k);
         lf_argv_t c;
         lf_argv_init_scratch(&c, a);
         lf_argv_adds(&c, "ZRANGE");
         lf_argv_adds(&c, sk);
         lf_argv_adds(&c, "0");
         lf_argv_adds(&c, "-1");
-        cmds[nc++] = (lf_cc_cmd_t){(uint16_t)k, c.n, (const char *const *)c.argv, c.lens, NULL};
+        cmds[nc++] = lf_scl_cmd((uint16_t)k, &c);
     }
     lf_scl_ids_t x = {NULL, 0, 0, (size_t)-1, arena, 0, 0};
     int rc = lf_cc_run(s->cc, cmds, nc, err);

@@ -297,6 +297,16 @@ int lf_sr_reply_errors(redisReply *const *replies, size_t n, const char *what, l
 /* lf:funnel's visitor buckets whose time has passed count visitors that expired: readers skip
  * them (writes.h); they are deleted here, with the heartbeat, so the hash stays small. Best
  * effort: a failure is tried again at the next heartbeat. */
+int lf_sr_funnel_expired(const char *field, size_t len, long long now_s)
+{
+    int64_t at;
+    char buf[32];
+    if (len < 9 || len >= 8 + sizeof(buf) || memcmp(field, "visitor:", 8) != 0) return 0;
+    memcpy(buf, field + 8, len - 8);
+    buf[len - 8] = '\0';
+    return lf_parse_i64(buf, 0, INT64_MAX, &at) == LF_OK && at <= now_s;
+}
+
 static void lf_sr_prune_funnel(lf_store_redis_t *s)
 {
     char key[LF_KEY_MAX];
@@ -313,14 +323,7 @@ static void lf_sr_prune_funnel(lf_store_redis_t *s)
     lf_argv_add(a, key, (size_t)kl);
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *f = r->element[i];
-        int64_t at;
-        char buf[32];
-        if (f->type != REDIS_REPLY_STRING || f->len < 9 || f->len >= 8 + sizeof(buf) ||
-            memcmp(f->str, "visitor:", 8) != 0)
-            continue;
-        memcpy(buf, f->str + 8, f->len - 8);
-        buf[f->len - 8] = '\0';
-        if (lf_parse_i64(buf, 0, INT64_MAX, &at) == LF_OK && at <= now_s)
+        if (f->type == REDIS_REPLY_STRING && lf_sr_funnel_expired(f->str, f->len, now_s))
             lf_argv_add(a, f->str, f->len);
     }
     freeReplyObject(r);

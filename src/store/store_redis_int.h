@@ -110,6 +110,21 @@ int lf_sr_replies(lf_store_redis_t *s, size_t n, redisReply **replies, const cha
  * err. A read that took an error for "not there" would corrupt state silently. */
 int lf_sr_reply_errors(redisReply *const *replies, size_t n, const char *what, lf_err_t *err);
 
+/* The fence script (store_redis_progress.c): KEYS[1] an epoch key, KEYS[2] a progress hash;
+ * ARGV[1] a fresh epoch, then field names. A new random store epoch into out (hex). */
+extern const char lf_sr_fence_lua[];
+/* The fence script's reply r (n positions asked, its shape checked by the caller): the
+ * positions into next / max_event_ms, the epoch Redis holds into found; LF_STORE_LOST (err
+ * says why, naming `where`) when it is not `mine` (this handle's, "" = none yet) or the
+ * progress hash of `topic` was stamped with another. */
+int lf_sr_fence_judge(const redisReply *r, size_t n, const char *mine, const char *topic,
+                      const char *where, int64_t *next, int64_t *max_event_ms,
+                      char found[LF_EPOCH_MAX], lf_err_t *err);
+void lf_sr_new_epoch(char *out, size_t cap);
+/* Whether a field of lf:funnel is a visitor bucket ("visitor:<unix s>") at or before now_s:
+ * its visitors expired, the field can go. */
+int lf_sr_funnel_expired(const char *field, size_t len, long long now_s);
+
 /*---- The operations (store.h), by part ----*/
 
 int lf_sr_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *visitor, size_t n,

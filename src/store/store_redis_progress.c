@@ -20,7 +20,7 @@
  * hash if it has none; then the positions asked for.
  * KEYS[1] the epoch key, KEYS[2] the progress hash; ARGV[1] a fresh epoch, then field names.
  * Returns {epoch, the progress hash's epoch before this call ('' = none), values ('' = none)}. */
-static const char lf_fence_lua[] =
+const char lf_sr_fence_lua[] =
     "local e = redis.call('GET', KEYS[1])\n"
     "if not e then redis.call('SET', KEYS[1], ARGV[1]); e = ARGV[1] end\n"
     "local w = redis.call('HGET', KEYS[2], 'epoch') or ''\n"
@@ -30,7 +30,7 @@ static const char lf_fence_lua[] =
     "return out\n";
 
 /* 128 random bits in hex: an epoch no other Redis or flush will have. */
-static void lf_sr_new_epoch(char *out, size_t cap)
+void lf_sr_new_epoch(char *out, size_t cap)
 {
     unsigned char b[16];
     FILE *f = fopen("/dev/urandom", "rb");
@@ -60,7 +60,7 @@ int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int32_t *pa
     lf_argv_t *a = &s->argv;
     lf_argv_reset(a);
     lf_argv_adds(a, "EVAL");
-    lf_argv_adds(a, lf_fence_lua);
+    lf_argv_adds(a, lf_sr_fence_lua);
     lf_argv_adds(a, "2");
     lf_argv_add(a, key, (size_t)lf_key_epoch(key, sizeof(key), LF_PREFIX(s)));
     lf_argv_add(a, key,
@@ -80,33 +80,41 @@ int lf_sr_load_watermarks(lf_store_t *base, const char *topic, const int32_t *pa
         if (s->c && s->c->err) lf_sr_drop_all(s);
         return LF_ERR;
     }
+    char found[LF_EPOCH_MAX];
+    int rc = lf_sr_fence_judge(r, n, s->epoch, topic, "Redis", next, max_event_ms, found, err);
+    snprintf(s->epoch, sizeof(s->epoch), "%s", found);
+    freeReplyObject(r);
+    return rc;
+}
+
+int lf_sr_fence_judge(const redisReply *r, size_t n, const char *mine, const char *topic,
+                      const char *where, int64_t *next, int64_t *max_event_ms,
+                      char found[LF_EPOCH_MAX], lf_err_t *err)
+{
     for (size_t i = 0; i < n; i++) {
         const redisReply *e = r->element[2 + 2 * i], *t = r->element[3 + 2 * i];
         next[i] = e->type == REDIS_REPLY_STRING && e->len ? strtoll(e->str, NULL, 10) : -1;
         max_event_ms[i] = t->type == REDIS_REPLY_STRING && t->len ? strtoll(t->str, NULL, 10) : 0;
     }
     const redisReply *ep = r->element[0], *was = r->element[1];
-    char found[LF_EPOCH_MAX];
-    snprintf(found, sizeof(found), "%.*s", ep->type == REDIS_REPLY_STRING ? (int)ep->len : 0,
+    snprintf(found, LF_EPOCH_MAX, "%.*s", ep->type == REDIS_REPLY_STRING ? (int)ep->len : 0,
              ep->type == REDIS_REPLY_STRING ? ep->str : "");
-    int rc = LF_OK;
-    if (s->epoch[0] && strcmp(s->epoch, found) != 0) {
+    if (mine[0] && strcmp(mine, found) != 0) {
         lf_err_set(err, LF_STORE_LOST,
-                   "Redis holds store epoch %s, not %s (this instance's): it was flushed, "
+                   "%s holds store epoch %s, not %s (this instance's): it was flushed, "
                    "restarted empty or replaced",
-                   found, s->epoch);
-        rc = LF_STORE_LOST;
-    } else if (was->type == REDIS_REPLY_STRING && was->len &&
-               (was->len != strlen(found) || memcmp(was->str, found, was->len) != 0)) {
-        lf_err_set(err, LF_STORE_LOST,
-                   "the progress hash of %s belongs to store epoch %.*s, Redis's is %s: "
-                   "Redis lost data (a partial restore?)",
-                   topic, (int)was->len, was->str, found);
-        rc = LF_STORE_LOST;
+                   where, found, mine);
+        return LF_STORE_LOST;
     }
-    snprintf(s->epoch, sizeof(s->epoch), "%s", found);
-    freeReplyObject(r);
-    return rc;
+    if (was->type == REDIS_REPLY_STRING && was->len &&
+        (was->len != strlen(found) || memcmp(was->str, found, was->len) != 0)) {
+        lf_err_set(err, LF_STORE_LOST,
+                   "the progress hash of %s belongs to store epoch %.*s, %s's is %s: it lost "
+                   "data (a partial restore?)",
+                   topic, (int)was->len, was->str, where, found);
+        return LF_STORE_LOST;
+    }
+    return LF_OK;
 }
 
 /*---- Progress, and forgetting delivered outbox entries -----------------------------------*/
