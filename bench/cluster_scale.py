@@ -47,6 +47,7 @@ sys.path.insert(0, HERE)
 import driver as D  # noqa: E402  (spawn/stop by pid, the CPU meters, the progress reader)
 
 SLOTS = 16384
+TOP_LEADS = 10000  # redis.top_leads of deploy/leadflow.yaml (the rules every run uses)
 MEM_TOPIC = "cs.mem"
 # the keys a lead owns (its record, its visitors' aliases, its merge record); every other key
 # is shared: a global key on one node, one shard per hash slot on a cluster (keys.h)
@@ -287,7 +288,7 @@ def run_instances(lf, work, store, brokers, broker_pid, topic, total, n, tag):
         try:
             nxt, _ = D.lf_progress(store.client, group, topic)
         except redis.exceptions.RedisError:
-            nxt = nxt
+            pass  # a poll that failed: the next one counts
         now = time.monotonic()
         if nxt and t_first is None:
             t_first, n_first = now, nxt
@@ -416,13 +417,15 @@ def zinfo(store, items):
 SUBST = "abcdefghijklmnopqrstvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def scaled_zset_bytes(store, port, key, factor):
+def scaled_zset_bytes(store, port, key, factor, cap=None):
     """MEMORY USAGE of a scratch sorted set, in the key's own slot, holding round(members x
     factor) members: the key's members, and copies of them with the first byte replaced (same
     length, same scores): what the set would take at factor times the leads."""
     c = redis.Redis(port=port)
     members = c.zrange(key, 0, -1, withscores=True)
     want = int(round(len(members) * factor))
+    if cap:
+        want = min(want, max(cap, len(members)))
     if not members or want <= 0:
         return 0
     tag = re.search(rb"(\{[0-9a-z]{1,4}\})$", key)
@@ -443,6 +446,25 @@ def scaled_zset_bytes(store, port, key, factor):
         if len(pipe) > 50:
             pipe.execute()
     pipe.execute()
+    b = int(c.memory_usage(scratch, samples=0) or 0)
+    c.delete(scratch)
+    return b
+
+
+def scaled_hash_bytes(store, port, key, union, want):
+    """MEMORY USAGE of a scratch hash in the key's slot with the key's fields plus others of
+    `union` up to `want` fields (values as seen)."""
+    c = redis.Redis(port=port)
+    h = c.hgetall(key)
+    for f, v in union.items():
+        if len(h) >= want:
+            break
+        h.setdefault(f, v)
+    tag = re.search(rb"(\{[0-9a-z]{1,4}\})$", key)
+    scratch = b"bench:cs-scratch" + (tag.group(1) if tag else b"")
+    c.delete(scratch)
+    if h:
+        c.hset(scratch, mapping=h)
     b = int(c.memory_usage(scratch, samples=0) or 0)
     c.delete(scratch)
     return b
@@ -472,30 +494,67 @@ def measure_memory(lf, work, store, brokers, broker_pid, total, gen):
         if kind == "top" or kind.startswith("stage:"):
             card, enc = zinfo(store, items)
             entry["members"] = sum(card)
+            # capped: 90 % or more of the non-empty sets hold the largest count
+            full = [c for c in card if c]
+            entry["cap"] = max(full) if full else 0
+            entry["capped"] = bool(full) and sum(c == entry["cap"] for c in full) >= 0.9 * len(full)
             entry["encodings"] = {e: enc.count(e) for e in set(enc)}
             entry["_items"], entry["_usage"], entry["_card"] = items, u, card
+        else:  # hashes (funnel, progress counters): fields and encoding of a sample
+            pick = random.Random(7).sample(items, min(64, len(items)))
+            lens, encs, union, hk = [], [], {}, []
+            for p, k in pick:
+                c = redis.Redis(port=p)
+                if c.type(k) == b"hash":
+                    h = c.hgetall(k)
+                    lens.append(len(h))
+                    encs.append((c.object("encoding", k) or b"").decode())
+                    union.update(h)
+                    hk.append((p, k))
+            if lens:
+                entry["sample_fields_avg"] = round(sum(lens) / len(lens), 1)
+                entry["sample_encodings"] = {x: encs.count(x) for x in set(encs)}
+                entry["fields_seen"] = len(union)
+                entry["_union"], entry["_hk"] = union, hk
         kinds[kind] = entry
     owned_bytes = delta - shared_bytes
     zmax = int(redis.Redis(port=store.masters[0]).config_get("zset-max-listpack-entries")
                .get("zset-max-listpack-entries", 128))
-    top_leads = 10000  # deploy/leadflow.yaml redis.top_leads
     ests = []
     for target in CFG["mem_targets"]:
         f = target / leads if leads else 0
         est_shared = 0
         per_kind = {}
         for kind, e in kinds.items():
-            if "_items" not in e and store.kind != "node" and e["keys"] > 100:
-                # per-slot counters, funnel, epoch: more slots get one, their size stays
+            if "_union" in e and store.kind != "node" and e["keys"] > 100:
+                # per-slot progress counters and funnel: a field per (partition, counter) or
+                # stage that some lead of the slot wrote. Of the U fields seen over the sample,
+                # a shard holds a share s now; at f times the leads a field is missing with
+                # probability (1 - s)^f: sampled shards rebuilt with U (1 - (1 - s)^f) fields
+                # (in a scratch key of their slot) give the bytes per shard at the target
+                nkeys = max(e["keys"], min(SLOTS, int(round(e["keys"] * f))))
+                U = len(e["_union"])
+                fill = e["sample_fields_avg"] / U if U else 1.0
+                want = min(U, int(round(U * (1 - (1 - fill) ** f)))) if U else 0
+                per = [scaled_hash_bytes(store, p, k, e["_union"], want) for p, k in e["_hk"]]
+                b = int(sum(per) / len(per) * nkeys)
+                how = ("%d of %d fields seen per shard now, %d at the target: %d shards of "
+                       "%.0f bytes" % (round(e["sample_fields_avg"]), U, want, nkeys,
+                                       sum(per) / len(per)))
+            elif "_items" not in e and store.kind != "node" and e["keys"] > 100:
+                # the per-slot epochs: one small string per slot
                 nkeys = min(SLOTS, int(round(e["keys"] * f)))
                 b = int(e["bytes"] / e["keys"] * max(nkeys, e["keys"]))
                 how = "does not grow with leads; %d shards" % max(nkeys, e["keys"])
             elif "_items" not in e:  # counters, progress, outboxes, heartbeat: not per lead
                 b = e["bytes"]
                 how = "as measured (does not grow with leads)"
-            elif store.kind == "node" and kind == "top" and e["members"] >= top_leads:
-                b = e["bytes"]
-                how = "capped at redis.top_leads: as measured"
+            elif kind == "top" and e["members"] < 0.9 * leads and e["capped"]:
+                # redis.top_leads on one node; on a cluster top_leads / 16384 + 16 per shard
+                # (store_redis_int.h lf_sr_top_cap): full shards, the same at more leads
+                b = int(e["bytes"] / e["keys"] * (SLOTS if store.kind != "node" else 1)) \
+                    if store.kind != "node" else e["bytes"]
+                how = "capped (%d members per set): as measured" % e["cap"]
             else:
                 # more slots get a shard (a cluster has at most 16384 of a kind); each of them
                 # then holds fk times the members a shard holds now (f x the leads over
@@ -513,7 +572,12 @@ def measure_memory(lf, work, store, brokers, broker_pid, total, gen):
                     how = "skiplist: x%.2f" % fk
                 else:
                     s0 = sum(e["_usage"][i] for i in pick)
-                    s1 = sum(scaled_zset_bytes(store, *e["_items"][i], fk) for i in pick)
+                    # lf:top holds at most its cap per set (store_redis_int.h lf_sr_top_cap)
+                    cap = None
+                    if kind == "top":
+                        cap = TOP_LEADS if store.kind == "node" else min(
+                            TOP_LEADS, TOP_LEADS // SLOTS + 16)
+                    s1 = sum(scaled_zset_bytes(store, *e["_items"][i], fk, cap) for i in pick)
                     ratio = s1 / s0 if s0 else fk
                     how = ("%d of %d sets rebuilt at x%.2f members: x%.2f bytes; %d sets"
                            % (len(pick), len(idx), fk, ratio, nkeys))
@@ -527,7 +591,7 @@ def measure_memory(lf, work, store, brokers, broker_pid, total, gen):
                      "bytes_per_lead": round((owned + est_shared) / target, 1),
                      "shared": per_kind})
     for e in kinds.values():
-        for k in ("_items", "_usage", "_card"):
+        for k in ("_items", "_usage", "_card", "_union", "_hk"):
             e.pop(k, None)
     return {
         "kind": "memory", "store": store.kind, "leads": leads, "key_counts": counts,
@@ -554,7 +618,7 @@ def median(xs):
 def table(results, mems, meta):
     L = []
     L.append("### Throughput: %d events (%d leads, Zipf 0.9), %d partitions, %d run(s) each"
-             % (meta["events"], CFG["leads"], CFG["partitions"], CFG["reps"]))
+             % (meta.get("events", CFG["events"]), CFG["leads"], CFG["partitions"], CFG["reps"]))
     L.append("")
     L.append("| store | instances | events/s (median) | runs | leadflow µs/ev | Redis µs/ev "
              "| broker µs/ev | other procs (cores) | start-up s |")
@@ -596,7 +660,9 @@ def table(results, mems, meta):
                      m["owned_bytes_per_lead"] or 0, "{:,}".format(m["shared_bytes"]),
                      ", ".join("%s: %d keys %s B%s" % (
                          k, v["keys"], "{:,}".format(v["bytes"]),
-                         (" %s members" % "{:,}".format(v["members"])) if "members" in v else "")
+                         (" %s members" % "{:,}".format(v["members"])) if "members" in v else
+                         (" ~%s fields each" % v["sample_fields_avg"]) if "sample_fields_avg" in v
+                         else "")
                          for k, v in sorted(m["shared"].items()))))
         L.append("")
         L.append("| leads | Redis memory | bytes per lead | of which shared keys |")
@@ -709,11 +775,10 @@ def main():
         text = table(results, mems, meta) if (results or mems) else "(no results)"
         print(text, flush=True)
         with open(os.path.join(outdir, "cluster_scale.md"), "w") as fh:
+            stores_txt = "; ".join("%s = %s" % kv for kv in meta["stores"].items())
             fh.write("# Scale-out on a Redis Cluster\n\nload average at start %s, at end %s; "
                      "stores: %s\n\n%s\n" % (" ".join(meta["loadavg_start"]),
-                                            " ".join(meta["loadavg_end"]),
-                                            "; ".join("%s = %s" % kv
-                                                      for kv in meta["stores"].items()), text))
+                                             " ".join(meta["loadavg_end"]), stores_txt, text))
         with open(os.path.join(outdir, "cluster_scale.json"), "w") as fh:
             json.dump({"config": meta, "throughput": results, "memory": mems}, fh, indent=2)
         jl.close()

@@ -72,7 +72,7 @@ if [ -f "$OUT/results.json" ]; then
 fi
 # Scale-out on a Redis Cluster (issue 19): 1, 2 and 4 instances against one redis-server and a
 # 3-master cluster, and bytes per lead at 1 M and 10 M leads (bench/README.md, "Scale-out on a
-# Redis Cluster"; ~12 minutes). LF_BENCH_CLUSTER=0 skips it. Its processes go to the same
+# Redis Cluster"; ~15 minutes). LF_BENCH_CLUSTER=0 skips it. Its processes go to the same
 # $WORK/pids as the driver's, so the trap above stops them too.
 if [ "${LF_BENCH_CLUSTER:-1}" != 0 ]; then
     command -v redis-cli >/dev/null || { echo "bench: redis-cli is missing (cluster step)" >&2; exit 2; }
