@@ -24,6 +24,10 @@ typedef struct lf_cc lf_cc_t;
 lf_cc_t *lf_cc_new(const lf_config_t *cfg, lf_err_t *err);
 void lf_cc_free(lf_cc_t *cc);
 
+/* Send what lf_cc_run runs to a replica of the slot's primary where it has one (READONLY on
+ * that connection): for read-only commands that may lag the primary a little. */
+void lf_cc_read_replicas(lf_cc_t *cc, int on);
+
 /* Read the slot map again (CLUSTER SLOTS from a known node, else from a seed). LF_ERR when
  * no node answers or the map leaves a slot unserved (the cluster is not ready). */
 int lf_cc_refresh(lf_cc_t *cc, lf_err_t *err);

@@ -45,6 +45,7 @@ typedef struct {
     char *redis_cluster_nodes;
     int redis_wait_replicas;   /* redis.cluster.wait_replicas: WAIT for this many, default 1 */
     int redis_wait_timeout_ms; /* redis.cluster.wait_timeout, default 2 s */
+    int redis_read_from;       /* redis.cluster.read_from: primary (0) or replica (1) */
     /* processing: */
     int batch_max_events;        /* processing.batch_max_events, default 5000 */
     int batch_max_ms;            /* processing.batch_max_ms, default 10 */

@@ -23,7 +23,9 @@
  * <p>wm:<group>:<topic>:{t_k} (the counters of lead writes; next offsets and the other counters
  * stay in <p>wm:<group>:<topic>), <p>epoch:{t_k}; and
  *   <p>absorbed:{<id>}          hash: anonymousId -> visitor version, visitors merged into lead
- *                               <id> whose own keys (another slot) are not cleared yet */
+ *                               <id> whose own keys (another slot) are not cleared yet
+ *   <p>merging:{<anonymousId>}  string with a short TTL: the lead a visitor is being merged
+ *                               into; the visitor's own writes wait until it is gone */
 #ifndef LEADFLOW_KEYS_H
 #define LEADFLOW_KEYS_H
 
@@ -51,5 +53,6 @@ int lf_key_epoch(char *buf, size_t cap, const char *prefix);
 /* Appends ":{<tag>}" to the key of kl bytes in buf: its shard for a slot's tag (cluster). */
 int lf_key_shard(char *buf, size_t cap, int kl, const char *tag);
 int lf_key_absorbed(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen);
+int lf_key_merging(char *buf, size_t cap, const char *prefix, const char *anon, size_t len);
 
 #endif

@@ -170,19 +170,65 @@ int lf_cli_bad_redis(lf_cli_t *cli, const char *addr)
  * <redis.prefix>active names: every command reads it there. */
 static int lf_cli_resolve_prefix(lf_cli_t *cli)
 {
+    char key[LF_KEY_MAX];
+    lf_cli_batch_t b = {0};
     snprintf(cli->base_prefix, sizeof(cli->base_prefix), "%s", cli->cfg.redis_prefix);
-    redisReply *r = redisCommand(cli->redis, "GET %sactive", cli->base_prefix);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        lf_cli_error(cli, "GET %sactive: %s", cli->base_prefix, r ? r->str : cli->redis->errstr);
-        if (r) freeReplyObject(r);
-        return LF_CLI_EXIT_REDIS;
-    }
-    if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < sizeof(cli->base_prefix)) {
+    snprintf(key, sizeof(key), "%sactive", cli->base_prefix);
+    lf_cli_batch_cmd(&b, "GET", key, NULL);
+    int rc = lf_cli_batch_run(cli, &b, "GET of the active prefix");
+    const redisReply *r = rc ? NULL : lf_cli_batch_reply(&b, 0);
+    if (r && r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < sizeof(cli->base_prefix)) {
         lf_free(cli->cfg.redis_prefix);
         cli->cfg.redis_prefix = lf_strdup(r->str);
     }
-    freeReplyObject(r);
-    return 0;
+    lf_cli_batch_free(&b);
+    return rc;
+}
+
+/* redis.cluster.nodes is set: a cluster client, its slot map read now, so that a cluster no
+ * node of which answers is reported here, once. --redis names the one seed node to ask. */
+static int lf_cli_open_cluster(lf_cli_t *cli)
+{
+    lf_err_t err = {0};
+    char *saved = cli->cfg.redis_cluster_nodes;
+    char shown[300];
+    if (cli->single_node_only) {
+        lf_cli_error(cli,
+                     "`leadflow %s` is not supported on a Redis Cluster yet (redis.cluster.nodes "
+                     "is set): it scans the keys of one Redis; top, stats, inspect and reload "
+                     "work on a cluster",
+                     cli->cmd);
+        return LF_CLI_EXIT_REDIS;
+    }
+    if (cli->redis_addr) {
+        char host[256] = "";
+        int port = 0;
+        if (lf_cli_parse_hostport(cli->redis_addr, host, sizeof(host), &port) != LF_OK ||
+            !host[0] || !port)
+            return lf_cli_usage_error(cli,
+                                      "--redis takes HOST:PORT (a node of the Redis Cluster), "
+                                      "not \"%s\"",
+                                      lf_cli_redact_addr(cli->redis_addr, shown, sizeof(shown)));
+        cli->cfg.redis_cluster_nodes = (char *)cli->redis_addr;
+    }
+    cli->cc = lf_cc_new(&cli->cfg, &err);
+    int ok = cli->cc && lf_cc_refresh(cli->cc, &err) == LF_OK;
+    if (!ok) {
+        lf_cli_error(cli,
+                     "%s; check that the cluster is up and that redis.cluster.nodes in the "
+                     "rules file names its nodes (or name one with --redis HOST:PORT)",
+                     err.msg);
+        cli->cfg.redis_cluster_nodes = saved;
+        return LF_CLI_EXIT_REDIS;
+    }
+    /* The read-only commands may read replicas (redis.cluster.read_from: replica). */
+    lf_cc_read_replicas(cli->cc, cli->cfg.redis_read_from == 1);
+    if (cli->redis_addr) {
+        /* The client keeps cfg: the seed stays named for its messages. */
+        cli->cfg.redis_cluster_nodes = lf_strdup(cli->redis_addr);
+        lf_free(saved);
+    }
+    return lf_cli_resolve_prefix(cli);
 }
 
 int lf_cli_open(lf_cli_t *cli)
@@ -205,6 +251,8 @@ int lf_cli_open(lf_cli_t *cli)
         lf_free(cli->cfg.kafka_group);
         cli->cfg.kafka_group = lf_strdup(cli->group);
     }
+    if (cli->cfg.redis_cluster_nodes && cli->cfg.redis_cluster_nodes[0])
+        return lf_cli_open_cluster(cli);
 
     /* --redis replaces host and port for this connection only; the strings stay owned by
      * the configuration, so it is put back as it was. */
@@ -232,6 +280,8 @@ void lf_cli_close(lf_cli_t *cli)
 {
     if (cli->redis) redisFree(cli->redis);
     cli->redis = NULL;
+    lf_cc_free(cli->cc);
+    cli->cc = NULL;
     if (cli->cfg_loaded) lf_config_free(&cli->cfg);
     cli->cfg_loaded = 0;
 }
@@ -547,28 +597,31 @@ int lf_cli_live_instances(lf_cli_t *cli, const char *prefix, size_t *n,
                           void *ctx)
 {
     char key[LF_KEY_MAX];
-    redisReply *members;
+    lf_cli_batch_t b = {0}, hb = {0};
     *n = 0;
     lf_key_instances(key, sizeof(key), prefix);
-    redisAppendCommand(cli->redis, "SMEMBERS %s", key);
-    if (lf_cli_replies(cli, &members, 1, "SMEMBERS of the instances")) return LF_ERR;
+    lf_cli_batch_cmd(&b, "SMEMBERS", key, NULL);
+    if (lf_cli_batch_run(cli, &b, "SMEMBERS of the instances")) {
+        lf_cli_batch_free(&b);
+        return LF_ERR;
+    }
+    const redisReply *members = lf_cli_batch_reply(&b, 0);
     size_t m = members->elements;
-    redisReply **hb = lf_calloc(m ? m : 1, sizeof(*hb));
     for (size_t i = 0; i < m; i++) {
         lf_key_instance(key, sizeof(key), prefix, members->element[i]->str);
-        redisAppendCommand(cli->redis, "HGETALL %s", key);
+        lf_cli_batch_cmd(&hb, "HGETALL", key, NULL);
     }
-    int rc = lf_cli_replies(cli, hb, m, "HGETALL of the heartbeats") ? LF_ERR : LF_OK;
+    int rc = lf_cli_batch_run(cli, &hb, "HGETALL of the heartbeats") ? LF_ERR : LF_OK;
     int64_t now = lf_wall_ms();
     for (size_t i = 0; rc == LF_OK && i < m; i++) {
         char state[32];
-        int64_t beat = lf_cli_reply_i64(lf_cli_hash_get(hb[i], "heartbeat_ms"), 0);
-        lf_cli_reply_str(lf_cli_hash_get(hb[i], "state"), state, sizeof(state));
+        const redisReply *h = lf_cli_batch_reply(&hb, i);
+        int64_t beat = lf_cli_reply_i64(lf_cli_hash_get(h, "heartbeat_ms"), 0);
+        lf_cli_reply_str(lf_cli_hash_get(h, "state"), state, sizeof(state));
         if (now - beat > LF_CLI_LIVE_MS || strcmp(state, "stopped") == 0) continue;
-        fn(ctx, (*n)++, members->element[i]->str, hb[i]);
+        fn(ctx, (*n)++, members->element[i]->str, h);
     }
-    if (rc == LF_OK) lf_cli_free_replies(hb, m);
-    lf_free(hb);
-    freeReplyObject(members);
+    lf_cli_batch_free(&hb);
+    lf_cli_batch_free(&b);
     return rc;
 }

@@ -29,13 +29,17 @@ static const char lf_inspect_usage[] =
 
 /*---- Reading ------------------------------------------------------------------------------*/
 
-/* HGETALL of one lead. */
+/* HGETALL of one lead (routed by its key's slot on a cluster). */
 static int lf_inspect_fetch(lf_cli_t *cli, const char *id, redisReply **reply)
 {
     char key[LF_KEY_MAX];
+    lf_cli_batch_t b = {0};
     lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, id, strlen(id));
-    redisAppendCommand(cli->redis, "HGETALL %s", key);
-    return lf_cli_replies(cli, reply, 1, "HGETALL of the lead");
+    lf_cli_batch_cmd(&b, "HGETALL", key, NULL);
+    int rc = lf_cli_batch_run(cli, &b, "HGETALL of the lead");
+    if (!rc) *reply = lf_cli_batch_take(&b, 0);
+    lf_cli_batch_free(&b);
+    return rc;
 }
 
 /* The replies of the first round trip, in this order. */
@@ -43,22 +47,28 @@ enum { LF_INS_ALIAS, LF_INS_HASH, LF_INS_VREC, LF_INS_PTTL, LF_INS_N };
 
 /* Resolve the id and read, one round trip (two for a linked visitor): GET of its alias (a
  * visitor that identified is shown as its lead), HGETALL of lf:lead:{id} (a known lead, or a
- * visitor in the layout before), GET and PTTL of lf:v:{id} (a visitor's record). */
+ * visitor in the layout before), GET and PTTL of lf:v:{id} (a visitor's record). Each key
+ * carries the id as its hash tag: on a cluster they are all read from the id's slot. */
 static int lf_inspect_load(lf_cli_t *cli, lf_inspect_t *in, char *target, size_t cap)
 {
     redisReply *r[LF_INS_N];
+    lf_cli_batch_t b = {0};
     char key[LF_KEY_MAX], vkey[LF_KEY_MAX];
     const char *p = cli->cfg.redis_prefix;
     size_t ql = strlen(in->query);
     int rc;
     lf_key_alias(key, sizeof(key), p, in->query, ql);
-    redisAppendCommand(cli->redis, "GET %s", key);
+    lf_cli_batch_cmd(&b, "GET", key, NULL);
     lf_key_lead(in->key, sizeof(in->key), p, in->query, ql);
-    redisAppendCommand(cli->redis, "HGETALL %s", in->key);
+    lf_cli_batch_cmd(&b, "HGETALL", in->key, NULL);
     lf_key_visitor(vkey, sizeof(vkey), p, in->query, ql);
-    redisAppendCommand(cli->redis, "GET %s", vkey);
-    redisAppendCommand(cli->redis, "PTTL %s", vkey);
-    if ((rc = lf_cli_replies(cli, r, LF_INS_N, "reading the lead"))) return rc;
+    lf_cli_batch_cmd(&b, "GET", vkey, NULL);
+    lf_cli_batch_cmd(&b, "PTTL", vkey, NULL);
+    rc = lf_cli_batch_run(cli, &b, "reading the lead");
+    for (int i = 0; !rc && i < LF_INS_N; i++)
+        r[i] = lf_cli_batch_take(&b, (size_t)i);
+    lf_cli_batch_free(&b);
+    if (rc) return rc;
 
     in->id = in->query;
     in->pttl_ms = -2;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "leadflow/cluster_client.h"
 #include "leadflow/config.h"
 
 /*---- Shared by the commands in src/cli (cli_common.c)
@@ -40,7 +41,11 @@ typedef struct {
     int json;
     lf_config_t cfg;
     int cfg_loaded;
-    redisContext *redis;
+    redisContext *redis; /* one Redis; NULL on a Redis Cluster */
+    lf_cc_t *cc;         /* a Redis Cluster (redis.cluster.nodes); NULL on one Redis */
+    /* Set by a command that cannot run on a cluster yet, before lf_cli_open: it then refuses
+     * at once with LF_CLI_EXIT_REDIS when redis.cluster.nodes is set. */
+    int single_node_only;
     /* The configured redis.prefix; cfg.redis_prefix is the live state's once connected (the
      * one <base>active names after `leadflow replay --switch`, else the same). */
     char base_prefix[256];
@@ -81,12 +86,15 @@ const char *lf_cli_redact_addr(const char *addr, char *buf, size_t cap);
 /* The usage error for a bad --redis value, without echoing a password. */
 int lf_cli_bad_redis(lf_cli_t *cli, const char *addr);
 
-/* Load the rules file and connect to Redis. 0, or the exit status after a message. */
+/* Load the rules file and connect to Redis: with redis.cluster.nodes set, to the Redis
+ * Cluster (cli->cc, its slot map read now; --redis names the seed node), where a command that
+ * set single_node_only is refused. 0, or the exit status after a message. */
 int lf_cli_open(lf_cli_t *cli);
 void lf_cli_close(lf_cli_t *cli);
 
-/* Send the n commands queued with redisAppendCommand* and read their n replies into
- * replies[] (one round trip). 0, or LF_CLI_EXIT_REDIS after a message (replies freed). */
+/* One Redis only (cli->redis): send the n commands queued with redisAppendCommand* and read their n
+ * replies into replies[] (one round trip). 0, or LF_CLI_EXIT_REDIS after a message (replies freed).
+ */
 int lf_cli_replies(lf_cli_t *cli, redisReply **replies, size_t n, const char *what);
 void lf_cli_free_replies(redisReply **replies, size_t n);
 
@@ -119,6 +127,55 @@ const char *lf_cli_grade(double score, const lf_model_t *m);
 struct cJSON;
 void lf_cli_json_time(struct cJSON *o, const char *name, int64_t ms);
 void lf_cli_json_print(struct cJSON *o);
+
+/*---- Routed commands, on one Redis or a Redis Cluster (cli_batch.c) ------------------------*/
+
+/* Commands sent together: on one Redis one pipelined round trip, on a cluster each to the
+ * primary of the slot of its key (its second argument), one round trip per node. */
+#define LF_CLI_ARGS_MAX 8
+typedef struct {
+    size_t n, cap;
+    lf_cc_cmd_t *cmds; /* slot and, after lf_cli_batch_run, the replies */
+    const char **argv; /* cap * LF_CLI_ARGS_MAX */
+    size_t *lens;      /* cap * LF_CLI_ARGS_MAX */
+    char **mem;        /* per command: its arguments' bytes (copied) */
+} lf_cli_batch_t;
+
+/* Queue one command of argc (<= LF_CLI_ARGS_MAX) arguments; lens NULL: NUL-terminated. */
+void lf_cli_batch_add(lf_cli_batch_t *b, size_t argc, const char *const *argv, const size_t *lens);
+/* Queue one command of NUL-terminated arguments, NULL-ended: ("HGETALL", key, NULL). */
+void lf_cli_batch_cmd(lf_cli_batch_t *b, const char *name, ...) __attribute__((sentinel));
+/* Run what is queued. 0 with every reply in b->cmds[i].reply (none an error reply), or
+ * LF_CLI_EXIT_REDIS after a message naming `what` (replies freed). */
+int lf_cli_batch_run(lf_cli_t *cli, lf_cli_batch_t *b, const char *what);
+/* The reply of command i, or that reply handed over (the batch no longer frees it). */
+static inline redisReply *lf_cli_batch_reply(const lf_cli_batch_t *b, size_t i)
+{
+    return b->cmds[i].reply;
+}
+redisReply *lf_cli_batch_take(lf_cli_batch_t *b, size_t i);
+/* Empty it for reuse (replies and arguments freed); lf_cli_batch_free releases it all. */
+void lf_cli_batch_reset(lf_cli_batch_t *b);
+void lf_cli_batch_free(lf_cli_batch_t *b);
+
+/* On a cluster the shared keys are split into one shard per hash slot (keys.h): these say
+ * how many shards a key has here (1 on one Redis, LF_CLUSTER_SLOTS on a cluster) and name
+ * shard k of key (the key itself on one Redis; "<key>:{t_k}" on a cluster). */
+size_t lf_cli_nshards(const lf_cli_t *cli);
+int lf_cli_shard_key(const lf_cli_t *cli, char *buf, size_t cap, const char *key, size_t k);
+/* The shard of key that holds the entries of the lead whose key is lead_key: the shard of
+ * lead_key's slot (the key itself on one Redis). */
+int lf_cli_lead_shard_key(const lf_cli_t *cli, char *buf, size_t cap, const char *key,
+                          const char *lead_key, size_t lead_len);
+/* ZCARD of every shard of a sorted set, summed into *total; per shard into cards
+ * (lf_cli_nshards entries) when not NULL. 0, or LF_CLI_EXIT_REDIS after a message. */
+int lf_cli_zcard(lf_cli_t *cli, const char *key, long long *total, long long *cards);
+
+/* A hash made of several HGETALL replies: per field the sum of its values when each is an
+ * integer, else the first value (hashes[0] first). Fields and values are string replies;
+ * free it with lf_cli_hash_merged_free (not freeReplyObject). */
+redisReply *lf_cli_hash_merge(redisReply *const *hashes, size_t n);
+void lf_cli_hash_merged_free(redisReply *h);
 
 /*---- Scanning keys (cli_common.c) ----*/
 

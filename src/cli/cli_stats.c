@@ -48,28 +48,56 @@ static int lf_instance_cmp(const void *a, const void *b)
     return strcmp(((const lf_instance_t *)a)->id, ((const lf_instance_t *)b)->id);
 }
 
-/* The replies of the first round trip, in this order. */
+/* The replies of the first round trip, in this order; then, on a cluster, the shards of the
+ * watermarks and of the funnel (lf_cli_nshards of each). */
 enum { LF_STATS_R_MEMBERS, LF_STATS_R_WM, LF_STATS_R_FUNNEL, LF_STATS_R_N };
 
-/* One round trip for the set, the watermarks and the funnel into r[LF_STATS_R_N]. */
-static int lf_stats_read_first(lf_cli_t *cli, lf_stats_t *st, redisReply **r)
+/* One round trip for the set, the watermarks and the funnel. On a cluster the counters of
+ * lead writes are in the watermarks' shards and the funnel is all shards: each is read whole
+ * and merged into one hash, summed per field (*wm, *funnel: lf_cli_hash_merged_free). */
+static int lf_stats_read_first(lf_cli_t *cli, lf_stats_t *st, lf_cli_batch_t *b, redisReply **wm,
+                               redisReply **funnel)
 {
     char key[LF_KEY_MAX];
     const char *p = cli->cfg.redis_prefix;
+    size_t ns = cli->cc ? lf_cli_nshards(cli) : 0;
     lf_key_instances(key, sizeof(key), p);
-    redisAppendCommand(cli->redis, "SMEMBERS %s", key);
+    lf_cli_batch_cmd(b, "SMEMBERS", key, NULL);
     lf_key_watermarks(st->wm_key, sizeof(st->wm_key), p, cli->cfg.kafka_group,
                       cli->cfg.topic_events);
-    redisAppendCommand(cli->redis, "HGETALL %s", st->wm_key);
+    lf_cli_batch_cmd(b, "HGETALL", st->wm_key, NULL);
     lf_key_funnel(st->funnel_key, sizeof(st->funnel_key), p);
-    redisAppendCommand(cli->redis, "HGETALL %s", st->funnel_key);
-    return lf_cli_replies(cli, r, LF_STATS_R_N, "reading the stats");
+    lf_cli_batch_cmd(b, "HGETALL", st->funnel_key, NULL);
+    for (size_t k = 0; k < ns; k++) {
+        lf_cli_shard_key(cli, key, sizeof(key), st->wm_key, k);
+        lf_cli_batch_cmd(b, "HGETALL", key, NULL);
+    }
+    for (size_t k = 0; k < ns; k++) {
+        lf_cli_shard_key(cli, key, sizeof(key), st->funnel_key, k);
+        lf_cli_batch_cmd(b, "HGETALL", key, NULL);
+    }
+    int rc = lf_cli_batch_run(cli, b, "reading the stats");
+    if (rc) return rc;
+    /* The unsharded hash first: its next offsets and other fields are not summed with
+     * anything. The unsharded funnel is empty on a cluster; read all the same. */
+    redisReply **h = lf_calloc(ns + 1, sizeof(*h));
+    h[0] = lf_cli_batch_reply(b, LF_STATS_R_WM);
+    for (size_t k = 0; k < ns; k++)
+        h[k + 1] = lf_cli_batch_reply(b, LF_STATS_R_N + k);
+    *wm = lf_cli_hash_merge(h, ns + 1);
+    h[0] = lf_cli_batch_reply(b, LF_STATS_R_FUNNEL);
+    for (size_t k = 0; k < ns; k++)
+        h[k + 1] = lf_cli_batch_reply(b, LF_STATS_R_N + ns + k);
+    *funnel = lf_cli_hash_merge(h, ns + 1);
+    lf_free(h);
+    return 0;
 }
 
 /* The instances of the set, by id, and one round trip for their heartbeats. */
 static int lf_stats_read_instances(lf_cli_t *cli, lf_stats_t *st, const redisReply *members)
 {
     char key[LF_KEY_MAX];
+    lf_cli_batch_t b = {0};
     int rc;
     st->ninst = members->elements;
     st->inst = lf_calloc(st->ninst ? st->ninst : 1, sizeof(*st->inst));
@@ -78,29 +106,31 @@ static int lf_stats_read_instances(lf_cli_t *cli, lf_stats_t *st, const redisRep
     if (st->ninst > 1) qsort(st->inst, st->ninst, sizeof(*st->inst), lf_instance_cmp);
     for (size_t i = 0; i < st->ninst; i++) {
         lf_key_instance(key, sizeof(key), cli->cfg.redis_prefix, st->inst[i].id);
-        redisAppendCommand(cli->redis, "HGETALL %s", key);
+        lf_cli_batch_cmd(&b, "HGETALL", key, NULL);
     }
-    redisReply **hr = lf_calloc(st->ninst ? st->ninst : 1, sizeof(*hr));
-    if ((rc = lf_cli_replies(cli, hr, st->ninst, "HGETALL of the heartbeats")) == 0)
+    if ((rc = lf_cli_batch_run(cli, &b, "HGETALL of the heartbeats")) == 0)
         for (size_t i = 0; i < st->ninst; i++)
-            st->inst[i].hash = hr[i];
-    lf_free(hr);
+            st->inst[i].hash = lf_cli_batch_take(&b, i);
+    lf_cli_batch_free(&b);
     return rc;
 }
 
 /* Everything stats shows, read, parsed and judged. */
 static int lf_stats_read(lf_cli_t *cli, lf_stats_t *st)
 {
-    redisReply *r[LF_STATS_R_N] = {0};
+    lf_cli_batch_t b = {0};
+    redisReply *wm = NULL, *funnel = NULL;
     int rc;
-    if ((rc = lf_stats_read_first(cli, st, r))) return rc;
-    if ((rc = lf_stats_read_instances(cli, st, r[LF_STATS_R_MEMBERS])) == 0) {
-        lf_stats_wm_parse(r[LF_STATS_R_WM], &st->wm);
+    if ((rc = lf_stats_read_first(cli, st, &b, &wm, &funnel)) == 0 &&
+        (rc = lf_stats_read_instances(cli, st, lf_cli_batch_reply(&b, LF_STATS_R_MEMBERS))) == 0) {
+        lf_stats_wm_parse(wm, &st->wm);
         st->now_ms = lf_wall_ms();
-        lf_stats_funnel_parse(r[LF_STATS_R_FUNNEL], st);
+        lf_stats_funnel_parse(funnel, st);
         lf_stats_judge(cli, st);
     }
-    lf_cli_free_replies(r, LF_STATS_R_N);
+    lf_cli_hash_merged_free(wm);
+    lf_cli_hash_merged_free(funnel);
+    lf_cli_batch_free(&b);
     return rc;
 }
 

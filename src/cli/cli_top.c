@@ -12,7 +12,10 @@
  * member with no record) are skipped and counted.
  * --stage: the stage's members among the candidates; a sales-active stage (mql, sal, sql,
  * opportunity) of at most LF_TOP_STAGE_DIRECT members is read whole from lf:stage:<s> instead
- * (exact for that stage, in lf:top or not). Read-only. */
+ * (exact for that stage, in lf:top or not).
+ * On a Redis Cluster lf:top and lf:stage:<s> are one shard per hash slot (keys.h): the
+ * candidates are the best of all shards merged (lf_top_read_index_cluster), a stage is read
+ * from every shard, a lead's lf:top score from its own slot's shard. Read-only. */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -139,13 +142,15 @@ static void lf_top_candidate(lf_top_info_t *info, const lf_model_t *m, const red
 }
 
 /* HMGET the readable fields of ids[0..n) (scores[i]: its lf:top score reply, may be NULL),
- * one round trip, and keep the candidates. */
-static int lf_top_fetch(lf_cli_t *cli, lf_top_info_t *info, redisReply *const *ids,
-                        redisReply *const *scores, size_t n, lf_top_rows_t *out)
+ * one round trip (one per node on a cluster: each lead's key in its own slot), and keep the
+ * candidates. */
+static int lf_top_fetch(lf_cli_t *cli, lf_top_info_t *info, const redisReply *const *ids,
+                        const redisReply *const *scores, size_t n, lf_top_rows_t *out)
 {
     char key[LF_KEY_MAX];
     const char *argv[2 + LF_TOP_NFIELDS];
     size_t lens[2 + LF_TOP_NFIELDS];
+    lf_cli_batch_t b = {0};
     int rc;
     if (!n) return 0;
     argv[0] = "HMGET";
@@ -159,33 +164,37 @@ static int lf_top_fetch(lf_cli_t *cli, lf_top_info_t *info, redisReply *const *i
                              ids[i]->str ? ids[i]->str : "", ids[i]->str ? ids[i]->len : 0);
         argv[1] = key;
         lens[1] = (size_t)kl;
-        redisAppendCommandArgv(cli->redis, 2 + LF_TOP_NFIELDS, argv, lens);
+        lf_cli_batch_add(&b, 2 + LF_TOP_NFIELDS, argv, lens);
     }
-    redisReply **r = lf_calloc(n, sizeof(*r));
-    if ((rc = lf_cli_replies(cli, r, n, "HMGET of the leads")) == 0) {
+    if ((rc = lf_cli_batch_run(cli, &b, "HMGET of the leads")) == 0)
         for (size_t i = 0; i < n; i++)
-            lf_top_candidate(info, &cli->cfg.model, ids[i], scores ? scores[i] : NULL, r[i], out);
-        lf_cli_free_replies(r, n);
-    }
-    lf_free(r);
+            lf_top_candidate(info, &cli->cfg.model, ids[i], scores ? scores[i] : NULL,
+                             lf_cli_batch_reply(&b, i), out);
+    lf_cli_batch_free(&b);
     return rc;
 }
 
 /* The candidates of lf:top, from the top, page by page, at most LF_TOP_CANDIDATES_MAX. */
 static int lf_top_read_index(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *out)
 {
+    char from[24], to[24];
     int rc = 0;
     while (info->scanned < LF_TOP_CANDIDATES_MAX) {
-        redisReply *r = NULL;
+        lf_cli_batch_t b = {0};
         long count = LF_TOP_CANDIDATES_MAX - info->scanned < LF_TOP_PAGE
                          ? LF_TOP_CANDIDATES_MAX - info->scanned
                          : LF_TOP_PAGE;
-        redisAppendCommand(cli->redis, "ZREVRANGE %s %ld %ld WITHSCORES", info->top_key,
-                           info->scanned, info->scanned + count - 1);
-        if ((rc = lf_cli_replies(cli, &r, 1, "ZREVRANGE of the leaderboard"))) return rc;
+        snprintf(from, sizeof(from), "%ld", info->scanned);
+        snprintf(to, sizeof(to), "%ld", info->scanned + count - 1);
+        lf_cli_batch_cmd(&b, "ZREVRANGE", info->top_key, from, to, "WITHSCORES", NULL);
+        if ((rc = lf_cli_batch_run(cli, &b, "ZREVRANGE of the leaderboard"))) {
+            lf_cli_batch_free(&b);
+            return rc;
+        }
+        const redisReply *r = lf_cli_batch_reply(&b, 0);
         size_t n = r->elements / 2;
-        redisReply **ids = lf_calloc(n ? n : 1, sizeof(*ids));
-        redisReply **scores = lf_calloc(n ? n : 1, sizeof(*scores));
+        const redisReply **ids = lf_calloc(n ? n : 1, sizeof(*ids));
+        const redisReply **scores = lf_calloc(n ? n : 1, sizeof(*scores));
         for (size_t i = 0; i < n; i++) {
             ids[i] = r->element[2 * i];
             scores[i] = r->element[2 * i + 1];
@@ -193,7 +202,7 @@ static int lf_top_read_index(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *
         rc = lf_top_fetch(cli, info, ids, scores, n, out);
         lf_free(ids);
         lf_free(scores);
-        freeReplyObject(r);
+        lf_cli_batch_free(&b);
         info->scanned += (long)n;
         if (rc || (long)n < count) return rc;
     }
@@ -201,28 +210,183 @@ static int lf_top_read_index(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *
     return 0;
 }
 
-/* A small sales-active stage read whole: ZRANGE of lf:stage:<s>, then ZSCORE in lf:top and
- * the readable fields of each, page by page. */
-static int lf_top_read_stage(lf_cli_t *cli, lf_top_info_t *info, lf_top_rows_t *out)
+/*---- On a Redis Cluster: lf:top is one shard per slot ------------------------------------*/
+
+/* A member of a shard read, pointing into its reply. */
+typedef struct {
+    const redisReply *id, *score;
+    double s;
+} lf_top_member_t;
+
+typedef struct {
+    lf_top_member_t *m;
+    size_t n, cap;
+} lf_top_members_t;
+
+/* The members of a WITHSCORES reply appended; the score of the last one into *last. */
+static void lf_top_members_add(lf_top_members_t *ms, const redisReply *r, const redisReply **last)
 {
-    redisReply *r = NULL;
-    int rc;
-    redisAppendCommand(cli->redis, "ZRANGE %s 0 -1", info->source_key);
-    if ((rc = lf_cli_replies(cli, &r, 1, "ZRANGE of the stage"))) return rc;
-    for (size_t from = 0; from < r->elements && !rc; from += LF_TOP_PAGE) {
-        size_t n = r->elements - from < LF_TOP_PAGE ? r->elements - from : LF_TOP_PAGE;
-        for (size_t i = 0; i < n; i++)
-            redisAppendCommand(cli->redis, "ZSCORE %s %b", info->top_key, r->element[from + i]->str,
-                               r->element[from + i]->len);
-        redisReply **s = lf_calloc(n, sizeof(*s));
-        if ((rc = lf_cli_replies(cli, s, n, "ZSCORE in the leaderboard")) == 0) {
-            rc = lf_top_fetch(cli, info, r->element + from, s, n, out);
-            lf_cli_free_replies(s, n);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        if (ms->n == ms->cap) {
+            ms->cap = ms->cap ? ms->cap * 2 : 1024;
+            ms->m = lf_realloc(ms->m, ms->cap * sizeof(*ms->m));
         }
-        lf_free(s);
+        ms->m[ms->n++] = (lf_top_member_t){r->element[i], r->element[i + 1],
+                                           lf_cli_reply_double(r->element[i + 1], 0)};
+        if (last) *last = r->element[i + 1];
+    }
+}
+
+/* As ZREVRANGE orders them: by score, then by member, both descending. */
+static int lf_top_member_cmp(const void *a, const void *b)
+{
+    const lf_top_member_t *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? 1 : -1;
+    size_t n = x->id->len < y->id->len ? x->id->len : y->id->len;
+    int c = memcmp(x->id->str, y->id->str, n);
+    if (!c) c = (x->id->len > y->id->len) - (x->id->len < y->id->len);
+    return -c;
+}
+
+/* The smallest q with sum over shards of min(card, q) >= want: reading each shard's best q
+ * gives at least want members (all of them when the shards hold fewer). */
+static long long lf_top_per_shard(const long long *cards, size_t ns, long long want)
+{
+    long long lo = 1, hi = 1;
+    for (size_t k = 0; k < ns; k++)
+        if (cards[k] > hi) hi = cards[k];
+    while (lo < hi) {
+        long long mid = lo + (hi - lo) / 2, sum = 0;
+        for (size_t k = 0; k < ns && sum < want; k++)
+            sum += cards[k] < mid ? cards[k] : mid;
+        if (sum >= want)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* The candidates a single lf:top would hold: the best `want` of all shards by their score
+ * (each shard keeps its own best, so the best overall are among the shards' best). Two round
+ * trips: each shard's best q (q chosen so that at least `want` come back), which sets the
+ * want-th best score T; then, from the shards whose q-th member still scored T or more, the
+ * rest of their members at T or above. Their ranks then go as on one Redis. */
+static int lf_top_read_index_cluster(lf_cli_t *cli, lf_top_info_t *info, const long long *cards,
+                                     lf_top_rows_t *out)
+{
+    size_t ns = lf_cli_nshards(cli);
+    long long want = LF_TOP_CANDIDATES_MAX;
+    if (cli->cfg.top_leads > 0 && cli->cfg.top_leads < want) want = cli->cfg.top_leads;
+    long long q = lf_top_per_shard(cards, ns, want);
+    lf_cli_batch_t b1 = {0}, b2 = {0};
+    lf_top_members_t ms = {0};
+    const redisReply **last = lf_calloc(ns, sizeof(*last));
+    char key[LF_KEY_MAX], stop[24], off[24], cnt[24];
+    int rc;
+    size_t *shard1 = lf_calloc(ns, sizeof(*shard1)), n1 = 0;
+    snprintf(stop, sizeof(stop), "%lld", q - 1);
+    for (size_t k = 0; k < ns; k++) {
+        if (!cards[k]) continue;
+        lf_cli_shard_key(cli, key, sizeof(key), info->top_key, k);
+        lf_cli_batch_cmd(&b1, "ZREVRANGE", key, "0", stop, "WITHSCORES", NULL);
+        shard1[n1++] = k;
+    }
+    if ((rc = lf_cli_batch_run(cli, &b1, "ZREVRANGE of the leaderboard's shards"))) goto out;
+    for (size_t i = 0; i < n1; i++)
+        lf_top_members_add(&ms, lf_cli_batch_reply(&b1, i), &last[shard1[i]]);
+    if (info->total > want && ms.n >= (size_t)want) {
+        qsort(ms.m, ms.n, sizeof(*ms.m), lf_top_member_cmp);
+        const lf_top_member_t t = ms.m[want - 1];
+        char min[64];
+        lf_cli_reply_str(t.score, min, sizeof(min));
+        snprintf(off, sizeof(off), "%lld", q);
+        snprintf(cnt, sizeof(cnt), "%lld", want);
+        for (size_t i = 0; i < n1; i++) {
+            size_t k = shard1[i];
+            if (cards[k] <= q || lf_cli_reply_double(last[k], 0) < t.s) continue;
+            lf_cli_shard_key(cli, key, sizeof(key), info->top_key, k);
+            lf_cli_batch_cmd(&b2, "ZREVRANGEBYSCORE", key, "+inf", min, "WITHSCORES", "LIMIT", off,
+                             cnt, NULL);
+        }
+        if ((rc = lf_cli_batch_run(cli, &b2, "ZREVRANGEBYSCORE of the leaderboard's shards")))
+            goto out;
+        for (size_t i = 0; i < b2.n; i++)
+            lf_top_members_add(&ms, lf_cli_batch_reply(&b2, i), NULL);
+    }
+    if (ms.n > 1) qsort(ms.m, ms.n, sizeof(*ms.m), lf_top_member_cmp);
+    if (ms.n > (size_t)want) ms.n = (size_t)want;
+    for (size_t from = 0; from < ms.n && !rc; from += LF_TOP_PAGE) {
+        size_t n = ms.n - from < LF_TOP_PAGE ? ms.n - from : LF_TOP_PAGE;
+        const redisReply **ids = lf_calloc(n, sizeof(*ids)), **scores = lf_calloc(n, sizeof(*ids));
+        for (size_t i = 0; i < n; i++) {
+            ids[i] = ms.m[from + i].id;
+            scores[i] = ms.m[from + i].score;
+        }
+        rc = lf_top_fetch(cli, info, ids, scores, n, out);
+        lf_free(ids);
+        lf_free(scores);
+    }
+    info->scanned = (long)ms.n;
+    if (info->scanned < info->total) info->bounded = 1;
+out:
+    lf_free(ms.m);
+    lf_free(last);
+    lf_free(shard1);
+    lf_cli_batch_free(&b1);
+    lf_cli_batch_free(&b2);
+    return rc;
+}
+
+/* A small sales-active stage read whole: ZRANGE of lf:stage:<s> (of each shard holding some
+ * on a cluster), then ZSCORE in lf:top (in the lead's own shard on a cluster: the one of its
+ * key's slot) and the readable fields of each, page by page. */
+static int lf_top_read_stage(lf_cli_t *cli, lf_top_info_t *info, const long long *cards,
+                             lf_top_rows_t *out)
+{
+    char key[LF_KEY_MAX], lkey[LF_KEY_MAX];
+    lf_cli_batch_t b = {0};
+    size_t ns = lf_cli_nshards(cli), nm = 0, cap = 0;
+    const redisReply **m = NULL;
+    int rc;
+    for (size_t k = 0; k < ns; k++) {
+        if (!cards[k]) continue;
+        lf_cli_shard_key(cli, key, sizeof(key), info->source_key, k);
+        lf_cli_batch_cmd(&b, "ZRANGE", key, "0", "-1", NULL);
+    }
+    if ((rc = lf_cli_batch_run(cli, &b, "ZRANGE of the stage"))) goto out;
+    for (size_t i = 0; i < b.n; i++) {
+        const redisReply *r = lf_cli_batch_reply(&b, i);
+        if (nm + r->elements > cap) {
+            cap = (nm + r->elements) * 2;
+            m = lf_realloc(m, cap * sizeof(*m));
+        }
+        for (size_t j = 0; j < r->elements; j++)
+            m[nm++] = r->element[j];
+    }
+    for (size_t from = 0; from < nm && !rc; from += LF_TOP_PAGE) {
+        size_t n = nm - from < LF_TOP_PAGE ? nm - from : LF_TOP_PAGE;
+        lf_cli_batch_t z = {0};
+        for (size_t i = 0; i < n; i++) {
+            const redisReply *id = m[from + i];
+            int kl = lf_key_lead(lkey, sizeof(lkey), cli->cfg.redis_prefix, id->str, id->len);
+            lf_cli_lead_shard_key(cli, key, sizeof(key), info->top_key, lkey, (size_t)kl);
+            lf_cli_batch_add(&z, 3, (const char *const[]){"ZSCORE", key, id->str},
+                             (const size_t[]){6, strlen(key), id->len});
+        }
+        if ((rc = lf_cli_batch_run(cli, &z, "ZSCORE in the leaderboard")) == 0) {
+            const redisReply **s = lf_calloc(n, sizeof(*s));
+            for (size_t i = 0; i < n; i++)
+                s[i] = lf_cli_batch_reply(&z, i);
+            rc = lf_top_fetch(cli, info, m + from, s, n, out);
+            lf_free(s);
+        }
+        lf_cli_batch_free(&z);
         info->scanned += (long)n;
     }
-    freeReplyObject(r);
+out:
+    lf_free(m);
+    lf_cli_batch_free(&b);
     return rc;
 }
 
@@ -241,20 +405,21 @@ static int lf_top_details(lf_cli_t *cli, lf_top_rows_t *rs)
     char key[LF_KEY_MAX];
     int rc;
     if (!rs->n) return 0;
+    lf_cli_batch_t b = {0};
     for (size_t i = 0; i < rs->n; i++) {
         lf_key_lead(key, sizeof(key), cli->cfg.redis_prefix, rs->rows[i].id,
                     strlen(rs->rows[i].id));
-        redisAppendCommand(cli->redis, "HGETALL %s", key);
+        lf_cli_batch_cmd(&b, "HGETALL", key, NULL);
     }
-    redisReply **r = lf_calloc(rs->n, sizeof(*r));
     lf_lead_t *l = lf_malloc(sizeof(*l));
-    if ((rc = lf_cli_replies(cli, r, rs->n, "HGETALL of the leads shown")) == 0) {
+    if ((rc = lf_cli_batch_run(cli, &b, "HGETALL of the leads shown")) == 0) {
         for (size_t i = 0; i < rs->n; i++) {
-            size_t n = r[i]->elements / 2;
+            const redisReply *h = lf_cli_batch_reply(&b, i);
+            size_t n = h->elements / 2;
             lf_err_t err = {0};
             lf_str_t *f = lf_calloc(2 * n + 1, sizeof(*f)), *v = f + n;
             for (size_t k = 0; k < n; k++) {
-                const redisReply *kf = r[i]->element[2 * k], *kv = r[i]->element[2 * k + 1];
+                const redisReply *kf = h->element[2 * k], *kv = h->element[2 * k + 1];
                 f[k] = (lf_str_t){kf->str ? kf->str : "", kf->str ? (uint32_t)kf->len : 0};
                 v[k] = (lf_str_t){kv->str ? kv->str : "", kv->str ? (uint32_t)kv->len : 0};
             }
@@ -266,10 +431,9 @@ static int lf_top_details(lf_cli_t *cli, lf_top_rows_t *rs)
             }
             lf_free(f);
         }
-        lf_cli_free_replies(r, rs->n);
     }
     lf_free(l);
-    lf_free(r);
+    lf_cli_batch_free(&b);
     return rc;
 }
 
@@ -431,20 +595,29 @@ static int lf_top_args(lf_cli_t *cli, int argc, char **argv, lf_top_info_t *info
  * kept and their records read. */
 static int lf_top_read(lf_cli_t *cli, lf_top_info_t *info, const char *stage_key, lf_top_rows_t *rs)
 {
-    redisReply *r[2] = {NULL, NULL};
+    /* Per shard: one on one Redis, every slot's on a cluster (keys.h). */
+    size_t ns = lf_cli_nshards(cli);
+    long long *top_cards = lf_calloc(ns, sizeof(*top_cards));
+    long long *stage_cards = lf_calloc(ns, sizeof(*stage_cards)), stage_total = 0;
     int rc, direct = info->stage && lf_writes_stage_indexed(info->stage_v);
-    redisAppendCommand(cli->redis, "ZCARD %s", info->top_key);
-    redisAppendCommand(cli->redis, "ZCARD %s", direct ? stage_key : info->top_key);
-    if ((rc = lf_cli_replies(cli, r, 2, "ZCARD"))) return rc;
-    info->total = r[0]->integer;
-    direct = direct && r[1]->integer <= LF_TOP_STAGE_DIRECT;
-    lf_cli_free_replies(r, 2);
+    if ((rc = lf_cli_zcard(cli, info->top_key, &info->total, top_cards))) goto out;
+    if (direct && (rc = lf_cli_zcard(cli, stage_key, &stage_total, stage_cards))) goto out;
+    direct = direct && stage_total <= LF_TOP_STAGE_DIRECT;
     info->source_key = direct ? stage_key : info->top_key;
-    rc = direct ? lf_top_read_stage(cli, info, rs) : lf_top_read_index(cli, info, rs);
-    if (rc) return rc;
+    if (direct)
+        rc = lf_top_read_stage(cli, info, stage_cards, rs);
+    else if (cli->cc)
+        rc = lf_top_read_index_cluster(cli, info, top_cards, rs);
+    else
+        rc = lf_top_read_index(cli, info, rs);
+    if (rc) goto out;
     if (rs->n > 1) qsort(rs->rows, rs->n, sizeof(*rs->rows), lf_top_cmp_desc);
     if (rs->n > (size_t)info->n) rs->n = (size_t)info->n;
-    return lf_top_details(cli, rs);
+    rc = lf_top_details(cli, rs);
+out:
+    lf_free(top_cards);
+    lf_free(stage_cards);
+    return rc;
 }
 
 int lf_cmd_top(int argc, char **argv)

@@ -125,6 +125,8 @@ int lf_cmd_compare(int argc, char **argv)
                                       "challenger in the rules file (challenger.rules)");
         goto out;
     }
+    /* It SCANs the leads of one Redis (cli_report.c): on a cluster it refuses. */
+    cli.single_node_only = 1;
     if ((rc = lf_cli_open(&cli))) goto out;
     /* No --after-prefix: the live challenger the rules file names. */
     char chal_prefix[512];

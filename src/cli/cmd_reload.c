@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli_int.h"
+#include "leadflow/cluster_client.h"
 #include "leadflow/alloc.h"
 #include "leadflow/commands.h"
 #include "leadflow/keys.h"
@@ -91,17 +92,19 @@ static int lf_reload_run(lf_cli_t *cli, int64_t wait_ms)
     char key[LF_KEY_MAX];
     lf_reload_inst_t *inst = NULL;
     size_t n = 0;
-    redisReply *r;
+    lf_cli_batch_t b = {0};
     int rc = lf_reload_poll(cli, INT64_MAX, &inst, &n);
     if (rc) goto done;
     lf_key_control(key, sizeof(key), cli->cfg.redis_prefix, "reload");
-    redisAppendCommand(cli->redis, "INCR %s", key);
-    if (lf_cli_replies(cli, &r, 1, "INCR of the reload key")) {
+    /* Routed by its own slot on a cluster. An INCR the cluster client sends again after a
+     * failover may count twice: harmless, instances reload when the counter grows. */
+    lf_cli_batch_cmd(&b, "INCR", key, NULL);
+    if (lf_cli_batch_run(cli, &b, "INCR of the reload key")) {
         rc = LF_CLI_EXIT_REDIS;
         goto done;
     }
+    const redisReply *r = lf_cli_batch_reply(&b, 0);
     int64_t gen = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-    freeReplyObject(r);
     printf("reload #%lld asked (%s) of %zu running instance%s\n", (long long)gen, key, n,
            n == 1 ? "" : "s");
     if (n == 0) {
@@ -119,6 +122,7 @@ static int lf_reload_run(lf_cli_t *cli, int64_t wait_ms)
     rc = lf_reload_report(inst, n);
     if (rc) fprintf(stderr, "leadflow reload: not every instance reloaded (see above)\n");
 done:
+    lf_cli_batch_free(&b);
     lf_free(inst);
     return rc;
 }
@@ -140,8 +144,8 @@ int lf_cmd_reload(int argc, char **argv)
     if (wait && (lf_duration_parse(wait, &wait_ms) != LF_OK || wait_ms < 0))
         return lf_cli_usage_error(&cli, "--wait takes a duration (30s, 2m, 0), not \"%s\"", wait);
     int rc = lf_cli_open(&cli);
-    if (rc) return rc;
-    rc = lf_reload_run(&cli, wait_ms);
+    if (!rc && cli.cc) lf_cc_read_replicas(cli.cc, 0); /* it writes: the primaries */
+    if (!rc) rc = lf_reload_run(&cli, wait_ms);
     lf_cli_close(&cli);
     return rc;
 }

@@ -379,7 +379,12 @@ int lf_cmd_replay(int argc, char **argv)
     lf_cli_init(&cli, "replay", lf_replay_usage);
     int rc = lf_replay_args(&cli, argc, argv, &a);
     if (rc != LF_CLI_GO) return rc;
-    if ((rc = lf_cli_open(&cli))) return rc;
+    /* It SCANs and rewrites the keys of one Redis (--switch too): on a cluster it refuses. */
+    cli.single_node_only = 1;
+    if ((rc = lf_cli_open(&cli))) {
+        lf_cli_close(&cli);
+        return rc;
+    }
     if (!a.prefix) {
         /* Two names in turn: after a switch to <base>replay:, the next replay goes to
          * <base>replay2: (and the one after that, with --fresh, back to <base>replay:). */

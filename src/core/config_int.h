@@ -51,7 +51,7 @@ typedef struct {
     const char *help;
 } lf_setting_t;
 
-#define LF_NSETTINGS 42 /* entries of lf_settings[]: a static assert there keeps this true */
+#define LF_NSETTINGS 43 /* entries of lf_settings[]: a static assert there keeps this true */
 
 extern const lf_setting_t lf_settings[LF_NSETTINGS];
 

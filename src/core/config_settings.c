@@ -19,6 +19,7 @@ static const char *const lf_transitions_formats[] = {"msgpack", "json", NULL};
 static const char *const lf_idle_clocks[] = {"wall", "event", NULL}; /* lf_idle_clock_t */
 static const char *const lf_log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const lf_log_formats[] = {"text", "json", NULL};
+static const char *const lf_read_from[] = {"primary", "replica", NULL};
 
 const lf_setting_t lf_settings[] = {
     {"version", LF_SET_STRING, NULL, LF_AT(model.version), 0, 0, 0, NULL, 0,
@@ -66,6 +67,11 @@ const lf_setting_t lf_settings[] = {
      "on a Redis Cluster, a batch's writes count as done once this many replicas of each "
      "primary have them (WAIT; at most the replicas the primary has), so a failover loses none "
      "of them"},
+    {"redis.cluster.read_from", LF_SET_ENUM, "primary", LF_AT(redis_read_from), 0, 0, 0,
+     lf_read_from, 0,
+     "where `top`, `stats` and `inspect` read on a Redis Cluster: primary, or replica (READONLY: "
+     "spares the primaries, may lag them by the replication delay); `run` always uses the "
+     "primaries"},
     {"redis.cluster.wait_timeout", LF_SET_DURATION, "2s", LF_AT(redis_wait_timeout_ms), 1, 600000,
      1, NULL, 0, "how long a write waits for its replicas before it is retried"},
     {"processing.batch_max_events", LF_SET_INT, "5000", LF_AT(batch_max_events), 1, 1000000, 0,

@@ -91,3 +91,8 @@ int lf_key_absorbed(char *buf, size_t cap, const char *prefix, const char *id, s
 {
     return lf_key_tagged(buf, cap, prefix, "absorbed:", 9, id, idlen);
 }
+
+int lf_key_merging(char *buf, size_t cap, const char *prefix, const char *anon, size_t len)
+{
+    return lf_key_tagged(buf, cap, prefix, "merging:", 8, anon, len);
+}

@@ -104,6 +104,10 @@ static void lf_attempt_apply(lf_attempt_t *at)
         it->slot = li;
         if (lf_lead_offset_applied(s->lead_ptr, part, off)) {
             it->tentative = LF_ITEM_REPLAYED;
+            if (lf_identity_finish_absorbed(at, li, ev)) {
+                s->dirty = 1;
+                s->partition = part;
+            }
             continue;
         }
         if (lf_lead_seen_message(s->lead_ptr, ev->message_id)) {

@@ -2,6 +2,7 @@
  * instance wrote?), dead letters, the leads (attempts until none lost to a change elsewhere),
  * transitions, progress. While Redis or Kafka is unavailable the batch is retried with a
  * backoff, its partitions paused; it gives up only when stopping. */
+#include <time.h>
 #include <string.h>
 
 #include "leadflow/log.h"
@@ -45,6 +46,12 @@ static int lf_batch_leads(lf_pipe_t *p, lf_err_t *err)
         }
         rc = lf_attempt(p, &pending, err);
         lf_rebalance_deferred(p);
+        /* What another instance holds (a lead being written, a visitor a Redis Cluster merge
+         * has claimed) is usually free within milliseconds: back off a little more each time. */
+        if (rc == LF_OK && pending) {
+            struct timespec ts = {0, (long)attempts * 2000000L};
+            nanosleep(&ts, NULL);
+        }
     }
     return rc;
 }

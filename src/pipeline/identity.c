@@ -237,3 +237,23 @@ void lf_identity_link(lf_attempt_t *at, int li, const lf_event_t *ev)
     }
     at->alias[ai] = (char *)s->lead_ptr->id;
 }
+
+/* A redelivered identify / alias whose lead already absorbed the visitor it links (a Redis
+ * Cluster write stopped between the lead's unit and the visitor's: the visitor is still there,
+ * unlinked, and the lead's absorbed record names its version): link it again, merging nothing,
+ * so the write finishes clearing it. Returns 1 if it did (the lead must be written). */
+int lf_identity_finish_absorbed(lf_attempt_t *at, int li, const lf_event_t *ev)
+{
+    lf_slot_t *s = &at->slots[li];
+    lf_str_t link = lf_links(ev);
+    if (!link.len || lf_str_eq(link, s->lead_ptr->id) || s->stored.nabsorbed == 0) return 0;
+    const char *anon = lf_cstr(at->a, link);
+    int *ai = lf_idmap_slot(&at->anon_map, anon, 0);
+    int *vi = lf_idmap_slot(&at->leads_map, anon, 0);
+    if (!ai || !vi || at->alias[*ai]) return 0;
+    lf_slot_t *v = &at->slots[*vi];
+    if (v == s || v->merged_into >= 0 || lf_slot_is_known(at, v)) return 0;
+    if (!lf_stored_absorbed(&s->stored, anon, v->loaded_version)) return 0;
+    lf_identity_link(at, li, ev);
+    return v->merged_into == li;
+}

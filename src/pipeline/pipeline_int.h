@@ -320,6 +320,7 @@ void lf_backoff(lf_pipe_t *p, int *delay_ms);
 int lf_identity_collect(lf_attempt_t *at, lf_err_t *err);
 int lf_identity_slot(lf_attempt_t *at, const lf_event_t *ev);
 void lf_identity_link(lf_attempt_t *at, int li, const lf_event_t *ev);
+int lf_identity_finish_absorbed(lf_attempt_t *at, int li, const lf_event_t *ev);
 
 /*---- attempt.c ----*/
 int lf_attempt(lf_pipe_t *p, int *pending_out, lf_err_t *err);

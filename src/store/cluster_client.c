@@ -15,6 +15,7 @@ typedef struct {
     char host[LF_CLUSTER_HOST_MAX];
     uint16_t port;
     redisContext *c;
+    int readonly; /* a replica read from: READONLY after connecting */
 } lf_cc_link_t;
 
 struct lf_cc {
@@ -24,7 +25,13 @@ struct lf_cc {
     size_t nseeds; /* links[0..nseeds) are the seeds, in the order given */
     lf_cluster_map_t map;
     int have_map;
+    int replica_reads;
 };
+
+void lf_cc_read_replicas(lf_cc_t *cc, int on)
+{
+    cc->replica_reads = on;
+}
 
 static int lf_cc_link(lf_cc_t *cc, const char *host, uint16_t port)
 {
@@ -102,6 +109,14 @@ static redisContext *lf_cc_link_conn(lf_cc_t *cc, int li, lf_err_t *err)
     if (l->c && !l->c->err) return l->c;
     if (l->c) redisFree(l->c);
     l->c = lf_redis_connect_to(cc->cfg, l->host, l->port, err);
+    if (l->c && l->readonly) {
+        redisReply *r = redisCommand(l->c, "READONLY");
+        if (!lf_redis_reply_ok(l->c, r, "READONLY", err)) {
+            redisFree(l->c);
+            l->c = NULL;
+        }
+        if (r) freeReplyObject(r);
+    }
     return l->c;
 }
 
@@ -292,11 +307,16 @@ static void lf_cc_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Per command of a run: where it goes (a link), and whether it needs ASKING first. */
+/* Per command of a run: where it goes (a link), and whether it needs ASKING first; and where
+ * it went this round (sent_to, -1: not sent) with or without ASKING. A reply is read only for
+ * a command sent on that link: an ASK read earlier in the round points `link` at another node,
+ * whose replies belong to the commands sent there. */
 typedef struct {
     int link;
     int asking;
     int pending;
+    int sent_to;
+    int sent_asking;
 } lf_cc_route_t;
 
 /* Send, to one link, the pending commands routed to it; returns how many were sent. */
@@ -308,6 +328,8 @@ static size_t lf_cc_send(lf_cc_t *cc, int li, lf_cc_cmd_t *cmds, lf_cc_route_t *
         if (!rt[i].pending || rt[i].link != li) continue;
         if (rt[i].asking) redisAppendCommand(c, "ASKING");
         redisAppendCommandArgv(c, (int)cmds[i].argc, (const char **)cmds[i].argv, cmds[i].lens);
+        rt[i].sent_to = li;
+        rt[i].sent_asking = rt[i].asking;
         sent++;
     }
     int done = 0;
@@ -328,6 +350,7 @@ int lf_cc_run(lf_cc_t *cc, lf_cc_cmd_t *cmds, size_t n, lf_err_t *err)
         cmds[i].reply = NULL;
         rt[i].pending = 1;
         rt[i].link = -1;
+        rt[i].sent_to = -1;
     }
     lf_err_t why = {0};
     int rc = LF_ERR, wait_ms = 20;
@@ -337,7 +360,17 @@ int lf_cc_run(lf_cc_t *cc, lf_cc_cmd_t *cmds, size_t n, lf_err_t *err)
         for (size_t i = 0; i < n; i++) {
             if (!rt[i].pending || rt[i].asking) continue;
             int node = lf_cluster_map_lookup(&cc->map, cmds[i].slot);
+            if (node >= 0 && cc->replica_reads)
+                for (size_t k = 0; k < cc->map.nnodes; k++)
+                    if (cc->map.nodes[k].primary == node) {
+                        node = (int)k;
+                        break;
+                    }
             rt[i].link = node < 0 ? -1 : lf_cc_node_link(cc, node);
+            if (node >= 0 && cc->map.nodes[node].primary >= 0 && !cc->links[rt[i].link].readonly) {
+                lf_cc_link_drop(cc, rt[i].link); /* connected without READONLY (a seed) */
+                cc->links[rt[i].link].readonly = 1;
+            }
             if (rt[i].link < 0) {
                 refresh = pause = 1;
                 lf_err_set(&why, LF_ERR, "hash slot %u is not served", (unsigned)cmds[i].slot);
@@ -363,9 +396,10 @@ int lf_cc_run(lf_cc_t *cc, lf_cc_cmd_t *cmds, size_t n, lf_err_t *err)
             redisContext *c = cc->links[li].c;
             int broken = c == NULL || c->err;
             for (size_t i = 0; i < n; i++) {
-                if (!rt[i].pending || rt[i].link != (int)li) continue;
+                if (!rt[i].pending || rt[i].sent_to != (int)li) continue;
+                rt[i].sent_to = -1;
                 void *r = NULL;
-                if (!broken && rt[i].asking) {
+                if (!broken && rt[i].sent_asking) {
                     if (redisGetReply(c, &r) != REDIS_OK || !r) broken = 1;
                     if (r) freeReplyObject(r);
                     r = NULL;

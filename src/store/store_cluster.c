@@ -7,6 +7,9 @@
 #include "leadflow/log.h"
 #include "store_cluster_int.h"
 
+/* How often the heartbeat reads the slot map again. */
+#define LF_SCL_MAP_EVERY_MS 5000
+
 /* Commands per lf_cc_run when every shard of a key is read: bounds the memory of a round. */
 #define LF_SCL_BLOCK 2048
 
@@ -143,6 +146,64 @@ static int64_t lf_scl_control_int(const redisReply *r)
     return 0;
 }
 
+/* lf:funnel's visitor buckets whose time has passed are dropped (their visitors expired), as
+ * on one Redis with each heartbeat; here a few shards per heartbeat, in turn. */
+#define LF_SCL_PRUNE_SLOTS 64
+
+static void lf_scl_prune_funnel(lf_store_cluster_t *s)
+{
+    char key[LF_KEY_MAX];
+    int kl = lf_key_funnel(key, sizeof(key), LF_SCL_PREFIX(s));
+    lf_arena_t *a = &s->arena;
+    lf_cc_cmd_t cmds[LF_SCL_PRUNE_SLOTS];
+    size_t n = 0;
+    for (; n < LF_SCL_PRUNE_SLOTS; n++) {
+        uint16_t slot = (uint16_t)((s->prune_next + n) % LF_CLUSTER_SLOTS);
+        char *sk = lf_arena_alloc(a, (size_t)kl + LF_CLUSTER_TAG_MAX + 4);
+        memcpy(sk, key, (size_t)kl);
+        lf_scl_shard(sk + kl, LF_CLUSTER_TAG_MAX + 4, slot);
+        lf_argv_t c;
+        lf_argv_init_scratch(&c, a);
+        lf_argv_adds(&c, "HKEYS");
+        lf_argv_adds(&c, sk);
+        cmds[n] = (lf_cc_cmd_t){slot, c.n, (const char *const *)c.argv, c.lens, NULL};
+    }
+    lf_err_t err = {0};
+    if (lf_cc_run(s->cc, cmds, n, &err) != LF_OK) {
+        lf_arena_reset(a);
+        return; /* tried again with the next heartbeat */
+    }
+    s->prune_next = (s->prune_next + n) % LF_CLUSTER_SLOTS;
+    long long now_s = (long long)(lf_wall_ms() / 1000);
+    lf_cc_cmd_t dels[LF_SCL_PRUNE_SLOTS];
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *r = cmds[i].reply;
+        lf_argv_t d;
+        lf_argv_init_scratch(&d, a);
+        lf_argv_adds(&d, "HDEL");
+        lf_argv_add_ref(&d, cmds[i].argv[1], cmds[i].lens[1]);
+        for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+            const redisReply *f = r->element[k];
+            char buf[32];
+            int64_t at;
+            if (f->type != REDIS_REPLY_STRING || f->len < 9 || f->len >= 8 + sizeof(buf) ||
+                memcmp(f->str, "visitor:", 8) != 0)
+                continue;
+            memcpy(buf, f->str + 8, f->len - 8);
+            buf[f->len - 8] = '\0';
+            if (lf_parse_i64(buf, 0, INT64_MAX, &at) == LF_OK && at <= now_s)
+                lf_argv_add(&d, f->str, f->len);
+        }
+        if (d.n > 2)
+            dels[nd++] =
+                (lf_cc_cmd_t){cmds[i].slot, d.n, (const char *const *)d.argv, d.lens, NULL};
+    }
+    if (nd && lf_cc_run(s->cc, dels, nd, &err) == LF_OK) lf_cc_free_replies(dels, nd);
+    lf_cc_free_replies(cmds, n);
+    lf_arena_reset(a);
+}
+
 /* The heartbeat's keys are single keys, each in the slot of its name. */
 static int lf_scl_heartbeat(lf_store_t *base, const char *instance, const lf_argv_t *fields,
                             int ttl_s, lf_control_t *ctl, lf_err_t *err)
@@ -195,6 +256,14 @@ static int lf_scl_heartbeat(lf_store_t *base, const char *instance, const lf_arg
     lf_cc_free_replies(cmds, 6);
     lf_argv_reset(a);
     lf_arena_reset(&s->arena);
+    if (rc == LF_OK) lf_scl_prune_funnel(s);
+    /* The map is read again now and then, besides on every redirection: a replica that joined
+     * or caught up (CLUSTER SLOTS lists it once it has replicated something) counts for WAIT. */
+    if (rc == LF_OK && lf_now_ms() - s->map_read_ms > LF_SCL_MAP_EVERY_MS) {
+        lf_err_t ignored = {0};
+        lf_cc_refresh(s->cc, &ignored);
+        s->map_read_ms = lf_now_ms();
+    }
     return rc;
 }
 

@@ -29,6 +29,8 @@ typedef struct {
      * whether every slot was checked against it since the start or the last loss. */
     char epoch[LF_EPOCH_MAX];
     int epochs_checked;
+    uint32_t prune_next; /* the next lf:funnel shard the heartbeat prunes */
+    int64_t map_read_ms; /* monotonic: the slot map was last read (the heartbeat rereads) */
     lf_arena_t arena;
     lf_argv_t argv;
 } lf_store_cluster_t;
@@ -65,6 +67,10 @@ int lf_scl_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, 
                    lf_arena_t *arena, lf_err_t *err);
 int lf_scl_scan_index(lf_store_t *base, lf_store_index_t index, uint64_t *cursor, size_t count,
                       char ***ids, size_t *n, lf_arena_t *arena, lf_err_t *err);
+/* A merged visitor's unit in its own slot (store_cluster_write.c): the claim before the
+ * lead's unit, or the clearing after it; *ok = 0 when the visitor is not as expected. */
+int lf_scl_visitor_unit(lf_store_cluster_t *s, const char *id, const char *anon, uint64_t version,
+                        int claim, int *ok, lf_err_t *err);
 int lf_scl_write_leads(lf_store_t *base, lf_store_write_t *w, size_t n, int *results,
                        lf_store_prepare_fn prepare, void *ctx, lf_err_t *err);
 int lf_scl_load_watermarks(lf_store_t *base, const char *topic, const int32_t *parts, size_t n,

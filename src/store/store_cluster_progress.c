@@ -42,16 +42,18 @@ typedef struct {
     char (*val)[LF_EPOCH_MAX]; /* "" = none */
     const char *set;           /* SET: this value (NULL: GET) */
     int nx;
+    int skip; /* a slot left out of a SET (the anchor, set last): -1 none */
 } lf_scl_epochs_t;
 
 static void lf_scl_build_epoch(void *ctx, uint16_t slot, const char *key, size_t kl, lf_argv_t *a)
 {
-    (void)slot;
     const lf_scl_epochs_t *x = ctx;
-    lf_argv_adds(a, x->set ? "SET" : "GET");
+    int set = x->set && (int)slot != x->skip;
+    lf_argv_adds(a, set ? "SET" : "EXISTS");
     lf_argv_add_ref(a, key, kl);
-    if (x->set) lf_argv_adds(a, x->set);
-    if (x->set && x->nx) lf_argv_adds(a, "NX");
+    if (set) lf_argv_adds(a, x->set);
+    if (set && x->nx) lf_argv_adds(a, "NX");
+    if (!x->set) a->argv[0] = "GET", a->lens[0] = 3;
 }
 
 static int lf_scl_take_epoch(void *ctx, uint16_t slot, const redisReply *r, lf_err_t *err)
@@ -106,64 +108,126 @@ static int lf_scl_forget_positions(lf_store_cluster_t *s, const char *wm, size_t
     return rc;
 }
 
-/* Every slot's epoch against the one of the progress hash's slot (the anchor): none anywhere
- * is a new store (one epoch, set where none is, so that instances starting together agree);
- * a slot without it, or with another, lost its data. Then every slot gets a new epoch (an
- * instance still writing under the old one fails its check and replays too) and the progress
- * hash forgets its positions. Returns LF_OK, LF_STORE_LOST (err says what), or LF_ERR. */
+/* A key of the anchor slot: "<p>epoch:<what>{<tag>}" ("" what: the anchor itself). */
+static int lf_scl_anchor_key(const lf_store_cluster_t *s, char *buf, size_t cap, const char *what,
+                             uint16_t wslot)
+{
+    int kl = lf_key_epoch(buf, cap, LF_SCL_PREFIX(s));
+    return kl + snprintf(buf + kl, cap - (size_t)kl, ":%s{%s}", what, lf_cc_tags()->tag[wslot]);
+}
+
+/* One command on the anchor slot; the reply's string into out ("" none), or LF_ERR. */
+static int lf_scl_anchor_cmd(lf_store_cluster_t *s, uint16_t wslot, size_t argc,
+                             const char *const *argv, char *out, size_t cap, lf_err_t *err)
+{
+    size_t lens[6];
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = lf_cc_command(s->cc, wslot, argc, argv, lens, err);
+    if (!r) return LF_ERR;
+    int rc = LF_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        lf_err_set(err, LF_ERR, "the store epoch: Redis answered %.*s", (int)r->len, r->str);
+        rc = LF_ERR;
+    }
+    if (out)
+        snprintf(out, cap, "%.*s", r->type == REDIS_REPLY_STRING ? (int)r->len : 0,
+                 r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Every slot gets `e` (the anchor last, so that it names an epoch only once every slot holds
+ * it); nx: only where none is (creating). */
+static int lf_scl_stamp(lf_store_cluster_t *s, const char *e, int nx, uint16_t wslot, lf_err_t *err)
+{
+    lf_scl_epochs_t put = {NULL, e, nx, wslot};
+    if (lf_scl_epochs(s, &put, err) != LF_OK) return LF_ERR;
+    char ak[LF_KEY_MAX];
+    lf_scl_anchor_key(s, ak, sizeof(ak), "", wslot);
+    const char *set[4] = {"SET", ak, e, "NX"};
+    return lf_scl_anchor_cmd(s, wslot, nx ? 4 : 3, set, NULL, 0, err);
+}
+
+/* Every slot's epoch against the one of the progress hash's slot (the anchor, written last):
+ *  - anchor set, every slot the same: the store as it was;
+ *  - no anchor, and every other slot empty or holding the value proposed in the anchor slot
+ *    (<p>epoch:new:{t}, SET NX by the first instance): a new store, or one being created by an
+ *    instance starting at the same time: finish creating it (SET NX everywhere);
+ *  - anything else: slots lost their data. One instance (<p>epoch:recover:{t}, SET NX with a
+ *    TTL) gives every slot a new epoch (an instance still writing under the old one fails its
+ *    check and replays too) and makes the progress hash forget its next offsets: every
+ *    partition replays from the start. Returns LF_OK, LF_STORE_LOST (err says what), or LF_ERR
+ *    (another instance is recovering: again later). */
 static int lf_scl_check_epochs(lf_store_cluster_t *s, const char *wm, size_t wl, uint16_t wslot,
                                lf_err_t *err)
 {
-    lf_scl_epochs_t x = {lf_calloc(LF_CLUSTER_SLOTS, LF_EPOCH_MAX), NULL, 0};
+    lf_scl_epochs_t x = {lf_calloc(LF_CLUSTER_SLOTS, LF_EPOCH_MAX), NULL, 0, -1};
+    char nk[LF_KEY_MAX], rk[LF_KEY_MAX], proposed[LF_EPOCH_MAX] = "", fresh[LF_EPOCH_MAX];
+    lf_scl_anchor_key(s, nk, sizeof(nk), "new:", wslot);
+    lf_scl_anchor_key(s, rk, sizeof(rk), "recover:", wslot);
+    const char *getp[2] = {"GET", nk};
+    /* The slots first, the proposal after: a slot seen stamped means its proposal is seen. */
     int rc = lf_scl_epochs(s, &x, err);
-    size_t none = 0, other = 0;
+    if (rc == LF_OK) rc = lf_scl_anchor_cmd(s, wslot, 2, getp, proposed, sizeof(proposed), err);
     const char *anchor = x.val[wslot];
+    size_t none = 0, other = 0, odd = 0;
     for (size_t k = 0; rc == LF_OK && k < LF_CLUSTER_SLOTS; k++) {
+        if (k == wslot) continue;
         none += x.val[k][0] == '\0';
         other += x.val[k][0] && anchor[0] && strcmp(x.val[k], anchor) != 0;
+        odd += x.val[k][0] && !anchor[0] && strcmp(x.val[k], proposed) != 0;
     }
-    char fresh[LF_EPOCH_MAX];
-    if (rc == LF_OK && none == LF_CLUSTER_SLOTS) {
-        /* A new store: the anchor slot decides (SET NX), every other slot follows it. */
-        lf_scl_new_epoch(fresh, sizeof(fresh));
-        char ek[LF_KEY_MAX];
-        int ekl = lf_key_epoch(ek, sizeof(ek), LF_SCL_PREFIX(s));
-        ekl += snprintf(ek + ekl, sizeof(ek) - (size_t)ekl, ":{%s}", lf_cc_tags()->tag[wslot]);
-        const char *set[4] = {"SET", ek, fresh, "NX"}, *get[2] = {"GET", ek};
-        size_t setl[4] = {3, (size_t)ekl, strlen(fresh), 2}, getl[2] = {3, (size_t)ekl};
-        redisReply *r = lf_cc_command(s->cc, wslot, 4, set, setl, err);
-        if (r) freeReplyObject(r);
-        r = r ? lf_cc_command(s->cc, wslot, 2, get, getl, err) : NULL;
-        if (!r || r->type != REDIS_REPLY_STRING) {
-            if (r) lf_err_set(err, LF_ERR, "creating the store epoch: unexpected reply");
-            rc = LF_ERR;
-        } else {
-            snprintf(s->epoch, sizeof(s->epoch), "%.*s", (int)r->len, r->str);
-        }
-        if (r) freeReplyObject(r);
-        lf_scl_epochs_t put = {NULL, s->epoch, 1};
-        if (rc == LF_OK) rc = lf_scl_epochs(s, &put, err);
-    } else if (rc == LF_OK && (none || other || !anchor[0])) {
-        lf_scl_new_epoch(fresh, sizeof(fresh));
-        lf_log("error",
-               "%zu of %d hash slots of the Redis Cluster hold no store epoch and %zu another "
-               "one (slot %u of the progress hash: %s): a node restarted empty, or a replica "
-               "that missed writes was promoted. New epoch %s; every partition replays from the "
-               "start",
-               none, LF_CLUSTER_SLOTS, other, (unsigned)wslot, anchor[0] ? anchor : "none", fresh);
-        lf_scl_epochs_t put = {NULL, fresh, 0};
-        rc = lf_scl_epochs(s, &put, err);
-        if (rc == LF_OK) rc = lf_scl_forget_positions(s, wm, wl, wslot, err);
-        if (rc == LF_OK) {
-            snprintf(s->epoch, sizeof(s->epoch), "%s", fresh);
-            lf_err_set(err, LF_STORE_LOST,
-                       "%zu of %d hash slots of the Redis Cluster lost their data (no store "
-                       "epoch in %zu, another in %zu): replaying every partition from the start",
-                       none + other, LF_CLUSTER_SLOTS, none, other);
-            rc = LF_STORE_LOST;
-        }
-    } else if (rc == LF_OK) {
+    lf_scl_new_epoch(fresh, sizeof(fresh));
+    if (rc == LF_OK && anchor[0] && !none && !other) {
         snprintf(s->epoch, sizeof(s->epoch), "%s", anchor);
+    } else if (rc == LF_OK && !anchor[0] && !odd && (proposed[0] || none == LF_CLUSTER_SLOTS - 1)) {
+        const char *setp[6] = {"SET", nk, fresh, "NX", "PX", "600000"};
+        rc = lf_scl_anchor_cmd(s, wslot, 6, setp, NULL, 0, err);
+        if (rc == LF_OK) rc = lf_scl_anchor_cmd(s, wslot, 2, getp, proposed, sizeof(proposed), err);
+        if (rc == LF_OK && !proposed[0]) {
+            lf_err_set(err, LF_ERR, "creating the store epoch: the proposal vanished");
+            rc = LF_ERR;
+        }
+        if (rc == LF_OK) rc = lf_scl_stamp(s, proposed, 1, wslot, err);
+        char ak[LF_KEY_MAX], got[LF_EPOCH_MAX] = "";
+        lf_scl_anchor_key(s, ak, sizeof(ak), "", wslot);
+        const char *geta[2] = {"GET", ak};
+        if (rc == LF_OK) rc = lf_scl_anchor_cmd(s, wslot, 2, geta, got, sizeof(got), err);
+        if (rc == LF_OK) snprintf(s->epoch, sizeof(s->epoch), "%s", got);
+    } else if (rc == LF_OK) {
+        const char *lock[6] = {"SET", rk, fresh, "NX", "PX", "60000"};
+        char holder[LF_EPOCH_MAX] = "";
+        const char *getr[2] = {"GET", rk};
+        rc = lf_scl_anchor_cmd(s, wslot, 6, lock, NULL, 0, err);
+        if (rc == LF_OK) rc = lf_scl_anchor_cmd(s, wslot, 2, getr, holder, sizeof(holder), err);
+        if (rc == LF_OK && strcmp(holder, fresh) != 0) {
+            lf_err_set(err, LF_ERR,
+                       "Redis Cluster slots lost their data; another instance is giving the store "
+                       "a new epoch (%s): waiting for it",
+                       holder);
+            rc = LF_ERR;
+        } else if (rc == LF_OK) {
+            lf_log("error",
+                   "%zu of %d hash slots of the Redis Cluster hold no store epoch and %zu another "
+                   "one (slot %u of the progress hash: %s): a primary restarted empty, or a "
+                   "replica without some writes was promoted. New epoch %s; every partition "
+                   "replays from the start",
+                   none + !anchor[0], LF_CLUSTER_SLOTS, other + odd, (unsigned)wslot,
+                   anchor[0] ? anchor : "none", fresh);
+            const char *del[2] = {"DEL", LF_SCL_PREFIX(s)};
+            (void)del;
+            rc = lf_scl_stamp(s, fresh, 0, wslot, err);
+            if (rc == LF_OK) rc = lf_scl_forget_positions(s, wm, wl, wslot, err);
+            if (rc == LF_OK) {
+                snprintf(s->epoch, sizeof(s->epoch), "%s", fresh);
+                lf_err_set(err, LF_STORE_LOST,
+                           "%zu of %d hash slots of the Redis Cluster lost their data: replaying "
+                           "every partition from the start",
+                           none + other + odd + !anchor[0], LF_CLUSTER_SLOTS);
+                rc = LF_STORE_LOST;
+            }
+        }
     }
     lf_free(x.val);
     if (rc != LF_ERR) s->epochs_checked = 1;

@@ -7,6 +7,8 @@
 
 #include "leadflow/keys.h"
 #include "leadflow/lead_codec.h"
+#include "leadflow/lead_pack.h"
+#include "leadflow/log.h"
 #include "store_cluster_int.h"
 
 /* The visitors a lead absorbed (HGETALL <p>absorbed:{id}) into the stored hash. */
@@ -76,6 +78,37 @@ int lf_scl_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *v
     return rc;
 }
 
+/* A visitor left claimed after its lead absorbed it (a write stopped between the lead's unit
+ * and the visitor's): the lead's record names the visitor version it holds, the visitor still
+ * has that version. Its clearing is finished here, at the first read of the anonymous id, so
+ * that the id resolves to the lead: its events then count for the lead (which recognises those
+ * it absorbed) and are not applied again to the stale visitor. Returns 1 when it did. */
+static int lf_scl_finish_merge(lf_store_cluster_t *s, const char *anon, const char *lead,
+                               lf_err_t *err)
+{
+    const char *p = LF_SCL_PREFIX(s);
+    char vk[LF_KEY_MAX], bk[LF_KEY_MAX];
+    size_t al = strlen(anon);
+    int vkl = lf_key_visitor(vk, sizeof(vk), p, anon, al);
+    int bkl = lf_key_absorbed(bk, sizeof(bk), p, lead, strlen(lead));
+    const char *gv[2] = {"GET", vk}, *hb[3] = {"HGET", bk, anon};
+    size_t gvl[2] = {3, (size_t)vkl}, hbl[3] = {4, (size_t)bkl, al};
+    lf_cc_cmd_t cmds[2] = {{lf_cluster_slot(vk, (size_t)vkl), 2, gv, gvl, NULL},
+                           {lf_cluster_slot(bk, (size_t)bkl), 3, hb, hbl, NULL}};
+    if (lf_cc_run(s->cc, cmds, 2, err) != LF_OK) return LF_ERR;
+    uint64_t now = 0, absorbed = 0;
+    int have = cmds[1].reply->type == REDIS_REPLY_STRING;
+    if (cmds[0].reply->type == REDIS_REPLY_STRING)
+        lf_lead_pack_version(cmds[0].reply->str, cmds[0].reply->len, &now);
+    if (have) absorbed = strtoull(cmds[1].reply->str, NULL, 10);
+    lf_cc_free_replies(cmds, 2);
+    if (!have || absorbed != now) return 0; /* claimed, not absorbed yet: the merge is redone */
+    int ok = 0;
+    if (lf_scl_visitor_unit(s, lead, anon, now, 0, &ok, err) != LF_OK) return LF_ERR;
+    if (ok) lf_log("info", "visitor %s: its merge into lead %s finished", anon, lead);
+    return ok;
+}
+
 int lf_scl_load_aliases(lf_store_t *base, const char *const *anons, size_t n, char **out,
                         lf_arena_t *arena, lf_err_t *err)
 {
@@ -84,30 +117,44 @@ int lf_scl_load_aliases(lf_store_t *base, const char *const *anons, size_t n, ch
     lf_arena_t *a = &s->arena;
     char ttl[32];
     int tl = snprintf(ttl, sizeof(ttl), "%lld", (long long)base->cfg->alias_ttl_s * 1000);
-    lf_cc_cmd_t *cmds = lf_malloc(n * sizeof(*cmds));
+    /* Per id: GETEX of its alias, and GET of the mark of a merge in progress (same slot). */
+    lf_cc_cmd_t *cmds = lf_malloc(2 * n * sizeof(*cmds));
     for (size_t i = 0; i < n; i++) {
-        char *key = lf_arena_alloc(a, LF_KEY_MAX);
-        int kl = lf_key_alias(key, LF_KEY_MAX, LF_SCL_PREFIX(s), anons[i], strlen(anons[i]));
-        lf_argv_t c;
+        char *key = lf_arena_alloc(a, LF_KEY_MAX), *mk = lf_arena_alloc(a, LF_KEY_MAX);
+        size_t al = strlen(anons[i]);
+        int kl = lf_key_alias(key, LF_KEY_MAX, LF_SCL_PREFIX(s), anons[i], al);
+        int ml = lf_key_merging(mk, LF_KEY_MAX, LF_SCL_PREFIX(s), anons[i], al);
+        uint16_t slot = lf_cluster_slot(key, (size_t)kl);
+        lf_argv_t c, m;
         lf_argv_init_scratch(&c, a);
         lf_argv_adds(&c, "GETEX");
         lf_argv_add_ref(&c, key, (size_t)kl);
         lf_argv_add_ref(&c, "PX", 2);
         lf_argv_add_ref(&c, ttl, (size_t)tl);
-        cmds[i] = (lf_cc_cmd_t){lf_cluster_slot(key, (size_t)kl), c.n, (const char *const *)c.argv,
-                                c.lens, NULL};
+        lf_argv_init_scratch(&m, a);
+        lf_argv_adds(&m, "GET");
+        lf_argv_add_ref(&m, mk, (size_t)ml);
+        cmds[2 * i] = (lf_cc_cmd_t){slot, c.n, (const char *const *)c.argv, c.lens, NULL};
+        cmds[2 * i + 1] = (lf_cc_cmd_t){slot, m.n, (const char *const *)m.argv, m.lens, NULL};
     }
-    int rc = lf_cc_run(s->cc, cmds, n, err);
+    int rc = lf_cc_run(s->cc, cmds, 2 * n, err);
     for (size_t i = 0; rc == LF_OK && i < n; i++) {
-        const redisReply *r = cmds[i].reply;
-        if (r->type == REDIS_REPLY_ERROR) {
-            lf_err_set(err, LF_ERR, "reading aliases (GETEX): Redis answered %.*s", (int)r->len,
-                       r->str);
+        const redisReply *r = cmds[2 * i].reply, *mark = cmds[2 * i + 1].reply;
+        if (r->type == REDIS_REPLY_ERROR || mark->type == REDIS_REPLY_ERROR) {
+            const redisReply *e = r->type == REDIS_REPLY_ERROR ? r : mark;
+            lf_err_set(err, LF_ERR, "reading aliases (GETEX): Redis answered %.*s", (int)e->len,
+                       e->str);
             rc = LF_ERR;
+            break;
         }
         out[i] = r->type == REDIS_REPLY_STRING ? lf_arena_strndup(arena, r->str, r->len) : NULL;
+        if (out[i] || mark->type != REDIS_REPLY_STRING) continue;
+        char *lead = lf_arena_strndup(arena, mark->str, mark->len);
+        int done = lf_scl_finish_merge(s, anons[i], lead, err);
+        if (done < 0) rc = LF_ERR;
+        if (done > 0) out[i] = lead;
     }
-    lf_cc_free_replies(cmds, n);
+    lf_cc_free_replies(cmds, 2 * n);
     lf_free(cmds);
     lf_arena_reset(a);
     return rc;

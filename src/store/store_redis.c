@@ -56,6 +56,11 @@ static void lf_sr_probe_restore(lf_store_redis_t *s)
         if (!r) return;
         freeReplyObject(r);
     }
+    lf_cluster_redirect_t rd;
+    if (!ok && s->node && lf_cluster_redirect_parse(why, strlen(why), &rd) == LF_OK) {
+        s->restore = 0; /* the probe's slot is moving: HSET for now, probe again next time */
+        return;
+    }
     s->restore = ok ? 1 : -1;
     if (!ok && before != -1)
         lf_log("info",

@@ -113,6 +113,8 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
         lf_sr_watch_record(s, a, l->id, x->visitor, x->old_layout);
         if (l->anonymous)
             lf_argv_add(a, key, (size_t)lf_key_alias(key, sizeof(key), p, l->id, strlen(l->id)));
+        if (l->anonymous && s->node) /* a lead is merging it in (store_cluster_write.c) */
+            lf_argv_add(a, key, (size_t)lf_key_merging(key, sizeof(key), p, l->id, strlen(l->id)));
         for (size_t v = 0; !s->node && v < x->nmerged; v++) {
             const char *vid = x->merged_visitors[v];
             lf_sr_watch_record(s, a, vid, 1, lf_sr_merged_legacy(x, v));
@@ -130,7 +132,11 @@ static size_t lf_sr_send_check(lf_store_redis_t *s, const lf_store_write_t *w, s
         nreads += lf_sr_queue_version(s, l->id, x->visitor, x->old_layout);
         if (l->anonymous) {
             int kl = lf_key_alias(key, sizeof(key), p, l->id, strlen(l->id));
-            lf_sr_append_key(s, "EXISTS", key, (size_t)kl, NULL);
+            char mk[LF_KEY_MAX];
+            int ml = s->node ? lf_key_merging(mk, sizeof(mk), p, l->id, strlen(l->id)) : 0;
+            const char *ex[3] = {"EXISTS", key, mk};
+            size_t exl[3] = {6, (size_t)kl, (size_t)ml};
+            lf_sr_append(s, s->node ? 3 : 2, ex, exl);
             nreads++;
         }
         for (size_t v = 0; !s->node && v < x->nmerged; v++) {

@@ -820,6 +820,198 @@ class Env:
             out[m.group(1) if m else k] = rec
         return out
 
+    # -- Redis Cluster (start_cluster above): rules, topology, a node killed, slots migrated
+    def deploy_cluster_rules(self, wait_replicas=1, seeds=None, **kw):
+        """deploy_rules(**kw) plus a redis.cluster section: the seed nodes (default: every
+        node start_cluster started) and wait_replicas. redis.port names the first node."""
+        seeds = seeds or self.cluster_ports
+        if self.redis_port is None:
+            self.redis_port = seeds[0]
+        path = self.deploy_rules(**kw)
+        with open(path) as f:
+            text = f.read()
+        check("\nredis:\n" in text, "the rules have a redis: section")
+        section = ("redis:\n  cluster:\n    nodes: \"%s\"\n    wait_replicas: %d\n"
+                   % (",".join("127.0.0.1:%d" % p for p in seeds), wait_replicas))
+        return self.write_rules(text.replace("\nredis:\n", "\n" + section, 1))
+
+    def cluster_node_proc(self, port):
+        """The redis-server Proc start_cluster (or restart_cluster_node) started on port."""
+        for p in reversed(self.procs):
+            if p.name == "redis-cluster-%d" % port:
+                return p
+        raise TestFailure("no cluster node on port %d" % port)
+
+    def cluster_conn(self, port, decode=False, timeout=5):
+        return redislib.Redis(host="127.0.0.1", port=port, socket_timeout=timeout,
+                              decode_responses=decode)
+
+    def cluster_nodes(self, port=None):
+        """CLUSTER NODES as the node on `port` (else the first live node that answers) sees
+        it: [{id, port, flags (set), master (id or None), slots [(lo, hi)], migrating
+        {slot: id}, importing {slot: id}}]."""
+        for p in ([port] if port else self.cluster_ports):
+            if not self.cluster_node_proc(p).alive():
+                continue
+            c = self.cluster_conn(p, decode=True)
+            try:
+                text = c.execute_command("CLUSTER", "NODES")
+            except redislib.exceptions.RedisError:
+                continue
+            finally:
+                c.close()
+            return parse_cluster_nodes(text)
+        raise TestFailure("no cluster node answers CLUSTER NODES")
+
+    def cluster_masters(self):
+        """Ports of the live masters that serve slots, in CLUSTER NODES order."""
+        return [n["port"] for n in self.cluster_nodes()
+                if "master" in n["flags"] and "fail" not in n["flags"] and n["slots"]]
+
+    def cluster_slot_owner(self, slot):
+        """The port of the master serving `slot`."""
+        for n in self.cluster_nodes():
+            if "master" in n["flags"] and "fail" not in n["flags"] and \
+                    any(lo <= slot <= hi for lo, hi in n["slots"]):
+                return n["port"]
+        raise TestFailure("no master serves slot %d" % slot)
+
+    def cluster_kill(self, port):
+        """SIGKILL the node on port (no save: its data is gone with it)."""
+        self.cluster_node_proc(port).kill()
+
+    def cluster_state_ok(self, port):
+        c = self.cluster_conn(port, timeout=2)
+        try:
+            return b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO")
+        finally:
+            c.close()
+
+    def cluster_replicas_of(self, port):
+        """Ports of the replicas of the master on port."""
+        nodes = self.cluster_nodes()
+        mid = [n["id"] for n in nodes if n["port"] == port]
+        check(mid, "node %d is in CLUSTER NODES" % port)
+        return [n["port"] for n in nodes if n["master"] == mid[0]]
+
+    def wait_failover(self, dead_port, replicas, timeout=60):
+        """After the master on dead_port died: until one of its replicas (ports, as
+        cluster_replicas_of said before) is a master serving slots, seen so by every live
+        node, each saying cluster_state:ok. Returns the promoted node's port."""
+        live = [p for p in self.cluster_ports if p != dead_port and
+                self.cluster_node_proc(p).alive()]
+
+        def promoted():
+            seen = set()
+            for p in live:
+                if not self.cluster_state_ok(p):
+                    return None
+                for n in self.cluster_nodes(p):
+                    if n["port"] in replicas and "master" in n["flags"] and n["slots"]:
+                        seen.add((p, n["port"]))
+            new = {q for _, q in seen}
+            return new.pop() if len(seen) == len(live) and len(new) == 1 else None
+        return wait_until(promoted, timeout, "a replica of node %d promoted" % dead_port,
+                          interval=0.25)
+
+    def cluster_keys_in_slot(self, port, slot, count=1000):
+        c = self.cluster_conn(port)
+        try:
+            return c.execute_command("CLUSTER", "GETKEYSINSLOT", slot, count)
+        finally:
+            c.close()
+
+    def migrate_begin(self, slots, src, dst):
+        """The first half of a slot migration by hand (the cluster spec's resharding steps):
+        dst IMPORTING and src MIGRATING each slot. Keys then move with migrate_keys; until
+        migrate_end, a command for a key already moved gets ASK from src."""
+        ids = {n["port"]: n["id"] for n in self.cluster_nodes()}
+        cs, cd = self.cluster_conn(src), self.cluster_conn(dst)
+        try:
+            for s in slots:
+                cd.execute_command("CLUSTER", "SETSLOT", s, "IMPORTING", ids[src])
+                cs.execute_command("CLUSTER", "SETSLOT", s, "MIGRATING", ids[dst])
+        finally:
+            cs.close()
+            cd.close()
+
+    def migrate_keys(self, slots, src, dst, share=1.0):
+        """MIGRATE a share (0..1] of the keys each slot still has on src to dst; returns how
+        many moved."""
+        moved = 0
+        cs = self.cluster_conn(src, timeout=30)
+        try:
+            for s in slots:
+                keys = cs.execute_command("CLUSTER", "GETKEYSINSLOT", s, 100000)
+                keys = keys[:max(1, int(len(keys) * share))] if keys else []
+                for i in range(0, len(keys), 100):
+                    cs.execute_command("MIGRATE", "127.0.0.1", dst, "", 0, 10000, "REPLACE",
+                                       "KEYS", *keys[i:i + 100])
+                moved += len(keys)
+        finally:
+            cs.close()
+        return moved
+
+    def migrate_end(self, slots, src, dst):
+        """The last step: every key left moved, then SETSLOT NODE dst on dst, src and every
+        other master (MOVED from then on)."""
+        self.migrate_keys(slots, src, dst, 1.0)
+        ids = {n["port"]: n["id"] for n in self.cluster_nodes()}
+        order = [dst, src] + [p for p in self.cluster_masters() if p not in (src, dst)]
+        for p in order:
+            c = self.cluster_conn(p)
+            try:
+                for s in slots:
+                    c.execute_command("CLUSTER", "SETSLOT", s, "NODE", ids[dst])
+            finally:
+                c.close()
+        for p in self.cluster_ports:
+            if self.cluster_node_proc(p).alive():
+                wait_until(lambda p=p: all(self.cluster_slot_owner_seen(p, s) == dst
+                                           for s in slots), 30,
+                           "node %d sees the migrated slots on %d" % (p, dst), interval=0.25)
+
+    def wait_cluster_synced(self, timeout=60):
+        """Until every live replica has finished its sync with its master (master_link_status
+        up, no sync in progress) and every master lists its replicas online: a replica still
+        in its first (diskless, delayed) sync cannot take over when its master dies."""
+        def synced():
+            live = [p for p in self.cluster_ports if self.cluster_node_proc(p).alive()]
+            want = len(live) - len(self.cluster_masters())
+            replicas = online = 0
+            for p in live:
+                info = self.info_text(p, "replication")
+                if "role:slave" in info:
+                    replicas += 1
+                    if "master_link_status:up" not in info or \
+                            "master_sync_in_progress:0" not in info:
+                        return False
+                else:
+                    links = re.findall(r"(?m)^slave\d+:.*state=(\w+)", info)
+                    if any(x != "online" for x in links):
+                        return False
+                    online += len(links)
+            return replicas == want and online == want
+        wait_until(synced, timeout, "every cluster replica in sync", interval=0.25)
+
+    def info_text(self, port, section):
+        """INFO <section> of the node on port as the text Redis sends (redis-py parses it)."""
+        c = self.cluster_conn(port)
+        conn = c.connection_pool.get_connection("INFO")
+        try:
+            conn.send_command("INFO", section)
+            return conn.read_response().decode()
+        finally:
+            c.connection_pool.release(conn)
+            c.close()
+
+    def cluster_slot_owner_seen(self, port, slot):
+        """The master serving slot as the node on port sees it (None: none)."""
+        for n in self.cluster_nodes(port):
+            if "master" in n["flags"] and any(lo <= slot <= hi for lo, hi in n["slots"]):
+                return n["port"]
+        return None
+
 
 STAGES = ["visitor", "lead", "mql", "sal", "sql", "opportunity", "customer", "nurture",
           "disqualified"]
@@ -958,3 +1150,61 @@ def main(tests, env_logs=None):
     _stop_all()
     print("%d passed, %d failed" % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)
+
+
+#---- Redis Cluster helpers --------------------------------------------------------------------
+
+def parse_cluster_nodes(text):
+    """CLUSTER NODES text: a dict per node (see Env.cluster_nodes)."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 8:
+            continue
+        n = {"id": f[0], "port": int(f[1].split("@")[0].rsplit(":", 1)[1]),
+             "flags": set(f[2].split(",")), "master": None if f[3] == "-" else f[3],
+             "slots": [], "migrating": {}, "importing": {}}
+        n["flags"].discard("myself")
+        for s in f[8:]:
+            if s.startswith("["):
+                m = re.match(r"\[(\d+)-([<>])-(\w+)\]", s)
+                if m:
+                    d = n["migrating"] if m.group(2) == ">" else n["importing"]
+                    d[int(m.group(1))] = m.group(3)
+            elif "-" in s:
+                lo, hi = s.split("-")
+                n["slots"].append((int(lo), int(hi)))
+            else:
+                n["slots"].append((int(s), int(s)))
+        out.append(n)
+    return out
+
+
+def _crc16_table():
+    t = []
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        t.append(c & 0xffff)
+    return t
+
+
+_CRC16 = _crc16_table()
+
+
+def key_slot(key):
+    """A key's Redis Cluster hash slot (CRC16-XMODEM of its hash tag, else the whole key)."""
+    if isinstance(key, str):
+        key = key.encode()
+    i = key.find(b"{")
+    if i >= 0:
+        j = key.find(b"}", i + 1)
+        if j > i + 1:
+            key = key[i + 1:j]
+    c = 0
+    for b in key:
+        c = ((c << 8) & 0xffff) ^ _CRC16[((c >> 8) ^ b) & 0xff]
+    return c % 16384
