@@ -2,7 +2,9 @@
 # `make bench` (the Makefile calls `sh bench/run.sh BUILD_DIR`): builds the two C helpers,
 # runs bench/driver.py (servers, preload, the three throughput measurements, Redis memory per
 # known lead and per visitor, the rate the live path sustains, latency at fractions of it),
-# then bench/report.py (report.md, chart.png, the tables and issue 16's goal table on stdout).
+# then bench/report.py (report.md, chart.png, the tables and issue 16's goal table on stdout),
+# then bench/cluster_scale.py (issue 19: instances x one node / a Redis Cluster; skip it with
+# LF_BENCH_CLUSTER=0).
 # Results: bench/results/<timestamp>/. Settings: see bench/README.md (BENCH_EVENTS, ...).
 # Everything started here is stopped at the end, also on failure or Ctrl-C: the driver stops
 # its children, and the trap below kills whatever it listed in $WORK/pids and is still alive.
@@ -67,5 +69,14 @@ rc=0
 $PY "$ROOT/bench/driver.py" "$LF" "$WORK" "$WORK/bin" "$OUT" || rc=$?
 if [ -f "$OUT/results.json" ]; then
     $PY "$ROOT/bench/report.py" "$OUT" || rc=$?
+fi
+# Scale-out on a Redis Cluster (issue 19): 1, 2 and 4 instances against one redis-server and a
+# 3-master cluster, and bytes per lead at 1 M and 10 M leads (bench/README.md, "Scale-out on a
+# Redis Cluster"; ~15 minutes). LF_BENCH_CLUSTER=0 skips it. Its processes go to the same
+# $WORK/pids as the driver's, so the trap above stops them too.
+if [ "${LF_BENCH_CLUSTER:-1}" != 0 ]; then
+    command -v redis-cli >/dev/null || { echo "bench: redis-cli is missing (cluster step)" >&2; exit 2; }
+    echo "bench: cluster scale-out (LF_BENCH_CLUSTER=0 skips it) ..." >&2
+    $PY "$ROOT/bench/cluster_scale.py" "$LF" "$OUT" "$WORK" || rc=$?
 fi
 exit $rc
