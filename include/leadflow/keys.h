@@ -19,7 +19,9 @@
  * On a Redis Cluster (redis.cluster.nodes) the shared keys a lead write touches are split into
  * one shard per hash slot k, named with the slot's tag t_k (cluster.h lf_cluster_tags_build) so
  * that a lead and its shards share a slot (docs/design.md "Redis Cluster: the write path by
- * slot"): <p>top:{t_k}, <p>stage:<stage>:{t_k}, <p>funnel:{t_k}, <p>outbox:<topic>:<part>:{t_k},
+ * slot"): <p>top:{t_k}, <p>stage:<stage>:{t_k}, <p>funnel:{t_k}, <p>outbox:<topic>:{t_k} (every
+ * partition's transitions of the slot, fields "<partition>:<transition_id>": a new owner reads
+ * 16384 shards whatever the number of partitions),
  * <p>wm:<group>:<topic>:{t_k} (the counters of lead writes; next offsets and the other counters
  * stay in <p>wm:<group>:<topic>), <p>epoch:{t_k}; and
  *   <p>absorbed:{<id>}          hash: anonymousId -> visitor version, visitors merged into lead
@@ -54,5 +56,8 @@ int lf_key_epoch(char *buf, size_t cap, const char *prefix);
 int lf_key_shard(char *buf, size_t cap, int kl, const char *tag);
 int lf_key_absorbed(char *buf, size_t cap, const char *prefix, const char *id, size_t idlen);
 int lf_key_merging(char *buf, size_t cap, const char *prefix, const char *anon, size_t len);
+/* <prefix>outbox:<topic>, the name a Redis Cluster's outbox shards (one per slot, every
+ * partition's entries in it, fields "<partition>:<transition_id>") are built from. */
+int lf_key_outbox_slot(char *buf, size_t cap, const char *prefix, const char *topic);
 
 #endif

@@ -112,6 +112,7 @@ typedef struct {
     char *id;
     char *payload;
     size_t len;
+    int32_t partition; /* the events partition whose outbox holds it */
 } lf_outbox_entry_t;
 
 /* A lead's hash as read: its field/value pairs, all of them (n = 0: no hash). */
@@ -175,8 +176,9 @@ typedef struct {
     int (*save_progress)(lf_store_t *s, const char *topic, const lf_progress_t *p, size_t n,
                          const char *outbox_topic, const lf_outbox_ids_t *done, size_t ndone,
                          lf_err_t *err);
-    int (*outbox_load)(lf_store_t *s, const char *topic, int32_t part, lf_outbox_entry_t **out,
-                       size_t *n, lf_err_t *err);
+    /* What the outboxes of partitions parts[0..nparts) hold (of `topic`), in one pass. */
+    int (*outbox_load)(lf_store_t *s, const char *topic, const int32_t *parts, size_t nparts,
+                       lf_outbox_entry_t **out, size_t *n, lf_err_t *err);
     /* HDEL of delivered entries, one pipelined round trip for every group. */
     int (*outbox_delete)(lf_store_t *s, const char *topic, const lf_outbox_ids_t *groups, size_t n,
                          lf_err_t *err);

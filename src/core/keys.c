@@ -96,3 +96,8 @@ int lf_key_merging(char *buf, size_t cap, const char *prefix, const char *anon, 
 {
     return lf_key_tagged(buf, cap, prefix, "merging:", 8, anon, len);
 }
+
+int lf_key_outbox_slot(char *buf, size_t cap, const char *prefix, const char *topic)
+{
+    return snprintf(buf, cap, "%soutbox:%s", prefix, topic);
+}

@@ -220,35 +220,32 @@ int lf_publish_and_forget(lf_pipe_t *p, lf_err_t *err)
     return rc;
 }
 
-/* Publish what one partition's outbox holds. */
-static int lf_flush_outbox(lf_pipe_t *p, int32_t part, lf_err_t *err)
-{
-    lf_outbox_entry_t *e = NULL;
-    size_t n = 0;
-    if (p->store->ops->outbox_load(p->store, p->cfg->topic_transitions, part, &e, &n, err))
-        return LF_ERR;
-    if (!n) return LF_OK;
-    lf_log("info", "publishing %zu transition(s) left in the outbox of partition %d", n, part);
-    for (size_t k = 0; k < n; k++) {
-        /* transition_id is "<lead id>:<seq>": the key is the part before the colon. */
-        char *colon = strrchr(e[k].id, ':');
-        size_t kl = colon ? (size_t)(colon - e[k].id) : strlen(e[k].id);
-        char lead[LF_ID_MAX + 1];
-        snprintf(lead, sizeof(lead), "%.*s", (int)kl, e[k].id);
-        lf_pub_add(p, part, lead, e[k].id, e[k].payload, e[k].len);
-    }
-    int rc = lf_publish_and_forget(p, err);
-    lf_outbox_entries_free(e, n);
-    return rc ? LF_ERR : LF_OK;
-}
-
 /* After an assignment: publish what a previous owner left in the outboxes. */
 int lf_flush_outboxes(lf_pipe_t *p, lf_err_t *err)
 {
     if (!p->assignment) return LF_OK;
     /* Not the ones this instance has just published. */
     if (lf_forget_sent(p, err) != LF_OK) return LF_ERR;
-    for (int i = 0; i < p->assignment->cnt; i++)
-        if (lf_flush_outbox(p, p->assignment->elems[i].partition, err) != LF_OK) return LF_ERR;
-    return LF_OK;
+    size_t np = (size_t)p->assignment->cnt;
+    int32_t *parts = lf_malloc((np + 1) * sizeof(*parts));
+    for (size_t i = 0; i < np; i++)
+        parts[i] = p->assignment->elems[i].partition;
+    lf_outbox_entry_t *e = NULL;
+    size_t n = 0;
+    int rc =
+        p->store->ops->outbox_load(p->store, p->cfg->topic_transitions, parts, np, &e, &n, err);
+    lf_free(parts);
+    if (rc != LF_OK || !n) return rc ? LF_ERR : LF_OK;
+    lf_log("info", "publishing %zu transition(s) left in the outboxes of %zu partition(s)", n, np);
+    for (size_t k = 0; k < n; k++) {
+        /* transition_id is "<lead id>:<seq>": the key is the part before the colon. */
+        char *colon = strrchr(e[k].id, ':');
+        size_t kl = colon ? (size_t)(colon - e[k].id) : strlen(e[k].id);
+        char lead[LF_ID_MAX + 1];
+        snprintf(lead, sizeof(lead), "%.*s", (int)kl, e[k].id);
+        lf_pub_add(p, e[k].partition, lead, e[k].id, e[k].payload, e[k].len);
+    }
+    rc = lf_publish_and_forget(p, err);
+    lf_outbox_entries_free(e, n);
+    return rc ? LF_ERR : LF_OK;
 }

@@ -296,7 +296,7 @@ static int lf_scl_delete_outbox(lf_store_cluster_t *s, const char *topic,
     size_t nc = 0;
     for (size_t g = 0; g < n; g++) {
         char ob[LF_KEY_MAX];
-        int obl = lf_key_outbox(ob, sizeof(ob), LF_SCL_PREFIX(s), topic, groups[g].partition);
+        int obl = lf_key_outbox_slot(ob, sizeof(ob), LF_SCL_PREFIX(s), topic);
         for (size_t i = 0; i < groups[g].n; i++) {
             const char *id = groups[g].ids[i];
             size_t lens[2];
@@ -310,7 +310,7 @@ static int lf_scl_delete_outbox(lf_store_cluster_t *s, const char *topic,
                 lf_argv_init_scratch(&c, a);
                 lf_argv_adds(&c, "HDEL");
                 lf_argv_adds(&c, key);
-                lf_argv_add_ref(&c, id, strlen(id));
+                lf_argv_addf(&c, "%d:%s", (int)groups[g].partition, id);
                 cmds[nc++] = lf_scl_cmd(slot, &c);
             }
         }

@@ -165,6 +165,8 @@ int lf_scl_load_aliases(lf_store_t *base, const char *const *anons, size_t n, ch
 typedef struct {
     lf_outbox_entry_t *e;
     size_t n, cap;
+    const int32_t *parts;
+    size_t nparts;
 } lf_scl_outbox_t;
 
 static void lf_scl_build_hgetall(void *ctx, uint16_t slot, const char *key, size_t kl, lf_argv_t *a)
@@ -182,41 +184,56 @@ static int lf_scl_reply_error(const redisReply *r, const char *what, lf_err_t *e
     return 1;
 }
 
+/* An outbox shard's entries of the partitions asked for ("<partition>:<transition_id>"). */
 static int lf_scl_take_outbox(void *ctx, uint16_t slot, const redisReply *r, lf_err_t *err)
 {
     (void)slot;
     lf_scl_outbox_t *o = ctx;
     if (lf_scl_reply_error(r, "HGETALL outbox", err)) return LF_ERR;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i];
+        size_t d = 0;
+        int64_t part = 0;
+        while (d < f->len && d < 10 && f->str[d] >= '0' && f->str[d] <= '9')
+            part = part * 10 + (f->str[d++] - '0');
+        if (d == 0 || d >= f->len || f->str[d] != ':') continue; /* not an entry of ours */
+        int wanted = 0;
+        for (size_t k = 0; k < o->nparts && !wanted; k++)
+            wanted = o->parts[k] == part;
+        if (!wanted) continue;
         if (o->n == o->cap) {
             o->cap = o->cap ? o->cap * 2 : 64;
             o->e = lf_realloc(o->e, o->cap * sizeof(*o->e));
         }
         lf_outbox_entry_t *x = &o->e[o->n++];
-        x->id = lf_strndup(r->element[i]->str, r->element[i]->len);
+        x->id = lf_strndup(f->str + d + 1, f->len - d - 1);
         x->payload = lf_strndup(r->element[i + 1]->str, r->element[i + 1]->len);
         x->len = r->element[i + 1]->len;
+        x->partition = (int32_t)part;
     }
     return LF_OK;
 }
 
-int lf_scl_outbox_load(lf_store_t *base, const char *topic, int32_t part, lf_outbox_entry_t **out,
-                       size_t *n, lf_err_t *err)
+/* Every slot's outbox shard, once, whatever the number of partitions asked for. */
+int lf_scl_outbox_load(lf_store_t *base, const char *topic, const int32_t *parts, size_t nparts,
+                       lf_outbox_entry_t **out, size_t *n, lf_err_t *err)
 {
     lf_store_cluster_t *s = (lf_store_cluster_t *)base;
+    *out = NULL;
+    *n = 0;
+    if (nparts == 0) return LF_OK;
     char key[LF_KEY_MAX];
-    int kl = lf_key_outbox(key, sizeof(key), LF_SCL_PREFIX(s), topic, part);
-    lf_scl_outbox_t o = {0};
+    int kl = lf_key_outbox_slot(key, sizeof(key), LF_SCL_PREFIX(s), topic);
+    lf_scl_outbox_t o = {NULL, 0, 0, parts, nparts};
     int rc =
         lf_scl_each_shard(s, key, (size_t)kl, lf_scl_build_hgetall, lf_scl_take_outbox, &o, err);
     if (rc != LF_OK) {
         lf_outbox_entries_free(o.e, o.n);
-        o.e = NULL;
-        o.n = 0;
+        return rc;
     }
     *out = o.e;
     *n = o.n;
-    return rc;
+    return LF_OK;
 }
 
 /* The ids of many shard replies, into an arena list. */

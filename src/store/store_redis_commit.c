@@ -275,12 +275,36 @@ static void lf_sr_queue_stages(lf_store_redis_t *s, const lf_store_write_t *w, s
     }
 }
 
+/* A cluster node's outbox shard: one HSET of the chunk's transitions, each field the
+ * partition and the transition id ("<partition>:<transition_id>"). */
+static void lf_sr_queue_outbox_shard(lf_store_redis_t *s, const lf_store_write_t *w, size_t n,
+                                     const int *ok, size_t *queued)
+{
+    char key[LF_KEY_MAX];
+    lf_argv_t *a = &s->argv;
+    int kl = lf_key_outbox_slot(key, sizeof(key), LF_PREFIX(s), s->base.cfg->topic_transitions);
+    size_t base = lf_sr_begin(a, "HSET", key, (size_t)lf_sr_shard(s, key, sizeof(key), kl));
+    for (size_t i = 0; i < n; i++) {
+        const lf_argv_t *t = w[i].trans;
+        if (!ok[i]) continue;
+        for (size_t e = 0; e + 1 < t->n; e += 2) {
+            lf_argv_addf(a, "%d:%.*s", (int)w[i].partition, (int)t->lens[e], t->argv[e]);
+            lf_argv_add_ref(a, t->argv[e + 1], t->lens[e + 1]);
+        }
+    }
+    lf_sr_end(s, a, base, queued);
+}
+
 /* Outboxes: one HSET per partition, in the order of each partition's first lead. */
 static void lf_sr_queue_outboxes(lf_store_redis_t *s, const lf_store_write_t *w, size_t n,
                                  const int *ok, size_t *queued)
 {
     char key[LF_KEY_MAX];
     lf_argv_t *a = &s->argv;
+    if (s->node) {
+        lf_sr_queue_outbox_shard(s, w, n, ok, queued);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!ok[i] || w[i].trans->n < 2) continue;
         int32_t part = w[i].partition;
@@ -289,9 +313,9 @@ static void lf_sr_queue_outboxes(lf_store_redis_t *s, const lf_store_write_t *w,
             first++;
         if (first != i) continue; /* this partition's HSET was built already */
         lf_argv_adds(a, "HSET");
-        int okl =
-            lf_key_outbox(key, sizeof(key), LF_PREFIX(s), s->base.cfg->topic_transitions, part);
-        lf_argv_add(a, key, (size_t)lf_sr_shard(s, key, sizeof(key), okl));
+        lf_argv_add(a, key,
+                    (size_t)lf_key_outbox(key, sizeof(key), LF_PREFIX(s),
+                                          s->base.cfg->topic_transitions, part));
         for (size_t j = i; j < n; j++) {
             const lf_argv_t *t = w[j].trans;
             if (!ok[j] || w[j].partition != part) continue;

@@ -132,8 +132,8 @@ int lf_sr_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *vi
                      lf_arena_t *arena, lf_err_t *err);
 int lf_sr_load_aliases(lf_store_t *base, const char *const *anons, size_t n, char **out,
                        lf_arena_t *arena, lf_err_t *err);
-int lf_sr_outbox_load(lf_store_t *base, const char *topic, int32_t part, lf_outbox_entry_t **out,
-                      size_t *n, lf_err_t *err);
+int lf_sr_outbox_load(lf_store_t *base, const char *topic, const int32_t *parts, size_t nparts,
+                      lf_outbox_entry_t **out, size_t *n, lf_err_t *err);
 int lf_sr_scan_index(lf_store_t *base, lf_store_index_t index, uint64_t *cursor, size_t count,
                      char ***ids, size_t *n, lf_arena_t *arena, lf_err_t *err);
 int lf_sr_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, size_t *n,

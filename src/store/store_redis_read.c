@@ -148,32 +148,43 @@ void lf_outbox_entries_free(lf_outbox_entry_t *e, size_t n)
     lf_free(e);
 }
 
-int lf_sr_outbox_load(lf_store_t *base, const char *topic, int32_t part, lf_outbox_entry_t **out,
-                      size_t *n, lf_err_t *err)
+int lf_sr_outbox_load(lf_store_t *base, const char *topic, const int32_t *parts, size_t nparts,
+                      lf_outbox_entry_t **out, size_t *n, lf_err_t *err)
 {
     lf_store_redis_t *s = (lf_store_redis_t *)base;
     *out = NULL;
     *n = 0;
+    if (nparts == 0) return LF_OK;
     if (lf_sr_connect(s, err)) return LF_ERR;
     char key[LF_KEY_MAX];
-    int kl = lf_key_outbox(key, sizeof(key), LF_PREFIX(s), topic, part);
-    redisReply *r = redisCommand(s->c, "HGETALL %b", key, (size_t)kl);
-    if (!lf_redis_reply_ok(s->c, r, "HGETALL outbox", err) || r->type != REDIS_REPLY_ARRAY) {
-        if (r) freeReplyObject(r);
+    for (size_t i = 0; i < nparts; i++) {
+        int kl = lf_key_outbox(key, sizeof(key), LF_PREFIX(s), topic, parts[i]);
+        lf_sr_append_key(s, "HGETALL", key, (size_t)kl, NULL);
+    }
+    redisReply **r = lf_malloc(nparts * sizeof(*r));
+    if (lf_sr_replies(s, nparts, r, "HGETALL outbox", err)) {
+        lf_free(r);
         return LF_ERR;
     }
-    size_t np = r->elements / 2;
-    if (np) {
-        *out = lf_calloc(np, sizeof(**out));
-        for (size_t i = 0; i < np; i++) {
-            (*out)[i].id = lf_strndup(r->element[2 * i]->str, r->element[2 * i]->len);
-            (*out)[i].payload = lf_strndup(r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
-            (*out)[i].len = r->element[2 * i + 1]->len;
-        }
+    int rc = lf_sr_reply_errors(r, nparts, "HGETALL outbox", err);
+    size_t total = 0;
+    for (size_t i = 0; i < nparts; i++)
+        total += r[i]->type == REDIS_REPLY_ARRAY ? r[i]->elements / 2 : 0;
+    if (rc == LF_OK && total) {
+        *out = lf_calloc(total, sizeof(**out));
+        for (size_t i = 0; i < nparts; i++)
+            for (size_t k = 0; r[i]->type == REDIS_REPLY_ARRAY && k + 1 < r[i]->elements; k += 2) {
+                lf_outbox_entry_t *e = &(*out)[(*n)++];
+                e->id = lf_strndup(r[i]->element[k]->str, r[i]->element[k]->len);
+                e->payload = lf_strndup(r[i]->element[k + 1]->str, r[i]->element[k + 1]->len);
+                e->len = r[i]->element[k + 1]->len;
+                e->partition = parts[i];
+            }
     }
-    *n = np;
-    freeReplyObject(r);
-    return LF_OK;
+    for (size_t i = 0; i < nparts; i++)
+        freeReplyObject(r[i]);
+    lf_free(r);
+    return rc;
 }
 
 int lf_sr_due_mql(lf_store_t *base, int64_t until_ms, size_t max, char ***ids, size_t *n,

@@ -123,7 +123,9 @@ def rules(env, cluster):
 SHARD = r"(?::\{[^{}]*\})?"
 ID_KEY = re.compile(r"^lf:(lead|v|alias|absorbed|merging):\{(.*)\}$")
 INDEX_KEY = re.compile(r"^lf:(top|funnel|stage:[a-z]+)" + SHARD + "$")
-OUTBOX_KEY = re.compile(r"^lf:outbox:(.+):(\d+)" + SHARD + "$")
+# One node: lf:outbox:<topic>:<partition>; a cluster: lf:outbox:<topic>:{t} (every partition's
+# entries of a slot, fields "<partition>:<transition_id>").
+OUTBOX_KEY = re.compile(r"^lf:outbox:(.+?)(?::(\d+))?" + SHARD + "$")
 WM_KEY = re.compile(r"^lf:wmc?:([^:]+):" + re.escape(H.EVENTS_TOPIC) + "(" + SHARD + ")$")
 COUNTERS = ("consumed", "applied", "duplicates", "dead", "filtered", "transitions")
 
@@ -207,7 +209,7 @@ def _take(s, k, v, now_s):
     if m:
         if isinstance(v, dict):
             s["outbox"] += len(v)
-        return  # lf:outboxes:* (the hint sets) match no outbox key with a partition number
+        return
     m = WM_KEY.match(k)
     if m:
         sharded = bool(m.group(2))

@@ -146,8 +146,11 @@ def copy_to_cluster(src, rc):
                     note(k, slot)
                 made["split"] += 1
         elif k.startswith("lf:outbox:") and t == "hash":
+            # The cluster layout: one shard per slot, fields "<partition>:<transition_id>".
+            topic, part = k[len("lf:outbox:"):].rsplit(":", 1)
             for f, v in src.hgetall(key).items():
-                rc.hset(shard(k, crc16(f) % SLOTS), f, v)
+                fs = f if isinstance(f, str) else f.decode()
+                rc.hset(shard("lf:outbox:" + topic, crc16(f) % SLOTS), part + ":" + fs, v)
         elif k == "lf:epoch":
             rc.set(shard(k, 0), src.get(key))
         else:
