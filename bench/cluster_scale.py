@@ -45,6 +45,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import driver as D  # noqa: E402  (spawn/stop by pid, the CPU meters, the progress reader)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import lfharness as H  # noqa: E402  (free ports for cluster nodes)
 
 SLOTS = 16384
 TOP_LEADS = 10000  # redis.top_leads of deploy/leadflow.yaml (the rules every run uses)
@@ -103,24 +105,7 @@ def wait_ping(port, timeout=15):
     D.fail("redis-server on :%d did not answer" % port)
 
 
-def free_port_pair_bus():
-    """A free port p whose cluster bus port p + 10000 is free too."""
-    import socket
-    for _ in range(200):
-        p = random.randint(20000, 55000)
-        socks = []
-        try:
-            for q in (p, p + 10000):
-                s = socket.socket()
-                s.bind(("127.0.0.1", q))
-                socks.append(s)
-            return p
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    D.fail("no free port pair for a cluster node")
+free_port_pair_bus = H.free_port_pair_bus  # a port whose cluster bus port is free too
 
 
 def redis_server(work, name, port, cluster):

@@ -13,34 +13,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import lfharness as H  # noqa: E402
 import redis  # noqa: E402
 
-ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def crc16(data):
-    """CRC16 XMODEM (Redis Cluster's): polynomial 0x1021, initial 0."""
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xffff
-    return crc
-
-
-def slot_tags():
-    """The shortest [0-9a-z] string per slot, by length then in order (as the C code)."""
-    tags, length = [None] * 16384, 1
-    while None in tags:
-        for n in range(len(ALPHABET) ** length):
-            s, x = "", n
-            for _ in range(length):
-                s = ALPHABET[x % 36] + s
-                x //= 36
-            k = crc16(s.encode()) & 16383
-            if tags[k] is None:
-                tags[k] = s
-        length += 1
-    return tags
 
 
 def used(ports):
@@ -48,7 +20,7 @@ def used(ports):
 
 
 def main():
-    tags = slot_tags()
+    tags = H.slot_tags()
     env = H.new_env("cluster-shards")
     try:
         ports = env.start_cluster(masters=3)

@@ -1195,6 +1195,16 @@ def _crc16_table():
 _CRC16 = _crc16_table()
 
 
+def crc16(data):
+    """CRC16-XMODEM (Redis Cluster's key hash) of bytes or str."""
+    if isinstance(data, str):
+        data = data.encode()
+    c = 0
+    for b in data:
+        c = ((c << 8) & 0xffff) ^ _CRC16[((c >> 8) ^ b) & 0xff]
+    return c
+
+
 def key_slot(key):
     """A key's Redis Cluster hash slot (CRC16-XMODEM of its hash tag, else the whole key)."""
     if isinstance(key, str):
@@ -1204,7 +1214,26 @@ def key_slot(key):
         j = key.find(b"}", i + 1)
         if j > i + 1:
             key = key[i + 1:j]
-    c = 0
-    for b in key:
-        c = ((c << 8) & 0xffff) ^ _CRC16[((c >> 8) ^ b) & 0xff]
-    return c % 16384
+    return crc16(key) % 16384
+
+
+_SLOT_TAGS = []
+
+
+def slot_tags():
+    """Each slot's hash tag as lf_cluster_tags_build makes it: the shortest string of
+    [0-9a-z], by length then in order, whose slot is k (computed once)."""
+    if not _SLOT_TAGS:
+        alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+        tags, left, words = [None] * 16384, 16384, [""]
+        while left:
+            words = [w + c for w in words for c in alphabet]
+            for w in words:
+                k = crc16(w) % 16384
+                if tags[k] is None:
+                    tags[k] = w
+                    left -= 1
+                    if not left:
+                        break
+        _SLOT_TAGS.extend(tags)
+    return _SLOT_TAGS

@@ -26,46 +26,11 @@ COUNTERS = ("consumed", "applied", "duplicates", "dead", "filtered", "transition
 
 #---- The cluster layout, computed as src/core/cluster_slot.c does ----------------------------
 
-def crc16(data):
-    """CRC16-XMODEM, as Redis Cluster hashes keys."""
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xffff
-    return crc
+crc16 = H.crc16
+key_slot = H.key_slot
 
 
-def key_slot(key):
-    k = key.encode() if isinstance(key, str) else key
-    i = k.find(b"{")
-    if i >= 0:
-        j = k.find(b"}", i + 1)
-        if j > i + 1:
-            k = k[i + 1:j]
-    return crc16(k) % SLOTS
-
-
-def slot_tags():
-    """tags[k]: the shortest [0-9a-z] string, by length then in order, of slot k
-    (lf_cluster_tags_build)."""
-    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    tags, left = [None] * SLOTS, SLOTS
-    words = [""]
-    while left:
-        words = [w + c for w in words for c in alphabet]
-        for w in words:
-            k = crc16(w.encode()) % SLOTS
-            if tags[k] is None:
-                tags[k] = w
-                left -= 1
-                if not left:
-                    break
-    return tags
-
-
-TAGS = slot_tags()
+TAGS = H.slot_tags()
 
 
 def shard(key, slot):
