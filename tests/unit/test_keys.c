@@ -3,6 +3,7 @@
  * back, a cut, terminated name in the buffer), on both sides of the tagged keys' fast path. */
 #include <string.h>
 
+#include "leadflow/cluster.h"
 #include "leadflow/keys.h"
 #include "test.h"
 
@@ -83,10 +84,37 @@ static void test_a_short_buffer_gets_a_cut_name_and_the_full_length(void)
     CHECK_STR(k, "lf");
 }
 
+/* The Redis Cluster names: a shard is the key and ":{tag}", in the slot of the tag; the keys
+ * of a merge in progress take the id as hash tag, as the lead's and the visitor's do. */
+static void test_cluster_shard_and_merge_keys(void)
+{
+    char k[64];
+    int kl = lf_key_top(k, sizeof(k), "lf:");
+    CHECK_INT(lf_key_shard(k, sizeof(k), kl, "1bz"), 12);
+    CHECK_STR(k, "lf:top:{1bz}");
+    CHECK_INT(lf_cluster_slot(k, 12), 0);
+    kl = lf_key_outbox_slot(k, sizeof(k), "lf:", "t");
+    CHECK_INT(lf_key_shard(k, sizeof(k), kl, "hia"), 17);
+    CHECK_STR(k, "lf:outbox:t:{hia}");
+    CHECK_INT(lf_cluster_slot(k, 17), 16383);
+    CHECK_INT(lf_key_absorbed(k, sizeof(k), "lf:", "u-1", 3), 17);
+    CHECK_STR(k, "lf:absorbed:{u-1}");
+    CHECK_INT(lf_key_merging(k, sizeof(k), "lf:", "a-1", 3), 16);
+    CHECK_STR(k, "lf:merging:{a-1}");
+    char v[64];
+    int vl = lf_key_visitor(v, sizeof(v), "lf:", "a-1", 3);
+    CHECK_INT(lf_cluster_slot(k, 16), lf_cluster_slot(v, (size_t)vl)); /* the visitor's slot */
+    /* As snprintf: a shard that does not fit gives the full length back, the name cut. */
+    kl = lf_key_top(k, 8, "lf:");
+    CHECK_INT(lf_key_shard(k, 8, kl, "1bz"), 12);
+    CHECK_STR(k, "lf:top:");
+}
+
 void suite_keys(void)
 {
     LF_RUN(test_every_key_name);
     LF_RUN(test_stage_keys_and_prefixes);
     LF_RUN(test_tagged_keys_take_the_id_as_given);
     LF_RUN(test_a_short_buffer_gets_a_cut_name_and_the_full_length);
+    LF_RUN(test_cluster_shard_and_merge_keys);
 }
