@@ -188,8 +188,6 @@ static int lf_scl_check_epochs(lf_store_cluster_t *s, const char *wm, size_t wl,
                    "replays from the start",
                    none + !anchor[0], LF_CLUSTER_SLOTS, other + odd, (unsigned)wslot,
                    anchor[0] ? anchor : "none", fresh);
-            const char *del[2] = {"DEL", LF_SCL_PREFIX(s)};
-            (void)del;
             rc = lf_scl_stamp(s, fresh, 0, wslot, err);
             if (rc == LF_OK) rc = lf_scl_forget_positions(s, wm, wl, wslot, err);
             if (rc == LF_OK) {

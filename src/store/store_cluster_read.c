@@ -72,7 +72,7 @@ int lf_scl_load_leads(lf_store_t *base, const char *const *ids, const uint8_t *v
         if (!v && stored && rc == LF_OK) lf_scl_keep_absorbed(cmds[k + 1].reply, &stored[i], arena);
         k += v ? 1 : 2;
     }
-    if (rc == LF_OK || nc) lf_cc_free_replies(cmds, nc);
+    lf_cc_free_replies(cmds, nc);
     lf_free(cmds);
     lf_arena_reset(a);
     return rc;
